@@ -1,0 +1,2 @@
+//! `pqreg`: the client library behind the `pqreg` command.
+#![forbid(unsafe_code)]

@@ -1,0 +1,12 @@
+//! DSSE envelopes and the pre-authentication encoding (spec/signing.md).
+//!
+//! (Skeleton: filled in by its owner; see the module list in `lib.rs`.)
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningError {
+    /// Placeholder until the module is implemented.
+    #[error("not implemented")]
+    Unimplemented,
+}
