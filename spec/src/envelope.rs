@@ -1,6 +1,9 @@
-//! The key envelope: the lineage secret wrapped for each recipient with HPKE (spec/encryption.md).
+//! The key envelope: the lineage secret wrapped for each recipient with HPKE
+//! (spec/encryption.md).
 //!
-//! (Skeleton: filled in by its owner; see the module list in `lib.rs`.)
+//! (Skeleton: filled in by its owner; `KeyEnvelope` is the type the artifact config embeds.)
+
+use serde::{Deserialize, Serialize};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -10,3 +13,8 @@ pub enum EnvelopeError {
     #[error("not implemented")]
     Unimplemented,
 }
+
+/// The lineage secret wrapped for each recipient; carried in the artifact config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEnvelope {}
