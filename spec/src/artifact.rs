@@ -1,3 +1,3 @@
 //! pqreg's config and index documents (spec/artifact.md).
 //!
-//! (Skeleton: filled in by its owner.)
+//! (Being written: see the `artifact` branch.)
