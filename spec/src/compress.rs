@@ -20,7 +20,10 @@
 //! Everything here is a pure function of its input; [`Encoder`] and [`Decoder`] only
 //! keep zstd contexts alive between segments for speed.
 
+mod codec;
 mod planes;
+
+pub use codec::WeightCodec;
 
 use serde::{Deserialize, Serialize};
 

@@ -92,14 +92,15 @@ impl ManifestRefs {
     }
 }
 
-/// Parses a manifest of `media_type` (the `Content-Type` it was pushed with, without
-/// parameters) and lists what it references.
+/// Parses a manifest of `media_type` (the `Content-Type` it was pushed with; parameters
+/// such as `; charset=utf-8` are ignored) and lists what it references.
 ///
 /// Accepts OCI image manifests and indexes (their `mediaType` property, when present,
 /// must equal `media_type`) and Docker v2 schema 2 manifests and manifest lists (whose
 /// `mediaType` property is required). Refuses anything else with
 /// [`FormatError::UnsupportedMediaType`].
 pub fn references(bytes: &[u8], media_type: &str) -> Result<ManifestRefs, FormatError> {
+    let media_type = media_type.split(';').next().unwrap_or_default().trim();
     let kind = ManifestKind::from_media_type(media_type)
         .ok_or_else(|| FormatError::UnsupportedMediaType(media_type.to_owned()))?;
     let docker = matches!(

@@ -153,6 +153,8 @@ fn artifact_with_subject_round_trips() {
     );
     assert_eq!(refs.digest, digest_of(&bytes));
     assert_eq!(sniff_media_type(&bytes), Some(media_types::OCI_MANIFEST));
+    let with_param = format!("{}; charset=utf-8", media_types::OCI_MANIFEST);
+    assert_eq!(references(&bytes, &with_param).unwrap(), refs);
 }
 
 #[test]
