@@ -25,7 +25,7 @@ pub use path::check_path;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Plaintext bytes per segment (spec/encryption.md).
-pub const SEGMENT_SIZE: u64 = 1 << 20;
+pub const SEGMENT_SIZE: u64 = crate::segment::SEGMENT_SIZE as u64;
 
 /// Largest config document accepted, in bytes.
 pub const MAX_CONFIG_LEN: usize = 1 << 20;

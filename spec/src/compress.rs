@@ -28,7 +28,7 @@ pub use codec::WeightCodec;
 use serde::{Deserialize, Serialize};
 
 /// Largest plaintext segment: 1 MiB (the segment size of spec/encryption.md).
-pub const MAX_SEGMENT: usize = 1 << 20;
+pub const MAX_SEGMENT: usize = crate::segment::SEGMENT_SIZE;
 
 /// zstd level used for every plane.
 pub const ZSTD_LEVEL: i32 = 1;
@@ -36,6 +36,11 @@ pub const ZSTD_LEVEL: i32 = 1;
 /// The record codec byte (spec/encryption.md record header) for a body in this format.
 /// `0x00` is the stored codec: the body is the plaintext itself.
 pub const CODEC_PLANES: u8 = 0x01;
+
+const _: () = assert!(
+    MAX_SEGMENT == 1 << 20,
+    "the body format's len field assumes 1 MiB"
+);
 
 /// Errors of this module.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -22,9 +22,9 @@ pub const MAX_CHUNKS: usize = 1 << 22;
 pub const MAX_CHUNK_LEN: u64 = 1 << 30;
 
 /// Bytes each record adds in the clear (codec, flags, body length; spec/encryption.md).
-const RECORD_HEADER: u64 = 6;
+const RECORD_HEADER: u64 = crate::segment::HEADER_LEN as u64;
 /// Bytes of the AEAD tag of each sealed record (spec/encryption.md).
-const RECORD_TAG: u64 = 16;
+const RECORD_TAG: u64 = crate::segment::TAG_LEN as u64;
 
 /// The index document (`application/vnd.pqreg.index.v1+json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
