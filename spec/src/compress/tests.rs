@@ -226,3 +226,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn known_answer_vectors() {
+    #[derive(serde::Deserialize)]
+    struct V {
+        body: String,
+        plaintext: Option<String>,
+    }
+    let ok: V =
+        serde_json::from_str(include_str!("../../../testdata/compress_bf16_planes.json")).unwrap();
+    let body = hex::decode(ok.body).unwrap();
+    let want = hex::decode(ok.plaintext.unwrap()).unwrap();
+    assert_eq!(decode(&body).unwrap(), want);
+    assert_eq!(Header::parse(&body).unwrap().zstd, vec![true, false]);
+
+    let bomb: V =
+        serde_json::from_str(include_str!("../../../testdata/compress_bomb.json")).unwrap();
+    let err = decode(&hex::decode(bomb.body).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CompressError::Zstd { .. } | CompressError::PlaneLength { .. }
+        ),
+        "{err:?}"
+    );
+}
