@@ -253,3 +253,49 @@ fn manifest_negatives() {
     );
     let _ = Descriptor::empty();
 }
+
+/// Checks `doc` against the parts of a JSON Schema the spec uses: `required`,
+/// `additionalProperties: false`, `const`, `enum`, nested `properties` and `items`.
+fn conforms(schema: &serde_json::Value, doc: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    if let Some(c) = schema.get("const") {
+        assert_eq!(doc, c, "{at}: const");
+    }
+    if let Some(Value::Array(e)) = schema.get("enum") {
+        assert!(e.contains(doc), "{at}: {doc} not in enum");
+    }
+    if let (Some(Value::Object(props)), Value::Object(obj)) = (schema.get("properties"), doc) {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            assert!(obj.contains_key(r.as_str().unwrap()), "{at}: missing {r}");
+        }
+        for (k, v) in obj {
+            match props.get(k) {
+                Some(s) => conforms(s, v, &format!("{at}.{k}")),
+                None => assert_ne!(
+                    schema.get("additionalProperties"),
+                    Some(&Value::Bool(false)),
+                    "{at}: {k} not allowed"
+                ),
+            }
+        }
+    }
+    if let (Some(items), Value::Array(a)) = (schema.get("items"), doc) {
+        for (i, v) in a.iter().enumerate() {
+            conforms(items, v, &format!("{at}[{i}]"));
+        }
+    }
+}
+
+#[test]
+fn examples_conform_to_the_schemas() {
+    for (schema, doc) in [("config-schema", "config"), ("index-schema", "index")] {
+        let s: serde_json::Value = serde_json::from_str(example(schema)).unwrap();
+        let d: serde_json::Value = serde_json::from_str(example(doc)).unwrap();
+        conforms(&s, &d, doc);
+        // And a document with an extra field does not.
+        let mut extra = d.clone();
+        extra["extra"] = serde_json::Value::Bool(true);
+        let r = std::panic::catch_unwind(|| conforms(&s, &extra, doc));
+        assert!(r.is_err(), "{schema} should refuse an extra field");
+    }
+}
