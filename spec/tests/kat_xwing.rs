@@ -1,6 +1,7 @@
 //! X-Wing known answers (draft-connolly-cfrg-xwing-kem-10, Appendices C and D) through the
 //! `hpke` crate's `XWing` KEM and pqreg's key encodings. Data: testdata/xwing_draft10_*.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 use std::convert::Infallible;
 
 use hpke::kem::XWing;
