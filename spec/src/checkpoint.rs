@@ -221,3 +221,6 @@ pub const LOG_SIGNATURE_TYPES: [SignatureType; 2] =
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod doc_tests;

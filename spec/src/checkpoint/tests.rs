@@ -219,3 +219,18 @@ fn client_update_rules() {
         Err(NoteError::WrongOrigin { .. })
     ));
 }
+
+#[test]
+#[ignore = "prints the worked example of spec/transparency-log.md"]
+fn print_doc_example() {
+    let ed = NoteSigner::from_seed(ORIGIN, SignatureType::Ed25519, &[0x01; 32]).unwrap();
+    let pq = NoteSigner::from_seed(ORIGIN, SignatureType::CosignatureMlDsa44, &[0x02; 32]).unwrap();
+    let root = STANDARD
+        .decode("rra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=")
+        .unwrap();
+    let cp = Checkpoint::new(ORIGIN, 3, root.try_into().unwrap()).unwrap();
+    let note = cp.sign(&[&ed, &pq], 1_764_115_200).unwrap();
+    println!("{}", ed.verifier_key());
+    println!("{}", pq.verifier_key());
+    println!("----\n{note}----");
+}
