@@ -136,9 +136,9 @@ impl TileId {
         }
         // 256^(level+1) overflows u64 from level 7 on; u128 holds 256^16.
         let span = 1u128.checked_shl(8 * (u32::from(level) + 1))?;
-        let start = u128::from(index) * span;
+        let start = u128::from(index).checked_mul(span)?;
         let size = u128::from(size);
-        if start + span <= size {
+        if start.checked_add(span)? <= size {
             return Some(TileId {
                 level,
                 index,

@@ -68,6 +68,24 @@ fn go_sumdb_open_cases() {
     );
     // None known.
     assert_eq!(note.verify(&[]), Err(NoteError::NoVerifiedSignature));
+    // The wrong key: Enoch's key does not match Peter's line, which is then unknown.
+    let only_peter_line = Note::parse(format!("{text}\n{psig}").as_bytes()).unwrap();
+    assert_eq!(
+        only_peter_line.verify(std::slice::from_ref(&enoch)),
+        Err(NoteError::NoVerifiedSignature)
+    );
+    // A key with Peter's name and ID but Enoch's public key (built by hand, since a vkey
+    // string with a wrong ID does not parse) fails the signature check.
+    let mut impostor =
+        VerifierKey::new("PeterNeumann", SignatureType::Ed25519, enoch.public_key()).unwrap();
+    impostor.key_id = peter.key_id();
+    assert_eq!(
+        only_peter_line.verify(&[impostor]),
+        Err(NoteError::BadSignature {
+            name: "PeterNeumann".into(),
+            key_id: 0xc74f20a3
+        })
+    );
     // Two configured keys with the same name and ID.
     let only_enoch = Note::parse(format!("{text}\n{esig}").as_bytes()).unwrap();
     assert!(matches!(
@@ -90,8 +108,7 @@ fn go_sumdb_open_cases() {
             key_id: 0xc74f20a3
         })
     );
-    // The wrong key with the right name and ID (a forged vkey cannot be built: the ID
-    // is checked), and the right key against another text.
+    // The right key against another text.
     let other = Note::parse(format!("{}x\n\n{psig}", text.trim_end()).as_bytes()).unwrap();
     assert!(matches!(
         other.verify(std::slice::from_ref(&peter)),

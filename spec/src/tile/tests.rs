@@ -93,6 +93,10 @@ fn tiles_at_size_follow_the_spec_example() {
     assert_eq!(TileId::at_size(1, 0, 256).unwrap().width, 1);
     assert_eq!(TileId::at_size(0, 0, 0), None);
     assert_eq!(TileId::at_size(7, 0, u64::MAX).unwrap().width, 255);
+    // Indexes and levels far beyond any u64 tree do not overflow.
+    assert_eq!(TileId::at_size(14, u64::MAX, u64::MAX), None);
+    assert_eq!(TileId::at_size(63, u64::MAX, u64::MAX), None);
+    assert_eq!(TileId::at_size(0, u64::MAX, u64::MAX), None);
     assert_eq!(
         EntryBundleId::for_entry(70_000 - 1, s),
         Some((EntryBundleId::new(273, 112).unwrap(), 111))
