@@ -513,5 +513,70 @@ impl TileWriter {
     }
 }
 
+/// The sequencer's entry-bundle writer: fed each entry in order, it keeps the partial
+/// bundle and hands back each bundle as it fills.
+#[derive(Debug, Clone, Default)]
+pub struct EntryBundleWriter {
+    next: u64,
+    buf: Vec<Vec<u8>>,
+}
+
+impl EntryBundleWriter {
+    /// A writer for the empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A writer for a log of `size` entries, given the entries of its partial bundle
+    /// (`size mod 256` of them).
+    pub fn resume(size: u64, partial: Vec<Vec<u8>>) -> Result<Self, MerkleError> {
+        if partial.len() as u64 != size % 256 {
+            return Err(MerkleError::WrongEntryCount {
+                expected: (size % 256) as usize,
+                got: partial.len(),
+            });
+        }
+        Ok(EntryBundleWriter {
+            next: size,
+            buf: partial,
+        })
+    }
+
+    /// Takes the next entry. Returns the bundle it completes, if any, as `(id, contents)`.
+    pub fn push(&mut self, entry: &[u8]) -> Result<Option<(EntryBundleId, Vec<u8>)>, MerkleError> {
+        if entry.len() > usize::from(u16::MAX) {
+            return Err(MerkleError::EntryTooLarge(entry.len()));
+        }
+        self.buf.push(entry.to_vec());
+        self.next += 1;
+        if self.buf.len() < usize::from(TILE_WIDTH) {
+            return Ok(None);
+        }
+        let data = encode_entry_bundle(&self.buf)?;
+        self.buf.clear();
+        Ok(Some((
+            EntryBundleId {
+                index: self.next / 256 - 1,
+                width: TILE_WIDTH,
+            },
+            data,
+        )))
+    }
+
+    /// The current partial bundle, if the size is not a multiple of 256.
+    pub fn partial_bundle(&self) -> Result<Option<(EntryBundleId, Vec<u8>)>, MerkleError> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((
+            EntryBundleId {
+                index: self.next / 256,
+                width: self.buf.len() as u16,
+            },
+            encode_entry_bundle(&self.buf)?,
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -360,3 +360,37 @@ fn million_entry_proof_timing() {
     );
     assert!(per < std::time::Duration::from_millis(10));
 }
+
+#[test]
+fn entry_bundle_writer() {
+    let mut w = EntryBundleWriter::new();
+    let mut full = Vec::new();
+    for i in 0u32..600 {
+        if let Some(b) = w.push(format!("entry {i}").as_bytes()).unwrap() {
+            full.push(b);
+        }
+    }
+    assert_eq!(full.len(), 2);
+    assert_eq!(full[1].0, EntryBundleId::new(1, 256).unwrap());
+    let second = parse_entry_bundle(&full[1].1, 256).unwrap();
+    assert_eq!(second[0], b"entry 256");
+    let (id, data) = w.partial_bundle().unwrap().unwrap();
+    assert_eq!(id.path(), "tile/entries/002.p/88");
+    let part: Vec<Vec<u8>> = parse_entry_bundle(&data, 88)
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(part[87], b"entry 599");
+    let resumed = EntryBundleWriter::resume(600, part.clone()).unwrap();
+    assert_eq!(resumed.partial_bundle().unwrap(), Some((id, data)));
+    assert!(matches!(
+        EntryBundleWriter::resume(601, part),
+        Err(MerkleError::WrongEntryCount { .. })
+    ));
+    assert!(matches!(
+        w.push(&vec![0; 70_000]),
+        Err(MerkleError::EntryTooLarge(70_000))
+    ));
+    assert_eq!(EntryBundleWriter::new().partial_bundle().unwrap(), None);
+}
