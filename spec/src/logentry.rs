@@ -1,12 +1,322 @@
-//! The transparency-log entry format (spec/transparency-log.md).
+//! The pqreg transparency-log entry (spec/transparency-log.md, "Entries").
 //!
-//! (Skeleton: filled in by its owner; see the module list in `lib.rs`.)
+//! An entry is a few lines of ASCII in a fixed order, each `<field> <value>\n`:
+//!
+//! ```text
+//! pqreg-log-entry/v1
+//! kind signature                 | kind tag
+//! repository <OCI repository name>
+//! tag <OCI tag>                  (optional for signature entries, required for tag entries)
+//! manifest sha256:<hex>
+//! statement sha256:<hex>         (signature entries only)
+//! signer sha256:<hex>            (signature entries only: the signer's key ID)
+//! time <POSIX seconds>
+//! ```
+//!
+//! Every field has exactly one spelling (lowercase hex digests, decimal time without
+//! leading zeros, no optional whitespace), and parsing refuses anything else, so one entry
+//! has exactly one encoding and one leaf hash. Entries are at most [`MAX_ENTRY_BYTES`].
+
+use crate::Digest;
+use crate::keys::KeyId;
+use crate::merkle::{Hash, leaf_hash};
+
+/// The first line of every entry.
+pub const ENTRY_HEADER: &str = "pqreg-log-entry/v1";
+/// The largest entry accepted, in bytes.
+pub const MAX_ENTRY_BYTES: usize = 1024;
+/// The longest repository name accepted.
+pub const MAX_REPOSITORY_LEN: usize = 255;
+/// The longest tag (OCI distribution-spec: 128 characters).
+pub const MAX_TAG_LEN: usize = 128;
 
 /// Errors of this module.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogEntryError {
-    /// Placeholder until the module is implemented.
-    #[error("not implemented")]
-    Unimplemented,
+    /// The entry is larger than [`MAX_ENTRY_BYTES`].
+    #[error("entry is {0} bytes, more than {MAX_ENTRY_BYTES}")]
+    TooLarge(usize),
+    /// The entry is not UTF-8.
+    #[error("entry is not UTF-8")]
+    NotUtf8,
+    /// The entry does not end in a newline.
+    #[error("entry does not end in a newline")]
+    MissingNewline,
+    /// The first line is not [`ENTRY_HEADER`].
+    #[error("entry does not start with {ENTRY_HEADER}")]
+    BadHeader,
+    /// A line is missing, out of order or misspelt.
+    #[error("line {line}: expected field {expected:?}")]
+    UnexpectedLine {
+        /// 1-based line number.
+        line: usize,
+        /// The field expected there.
+        expected: &'static str,
+    },
+    /// Lines follow the last field.
+    #[error("line {0}: unexpected line after time")]
+    TrailingData(usize),
+    /// The kind is neither `signature` nor `tag`.
+    #[error("unknown entry kind {0:?}")]
+    BadKind(String),
+    /// The repository is not an OCI repository name.
+    #[error("bad repository name {0:?}")]
+    BadRepository(String),
+    /// The tag is not an OCI tag.
+    #[error("bad tag {0:?}")]
+    BadTag(String),
+    /// A tag entry has no tag.
+    #[error("tag entry without a tag")]
+    MissingTag,
+    /// A digest field is not `sha256:<64 lowercase hex>`.
+    #[error("bad digest in field {0}")]
+    BadDigest(&'static str),
+    /// The time is not decimal seconds without leading zeros, up to 2^63-1.
+    #[error("bad time {0:?}")]
+    BadTime(String),
 }
+
+/// What an entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A publisher's signature over a model: the statement's digest and the signer's key.
+    Signature {
+        /// SHA-256 of the signed statement (the DSSE payload, spec/signing.md).
+        statement: Digest,
+        /// The signer's key ID (SHA-256 of its SPKI DER, spec/keys.md).
+        signer: KeyId,
+    },
+    /// The registry moved a tag to a manifest.
+    Tag,
+}
+
+/// A log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogEntry {
+    /// What is recorded.
+    pub kind: EntryKind,
+    /// The repository, e.g. `acme/llama-3-8b`.
+    pub repository: String,
+    /// The tag, if any (always present for [`EntryKind::Tag`]).
+    pub tag: Option<String>,
+    /// The OCI manifest digest.
+    pub manifest: Digest,
+    /// When the registry accepted the entry, POSIX seconds (UTC).
+    pub time: u64,
+}
+
+/// Checks an OCI repository name (distribution-spec `<name>` grammar), at most
+/// [`MAX_REPOSITORY_LEN`] bytes.
+pub fn check_repository(name: &str) -> Result<(), LogEntryError> {
+    let bad = || LogEntryError::BadRepository(name.chars().take(300).collect());
+    if name.is_empty() || name.len() > MAX_REPOSITORY_LEN {
+        return Err(bad());
+    }
+    for component in name.split('/') {
+        // [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*
+        let b = component.as_bytes();
+        let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return Err(bad());
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !alnum(b[i]) {
+                i += 1;
+            }
+            let sep = &component[start..i];
+            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
+            if !ok {
+                return Err(bad());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks an OCI tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<(), LogEntryError> {
+    let b = tag.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= MAX_TAG_LEN
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogEntryError::BadTag(tag.chars().take(200).collect()))
+    }
+}
+
+impl LogEntry {
+    /// A signature entry.
+    pub fn signature(
+        repository: &str,
+        tag: Option<&str>,
+        manifest: Digest,
+        statement: Digest,
+        signer: KeyId,
+        time: u64,
+    ) -> Result<Self, LogEntryError> {
+        let e = LogEntry {
+            kind: EntryKind::Signature { statement, signer },
+            repository: repository.to_owned(),
+            tag: tag.map(str::to_owned),
+            manifest,
+            time,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// A tag-move entry.
+    pub fn tag_move(
+        repository: &str,
+        tag: &str,
+        manifest: Digest,
+        time: u64,
+    ) -> Result<Self, LogEntryError> {
+        let e = LogEntry {
+            kind: EntryKind::Tag,
+            repository: repository.to_owned(),
+            tag: Some(tag.to_owned()),
+            manifest,
+            time,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// Checks the field rules (the fields are public, so a caller may have changed them).
+    pub fn validate(&self) -> Result<(), LogEntryError> {
+        check_repository(&self.repository)?;
+        match &self.tag {
+            Some(t) => check_tag(t)?,
+            None if self.kind == EntryKind::Tag => return Err(LogEntryError::MissingTag),
+            None => {}
+        }
+        if self.time > i64::MAX as u64 {
+            return Err(LogEntryError::BadTime(self.time.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The canonical encoding (the bytes the leaf hash covers).
+    pub fn encode(&self) -> Result<Vec<u8>, LogEntryError> {
+        self.validate()?;
+        let mut s = String::with_capacity(400);
+        s.push_str(ENTRY_HEADER);
+        s.push('\n');
+        s.push_str(match self.kind {
+            EntryKind::Signature { .. } => "kind signature\n",
+            EntryKind::Tag => "kind tag\n",
+        });
+        s.push_str(&format!("repository {}\n", self.repository));
+        if let Some(t) = &self.tag {
+            s.push_str(&format!("tag {t}\n"));
+        }
+        s.push_str(&format!("manifest {}\n", self.manifest));
+        if let EntryKind::Signature { statement, signer } = &self.kind {
+            s.push_str(&format!("statement {statement}\nsigner {signer}\n"));
+        }
+        s.push_str(&format!("time {}\n", self.time));
+        if s.len() > MAX_ENTRY_BYTES {
+            return Err(LogEntryError::TooLarge(s.len()));
+        }
+        Ok(s.into_bytes())
+    }
+
+    /// The RFC 9162 leaf hash of the canonical encoding.
+    pub fn leaf_hash(&self) -> Result<Hash, LogEntryError> {
+        Ok(leaf_hash(&self.encode()?))
+    }
+
+    /// Parses an entry, accepting only its canonical encoding.
+    pub fn parse(bytes: &[u8]) -> Result<Self, LogEntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(LogEntryError::TooLarge(bytes.len()));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| LogEntryError::NotUtf8)?;
+        let body = s.strip_suffix('\n').ok_or(LogEntryError::MissingNewline)?;
+        let lines: Vec<&str> = body.split('\n').collect();
+        if lines[0] != ENTRY_HEADER {
+            return Err(LogEntryError::BadHeader);
+        }
+        let mut at = 1usize;
+        let mut field =
+            |name: &'static str, optional: bool| -> Result<Option<&str>, LogEntryError> {
+                let value = lines
+                    .get(at)
+                    .and_then(|l| l.strip_prefix(name))
+                    .and_then(|l| l.strip_prefix(' '));
+                match value {
+                    Some(v) => {
+                        at += 1;
+                        Ok(Some(v))
+                    }
+                    None if optional => Ok(None),
+                    None => Err(LogEntryError::UnexpectedLine {
+                        line: at + 1,
+                        expected: name,
+                    }),
+                }
+            };
+        let required = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        let kind_s = required(field("kind", false)?);
+        let is_sig = match kind_s.as_str() {
+            "signature" => true,
+            "tag" => false,
+            _ => return Err(LogEntryError::BadKind(kind_s)),
+        };
+        let repository = required(field("repository", false)?);
+        check_repository(&repository)?;
+        let tag = field("tag", is_sig)?.map(str::to_owned);
+        if let Some(t) = &tag {
+            check_tag(t)?;
+        }
+        let digest = |v: Option<&str>, name: &'static str| -> Result<Digest, LogEntryError> {
+            v.unwrap_or_default()
+                .parse::<Digest>()
+                .map_err(|_| LogEntryError::BadDigest(name))
+        };
+        let manifest = digest(field("manifest", false)?, "manifest")?;
+        let kind = if is_sig {
+            let statement = digest(field("statement", false)?, "statement")?;
+            let signer = KeyId(digest(field("signer", false)?, "signer")?);
+            EntryKind::Signature { statement, signer }
+        } else {
+            EntryKind::Tag
+        };
+        let time_s = required(field("time", false)?);
+        let time_ok = !time_s.is_empty()
+            && time_s.bytes().all(|b| b.is_ascii_digit())
+            && (time_s == "0" || !time_s.starts_with('0'));
+        let time: u64 = time_s
+            .parse()
+            .ok()
+            .filter(|t| time_ok && *t <= i64::MAX as u64)
+            .ok_or_else(|| LogEntryError::BadTime(time_s.chars().take(40).collect()))?;
+        if at != lines.len() {
+            return Err(LogEntryError::TrailingData(at + 1));
+        }
+        let e = LogEntry {
+            kind,
+            repository,
+            tag,
+            manifest,
+            time,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+use super::*;
+
+fn d(b: &[u8]) -> Digest {
+    Digest::sha256(b)
+}
+
+fn sample() -> LogEntry {
+    LogEntry::signature(
+        "acme/llama-3-8b",
+        Some("v1.0"),
+        d(b"manifest"),
+        d(b"statement"),
+        KeyId(d(b"spki")),
+        1_764_115_200,
+    )
+    .unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let e = sample();
+    let bytes = e.encode().unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.starts_with(
+        "pqreg-log-entry/v1\nkind signature\nrepository acme/llama-3-8b\ntag v1.0\nmanifest sha256:"
+    ));
+    assert!(text.ends_with("\ntime 1764115200\n"));
+    assert_eq!(LogEntry::parse(&bytes).unwrap(), e);
+    assert_eq!(e.leaf_hash().unwrap(), leaf_hash(&bytes));
+
+    let untagged = LogEntry {
+        tag: None,
+        ..e.clone()
+    };
+    let b = untagged.encode().unwrap();
+    assert_eq!(LogEntry::parse(&b).unwrap(), untagged);
+    assert!(!String::from_utf8(b).unwrap().contains("\ntag "));
+
+    let t = LogEntry::tag_move("acme/x", "latest", d(b"m"), 0).unwrap();
+    let b = t.encode().unwrap();
+    assert_eq!(
+        String::from_utf8(b.clone()).unwrap(),
+        format!(
+            "pqreg-log-entry/v1\nkind tag\nrepository acme/x\ntag latest\nmanifest {}\ntime 0\n",
+            d(b"m")
+        )
+    );
+    assert_eq!(LogEntry::parse(&b).unwrap(), t);
+}
+
+#[test]
+fn rejects_non_canonical() {
+    let good = String::from_utf8(sample().encode().unwrap()).unwrap();
+    let m = d(b"manifest").to_string();
+    let cases: Vec<(String, LogEntryError)> = vec![
+        (good.trim_end().to_owned(), LogEntryError::MissingNewline),
+        (format!("{good}\n"), LogEntryError::TrailingData(9)),
+        (format!("{good}extra x\n"), LogEntryError::TrailingData(9)),
+        (
+            good.replace("pqreg-log-entry/v1", "pqreg-log-entry/v2"),
+            LogEntryError::BadHeader,
+        ),
+        (
+            good.replace("kind signature", "kind sig"),
+            LogEntryError::BadKind("sig".into()),
+        ),
+        (
+            good.replace("time 1764115200", "time 01764115200"),
+            LogEntryError::BadTime("01764115200".into()),
+        ),
+        (
+            good.replace("time 1764115200", "time 1764115200.0"),
+            LogEntryError::BadTime("1764115200.0".into()),
+        ),
+        (
+            good.replace("time 1764115200", "time 9223372036854775808"),
+            LogEntryError::BadTime("9223372036854775808".into()),
+        ),
+        (
+            good.replace(&m, &m.to_uppercase().replace("SHA256", "sha256")),
+            LogEntryError::BadDigest("manifest"),
+        ),
+        (
+            good.replace("repository acme", "repository Acme"),
+            LogEntryError::BadRepository("Acme/llama-3-8b".into()),
+        ),
+        (
+            good.replace("tag v1.0", "tag .v1"),
+            LogEntryError::BadTag(".v1".into()),
+        ),
+        (
+            good.replace("repository ", "repository  "),
+            LogEntryError::BadRepository(" acme/llama-3-8b".into()),
+        ),
+        (good.replace("\n", "\r\n"), LogEntryError::BadHeader),
+        // Reordered: manifest before tag.
+        (
+            good.replace("tag v1.0\n", "").replace(
+                &format!("manifest {m}\n"),
+                &format!("manifest {m}\ntag v1.0\n"),
+            ),
+            LogEntryError::UnexpectedLine {
+                line: 5,
+                expected: "statement",
+            },
+        ),
+        (
+            good.replace("kind signature\n", ""),
+            LogEntryError::UnexpectedLine {
+                line: 2,
+                expected: "kind",
+            },
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(LogEntry::parse(input.as_bytes()), Err(want), "{input:?}");
+    }
+    assert_eq!(LogEntry::parse(&[0xff; 10]), Err(LogEntryError::NotUtf8));
+    assert_eq!(
+        LogEntry::parse(&vec![b'a'; MAX_ENTRY_BYTES + 1]),
+        Err(LogEntryError::TooLarge(MAX_ENTRY_BYTES + 1))
+    );
+    // A tag entry needs its tag.
+    let t = String::from_utf8(
+        LogEntry::tag_move("a", "b", d(b"m"), 1)
+            .unwrap()
+            .encode()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        LogEntry::parse(t.replace("tag b\n", "").as_bytes()),
+        Err(LogEntryError::UnexpectedLine {
+            line: 4,
+            expected: "tag"
+        })
+    );
+}
+
+#[test]
+fn names() {
+    for ok in ["a", "a/b", "a-b/c.d", "a__b", "a---b/c_d", "0/1"] {
+        check_repository(ok).unwrap();
+    }
+    for bad in [
+        "", "A", "a/", "/a", "a//b", "a..b", "a___b", "-a", "a-", "a b", "a.-b",
+    ] {
+        assert!(check_repository(bad).is_err(), "{bad:?}");
+    }
+    assert!(check_repository(&"a".repeat(256)).is_err());
+    for ok in ["latest", "_x", "V1.0-rc_2", &"a".repeat(128)] {
+        check_tag(ok).unwrap();
+    }
+    for bad in ["", "-x", ".x", "a/b", "a:b", &"a".repeat(129)] {
+        assert!(check_tag(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        LogEntry::tag_move("a", "", d(b"m"), 0),
+        Err(LogEntryError::BadTag(String::new()))
+    );
+    let mut e = sample();
+    e.kind = EntryKind::Tag;
+    e.tag = None;
+    assert_eq!(e.encode(), Err(LogEntryError::MissingTag));
+}
