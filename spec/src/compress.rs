@@ -378,7 +378,7 @@ impl Decoder {
         out.resize(start + n, 0);
         let mut pos = Header::encoded_len(h.layout);
         let mut raw: [&[u8]; 4] = [&[]; 4];
-        for i in 0..h.layout.planes() {
+        for (i, raw_i) in raw.iter_mut().enumerate().take(h.layout.planes()) {
             let want = planes::plane_len(h.layout, n, i);
             let stored = h.stored_len[i] as usize;
             let src = &body[pos..pos + stored];
@@ -410,7 +410,7 @@ impl Decoder {
                     want,
                 });
             } else {
-                raw[i] = src;
+                *raw_i = src;
             }
         }
         let mut views: [&[u8]; 4] = [&[]; 4];
