@@ -91,14 +91,14 @@ pub fn plan_safetensors(header: &[u8], file_len: u64) -> Result<Vec<Piece>, Form
     // The extent each tensor owns, in data coordinates.
     let mut group: Option<(u64, u64, Layout)> = None;
     let flush = |g: &mut Option<(u64, u64, Layout)>, pieces: &mut Vec<Piece>| {
-        if let Some((s, e, l)) = g.take() {
-            if e > s {
-                pieces.push(Piece {
-                    offset: hlen + s,
-                    length: e - s,
-                    layout: l,
-                });
-            }
+        if let Some((s, e, l)) = g.take()
+            && e > s
+        {
+            pieces.push(Piece {
+                offset: hlen + s,
+                length: e - s,
+                layout: l,
+            });
         }
     };
     for (i, &(b, e, layout)) in tensors.iter().enumerate() {
