@@ -9,7 +9,7 @@
 use hpke::Serializable;
 use hpke::kem::{Kem, XWing};
 use pqreg_spec::Digest;
-use pqreg_spec::envelope::{KeyEnvelope, LineageSecret, recipient_public_key};
+use pqreg_spec::envelope::{KeyEnvelope, LineageSecret};
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey};
 use pqreg_spec::segment::{ChunkKey, seal};
 
@@ -31,7 +31,7 @@ fn main() {
     let (sk, _) = XWing::derive_keypair(&[0x11; 32]);
     let seed = sk.to_bytes();
     let identity = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &seed).unwrap();
-    let public = recipient_public_key(&identity).unwrap();
+    let public = identity.public_key().unwrap();
     let env = KeyEnvelope::seal(&secret, &[public]).unwrap();
     println!("x-wing seed:    {}", hex::encode(seed));
     let json: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();

@@ -7,6 +7,7 @@
 //! does not understand may change what the document means), and every document carries
 //! `formatVersion`.
 
+pub mod chunking;
 mod index;
 mod model;
 mod path;

@@ -245,7 +245,7 @@ impl Encoded {
 /// Compresses segments, reusing one zstd context.
 pub struct Encoder {
     zstd: zstd::bulk::Compressor<'static>,
-    plane: Vec<u8>,
+    planes: [Vec<u8>; 4],
     frame: Vec<u8>,
 }
 
@@ -261,7 +261,7 @@ impl Encoder {
         zstd.include_checksum(false).map_err(zerr)?;
         Ok(Encoder {
             zstd,
-            plane: Vec::new(),
+            planes: Default::default(),
             frame: Vec::new(),
         })
     }
@@ -286,20 +286,15 @@ impl Encoder {
             stored_len: vec![0; p],
         };
         out.extend_from_slice(&header.encode());
+        planes::split(layout, plaintext, &mut self.planes);
         for i in 0..p {
-            planes::split(layout, plaintext, i, &mut self.plane);
-            self.frame.clear();
-            self.frame
-                .reserve(zstd::zstd_safe::compress_bound(self.plane.len()));
-            self.zstd
-                .compress_to_buffer(&self.plane, &mut self.frame)
-                .map_err(|e| CompressError::Zstd {
+            let plane = &self.planes[i];
+            let keep =
+                pays(&mut self.zstd, &mut self.frame, plane).map_err(|e| CompressError::Zstd {
                     plane: i,
                     reason: e.to_string(),
                 })?;
-            // Keep the frame only if it saves at least 5%.
-            let keep = self.frame.len() * 20 <= self.plane.len() * 19;
-            let bytes = if keep { &self.frame } else { &self.plane };
+            let bytes = if keep { &self.frame } else { plane };
             header.zstd[i] = keep;
             header.stored_len[i] = bytes.len() as u32;
             out.extend_from_slice(bytes);
@@ -315,10 +310,36 @@ impl Encoder {
     }
 }
 
+/// Whether zstd saves at least 5% on `plane`; if so the frame is in `frame`.
+///
+/// A plane of 128 KiB or more is first tried on its first 32 KiB: if even that
+/// does not shrink by 3%, the plane is noise (a mantissa plane) and is stored raw
+/// without compressing all of it. Only the encoder's speed depends on this; a
+/// decoder reads the choice from the header.
+fn pays(
+    zstd: &mut zstd::bulk::Compressor<'static>,
+    frame: &mut Vec<u8>,
+    plane: &[u8],
+) -> std::io::Result<bool> {
+    const SAMPLE: usize = 32 << 10;
+    if plane.len() >= 4 * SAMPLE {
+        frame.clear();
+        frame.reserve(zstd::zstd_safe::compress_bound(SAMPLE));
+        zstd.compress_to_buffer(&plane[..SAMPLE], frame)?;
+        if frame.len() * 100 > SAMPLE * 97 {
+            return Ok(false);
+        }
+    }
+    frame.clear();
+    frame.reserve(zstd::zstd_safe::compress_bound(plane.len()));
+    zstd.compress_to_buffer(plane, frame)?;
+    Ok(frame.len() * 20 <= plane.len() * 19)
+}
+
 /// Decompresses segments, reusing one zstd context.
 pub struct Decoder {
     zstd: zstd::bulk::Decompressor<'static>,
-    plane: Vec<u8>,
+    planes: [Vec<u8>; 4],
 }
 
 impl Decoder {
@@ -330,7 +351,7 @@ impl Decoder {
         })?;
         Ok(Decoder {
             zstd,
-            plane: Vec::new(),
+            planes: Default::default(),
         })
     }
 
@@ -356,7 +377,8 @@ impl Decoder {
         let n = h.len as usize;
         out.resize(start + n, 0);
         let mut pos = Header::encoded_len(h.layout);
-        for i in 0..h.layout.planes() {
+        let mut raw: [&[u8]; 4] = [&[]; 4];
+        for (i, raw_i) in raw.iter_mut().enumerate().take(h.layout.planes()) {
             let want = planes::plane_len(h.layout, n, i);
             let stored = h.stored_len[i] as usize;
             let src = &body[pos..pos + stored];
@@ -364,15 +386,16 @@ impl Decoder {
             if h.zstd[i] {
                 // Room for one byte more than promised, so "too long" is detected rather
                 // than truncated; zstd never writes past the buffer's capacity.
-                self.plane.clear();
-                self.plane.reserve_exact(want + 1);
-                let got = self
-                    .zstd
-                    .decompress_to_buffer(src, &mut self.plane)
-                    .map_err(|e| CompressError::Zstd {
-                        plane: i,
-                        reason: e.to_string(),
-                    })?;
+                let buf = &mut self.planes[i];
+                buf.clear();
+                buf.reserve_exact(want + 1);
+                let got =
+                    self.zstd
+                        .decompress_to_buffer(src, buf)
+                        .map_err(|e| CompressError::Zstd {
+                            plane: i,
+                            reason: e.to_string(),
+                        })?;
                 if got != want {
                     return Err(CompressError::PlaneLength {
                         plane: i,
@@ -380,18 +403,21 @@ impl Decoder {
                         want,
                     });
                 }
-                planes::merge(h.layout, &self.plane, i, &mut out[start..]);
+            } else if stored != want {
+                return Err(CompressError::PlaneLength {
+                    plane: i,
+                    got: stored,
+                    want,
+                });
             } else {
-                if stored != want {
-                    return Err(CompressError::PlaneLength {
-                        plane: i,
-                        got: stored,
-                        want,
-                    });
-                }
-                planes::merge(h.layout, src, i, &mut out[start..]);
+                *raw_i = src;
             }
         }
+        let mut views: [&[u8]; 4] = [&[]; 4];
+        for (i, v) in views.iter_mut().enumerate().take(h.layout.planes()) {
+            *v = if h.zstd[i] { &self.planes[i] } else { raw[i] };
+        }
+        planes::join(h.layout, &views[..h.layout.planes()], &mut out[start..]);
         Ok(())
     }
 }

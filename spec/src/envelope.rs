@@ -190,7 +190,7 @@ impl KeyEnvelope {
         secret: &LineageSecret,
         recipient: &RecipientPublicKey,
     ) -> Result<(), EnvelopeError> {
-        let key_id = recipient_key_id(recipient);
+        let key_id = recipient.key_id();
         if self.recipients.iter().any(|e| e.key_id == key_id) {
             return Err(EnvelopeError::DuplicateRecipient(key_id));
         }
@@ -272,31 +272,6 @@ impl KeyEnvelope {
     }
 }
 
-/// The key ID of a recipient public key.
-///
-/// Until spec/keys.md's SPKI-based key ID is merged from the `keys` branch, this is the
-/// SHA-256 of the raw public key; the wire format only needs it to be the same function
-/// on both sides. Replace with the key type's own `key_id()` at merge.
-pub fn recipient_key_id(pk: &RecipientPublicKey) -> KeyId {
-    KeyId(Digest::sha256(pk.as_bytes()))
-}
-
-/// The public key of a recipient private key.
-pub fn recipient_public_key(
-    identity: &RecipientPrivateKey,
-) -> Result<RecipientPublicKey, EnvelopeError> {
-    let bytes = match identity.alg() {
-        KemAlgorithm::XWing => public_bytes::<XWing>(identity.seed())?,
-        KemAlgorithm::MlKem1024 => public_bytes::<MlKem1024>(identity.seed())?,
-    };
-    RecipientPublicKey::from_raw(identity.alg(), &bytes).map_err(|_| EnvelopeError::BadPrivateKey)
-}
-
-fn public_bytes<K: Kem>(seed: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    let sk = K::PrivateKey::from_bytes(seed).map_err(|_| EnvelopeError::BadPrivateKey)?;
-    Ok(K::sk_to_pk(&sk).to_bytes().to_vec())
-}
-
 fn wrap_aad(key_id: &KeyId) -> Vec<u8> {
     let mut aad = Vec::with_capacity(HPKE_INFO.len() + 1 + 32);
     aad.extend_from_slice(HPKE_INFO);
@@ -351,7 +326,7 @@ impl Opener {
         };
         let pk = RecipientPublicKey::from_raw(identity.alg(), &pk)
             .map_err(|_| EnvelopeError::BadPrivateKey)?;
-        Ok((recipient_key_id(&pk), opener))
+        Ok((pk.key_id(), opener))
     }
 
     fn open(&self, entry: &RecipientEntry) -> Option<LineageSecret> {
@@ -381,13 +356,6 @@ fn unwrap<K: Kem>(
     )
     .ok()
     .map(Zeroizing::new)
-}
-
-fn kem_name(kem: KemAlgorithm) -> &'static str {
-    match kem {
-        KemAlgorithm::XWing => "x-wing",
-        KemAlgorithm::MlKem1024 => "ml-kem-1024",
-    }
 }
 
 fn kem_enc_len(kem: KemAlgorithm) -> usize {
@@ -455,8 +423,8 @@ impl TryFrom<RawEnvelope> for KeyEnvelope {
         let mut recipients = Vec::with_capacity(raw.recipients.len());
         for e in raw.recipients {
             let kem = match e.kem.as_str() {
-                "x-wing" => KemAlgorithm::XWing,
-                "ml-kem-1024" => KemAlgorithm::MlKem1024,
+                n if n == KemAlgorithm::XWing.name() => KemAlgorithm::XWing,
+                n if n == KemAlgorithm::MlKem1024.name() => KemAlgorithm::MlKem1024,
                 _ => {
                     return Err(EnvelopeError::UnsupportedAlgorithm {
                         field: "kem",
@@ -508,7 +476,7 @@ impl From<KeyEnvelope> for RawEnvelope {
                 .into_iter()
                 .map(|e| RawEntry {
                     key_id: e.key_id.0,
-                    kem: kem_name(e.kem).to_owned(),
+                    kem: e.kem.name().to_owned(),
                     enc: B64.encode(&e.enc),
                     ciphertext: B64.encode(&e.ciphertext),
                 })
@@ -524,14 +492,14 @@ mod tests {
     fn xwing_identity(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
         let (sk, _) = XWing::derive_keypair(&[ikm; 32]);
         let sk = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &sk.to_bytes()).unwrap();
-        let pk = recipient_public_key(&sk).unwrap();
+        let pk = sk.public_key().unwrap();
         (sk, pk)
     }
 
     fn mlkem_identity(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
         let (sk, _) = MlKem1024::derive_keypair(&[ikm; 64]);
         let sk = RecipientPrivateKey::from_seed(KemAlgorithm::MlKem1024, &sk.to_bytes()).unwrap();
-        let pk = recipient_public_key(&sk).unwrap();
+        let pk = sk.public_key().unwrap();
         (sk, pk)
     }
 

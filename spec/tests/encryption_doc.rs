@@ -69,6 +69,11 @@ fn envelope_example_opens() {
         hex::decode("dd88d51c574c203e6b7353293fb9d7fe34d2d9546c0a1bef3c07210924d1b606").unwrap();
     assert!(DOC.contains("dd88d51c574c203e6b7353293fb9d7fe34d2d9546c0a1bef3c07210924d1b606"));
     let identity = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &seed).unwrap();
+    // The entry is listed under this identity's key ID (no fallback needed).
+    assert_eq!(
+        env.key_ids().collect::<Vec<_>>(),
+        vec![&identity.key_id().unwrap()]
+    );
     let secret = env.open(&identity).unwrap();
     let want = value(example("chunk-key"), "lineage secret");
     assert_eq!(hex::encode(secret.as_bytes()), want);

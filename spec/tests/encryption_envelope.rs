@@ -8,23 +8,21 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hpke::kem::{MlKem1024, XWing};
 use hpke::{Kem, Serializable};
-use pqreg_spec::envelope::{
-    EnvelopeError, KeyEnvelope, LineageSecret, recipient_key_id, recipient_public_key,
-};
+use pqreg_spec::envelope::{EnvelopeError, KeyEnvelope, LineageSecret};
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey, RecipientPublicKey};
 use serde_json::{Value, json};
 
 fn xwing(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
     let (sk, _) = XWing::derive_keypair(&[ikm; 32]);
     let sk = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &sk.to_bytes()).unwrap();
-    let pk = recipient_public_key(&sk).unwrap();
+    let pk = sk.public_key().unwrap();
     (sk, pk)
 }
 
 fn mlkem(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
     let (sk, _) = MlKem1024::derive_keypair(&[ikm; 64]);
     let sk = RecipientPrivateKey::from_seed(KemAlgorithm::MlKem1024, &sk.to_bytes()).unwrap();
-    let pk = recipient_public_key(&sk).unwrap();
+    let pk = sk.public_key().unwrap();
     (sk, pk)
 }
 
@@ -81,7 +79,7 @@ fn wrong_recipient_has_no_entry() {
 fn corrupted_own_entry_is_unwrap_failure() {
     let (env, mut v) = sample();
     let me = xwing(1);
-    let my_id = recipient_key_id(&me.1).to_string();
+    let my_id = me.1.key_id().to_string();
     for field in ["ciphertext", "enc"] {
         let mut v2 = v.clone();
         let entry = v2["recipients"]
@@ -96,12 +94,12 @@ fn corrupted_own_entry_is_unwrap_failure() {
         let env2 = parse(&v2).unwrap();
         assert_eq!(
             env2.open(&me.0).unwrap_err(),
-            EnvelopeError::Unwrap(recipient_key_id(&me.1)),
+            EnvelopeError::Unwrap(me.1.key_id()),
             "{field}"
         );
     }
     // An entry moved under another key ID no longer opens: the AAD binds the key ID.
-    let other_id = recipient_key_id(&xwing(7).1).to_string();
+    let other_id = xwing(7).1.key_id().to_string();
     for e in v["recipients"].as_array_mut().unwrap() {
         if e["keyId"] == my_id.as_str() {
             e["keyId"] = json!(other_id);
@@ -122,9 +120,9 @@ fn add_and_remove_recipients_rewrap_the_same_secret() {
     assert_eq!(env.open(&c_sk).unwrap(), secret());
     assert_eq!(
         env.add_recipient(&s, &c_pk).unwrap_err(),
-        EnvelopeError::DuplicateRecipient(recipient_key_id(&c_pk))
+        EnvelopeError::DuplicateRecipient(c_pk.key_id())
     );
-    let a_id = recipient_key_id(&xwing(1).1);
+    let a_id = xwing(1).1.key_id();
     env.remove_recipient(&a_id).unwrap();
     assert!(matches!(
         env.open(&xwing(1).0),
@@ -134,10 +132,9 @@ fn add_and_remove_recipients_rewrap_the_same_secret() {
         env.remove_recipient(&a_id).unwrap_err(),
         EnvelopeError::NotARecipient(a_id)
     );
-    env.remove_recipient(&recipient_key_id(&mlkem(2).1))
-        .unwrap();
+    env.remove_recipient(&mlkem(2).1.key_id()).unwrap();
     assert_eq!(
-        env.remove_recipient(&recipient_key_id(&c_pk)).unwrap_err(),
+        env.remove_recipient(&c_pk.key_id()).unwrap_err(),
         EnvelopeError::NoRecipients
     );
     let re = KeyEnvelope::rewrap(&s, &[xwing(4).1]).unwrap();

@@ -9,7 +9,6 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
 use hpke::kem::XWing;
 use hpke::{Deserializable, Kem, Serializable};
-use pqreg_spec::envelope::recipient_public_key;
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey};
 
 /// Parses `NAME: hex` blocks separated by blank lines; `#` lines are comments.
@@ -134,7 +133,7 @@ fn xwing_kem_known_answer() {
 
     // The pqreg key types map the seed to the same public key.
     let identity = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &h("skRm")).unwrap();
-    let public = recipient_public_key(&identity).unwrap();
+    let public = identity.public_key().unwrap();
     assert_eq!(public.as_bytes(), h("pkRm").as_slice());
 
     // A flipped bit in the ciphertext changes the shared secret (implicit rejection).

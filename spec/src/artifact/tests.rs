@@ -52,6 +52,22 @@ fn examples_round_trip() {
 }
 
 #[test]
+fn encrypted_config_example() {
+    let c = Config::from_json(example("config-encrypted").as_bytes()).unwrap();
+    assert!(c.is_encrypted());
+    assert_eq!(c.algorithms, Algorithms::encrypted());
+    assert_eq!(Config::from_json(&c.to_json()).unwrap(), c);
+    // Same model, other mode: only algorithms and the envelope differ.
+    let plain = Config::from_json(example("config").as_bytes()).unwrap();
+    assert_eq!(c.index, plain.index);
+    let mut stripped = c.clone();
+    stripped.key_envelope = None;
+    assert_eq!(variant(&stripped.validate().unwrap_err()), "EncryptionMode");
+    stripped.algorithms = Algorithms::unencrypted();
+    assert_eq!(stripped, plain);
+}
+
+#[test]
 fn segment_header_example() {
     let hex: String = example("segment-header").split_whitespace().collect();
     let bytes = hex::decode(hex).unwrap();

@@ -180,6 +180,10 @@ pub enum FormatError {
     /// A chunk codec this code does not know.
     #[error("unknown chunk codec {0:?}")]
     UnknownCodec(String),
+    /// A safetensors header could not be read for chunking (the packer falls back to
+    /// content-defined chunking).
+    #[error("not a usable safetensors file: {0}")]
+    Safetensors(String),
     /// A limit on counts (files, chunks) was exceeded.
     #[error("too many {what}: {count} (limit {max})")]
     TooMany {
