@@ -42,7 +42,7 @@ pub use signing::{SigningKey, VerifyingKey};
 #[non_exhaustive]
 pub enum KeyError {
     /// A raw key, seed or signature had the wrong length for its algorithm.
-    #[error("{alg} key has {got} bytes, expected {want}")]
+    #[error("{alg}: {got} bytes where {want} were expected")]
     BadLength {
         /// The algorithm's name.
         alg: &'static str,
@@ -141,6 +141,14 @@ pub enum KemAlgorithm {
 }
 
 impl KemAlgorithm {
+    /// Every recipient algorithm.
+    pub const ALL: [KemAlgorithm; 2] = [KemAlgorithm::XWing, KemAlgorithm::MlKem1024];
+
+    /// Parses a name as [`Self::name`] writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// The algorithm's name as spec/keys.md writes it (`x-wing`, `ml-kem-1024`).
     pub const fn name(self) -> &'static str {
         match self {
@@ -173,6 +181,20 @@ pub enum SignatureAlgorithm {
 }
 
 impl SignatureAlgorithm {
+    /// Every signature algorithm.
+    pub const ALL: [SignatureAlgorithm; 5] = [
+        SignatureAlgorithm::MlDsa44,
+        SignatureAlgorithm::MlDsa65,
+        SignatureAlgorithm::MlDsa87,
+        SignatureAlgorithm::Ed25519,
+        SignatureAlgorithm::EcdsaP256Sha256,
+    ];
+
+    /// Parses a name as [`Self::name`] writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// The algorithm's name as spec/keys.md writes it (`ml-dsa-65`, `ed25519`,
     /// `ecdsa-p256-sha256`, ...).
     pub const fn name(self) -> &'static str {

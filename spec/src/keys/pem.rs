@@ -210,7 +210,7 @@ pub struct ScryptCost {
 
 impl ScryptCost {
     /// What [`SigningKey::encrypt_pem`] and [`RecipientPrivateKey::encrypt_pem`] use:
-    /// N = 2^17, r = 8, p = 1 (128 MiB, about half a second on a laptop core).
+    /// N = 2^17, r = 8, p = 1 (128 MiB; seconds, not milliseconds, by design).
     pub const DEFAULT: ScryptCost = ScryptCost {
         log_n: 17,
         r: 8,

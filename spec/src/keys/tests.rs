@@ -340,3 +340,14 @@ fn bad_raw_keys_rejected() {
         Err(KeyError::NotSeedForm { .. })
     ));
 }
+
+#[test]
+fn algorithm_names_round_trip() {
+    for a in SignatureAlgorithm::ALL {
+        assert_eq!(SignatureAlgorithm::from_name(a.name()), Some(a));
+    }
+    for a in KemAlgorithm::ALL {
+        assert_eq!(KemAlgorithm::from_name(&a.to_string()), Some(a));
+    }
+    assert_eq!(SignatureAlgorithm::from_name("ML-DSA-65"), None);
+}
