@@ -474,6 +474,15 @@ pub fn ciphertext_len(plaintext_len: u64) -> Option<u64> {
         .checked_add(plaintext_len)
 }
 
+/// Length of the unencrypted chunk (unencrypted mode) of `plaintext_len` bytes written
+/// with the stored codec: `plaintext_len + segment_count(plaintext_len) * 6`. `None` on
+/// overflow.
+pub fn unencrypted_len(plaintext_len: u64) -> Option<u64> {
+    segment_count(plaintext_len)
+        .checked_mul(HEADER_LEN as u64)?
+        .checked_add(plaintext_len)
+}
+
 /// Inverse of [`ciphertext_len`]: the plaintext length of an encrypted chunk of stored
 /// segments that is `ciphertext_len` bytes long, or an error if no chunk has that length.
 pub fn plaintext_len(ciphertext_len: u64) -> Result<u64, SegmentError> {

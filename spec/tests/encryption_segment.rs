@@ -11,7 +11,7 @@ use pqreg_spec::envelope::LineageSecret;
 use pqreg_spec::segment::{
     ChunkKey, Codec, HEADER_LEN, OpenReader, SEGMENT_SIZE, SealWriter, SegmentCodec, SegmentError,
     TAG_LEN, ciphertext_len, open, open_segment, parse_unencrypted_segment, plaintext_len, seal,
-    seal_segment, segment_count, segment_offset,
+    seal_segment, segment_count, segment_offset, unencrypted_len,
 };
 use proptest::prelude::*;
 
@@ -348,6 +348,7 @@ fn unencrypted_mode_round_trip_and_framing_checks() {
     w.write_all(&pt).unwrap();
     let ct = w.finish().unwrap();
     assert_eq!(ct.len(), pt.len() + 2 * HEADER_LEN);
+    assert_eq!(unencrypted_len(pt.len() as u64), Some(ct.len() as u64));
     let mut out = Vec::new();
     OpenReader::unencrypted(ct.as_slice())
         .read_to_end(&mut out)
