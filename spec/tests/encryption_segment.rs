@@ -362,3 +362,31 @@ fn unencrypted_mode_round_trip_and_framing_checks() {
         Some(&SegmentError::Truncated { index: 1 })
     );
 }
+
+#[test]
+fn in_place_api_matches_the_copying_one() {
+    let k = key();
+    let body = data(1000, 2);
+    let mut buf = vec![0u8; HEADER_LEN];
+    buf.extend_from_slice(&body);
+    pqreg_spec::segment::seal_segment_in_place(&k, 3, true, Codec::STORED, &mut buf).unwrap();
+    assert_eq!(
+        buf,
+        seal_segment(&k, 3, true, Codec::STORED, &body).unwrap()
+    );
+    let (header, opened) =
+        pqreg_spec::segment::open_segment_in_place(&k, 3, true, &mut buf.clone())
+            .map(|(h, b)| (h, b.to_vec()))
+            .unwrap();
+    assert!(header.last);
+    assert_eq!(opened, body);
+    assert!(matches!(
+        pqreg_spec::segment::open_segment_in_place(&k, 3, false, &mut buf).unwrap_err(),
+        SegmentError::LastFlagMismatch { index: 3, .. }
+    ));
+    let mut short = vec![0u8; 3];
+    assert!(matches!(
+        pqreg_spec::segment::seal_segment_in_place(&k, 0, true, Codec::STORED, &mut short),
+        Err(SegmentError::RecordLength { .. })
+    ));
+}
