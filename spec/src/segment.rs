@@ -372,6 +372,52 @@ pub fn seal_segment(
     Ok(buf)
 }
 
+/// Seals record `index` in place, without copying: on entry `buf` holds `HEADER_LEN`
+/// bytes of space (overwritten) followed by the body; on return, the whole record (the
+/// tag appended). For callers that read plaintext straight into their own buffers.
+pub fn seal_segment_in_place(
+    key: &ChunkKey,
+    index: u64,
+    is_last: bool,
+    codec: Codec,
+    buf: &mut Vec<u8>,
+) -> Result<(), SegmentError> {
+    let body_len = buf
+        .len()
+        .checked_sub(HEADER_LEN)
+        .ok_or(SegmentError::RecordLength {
+            index,
+            got: buf.len(),
+            want: HEADER_LEN,
+        })?;
+    let header = SegmentHeader {
+        codec,
+        last: is_last,
+        body_len: checked_body_len(body_len)?,
+    };
+    seal_record_in_place(key, index, &header, buf)
+}
+
+/// Opens record `index` in place, without copying, checking the last flag as
+/// [`open_segment`] does; returns the header and the decrypted body (a subslice of
+/// `record`). On error `record` may have been overwritten.
+pub fn open_segment_in_place<'a>(
+    key: &ChunkKey,
+    index: u64,
+    is_last: bool,
+    record: &'a mut [u8],
+) -> Result<(SegmentHeader, &'a mut [u8]), SegmentError> {
+    let header = parse_record_header(index, record, true)?;
+    if header.last != is_last {
+        return Err(SegmentError::LastFlagMismatch {
+            index,
+            got: header.last,
+            want: is_last,
+        });
+    }
+    open_record_in_place(key, index, record)
+}
+
 /// Opens record `index` on its own (random access). `is_last` is whether the caller
 /// expects the chunk's last record here (it knows from the chunk's length); a record
 /// that says otherwise is refused before decryption.
@@ -471,6 +517,15 @@ pub fn segment_count(plaintext_len: u64) -> u64 {
 pub fn ciphertext_len(plaintext_len: u64) -> Option<u64> {
     segment_count(plaintext_len)
         .checked_mul(RECORD_OVERHEAD as u64)?
+        .checked_add(plaintext_len)
+}
+
+/// Length of the unencrypted chunk (unencrypted mode) of `plaintext_len` bytes written
+/// with the stored codec: `plaintext_len + segment_count(plaintext_len) * 6`. `None` on
+/// overflow.
+pub fn unencrypted_len(plaintext_len: u64) -> Option<u64> {
+    segment_count(plaintext_len)
+        .checked_mul(HEADER_LEN as u64)?
         .checked_add(plaintext_len)
 }
 

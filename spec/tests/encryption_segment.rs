@@ -11,7 +11,7 @@ use pqreg_spec::envelope::LineageSecret;
 use pqreg_spec::segment::{
     ChunkKey, Codec, HEADER_LEN, OpenReader, SEGMENT_SIZE, SealWriter, SegmentCodec, SegmentError,
     TAG_LEN, ciphertext_len, open, open_segment, parse_unencrypted_segment, plaintext_len, seal,
-    seal_segment, segment_count, segment_offset,
+    seal_segment, segment_count, segment_offset, unencrypted_len,
 };
 use proptest::prelude::*;
 
@@ -348,6 +348,7 @@ fn unencrypted_mode_round_trip_and_framing_checks() {
     w.write_all(&pt).unwrap();
     let ct = w.finish().unwrap();
     assert_eq!(ct.len(), pt.len() + 2 * HEADER_LEN);
+    assert_eq!(unencrypted_len(pt.len() as u64), Some(ct.len() as u64));
     let mut out = Vec::new();
     OpenReader::unencrypted(ct.as_slice())
         .read_to_end(&mut out)
@@ -360,4 +361,32 @@ fn unencrypted_mode_round_trip_and_framing_checks() {
         SegmentError::from_io(&e),
         Some(&SegmentError::Truncated { index: 1 })
     );
+}
+
+#[test]
+fn in_place_api_matches_the_copying_one() {
+    let k = key();
+    let body = data(1000, 2);
+    let mut buf = vec![0u8; HEADER_LEN];
+    buf.extend_from_slice(&body);
+    pqreg_spec::segment::seal_segment_in_place(&k, 3, true, Codec::STORED, &mut buf).unwrap();
+    assert_eq!(
+        buf,
+        seal_segment(&k, 3, true, Codec::STORED, &body).unwrap()
+    );
+    let (header, opened) =
+        pqreg_spec::segment::open_segment_in_place(&k, 3, true, &mut buf.clone())
+            .map(|(h, b)| (h, b.to_vec()))
+            .unwrap();
+    assert!(header.last);
+    assert_eq!(opened, body);
+    assert!(matches!(
+        pqreg_spec::segment::open_segment_in_place(&k, 3, false, &mut buf).unwrap_err(),
+        SegmentError::LastFlagMismatch { index: 3, .. }
+    ));
+    let mut short = vec![0u8; 3];
+    assert!(matches!(
+        pqreg_spec::segment::seal_segment_in_place(&k, 0, true, Codec::STORED, &mut short),
+        Err(SegmentError::RecordLength { .. })
+    ));
 }
