@@ -7,7 +7,7 @@
 //! — <key name> <base64(key ID (4 bytes, big-endian) || signature)>\n   (1..=MAX_SIGNATURES)
 //! ```
 //!
-//! Three signature types, each a module-free enum arm of [`SignatureType`]:
+//! Three signature types, each one arm of [`SignatureType`]:
 //!
 //! | byte | type | signed message | signature bytes |
 //! |---|---|---|---|

@@ -157,3 +157,37 @@ fn endpoint_examples() {
             .is_err()
     );
 }
+
+#[test]
+fn witness_example() {
+    let w = VerifierKey::parse(example("witness-verifier-key").trim()).unwrap();
+    let seed_key = NoteSigner::from_seed(
+        "witness.example/w1",
+        SignatureType::CosignatureEd25519,
+        &[0x03; 32],
+    )
+    .unwrap();
+    assert_eq!(&w, seed_key.verifier_key());
+    let log_keys: Vec<VerifierKey> = example("log-verifier-keys")
+        .lines()
+        .map(|l| VerifierKey::parse(l).unwrap())
+        .collect();
+    let v = LogVerifier {
+        origin: ORIGIN.into(),
+        log_keys,
+        witnesses: vec![w],
+        witness_quorum: 1,
+    };
+    let note = example("cosigned-checkpoint");
+    let ok = v.open(note.as_bytes()).unwrap();
+    assert_eq!(ok.signatures.len(), 3);
+    assert_eq!(ok.signatures[2].timestamp, Some(1_764_115_230));
+    // Without the witness line the quorum fails.
+    assert_eq!(
+        v.open(example("checkpoint").as_bytes()),
+        Err(NoteError::WitnessQuorum {
+            required: 1,
+            got: 0
+        })
+    );
+}

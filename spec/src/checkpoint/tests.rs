@@ -234,3 +234,19 @@ fn print_doc_example() {
     println!("{}", pq.verifier_key());
     println!("----\n{note}----");
 }
+
+#[test]
+#[ignore = "prints the witness example of spec/transparency-log.md"]
+fn print_witness_example() {
+    let w = NoteSigner::from_seed(
+        "witness.example/w1",
+        SignatureType::CosignatureEd25519,
+        &[0x03; 32],
+    )
+    .unwrap();
+    let text = "registry.example/log\n3\nrra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=\n";
+    let mut n = Note::new(text).unwrap();
+    n.sign(&w, 1_764_115_230).unwrap();
+    println!("{}", w.verifier_key());
+    println!("{n}");
+}

@@ -396,3 +396,11 @@ fn c2sp_examples_parse() {
     assert_eq!(ts, v["witness_timestamp"].as_u64().unwrap());
     assert_eq!(sig.len(), 64);
 }
+
+#[test]
+fn signers_and_keys_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<NoteSigner>();
+    send_sync::<VerifierKey>();
+    send_sync::<Note>();
+}
