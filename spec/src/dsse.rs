@@ -121,6 +121,31 @@ pub trait Verifier {
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool;
 }
 
+impl Signer for crate::keys::SigningKey {
+    fn key_id(&self) -> KeyId {
+        crate::keys::SigningKey::key_id(self)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        crate::keys::SigningKey::sign(self, message)
+            .map_err(|e| DsseError::Sign(e.to_string()).into())
+    }
+}
+
+impl Verifier for crate::keys::VerifyingKey {
+    fn key_id(&self) -> KeyId {
+        crate::keys::VerifyingKey::key_id(self)
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.alg()
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        crate::keys::VerifyingKey::verify(self, message, signature).is_ok()
+    }
+}
+
 /// The DSSE pre-authentication encoding:
 /// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths in ASCII decimal without
 /// leading zeros (DSSE `protocol.md`).

@@ -1,5 +1,6 @@
 //! The worked examples of spec/signing.md, checked against the code so the document
 //! cannot drift: PAE, statement, bundle, referrer, trust policy and exit codes.
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 
 mod signing_util;
 

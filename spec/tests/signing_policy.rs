@@ -1,5 +1,6 @@
 //! The trust policy: parsing (strict, one error per defect) and authorization (distinct
 //! errors for no rule, untrusted signer and weak algorithm).
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 
 use pqreg_spec::Digest;
 use pqreg_spec::dsse::SigningError;
@@ -134,19 +135,26 @@ fn pem_keys() {
     );
     let p = Policy::from_toml(&t).unwrap();
     assert_eq!(p.keys[0].id.to_string(), PEM_ID);
-    assert_eq!(p.keys[0].public_key_der.as_ref().map(Vec::len), Some(91));
+    let pk = p.keys[0].public_key.as_ref().unwrap();
+    assert_eq!(pk.to_spki_der().len(), 91);
+    assert_eq!(p.verifying_keys_for("a/b"), [pk]);
+    let wrong_alg = t.replace("alg = \"ecdsa-p256-sha256\"", "alg = \"ml-dsa-65\"");
+    let e = pol_err(Policy::from_toml(&wrong_alg).unwrap_err());
+    assert!(matches!(e, PolicyError::AlgorithmMismatch { .. }), "{e:?}");
     let mismatch = t.replace("[[keys]]\n", &format!("[[keys]]\nid = \"{}\"\n", id(b"x")));
     let e = pol_err(Policy::from_toml(&mismatch).unwrap_err());
     assert!(matches!(e, PolicyError::KeyIdMismatch { .. }), "{e:?}");
     let broken = t.replace("MFkw", "M!kw");
     let e = pol_err(Policy::from_toml(&broken).unwrap_err());
-    assert!(matches!(e, PolicyError::BadPem(_)), "{e:?}");
+    assert!(matches!(e, PolicyError::BadPem(..)), "{e:?}");
 }
+
+type Check = fn(&PolicyError) -> bool;
 
 #[test]
 fn strict_parsing() {
     let b = base();
-    let cases: Vec<(String, fn(&PolicyError) -> bool)> = vec![
+    let cases: Vec<(String, Check)> = vec![
         (b.replace("version = 1", "version = 2"), |e| {
             matches!(e, PolicyError::UnsupportedVersion(2))
         }),

@@ -1,5 +1,6 @@
 //! The statement: builders for `files` and `shards`, the OMS root digest, the manifest
 //! binding, comparisons with the content, and strict parsing (one error per failure).
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 
 use pqreg_spec::Digest;
 use pqreg_spec::dsse::SigningError;
@@ -192,10 +193,12 @@ fn edit(f: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+type Check = fn(&StatementError) -> bool;
+
 #[test]
 fn parse_refuses_each_defect() {
     use serde_json::json;
-    let cases: Vec<(Vec<u8>, fn(&StatementError) -> bool)> = vec![
+    let cases: Vec<(Vec<u8>, Check)> = vec![
         (
             edit(|v| v["_type"] = json!("https://in-toto.io/Statement/v0.1")),
             |e| matches!(e, StatementError::WrongStatementType(_)),
