@@ -175,28 +175,51 @@ pub fn algorithm_strength(alg: SignatureAlgorithm) -> u8 {
 
 /// Whether `repository` (`host[:port]/path`) matches `pattern`: `*` matches any run of
 /// characters within one `/`-separated component, `**` any run across components; every
-/// other character matches itself.
+/// other character matches itself. Runs in O(|pattern| x |repository|) time (no
+/// backtracking); patterns over [`MAX_PATTERN_BYTES`] and repositories over 4096 bytes
+/// never match.
 pub fn repository_matches(pattern: &str, repository: &str) -> bool {
-    glob(pattern.as_bytes(), repository.as_bytes())
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    match p {
-        [] => s.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob(rest, &s[i..])),
-        [b'*', rest @ ..] => {
-            for i in 0..=s.len() {
-                if glob(rest, &s[i..]) {
-                    return true;
-                }
-                if s.get(i) == Some(&b'/') {
-                    break;
-                }
-            }
-            false
-        }
-        [c, rest @ ..] => s.first() == Some(c) && glob(rest, &s[1..]),
+    enum Tok {
+        Lit(u8),
+        Star,
+        DoubleStar,
     }
+    let s = repository.as_bytes();
+    if pattern.len() > MAX_PATTERN_BYTES || s.len() > 4096 {
+        return false;
+    }
+    let mut toks = Vec::with_capacity(pattern.len());
+    let p = pattern.as_bytes();
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] == b'*' && p.get(i + 1) == Some(&b'*') {
+            toks.push(Tok::DoubleStar);
+            i += 2;
+        } else {
+            toks.push(if p[i] == b'*' {
+                Tok::Star
+            } else {
+                Tok::Lit(p[i])
+            });
+            i += 1;
+        }
+    }
+    // next[j]: tokens after the current one match s[j..].
+    let n = s.len();
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    for tok in toks.iter().rev() {
+        let mut cur = vec![false; n + 1];
+        for j in (0..=n).rev() {
+            cur[j] = match tok {
+                Tok::Lit(c) => j < n && s[j] == *c && next[j + 1],
+                Tok::Star => next[j] || (j < n && s[j] != b'/' && cur[j + 1]),
+                Tok::DoubleStar => next[j] || (j < n && cur[j + 1]),
+            };
+        }
+        next = cur;
+    }
+    next[0]
 }
 
 fn check_pattern(p: &str) -> Result<(), PolicyError> {
@@ -476,6 +499,10 @@ mod tests {
         for (p, r, want) in cases {
             assert_eq!(repository_matches(p, r), want, "{p} vs {r}");
         }
+        // No backtracking blow-up on hostile patterns.
+        let hostile = format!("{}x", "*".repeat(200));
+        assert!(!repository_matches(&hostile, &"a".repeat(4000)));
+        assert!(repository_matches(&"**".repeat(100), &"a/".repeat(2000)));
         for bad in ["", "/a", "a//b", "A/b", "a/***", "a b", "*/*/*/*/*"] {
             assert!(check_pattern(bad).is_err(), "{bad:?}");
         }
