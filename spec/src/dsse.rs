@@ -245,9 +245,9 @@ impl Envelope {
     /// Verifies the envelope: the payload type must be `payload_type`, and at least one
     /// signature must verify under one of `accepted` over the PAE.
     ///
-    /// A signature's `keyid`, when present, only narrows which accepted key is tried
-    /// (DSSE: it MUST NOT be used for security decisions); without one, every accepted
-    /// key is tried. The errors say which case failed: [`DsseError::NoSignatures`],
+    /// A signature's `keyid`, when it is a key ID (`sha256:<hex>`), only narrows which
+    /// accepted key is tried (DSSE: it MUST NOT be used for security decisions); without
+    /// one (or with a hint in another format), every accepted key is tried. The errors say which case failed: [`DsseError::NoSignatures`],
     /// [`DsseError::UnknownSigner`] (every signature names a key not accepted),
     /// [`DsseError::BadSignature`] (a signature names an accepted key and fails under it),
     /// [`DsseError::NoValidSignature`] (no hints, nothing verified).
@@ -278,9 +278,9 @@ impl Envelope {
                 .as_deref()
                 .and_then(|k| k.parse().ok())
                 .map(KeyId);
+            // A hint that is not a pqreg key ID (another tool's format) narrows nothing.
             let candidates: Vec<&&dyn Verifier> = match hinted {
                 Some(id) => accepted.iter().filter(|v| v.key_id() == id).collect(),
-                None if signature.keyid.is_some() => Vec::new(),
                 None => accepted.iter().collect(),
             };
             if candidates.is_empty() {

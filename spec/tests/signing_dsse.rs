@@ -155,6 +155,15 @@ fn unknown_key() {
     anon.signatures[0].keyid = None;
     let err = dsse_err(anon.verify(TYPE, &[&other as &dyn Verifier]).unwrap_err());
     assert!(matches!(err, DsseError::NoValidSignature), "{err:?}");
+    // A hint in another tool's format narrows nothing: every key is tried.
+    let mut foreign = env.clone();
+    foreign.signatures[0].keyid = Some("cosign-key-1".into());
+    let err = dsse_err(
+        foreign
+            .verify(TYPE, &[&other as &dyn Verifier])
+            .unwrap_err(),
+    );
+    assert!(matches!(err, DsseError::NoValidSignature), "{err:?}");
     let err = dsse_err(env.verify(TYPE, &[]).unwrap_err());
     assert!(matches!(err, DsseError::NoAcceptedKeys), "{err:?}");
 }
