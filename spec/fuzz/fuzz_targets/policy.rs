@@ -17,6 +17,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let _ = p.authorize(repo, &KeyId(Digest::sha256(data)));
     }
     // Patterns against arbitrary repositories: split the input in two.
-    let (a, b) = text.split_at(text.len() / 2);
+    let mid = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .nth(text.chars().count() / 2)
+        .unwrap_or(0);
+    let (a, b) = text.split_at(mid);
     let _ = pqreg_spec::policy::repository_matches(a, b);
 });
