@@ -158,3 +158,25 @@ fn exit_code_table() {
         assert_eq!(it.next().unwrap(), code.name(), "{line}");
     }
 }
+
+#[test]
+fn algorithm_table() {
+    use pqreg_spec::policy::{algorithm_name, algorithm_strength, parse_algorithm};
+    let section = signing_util::SIGNING_MD
+        .split("### 1.1 Algorithm names")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut n = 0;
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`');
+        let alg = parse_algorithm(name).unwrap();
+        assert_eq!(algorithm_name(alg), name);
+        assert_eq!(algorithm_strength(alg).to_string(), cells[3], "{row}");
+        n += 1;
+    }
+    assert_eq!(n, 5);
+}
