@@ -121,6 +121,31 @@ pub trait Verifier {
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool;
 }
 
+impl Signer for crate::keys::SigningKey {
+    fn key_id(&self) -> KeyId {
+        crate::keys::SigningKey::key_id(self)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        crate::keys::SigningKey::sign(self, message)
+            .map_err(|e| DsseError::Sign(e.to_string()).into())
+    }
+}
+
+impl Verifier for crate::keys::VerifyingKey {
+    fn key_id(&self) -> KeyId {
+        crate::keys::VerifyingKey::key_id(self)
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.alg()
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        crate::keys::VerifyingKey::verify(self, message, signature).is_ok()
+    }
+}
+
 /// The DSSE pre-authentication encoding:
 /// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths in ASCII decimal without
 /// leading zeros (DSSE `protocol.md`).
@@ -220,9 +245,9 @@ impl Envelope {
     /// Verifies the envelope: the payload type must be `payload_type`, and at least one
     /// signature must verify under one of `accepted` over the PAE.
     ///
-    /// A signature's `keyid`, when present, only narrows which accepted key is tried
-    /// (DSSE: it MUST NOT be used for security decisions); without one, every accepted
-    /// key is tried. The errors say which case failed: [`DsseError::NoSignatures`],
+    /// A signature's `keyid`, when it is a key ID (`sha256:<hex>`), only narrows which
+    /// accepted key is tried (DSSE: it MUST NOT be used for security decisions); without
+    /// one (or with a hint in another format), every accepted key is tried. The errors say which case failed: [`DsseError::NoSignatures`],
     /// [`DsseError::UnknownSigner`] (every signature names a key not accepted),
     /// [`DsseError::BadSignature`] (a signature names an accepted key and fails under it),
     /// [`DsseError::NoValidSignature`] (no hints, nothing verified).
@@ -253,9 +278,9 @@ impl Envelope {
                 .as_deref()
                 .and_then(|k| k.parse().ok())
                 .map(KeyId);
+            // A hint that is not a pqreg key ID (another tool's format) narrows nothing.
             let candidates: Vec<&&dyn Verifier> = match hinted {
                 Some(id) => accepted.iter().filter(|v| v.key_id() == id).collect(),
-                None if signature.keyid.is_some() => Vec::new(),
                 None => accepted.iter().collect(),
             };
             if candidates.is_empty() {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::Digest;
 use crate::dsse::SigningError;
-use crate::keys::{KeyId, SignatureAlgorithm};
+use crate::keys::{KeyId, SignatureAlgorithm, VerifyingKey};
 
 /// The only policy format version.
 pub const POLICY_VERSION: u32 = 1;
@@ -49,9 +49,19 @@ pub enum PolicyError {
     /// A key ID is not `sha256:<64 hex>`.
     #[error("key id {0:?} is malformed")]
     BadKeyId(String),
-    /// A `public_key` is not one PEM `PUBLIC KEY` block.
-    #[error("public_key of key {0:?} is not a PEM PUBLIC KEY block")]
-    BadPem(String),
+    /// A `public_key` is not one PEM `PUBLIC KEY` block of a signature key.
+    #[error("public_key of key {0:?} is not a PEM signature public key: {1}")]
+    BadPem(String, crate::keys::KeyError),
+    /// The declared `alg` is not the algorithm of the `public_key`.
+    #[error("key {name:?} declares {declared} but its public_key is {actual}")]
+    AlgorithmMismatch {
+        /// The key's name or ID.
+        name: String,
+        /// The declared algorithm.
+        declared: SignatureAlgorithm,
+        /// The public key's algorithm.
+        actual: SignatureAlgorithm,
+    },
     /// The declared `id` is not the SHA-256 of the PEM's DER.
     #[error("key id {declared} does not match its public_key ({computed})")]
     KeyIdMismatch {
@@ -104,8 +114,8 @@ pub struct PolicyKey {
     pub id: KeyId,
     /// Its signature algorithm.
     pub alg: SignatureAlgorithm,
-    /// The SPKI DER from `public_key`, if given.
-    pub public_key_der: Option<Vec<u8>>,
+    /// The public key from `public_key`, if given (else the client finds it elsewhere).
+    pub public_key: Option<VerifyingKey>,
 }
 
 /// One rule: repository patterns, the keys that may sign them, and requirements.
@@ -136,15 +146,7 @@ pub struct Policy {
 
 /// The name spec/signing.md gives an algorithm (policy files, referrer annotations).
 pub fn algorithm_name(alg: SignatureAlgorithm) -> &'static str {
-    match alg {
-        SignatureAlgorithm::MlDsa44 => "ml-dsa-44",
-        SignatureAlgorithm::MlDsa65 => "ml-dsa-65",
-        SignatureAlgorithm::MlDsa87 => "ml-dsa-87",
-        SignatureAlgorithm::Ed25519 => "ed25519",
-        SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
-        #[allow(unreachable_patterns)]
-        _ => "unknown",
-    }
+    alg.name()
 }
 
 /// The algorithm of a name from [`algorithm_name`].
@@ -173,28 +175,51 @@ pub fn algorithm_strength(alg: SignatureAlgorithm) -> u8 {
 
 /// Whether `repository` (`host[:port]/path`) matches `pattern`: `*` matches any run of
 /// characters within one `/`-separated component, `**` any run across components; every
-/// other character matches itself.
+/// other character matches itself. Runs in O(|pattern| x |repository|) time (no
+/// backtracking); patterns over [`MAX_PATTERN_BYTES`] and repositories over 4096 bytes
+/// never match.
 pub fn repository_matches(pattern: &str, repository: &str) -> bool {
-    glob(pattern.as_bytes(), repository.as_bytes())
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    match p {
-        [] => s.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob(rest, &s[i..])),
-        [b'*', rest @ ..] => {
-            for i in 0..=s.len() {
-                if glob(rest, &s[i..]) {
-                    return true;
-                }
-                if s.get(i) == Some(&b'/') {
-                    break;
-                }
-            }
-            false
-        }
-        [c, rest @ ..] => s.first() == Some(c) && glob(rest, &s[1..]),
+    enum Tok {
+        Lit(u8),
+        Star,
+        DoubleStar,
     }
+    let s = repository.as_bytes();
+    if pattern.len() > MAX_PATTERN_BYTES || s.len() > 4096 {
+        return false;
+    }
+    let mut toks = Vec::with_capacity(pattern.len());
+    let p = pattern.as_bytes();
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] == b'*' && p.get(i + 1) == Some(&b'*') {
+            toks.push(Tok::DoubleStar);
+            i += 2;
+        } else {
+            toks.push(if p[i] == b'*' {
+                Tok::Star
+            } else {
+                Tok::Lit(p[i])
+            });
+            i += 1;
+        }
+    }
+    // next[j]: tokens after the current one match s[j..].
+    let n = s.len();
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    for tok in toks.iter().rev() {
+        let mut cur = vec![false; n + 1];
+        for j in (0..=n).rev() {
+            cur[j] = match tok {
+                Tok::Lit(c) => j < n && s[j] == *c && next[j + 1],
+                Tok::Star => next[j] || (j < n && s[j] != b'/' && cur[j + 1]),
+                Tok::DoubleStar => next[j] || (j < n && cur[j + 1]),
+            };
+        }
+        next = cur;
+    }
+    next[0]
 }
 
 fn check_pattern(p: &str) -> Result<(), PolicyError> {
@@ -215,18 +240,6 @@ fn check_pattern(p: &str) -> Result<(), PolicyError> {
     } else {
         Err(PolicyError::BadPattern(p.to_owned()))
     }
-}
-
-/// The DER inside one PEM `PUBLIC KEY` block.
-pub fn pem_spki_der(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let body = pem
-        .trim()
-        .strip_prefix("-----BEGIN PUBLIC KEY-----")?
-        .strip_suffix("-----END PUBLIC KEY-----")?;
-    let b64: String = body.split_whitespace().collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    (!der.is_empty()).then_some(der)
 }
 
 impl Policy {
@@ -300,6 +313,15 @@ impl Policy {
         idx.into_iter().map(|i| &self.keys[i]).collect()
     }
 
+    /// The public keys of [`Policy::keys_for`] that the policy itself carries, ready to
+    /// pass to [`crate::dsse::Envelope::verify`].
+    pub fn verifying_keys_for(&self, repository: &str) -> Vec<&VerifyingKey> {
+        self.keys_for(repository)
+            .into_iter()
+            .filter_map(|k| k.public_key.as_ref())
+            .collect()
+    }
+
     /// The declared key with this ID.
     pub fn key(&self, id: &KeyId) -> Option<&PolicyKey> {
         self.keys.iter().find(|k| k.id == *id)
@@ -330,12 +352,24 @@ impl Policy {
                             .map_err(|_| PolicyError::BadKeyId(s.to_owned()))
                     })
                     .transpose()?;
-            let der = k
+            let declared_alg = alg(&k.alg)?;
+            let public_key = k
                 .public_key
                 .as_deref()
-                .map(|p| pem_spki_der(p).ok_or_else(|| PolicyError::BadPem(label.clone())))
+                .map(|p| {
+                    VerifyingKey::from_pem(p).map_err(|e| PolicyError::BadPem(label.clone(), e))
+                })
                 .transpose()?;
-            let computed = der.as_deref().map(|d| KeyId(Digest::sha256(d)));
+            if let Some(pk) = &public_key
+                && pk.alg() != declared_alg
+            {
+                return Err(PolicyError::AlgorithmMismatch {
+                    name: label,
+                    declared: declared_alg,
+                    actual: pk.alg(),
+                });
+            }
+            let computed = public_key.as_ref().map(VerifyingKey::key_id);
             let id = match (declared, computed) {
                 (Some(d), Some(c)) if d != c => {
                     return Err(PolicyError::KeyIdMismatch {
@@ -356,8 +390,8 @@ impl Policy {
             keys.push(PolicyKey {
                 name: k.name,
                 id,
-                alg: alg(&k.alg)?,
-                public_key_der: der,
+                alg: declared_alg,
+                public_key,
             });
         }
         let mut rules = Vec::with_capacity(w.rules.len());
@@ -465,6 +499,10 @@ mod tests {
         for (p, r, want) in cases {
             assert_eq!(repository_matches(p, r), want, "{p} vs {r}");
         }
+        // No backtracking blow-up on hostile patterns.
+        let hostile = format!("{}x", "*".repeat(200));
+        assert!(!repository_matches(&hostile, &"a".repeat(4000)));
+        assert!(repository_matches(&"**".repeat(100), &"a/".repeat(2000)));
         for bad in ["", "/a", "a//b", "A/b", "a/***", "a b", "*/*/*/*/*"] {
             assert!(check_pattern(bad).is_err(), "{bad:?}");
         }

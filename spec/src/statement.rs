@@ -33,7 +33,7 @@ pub const OMS_PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
 pub const MANIFEST_ANNOTATION: &str = "dev.pqreg.oci-manifest";
 /// The only hash algorithm pqreg accepts in resources and `hash_type`.
 pub const HASH_SHA256: &str = "sha256";
-/// The OMS default shard size (1,000,000,000 bytes), pqreg's default too.
+/// The OMS default shard size (1,000,000,000 bytes) for `shards` statements.
 pub const DEFAULT_SHARD_SIZE: u64 = 1_000_000_000;
 /// Largest statement JSON accepted, in bytes (the DSSE payload limit).
 pub const MAX_STATEMENT_BYTES: usize = crate::dsse::MAX_PAYLOAD_BYTES;

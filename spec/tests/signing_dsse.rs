@@ -1,6 +1,7 @@
 //! DSSE envelopes: the DSSE spec's known answer, sign/verify round trips with ML-DSA-65,
 //! ML-DSA-87 and ECDSA P-256, and one negative test per failure, each asserting its
 //! own error variant.
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 
 mod signing_util;
 
@@ -153,6 +154,15 @@ fn unknown_key() {
     let mut anon = env.clone();
     anon.signatures[0].keyid = None;
     let err = dsse_err(anon.verify(TYPE, &[&other as &dyn Verifier]).unwrap_err());
+    assert!(matches!(err, DsseError::NoValidSignature), "{err:?}");
+    // A hint in another tool's format narrows nothing: every key is tried.
+    let mut foreign = env.clone();
+    foreign.signatures[0].keyid = Some("cosign-key-1".into());
+    let err = dsse_err(
+        foreign
+            .verify(TYPE, &[&other as &dyn Verifier])
+            .unwrap_err(),
+    );
     assert!(matches!(err, DsseError::NoValidSignature), "{err:?}");
     let err = dsse_err(env.verify(TYPE, &[]).unwrap_err());
     assert!(matches!(err, DsseError::NoAcceptedKeys), "{err:?}");

@@ -1,6 +1,7 @@
 //! OMS v1.0 test vectors (`testdata/oms_v1_*`, from `test-vectors/v1.0/` of the OMS spec,
 //! source and commit in each file): parse, statement structure, subject recomputation,
 //! the ECDSA P-256 signature of the Sigstore vector, and the invalid vectors' errors.
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 
 mod signing_util;
 

@@ -1,6 +1,7 @@
-//! Helpers shared by the `signing_*` tests: keys straight from aws-lc-rs (until the
-//! `keys` module's types implement the DSSE traits), and the worked-example extractor
+//! Helpers shared by the `signing_*` tests: keys straight from aws-lc-rs (independent of
+//! the `keys` module, so the DSSE tests cross-check it), and the worked-example extractor
 //! for spec/signing.md. Included with `mod signing_util;`.
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 #![allow(dead_code)]
 
 use aws_lc_rs::encoding::AsDer;
