@@ -26,3 +26,41 @@ pub enum Error {
     #[error(transparent)]
     Spec(#[from] pqreg_spec::Error),
 }
+
+impl Error {
+    /// The exit code the CLI returns for this error (client/EXIT_CODES.md).
+    pub fn exit_code(&self) -> crate::exit::ExitCode {
+        use crate::exit;
+        match self {
+            Error::Reference(_) => exit::USAGE,
+            Error::Auth(e) => Self::auth_exit_code(e),
+            Error::Safetensors(_) | Error::Chunk(_) => exit::ERROR,
+            Error::Spec(e) => Self::spec_exit_code(e),
+        }
+    }
+
+    /// Exit code of a credentials error: a malformed credentials file is a
+    /// configuration error, everything else a plain error.
+    pub fn auth_exit_code(e: &AuthError) -> crate::exit::ExitCode {
+        match e {
+            AuthError::BadConfig { .. } | AuthError::BadAuthField { .. } => crate::exit::POLICY,
+            AuthError::BadHelperName(_) => crate::exit::POLICY,
+            _ => crate::exit::ERROR,
+        }
+    }
+
+    /// Exit code of a format-crate error, by the check that failed.
+    pub fn spec_exit_code(e: &pqreg_spec::Error) -> crate::exit::ExitCode {
+        use crate::exit;
+        use pqreg_spec::Error as S;
+        use pqreg_spec::digest::DigestError;
+        match e {
+            S::Digest(DigestError::Mismatch { .. }) => exit::DIGEST_MISMATCH,
+            S::Segment(_) | S::Envelope(_) => exit::DECRYPTION,
+            S::Signing(_) => exit::BAD_SIGNATURE,
+            S::Merkle(_) | S::Note(_) | S::LogEntry(_) => exit::LOG_PROOF,
+            S::Key(_) => exit::KEY,
+            _ => exit::ERROR,
+        }
+    }
+}

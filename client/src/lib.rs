@@ -10,6 +10,8 @@
 pub mod auth;
 pub mod chunker;
 pub mod error;
+pub mod exit;
+pub mod paths;
 pub mod reference;
 
 pub use error::Error;

@@ -202,6 +202,15 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Checks a registry `host[:port]` on its own (for `pqreg login`).
+pub fn validate_registry(registry: &str) -> Result<(), ReferenceError> {
+    if is_valid_registry(registry) {
+        Ok(())
+    } else {
+        Err(ReferenceError::BadRegistry(registry.to_owned()))
+    }
+}
+
 /// Docker's rule for telling a host from the first repository component.
 fn looks_like_host(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[')

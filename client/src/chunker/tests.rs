@@ -221,3 +221,33 @@ fn dedup_ten_percent_of_tensors_changed() {
     assert!(fixed_hdr < 0.05, "{fixed_hdr}");
     assert!(fixed_same < tensor_same);
 }
+
+/// The committed fixture (testdata/models/make_model.py) parses and plans.
+#[test]
+fn plans_the_tiny_fixture_model() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny");
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let h = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    assert_eq!(h.tensors.len(), 21);
+    assert_eq!(h.metadata["format"], "pt");
+    assert_eq!(h.tensors[0].name, "model.embed_tokens.weight");
+    assert_eq!(h.tensors[0].dtype, Dtype::BF16);
+    // Defaults: every tensor is small (< 1 MiB), so one mixed-dtype group after the header.
+    let plan = plan_file(&path, &PlanParams::default()).unwrap();
+    assert_tiles(&plan, bytes.len() as u64);
+    assert_eq!(plan.len(), 2);
+    assert_eq!(plan[1].dtype, None);
+    // Scaled down: each projection alone, norms grouped with nothing else.
+    let plan = plan_file(&path, &params(256 * KIB, 16 * KIB)).unwrap();
+    assert_tiles(&plan, bytes.len() as u64);
+    assert!(
+        plan.iter()
+            .filter(|c| c.kind == ChunkKind::TensorPiece)
+            .count()
+            >= 4
+    );
+    // The other files go through FastCDC.
+    let cfg = plan_file(&dir.join("config.json"), &PlanParams::default()).unwrap();
+    assert_eq!(cfg.len(), 1);
+}
