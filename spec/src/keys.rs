@@ -1,15 +1,47 @@
 //! Key types, PEM encodings and key IDs (spec/keys.md).
 //!
-//! (Skeleton: the types below are the contract other modules build on; the owner of
-//! `keys` fills in generation, PEM and the algorithms, keeping these names.)
+//! Two kinds of keys:
+//!
+//! - **signing keys** ([`SigningKey`], [`VerifyingKey`]): ML-DSA-44/65/87 (FIPS 204),
+//!   Ed25519 (RFC 8032) and ECDSA P-256 with SHA-256 (FIPS 186-5), through `aws-lc-rs`;
+//! - **recipient keys** ([`RecipientPrivateKey`], [`RecipientPublicKey`]): X-Wing and
+//!   ML-KEM-1024 (FIPS 203), through the `hpke` crate's KEMs.
+//!
+//! Every key has one file format: a private key is a PKCS#8 `PRIVATE KEY` PEM in seed form
+//! (optionally wrapped in a PBES2 `ENCRYPTED PRIVATE KEY`), a public key is an SPKI
+//! `PUBLIC KEY` PEM, with the NIST/IETF object identifiers. A key's ID is the SHA-256 of
+//! its SPKI DER ([`KeyId`]). One module per algorithm holds what is specific to it; the
+//! PEM/DER plumbing they share lives in `pem`.
+//!
+//! Nothing here touches the disk: writing a private key file with mode 0600 is the client's
+//! job.
+
+use std::str::FromStr;
 
 use crate::Digest;
 
-/// Errors of this module.
+mod ecdsa_p256;
+mod ed25519;
+mod mldsa;
+mod mlkem1024;
+mod pem;
+mod recipient;
+mod signing;
+mod xwing;
+
+pub use pem::{
+    PrivateKey, PublicKey, ScryptCost, decode_private_pem, decode_private_pem_with_passphrase,
+    decode_public_pem,
+};
+pub use recipient::{RecipientPrivateKey, RecipientPublicKey};
+pub use signing::{SigningKey, VerifyingKey};
+
+/// Errors of this module. Each check that can fail has its own variant, so a caller (and a
+/// negative test) can tell *which* check refused a key, a file or a signature.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// A raw key had the wrong length for its algorithm.
+    /// A raw key, seed or signature had the wrong length for its algorithm.
     #[error("{alg} key has {got} bytes, expected {want}")]
     BadLength {
         /// The algorithm's name.
@@ -19,6 +51,83 @@ pub enum KeyError {
         /// Bytes expected.
         want: usize,
     },
+    /// The PEM armor is broken: missing or truncated boundaries, bad base64, bad line
+    /// layout.
+    #[error("malformed PEM: {0}")]
+    PemMalformed(String),
+    /// The PEM label is not the one this kind of key file uses.
+    #[error("PEM label {got:?} where {want:?} was expected")]
+    PemLabel {
+        /// The label found.
+        got: String,
+        /// The label (or labels) expected.
+        want: &'static str,
+    },
+    /// The DER inside the PEM is malformed (truncated, wrong tag, non-canonical).
+    #[error("malformed key DER: {0}")]
+    Der(String),
+    /// The DER structure is followed by extra bytes.
+    #[error("key DER has trailing data")]
+    TrailingData,
+    /// The AlgorithmIdentifier names an algorithm pqreg does not know.
+    #[error("unknown key algorithm OID {0}")]
+    UnknownAlgorithm(String),
+    /// The AlgorithmIdentifier carries parameters where the algorithm forbids them, or
+    /// lacks the ones it requires (the P-256 curve).
+    #[error("{alg} AlgorithmIdentifier has wrong parameters")]
+    BadParameters {
+        /// The algorithm's name.
+        alg: &'static str,
+    },
+    /// A private key is in a form other than the seed form spec/keys.md requires
+    /// (e.g. the ML-DSA `expandedKey` or `both` choice).
+    #[error("{alg} private key is not in seed form")]
+    NotSeedForm {
+        /// The algorithm's name.
+        alg: &'static str,
+    },
+    /// A PKCS#8 key carries a public key that does not match the one its seed derives.
+    #[error("{alg} private key carries a public key that does not match its seed")]
+    PublicKeyMismatch {
+        /// The algorithm's name.
+        alg: &'static str,
+    },
+    /// The primitive refused the key material (not a valid point, bad encapsulation key).
+    #[error("{alg} key material rejected")]
+    InvalidKey {
+        /// The algorithm's name.
+        alg: &'static str,
+    },
+    /// A key of the other kind (signing vs. recipient) was found where one kind was
+    /// expected.
+    #[error("expected a {want} key, found a {got} key")]
+    WrongKeyKind {
+        /// What the caller asked for.
+        want: &'static str,
+        /// What the file holds.
+        got: &'static str,
+    },
+    /// The signature did not verify.
+    #[error("{alg} signature does not verify")]
+    BadSignature {
+        /// The algorithm's name.
+        alg: &'static str,
+    },
+    /// The file is passphrase-protected and no passphrase was given.
+    #[error("the private key is passphrase-protected; a passphrase is required")]
+    PassphraseRequired,
+    /// The passphrase does not decrypt the private key.
+    #[error("wrong passphrase for the private key")]
+    WrongPassphrase,
+    /// The encrypted key uses a scheme or cost parameters pqreg does not accept.
+    #[error("unsupported private key encryption: {0}")]
+    UnsupportedEncryption(String),
+    /// A key ID string is not `sha256:<64 lowercase hex>`.
+    #[error("malformed key ID {0:?} (expected sha256:<64 lowercase hex>)")]
+    KeyIdSyntax(String),
+    /// The cryptographic library failed (random generator, internal error).
+    #[error("{0}: cryptographic library failure")]
+    Crypto(&'static str),
 }
 
 /// Key-encapsulation algorithms a recipient key can use (spec/encryption.md).
@@ -29,6 +138,22 @@ pub enum KemAlgorithm {
     XWing,
     /// ML-KEM-1024 alone (FIPS 203), for CNSA 2.0 deployments.
     MlKem1024,
+}
+
+impl KemAlgorithm {
+    /// The algorithm's name as spec/keys.md writes it (`x-wing`, `ml-kem-1024`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            KemAlgorithm::XWing => "x-wing",
+            KemAlgorithm::MlKem1024 => "ml-kem-1024",
+        }
+    }
+}
+
+impl std::fmt::Display for KemAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Signature algorithms (spec/signing.md, spec/transparency-log.md).
@@ -47,9 +172,36 @@ pub enum SignatureAlgorithm {
     EcdsaP256Sha256,
 }
 
+impl SignatureAlgorithm {
+    /// The algorithm's name as spec/keys.md writes it (`ml-dsa-65`, `ed25519`,
+    /// `ecdsa-p256-sha256`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::MlDsa44 => "ml-dsa-44",
+            SignatureAlgorithm::MlDsa65 => "ml-dsa-65",
+            SignatureAlgorithm::MlDsa87 => "ml-dsa-87",
+            SignatureAlgorithm::Ed25519 => "ed25519",
+            SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+        }
+    }
+}
+
+impl std::fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A key ID: `sha256:<hex>` of the key's SPKI DER encoding (spec/keys.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(pub Digest);
+
+impl KeyId {
+    /// The key ID of a public key given as its SPKI DER encoding.
+    pub fn of_spki_der(spki_der: &[u8]) -> Self {
+        KeyId(Digest::sha256(spki_der))
+    }
+}
 
 impl std::fmt::Display for KeyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,77 +209,16 @@ impl std::fmt::Display for KeyId {
     }
 }
 
-/// A recipient's public key: an algorithm and its raw public key bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipientPublicKey {
-    alg: KemAlgorithm,
-    bytes: Vec<u8>,
-}
+impl FromStr for KeyId {
+    type Err = KeyError;
 
-impl RecipientPublicKey {
-    /// Wraps raw public key bytes, checking their length for `alg`.
-    pub fn from_raw(alg: KemAlgorithm, bytes: &[u8]) -> Result<Self, KeyError> {
-        let (name, want) = match alg {
-            KemAlgorithm::XWing => ("x-wing", 1216),
-            KemAlgorithm::MlKem1024 => ("ml-kem-1024", 1568),
-        };
-        if bytes.len() != want {
-            return Err(KeyError::BadLength {
-                alg: name,
-                got: bytes.len(),
-                want,
-            });
-        }
-        Ok(Self {
-            alg,
-            bytes: bytes.to_vec(),
-        })
-    }
-
-    /// The algorithm.
-    pub fn alg(&self) -> KemAlgorithm {
-        self.alg
-    }
-
-    /// The raw public key bytes (the encapsulation key).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// Parses `sha256:<64 lowercase hex>`.
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Digest::from_str(s)
+            .map(KeyId)
+            .map_err(|_| KeyError::KeyIdSyntax(s.to_owned()))
     }
 }
 
-/// A recipient's private key (identity): an algorithm and its seed.
-pub struct RecipientPrivateKey {
-    alg: KemAlgorithm,
-    seed: zeroize::Zeroizing<Vec<u8>>,
-}
-
-impl RecipientPrivateKey {
-    /// Wraps a private seed (32 bytes for X-Wing, 64 bytes d||z for ML-KEM-1024).
-    pub fn from_seed(alg: KemAlgorithm, seed: &[u8]) -> Result<Self, KeyError> {
-        let (name, want) = match alg {
-            KemAlgorithm::XWing => ("x-wing", 32),
-            KemAlgorithm::MlKem1024 => ("ml-kem-1024", 64),
-        };
-        if seed.len() != want {
-            return Err(KeyError::BadLength {
-                alg: name,
-                got: seed.len(),
-                want,
-            });
-        }
-        Ok(Self {
-            alg,
-            seed: zeroize::Zeroizing::new(seed.to_vec()),
-        })
-    }
-
-    /// The algorithm.
-    pub fn alg(&self) -> KemAlgorithm {
-        self.alg
-    }
-
-    /// The private seed.
-    pub fn seed(&self) -> &[u8] {
-        &self.seed
-    }
-}
+#[cfg(test)]
+mod tests;
