@@ -67,10 +67,13 @@ pub enum KeyAlg {
     /// X25519 + ML-KEM-768 hybrid recipient key (default for --recipient).
     XWing,
     /// ML-KEM-1024 recipient key (CNSA 2.0).
+    #[value(name = "ml-kem-1024")]
     MlKem1024,
     /// ML-DSA-65 signing key (default for --sign).
+    #[value(name = "ml-dsa-65")]
     MlDsa65,
     /// ML-DSA-87 signing key (CNSA 2.0).
+    #[value(name = "ml-dsa-87")]
     MlDsa87,
     /// ECDSA P-256 signing key, for the classical OMS bundle (--classic-sign-key).
     EcdsaP256,

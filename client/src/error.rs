@@ -4,6 +4,7 @@
 pub use crate::auth::AuthError;
 pub use crate::chunker::ChunkError;
 pub use crate::chunker::safetensors::SafetensorsError;
+pub use crate::keyfile::KeyFileError;
 pub use crate::reference::ReferenceError;
 
 /// Everything the `pqreg` library can fail with.
@@ -22,6 +23,9 @@ pub enum Error {
     /// A file could not be planned into chunks.
     #[error(transparent)]
     Chunk(#[from] ChunkError),
+    /// A key file could not be written or read.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     /// An error from the format crate.
     #[error(transparent)]
     Spec(#[from] pqreg_spec::Error),
@@ -35,7 +39,16 @@ impl Error {
             Error::Reference(_) => exit::USAGE,
             Error::Auth(e) => Self::auth_exit_code(e),
             Error::Safetensors(_) | Error::Chunk(_) => exit::ERROR,
+            Error::KeyFile(e) => Self::keyfile_exit_code(e),
             Error::Spec(e) => Self::spec_exit_code(e),
+        }
+    }
+
+    /// Exit code of a key file error: a bad key or passphrase is [`crate::exit::KEY`].
+    pub fn keyfile_exit_code(e: &KeyFileError) -> crate::exit::ExitCode {
+        match e {
+            KeyFileError::Key { .. } | KeyFileError::EmptyPassphrase(_) => crate::exit::KEY,
+            _ => crate::exit::ERROR,
         }
     }
 

@@ -32,7 +32,7 @@ pub const ERROR: ExitCode = ExitCode {
     code: 1,
     name: "error",
     meaning: "An error with no code of its own: network or registry failure, file I/O, a command not implemented yet.",
-    action: "Read the message on stderr; it ends with what to do next.",
+    action: "Fix the cause named in the message and run the command again; `pqreg env` shows the paths and credentials in use.",
 };
 
 /// Bad command line.

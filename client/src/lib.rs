@@ -2,7 +2,8 @@
 //!
 //! Built so far: model references ([`reference`]), registry credentials shared with other
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
-//! ([`chunker`]), and the exit codes ([`exit`]). Packing, transfer and verification come
+//! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
+//! ([`exit`]). Packing, transfer and verification come
 //! next (issue 4).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod chunker;
 pub mod error;
 pub mod exit;
+pub mod keyfile;
 pub mod paths;
 pub mod reference;
 

@@ -10,14 +10,16 @@ use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode as ProcessExit;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{Parser as _, ValueEnum as _};
 use serde_json::json;
 
-use cli::{Cli, Command, LogCommand, Output, RecipientsCommand};
+use cli::{Cli, Command, KeyAlg, KeygenArgs, LogCommand, Output, RecipientsCommand};
 use pqreg::auth::{self, AuthEnv, Credential, Source};
 use pqreg::exit::{self, ExitCode};
+use pqreg::keyfile::{self, KeyKind};
 use pqreg::paths::Paths;
 use pqreg::reference::{self, Reference};
+use pqreg_spec::keys::{KemAlgorithm, SignatureAlgorithm};
 
 /// What a successful command prints: text for people, JSON for machines.
 struct Outcome {
@@ -96,6 +98,8 @@ fn classify(err: &anyhow::Error) -> (ExitCode, String) {
             Some(e.exit_code())
         } else if cause.downcast_ref::<reference::ReferenceError>().is_some() {
             Some(exit::USAGE)
+        } else if let Some(e) = cause.downcast_ref::<pqreg::keyfile::KeyFileError>() {
+            Some(pqreg::Error::keyfile_exit_code(e))
         } else if let Some(e) = cause.downcast_ref::<auth::AuthError>() {
             Some(pqreg::Error::auth_exit_code(e))
         } else if cause.downcast_ref::<pqreg_spec::keys::KeyError>().is_some() {
@@ -126,7 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     .collect::<Vec<_>>()
             ),
         }),
-        Command::Keygen(_) => not_implemented("keygen", "no key was written"),
+        Command::Keygen(a) => keygen(&a),
         Command::Push(a) => {
             parse_ref(&a.reference)?;
             not_implemented("push", "nothing was uploaded")
@@ -168,7 +172,7 @@ fn not_implemented(cmd: &str, nothing: &str) -> anyhow::Result<Outcome> {
     Err(fail(
         exit::ERROR,
         format!("`pqreg {cmd}` is not implemented yet ({nothing})"),
-        "This build has references, credentials (login, logout) and env; the rest of issue 4 is being built. Use a newer pqreg.",
+        "This build has keygen, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
     ))
 }
 
@@ -315,5 +319,67 @@ fn logout(registry: &str) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         text: String::new(),
         json: json!({"registry": host, "removed": removed}),
+    })
+}
+
+fn keygen(a: &KeygenArgs) -> anyhow::Result<Outcome> {
+    let kind = match (a.sign, a.alg) {
+        (true, None | Some(KeyAlg::MlDsa65)) => KeyKind::Sign(SignatureAlgorithm::MlDsa65),
+        (true, Some(KeyAlg::MlDsa87)) => KeyKind::Sign(SignatureAlgorithm::MlDsa87),
+        (true, Some(KeyAlg::EcdsaP256)) => KeyKind::Sign(SignatureAlgorithm::EcdsaP256Sha256),
+        (false, None | Some(KeyAlg::XWing)) => KeyKind::Recipient(KemAlgorithm::XWing),
+        (false, Some(KeyAlg::MlKem1024)) => KeyKind::Recipient(KemAlgorithm::MlKem1024),
+        (sign, Some(alg)) => {
+            let (flag, allowed) = if sign {
+                ("--sign", "ml-dsa-65, ml-dsa-87, ecdsa-p256")
+            } else {
+                ("--recipient", "x-wing, ml-kem-1024")
+            };
+            return Err(fail(
+                exit::USAGE,
+                format!(
+                    "--alg {} is not a {flag} algorithm",
+                    alg.to_possible_value()
+                        .map(|v| v.get_name().to_owned())
+                        .unwrap_or_default()
+                ),
+                format!("With {flag}, --alg is one of: {allowed}."),
+            ));
+        }
+    };
+    let prefix = a.out.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(if a.sign {
+            "pqreg-sign"
+        } else {
+            "pqreg-recipient"
+        })
+    });
+    let passphrase = a
+        .passphrase_file
+        .as_deref()
+        .map(keyfile::read_passphrase)
+        .transpose()?;
+    let g = keyfile::generate(kind, &prefix, passphrase.as_ref().map(|p| &p[..]), a.force)?;
+    eprintln!(
+        "pqreg: wrote {} key {} (private, 0600{}) and {}",
+        kind.alg_name(),
+        g.private_path.display(),
+        if passphrase.is_some() {
+            ", encrypted"
+        } else {
+            ""
+        },
+        g.public_path.display()
+    );
+    Ok(Outcome {
+        text: g.key_id.to_string(),
+        json: json!({
+            "key_id": g.key_id.to_string(),
+            "alg": kind.alg_name(),
+            "kind": if a.sign { "sign" } else { "recipient" },
+            "private_key": g.private_path,
+            "public_key": g.public_path,
+            "encrypted": passphrase.is_some(),
+        }),
     })
 }
