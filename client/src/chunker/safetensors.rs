@@ -13,6 +13,12 @@
 //! sorted by offset, the tensors tile the data exactly — the first begins at 0, each
 //! begins where the previous ended (no gap, no overlap), the last ends at the end of the
 //! file.
+//!
+//! Stricter than the reference implementation (safetensors 0.8.0, Python), which accepts
+//! leading whitespace before `{` and unknown fields in a tensor entry; files it writes
+//! have neither. `testdata/safetensors_header_cases.json` holds the cases, run here and,
+//! by `testdata/safetensors_check.py`, through the Python package (its outcome recorded
+//! per case).
 
 use std::collections::BTreeMap;
 use std::collections::HashSet;

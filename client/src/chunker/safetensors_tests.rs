@@ -178,3 +178,47 @@ fn read_from_reads_only_the_header() {
     let h = Header::read_from(&mut cursor, bytes.len() as u64).unwrap();
     assert_eq!(cursor.position(), h.data_start());
 }
+
+/// The variant name, as `testdata/safetensors_header_cases.json` spells it.
+fn variant(e: &SafetensorsError) -> &'static str {
+    match e {
+        SafetensorsError::Io(_) => "Io",
+        SafetensorsError::TooShort(_) => "TooShort",
+        SafetensorsError::HeaderTooLarge(_) => "HeaderTooLarge",
+        SafetensorsError::HeaderPastEnd { .. } => "HeaderPastEnd",
+        SafetensorsError::BadStart => "BadStart",
+        SafetensorsError::BadJson(_) => "BadJson",
+        SafetensorsError::DuplicateKey(_) => "DuplicateKey",
+        SafetensorsError::BadMetadata => "BadMetadata",
+        SafetensorsError::BadTensor { .. } => "BadTensor",
+        SafetensorsError::UnknownDtype { .. } => "UnknownDtype",
+        SafetensorsError::ShapeOverflow(_) => "ShapeOverflow",
+        SafetensorsError::ReversedOffsets(_) => "ReversedOffsets",
+        SafetensorsError::LengthMismatch { .. } => "LengthMismatch",
+        SafetensorsError::NotContiguous { .. } => "NotContiguous",
+        SafetensorsError::DataLenMismatch { .. } => "DataLenMismatch",
+    }
+}
+
+#[test]
+fn vector_file_cases() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../testdata/safetensors_header_cases.json"
+    ))
+    .unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 20);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let header = c["header"].as_str().unwrap();
+        let prefix = c["length_prefix"].as_u64().unwrap_or(header.len() as u64);
+        let mut bytes = prefix.to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.resize(bytes.len() + c["data_len"].as_u64().unwrap() as usize, 0);
+        let got = match parse(&bytes) {
+            Ok(_) => "ok",
+            Err(e) => variant(&e),
+        };
+        assert_eq!(got, c["expect"].as_str().unwrap(), "case {name}");
+    }
+}
