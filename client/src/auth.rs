@@ -230,11 +230,13 @@ impl AuthEnv {
                 .filter(|k| normalize_host(k) == host)
                 .cloned()
                 .collect();
-            for k in keys {
-                auths.remove(&k);
+            if !keys.is_empty() {
+                for k in keys {
+                    auths.remove(&k);
+                }
                 removed = true;
+                write_json_atomic(path, &cfg)?;
             }
-            write_json_atomic(path, &cfg)?;
         }
         Ok(removed)
     }

@@ -213,12 +213,12 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Byte length.
     pub fn len(&self) -> u64 {
-        self.end - self.begin
+        self.end.saturating_sub(self.begin)
     }
 
     /// Whether the tensor has no bytes.
     pub fn is_empty(&self) -> bool {
-        self.begin == self.end
+        self.len() == 0
     }
 }
 
