@@ -44,22 +44,17 @@ impl Error {
         }
     }
 
-    /// Exit code of a key file error: a bad key or passphrase is [`crate::exit::KEY`].
-    pub fn keyfile_exit_code(e: &KeyFileError) -> crate::exit::ExitCode {
-        match e {
-            KeyFileError::Key { .. } | KeyFileError::EmptyPassphrase(_) => crate::exit::KEY,
-            _ => crate::exit::ERROR,
-        }
+    /// Exit code of a key file error: [`crate::exit::ERROR`], as spec/signing.md section 8
+    /// says for malformed local configuration. (A key that fails to decrypt a model is a
+    /// decryption failure, reported by the code that uses it.)
+    pub fn keyfile_exit_code(_: &KeyFileError) -> crate::exit::ExitCode {
+        crate::exit::ERROR
     }
 
-    /// Exit code of a credentials error: a malformed credentials file is a
-    /// configuration error, everything else a plain error.
-    pub fn auth_exit_code(e: &AuthError) -> crate::exit::ExitCode {
-        match e {
-            AuthError::BadConfig { .. } | AuthError::BadAuthField { .. } => crate::exit::POLICY,
-            AuthError::BadHelperName(_) => crate::exit::POLICY,
-            _ => crate::exit::ERROR,
-        }
+    /// Exit code of a credentials error: always [`crate::exit::ERROR`] (spec/signing.md
+    /// section 8 puts malformed local configuration there).
+    pub fn auth_exit_code(_: &AuthError) -> crate::exit::ExitCode {
+        crate::exit::ERROR
     }
 
     /// Exit code of a format-crate error, by the check that failed.
@@ -70,10 +65,19 @@ impl Error {
         match e {
             S::Digest(DigestError::Mismatch { .. }) => exit::DIGEST_MISMATCH,
             S::Segment(_) | S::Envelope(_) => exit::DECRYPTION,
-            S::Signing(_) => exit::BAD_SIGNATURE,
+            S::Signing(e) => from_spec(e.exit_code()),
             S::Merkle(_) | S::Note(_) | S::LogEntry(_) => exit::LOG_PROOF,
-            S::Key(_) => exit::KEY,
             _ => exit::ERROR,
         }
     }
+}
+
+/// The client's constant for the spec crate's exit code (the tables are equal: tested in
+/// `exit`).
+fn from_spec(c: pqreg_spec::bundle::verify::ExitCode) -> crate::exit::ExitCode {
+    crate::exit::ALL
+        .iter()
+        .copied()
+        .find(|e| e.code == c.code())
+        .unwrap_or(crate::exit::ERROR)
 }

@@ -103,7 +103,7 @@ fn classify(err: &anyhow::Error) -> (ExitCode, String) {
         } else if let Some(e) = cause.downcast_ref::<auth::AuthError>() {
             Some(pqreg::Error::auth_exit_code(e))
         } else if cause.downcast_ref::<pqreg_spec::keys::KeyError>().is_some() {
-            Some(exit::KEY)
+            Some(exit::ERROR)
         } else {
             cause
                 .downcast_ref::<pqreg_spec::Error>()

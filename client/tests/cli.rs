@@ -197,7 +197,7 @@ fn unbuilt_commands_fail_honestly() {
     let r = pqreg(p, &["-o", "json", "verify", "localhost:5000/m"], "");
     assert_eq!((r.code, r.stderr.as_str()), (1, ""));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["error"]["name"], "error");
+    assert_eq!(v["error"]["name"], "ERROR");
     assert_eq!(v["error"]["code"], 1);
 }
 
@@ -304,14 +304,18 @@ fn keygen_writes_pem_files() {
     assert_eq!(v["kind"], "recipient");
     let private = pqreg::keyfile::load_private(&p.join("keys/r.key"), None).unwrap();
     assert_eq!(v["key_id"], private.key_id().unwrap().to_string());
-    // A wrong passphrase file: exit code 16 (key).
+    // An empty passphrase file: refused before any key is written.
     std::fs::write(p.join("empty"), "").unwrap();
-    let r = pqreg(
+    check(
         p,
         &["keygen", "--recipient", "--passphrase-file", "empty"],
         "",
+        1,
+        "",
+        "pqreg: error: passphrase file empty is empty\n\
+         pqreg: hint: Fix the cause named in the message and run the command again; `pqreg env` shows the paths and credentials in use.\n",
     );
-    assert_eq!(r.code, 16, "{}", r.stderr);
+    assert!(!p.join("pqreg-recipient.key").exists());
 }
 
 #[test]
