@@ -2,7 +2,8 @@
 //! the fraction of a fine-tune's bytes that a re-push would not upload (its chunks'
 //! plaintext digests already exist in the base model), when 10% of the tensors changed,
 //! with and without a header change, for tensor-aligned chunks (the planner, run on the
-//! files with `plan_file`, reading only the headers), fixed-size chunks of the target
+//! files with `plan_file`, reading only the headers; with the default parameters and
+//! with spec/artifact.md's first rule, `PlanParams::ARTIFACT_V1`), fixed-size chunks of the target
 //! size, and FastCDC over the whole file.
 //!
 //! ```text
@@ -76,9 +77,9 @@ fn main() -> anyhow::Result<()> {
         1.0 - changed_bytes as f64 / tuned.len() as f64
     );
     let (tb, tt, th) = (
-        plan_file(&pb, &params)?,
-        plan_file(&pt, &params)?,
-        plan_file(&ph, &params)?,
+        plan_file(&pb, &params)?.chunks,
+        plan_file(&pt, &params)?.chunks,
+        plan_file(&ph, &params)?.chunks,
     );
     let frac = |old: &[u8], po: &[_], new: &[u8], pn: &[_]| {
         reused_bytes(old, po, new, pn) as f64 / new.len() as f64
@@ -93,6 +94,19 @@ fn main() -> anyhow::Result<()> {
         tb.len(),
         frac(&base, &tb, &tuned, &tt),
         frac(&base, &tb, &tuned_hdr, &th)
+    );
+    let v1 = PlanParams::ARTIFACT_V1;
+    let (vb, vt, vh) = (
+        plan_file(&pb, &v1)?.chunks,
+        plan_file(&pt, &v1)?.chunks,
+        plan_file(&ph, &v1)?.chunks,
+    );
+    println!(
+        "{:<22} {:>8} {:>16.3} {:>8.3}",
+        "all < T grouped (v1)",
+        vb.len(),
+        frac(&base, &vb, &tuned, &vt),
+        frac(&base, &vb, &tuned_hdr, &vh)
     );
     let fixed = |b: &[u8]| plan_fixed(b.len() as u64, params.target);
     println!(

@@ -1,38 +1,41 @@
-//! Cutting model files into chunks (DESIGN.md, "The artifact"; spec/artifact.md).
+//! Cutting model files into chunks (DESIGN.md, "The artifact"; spec/artifact.md
+//! section 6, "Chunking").
 //!
 //! A chunk is a byte range of one file; each becomes one blob (compressed, encrypted).
 //! Boundaries follow the content so that a model that changed a little re-uploads a
 //! little:
 //!
-//! - **safetensors** (by the `.safetensors` extension): the header (length prefix and
-//!   JSON) is its own chunk; then the tensors in offset order. A tensor larger than the
-//!   target blob size is split into equal pieces inside the tensor, each at most the
-//!   target and a whole number of elements. A tensor of at least
-//!   [`PlanParams::small_tensor`] bytes is a chunk of its own. Runs of consecutive small
-//!   tensors (norms, biases) are grouped, in order, up to the target size. Because chunk
-//!   contents do not depend on where the data starts, a header that changes length (new
-//!   metadata) moves no tensor chunk, and a fine-tune that changes a tensor changes only
-//!   the chunks holding it.
+//! - **safetensors** (by the `.safetensors` extension, header checked strictly by
+//!   [`safetensors::Header`]): the header (length prefix and JSON) is its own chunk;
+//!   then the tensors in offset order. A tensor of the target size `T` or more starts a
+//!   new chunk and is split into pieces of exactly `T` bytes from the tensor's start,
+//!   the last piece shorter. Consecutive tensors smaller than
+//!   [`PlanParams::small_tensor`] are grouped, in order, while the group stays at most
+//!   `T`; a tensor between the two thresholds is a chunk of its own. Chunk contents never
+//!   depend on where the data starts, so a header that changes length (new metadata)
+//!   moves no tensor chunk, and a changed tensor changes only the chunks holding it.
+//! - **other files**, and `.safetensors` files whose header does not parse: FastCDC
+//!   (2020 algorithm, `fastcdc::v2020::StreamCDC`, normalization level 1) with
+//!   min/avg/max 1/4/16 MiB, the largest that implementation allows.
 //!
-//!   Why medium tensors stand alone rather than being grouped up to the target: grouping
-//!   two 32 MiB projections in one 64 MiB blob doubles what is re-uploaded when a
-//!   fine-tune touches one of them, for no gain (blob counts stay in the hundreds).
-//!   Measured by `examples/dedup_measure.rs` and the `dedup` test below.
-//! - **other files**: FastCDC (2020 algorithm, `fastcdc::v2020::StreamCDC`) with
-//!   min/avg/max 1/4/16 MiB. The 2020 implementation caps the maximum at 16 MiB (and the
-//!   average at 4 MiB); config, tokenizer and vocabulary files are far smaller, and for
-//!   large opaque weight files (`.bin`, `.pt`) 4 MiB average keeps re-pushes fine-grained.
+//! **Grouping threshold.** spec/artifact.md section 6 (as first written) groups every
+//! tensor smaller than `T`: that is [`PlanParams::ARTIFACT_V1`]. The default here,
+//! [`PlanParams::default`], groups only tensors under 1 MiB (norms, biases) and gives
+//! every larger tensor its own chunk: grouping two 32 MiB projections into one 64 MiB
+//! blob re-uploads both when a fine-tune touches one. `examples/dedup_measure.rs` and
+//! the `dedup` test measure both; which one the spec names is for spec/artifact.md to
+//! settle (a reader needs only the index either way).
 //!
 //! Planning streams: for safetensors only the header is read; FastCDC holds at most one
 //! maximum-size chunk (16 MiB) in memory. Each planned chunk carries a dtype hint for
-//! weight-aware compression: the tensors' dtype when all bytes of the chunk are tensors
-//! of one dtype, otherwise none (header, mixed groups, non-safetensors files).
+//! weight-aware compression ([`ChunkSpec::layout`]): the tensors' dtype when all bytes
+//! of the chunk are tensors of one dtype, otherwise none.
 
 pub mod safetensors;
 pub mod synth;
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use self::safetensors::{Dtype, Header, SafetensorsError};
@@ -51,14 +54,6 @@ pub enum ChunkError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The file is named `.safetensors` but its header is malformed.
-    #[error("{path}: {source} (is it a safetensors file? rename it or re-export it)")]
-    Safetensors {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with the header.
-        source: SafetensorsError,
-    },
     /// The parameters are outside what the planner or FastCDC accepts.
     #[error("chunking parameters invalid: {0}")]
     BadParams(&'static str),
@@ -67,9 +62,11 @@ pub enum ChunkError {
 /// Sizes the planner aims for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanParams {
-    /// Target (and, for tensor chunks, maximum) chunk size: 64 MiB.
+    /// Target (and, for tensor chunks, maximum) chunk size `T`: 64 MiB. A multiple of 8
+    /// (so pieces of a split tensor are whole elements), at most 2^30 (the index's limit).
     pub target: u64,
-    /// Tensors smaller than this are grouped with their neighbours: 1 MiB.
+    /// Tensors smaller than this are grouped with their neighbours: 1 MiB by default,
+    /// `T` in [`PlanParams::ARTIFACT_V1`].
     pub small_tensor: u64,
     /// FastCDC minimum chunk size: 1 MiB (at most 1 MiB).
     pub cdc_min: u32,
@@ -92,11 +89,23 @@ impl Default for PlanParams {
 }
 
 impl PlanParams {
+    /// The rule spec/artifact.md section 6 states: every tensor smaller than `T` is
+    /// grouped.
+    pub const ARTIFACT_V1: PlanParams = PlanParams {
+        target: 64 * MIB,
+        small_tensor: 64 * MIB,
+        cdc_min: MIB as u32,
+        cdc_avg: 4 * MIB as u32,
+        cdc_max: 16 * MIB as u32,
+    };
+
     /// Checks the sizes against the planner's and FastCDC 2020's bounds.
     pub fn validate(&self) -> Result<(), ChunkError> {
         use fastcdc::v2020 as f;
-        if self.target < 8 {
-            return Err(ChunkError::BadParams("target must be at least 8 bytes"));
+        if self.target < 8 || !self.target.is_multiple_of(8) || self.target > 1 << 30 {
+            return Err(ChunkError::BadParams(
+                "target must be a multiple of 8 between 8 and 2^30",
+            ));
         }
         if self.small_tensor > self.target {
             return Err(ChunkError::BadParams("small_tensor must not exceed target"));
@@ -149,6 +158,19 @@ pub struct ChunkSpec {
     pub dtype: Option<Dtype>,
 }
 
+impl ChunkSpec {
+    /// The byte-plane layout spec/artifact.md section 8 compresses this chunk with:
+    /// `bf16`, `fp16` or `fp32` when every byte is a tensor of that dtype, else `bytes`.
+    pub fn layout(&self) -> &'static str {
+        match self.dtype {
+            Some(Dtype::BF16) => "bf16",
+            Some(Dtype::F16) => "fp16",
+            Some(Dtype::F32) => "fp32",
+            _ => "bytes",
+        }
+    }
+}
+
 /// Plans a safetensors file from its checked header alone.
 pub fn plan_safetensors(header: &Header, params: &PlanParams) -> Vec<ChunkSpec> {
     let base = header.data_start();
@@ -199,17 +221,10 @@ pub fn plan_safetensors(header: &Header, params: &PlanParams) -> Vec<ChunkSpec> 
             });
             continue;
         }
-        // Equal pieces of whole elements, none above the target (rounding the piece up to
-        // whole elements can only exceed the target when the element is not a divisor of
-        // it, so round the piece count up instead).
-        let elem = t.dtype.size();
-        let elems = len / elem;
-        let per_target = (params.target / elem).max(1);
-        let pieces = elems.div_ceil(per_target);
-        let per_piece = elems.div_ceil(pieces) * elem;
+        // Pieces of exactly T bytes from the tensor's start, the last one shorter.
         let mut at = 0;
         while at < len {
-            let n = per_piece.min(len - at);
+            let n = params.target.min(len - at);
             out.push(ChunkSpec {
                 offset: base + t.begin + at,
                 len: n,
@@ -244,30 +259,60 @@ pub fn plan_cdc<R: Read>(reader: R, params: &PlanParams) -> Result<Vec<ChunkSpec
     Ok(out)
 }
 
-/// Plans one file on disk: tensor-aligned for `*.safetensors`, FastCDC otherwise.
-pub fn plan_file(path: &Path, params: &PlanParams) -> Result<Vec<ChunkSpec>, ChunkError> {
+/// How a file was planned.
+#[derive(Debug)]
+pub enum Method {
+    /// Tensor-aligned, from the safetensors header.
+    Safetensors,
+    /// FastCDC: not a `.safetensors` file.
+    Cdc,
+    /// FastCDC because the `.safetensors` header did not parse (spec/artifact.md
+    /// section 6: such a file is chunked as an other file); the reason, for a warning.
+    CdcFallback(SafetensorsError),
+}
+
+/// A file's chunk plan.
+#[derive(Debug)]
+pub struct FilePlan {
+    /// The file's length when planned.
+    pub len: u64,
+    /// The chunks, in order; they tile the file exactly (none for an empty file).
+    pub chunks: Vec<ChunkSpec>,
+    /// How they were cut.
+    pub method: Method,
+}
+
+/// Plans one file on disk: tensor-aligned for `*.safetensors` with a valid header,
+/// FastCDC otherwise.
+pub fn plan_file(path: &Path, params: &PlanParams) -> Result<FilePlan, ChunkError> {
     params.validate()?;
     let io = |source| ChunkError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
+    let mut file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
+    let mut method = Method::Cdc;
     if is_safetensors(path) {
-        let header =
-            Header::read_from(BufReader::new(file), len).map_err(|source| match source {
-                SafetensorsError::Io(e) => ChunkError::Io {
-                    path: path.to_owned(),
-                    source: e,
-                },
-                source => ChunkError::Safetensors {
-                    path: path.to_owned(),
-                    source,
-                },
-            })?;
-        return Ok(plan_safetensors(&header, params));
+        match Header::read_from(BufReader::new(&mut file), len) {
+            Ok(header) => {
+                return Ok(FilePlan {
+                    len,
+                    chunks: plan_safetensors(&header, params),
+                    method: Method::Safetensors,
+                });
+            }
+            Err(SafetensorsError::Io(e)) => return Err(io(e)),
+            Err(e) => method = Method::CdcFallback(e),
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
     }
-    plan_cdc(file, params).map_err(io)
+    let chunks = plan_cdc(file, params).map_err(io)?;
+    Ok(FilePlan {
+        len,
+        chunks,
+        method,
+    })
 }
 
 /// Whether the planner treats `path` as safetensors.
