@@ -1,20 +1,517 @@
 //! The key envelope: the lineage secret wrapped for each recipient with HPKE
-//! (spec/encryption.md).
+//! (spec/encryption.md, "Key envelope").
 //!
-//! (Skeleton: filled in by its owner; `KeyEnvelope` is the type the artifact config embeds.)
+//! Each recipient entry is one HPKE base-mode single-shot encryption (RFC 9180 §6.1) of
+//! the 32-byte lineage secret, with the KEM of the recipient's key (X-Wing or
+//! ML-KEM-1024), HKDF-SHA256 and AES-256-GCM:
+//!
+//! ```text
+//!   info = "pqreg-envelope-v1"
+//!   aad  = "pqreg-envelope-v1" || 0x00 || SHA-256 key ID of the recipient (32 bytes)
+//! ```
+//!
+//! Parsing is strict: unknown fields, other versions or algorithms, non-canonical base64
+//! and wrong lengths are refused, each with its own [`EnvelopeError`] variant.
 
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hpke::aead::AesGcm256;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::{MlKem1024, XWing};
+use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::Digest;
+use crate::keys::{KemAlgorithm, KeyId, RecipientPrivateKey, RecipientPublicKey};
+
+/// The envelope format version this code writes and reads.
+pub const ENVELOPE_VERSION: u32 = 1;
+/// HPKE `info` of every wrap, and the start of its AAD.
+pub const HPKE_INFO: &[u8] = b"pqreg-envelope-v1";
+/// Most recipients one envelope may list (bounds the work of opening a hostile one).
+pub const MAX_RECIPIENTS: usize = 1024;
+/// Bytes of a wrapped lineage secret: 32 bytes of secret and a 16-byte AES-GCM tag.
+pub const WRAPPED_LEN: usize = 32 + 16;
+
+const KDF_NAME: &str = "hkdf-sha256";
+const AEAD_NAME: &str = "aes-256-gcm";
 
 /// Errors of this module.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnvelopeError {
-    /// Placeholder until the module is implemented.
-    #[error("not implemented")]
-    Unimplemented,
+    /// The system random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// An envelope must have at least one recipient (unencrypted artifacts have none).
+    #[error("a key envelope needs at least one recipient")]
+    NoRecipients,
+    /// More recipients than [`MAX_RECIPIENTS`].
+    #[error("{0} recipients exceed the limit of {MAX_RECIPIENTS}")]
+    TooManyRecipients(usize),
+    /// Two entries (or an entry and a new recipient) have the same key ID.
+    #[error("recipient {0} is listed twice")]
+    DuplicateRecipient(KeyId),
+    /// The key ID to remove is not in the envelope.
+    #[error("recipient {0} is not in the envelope")]
+    NotARecipient(KeyId),
+    /// The envelope has no entry for this identity, and no entry opened with it.
+    #[error("the envelope has no entry for key {0}")]
+    NoEntry(KeyId),
+    /// The entry for this identity did not open: decapsulation or AEAD failure (a
+    /// corrupted entry, or a key that has the ID but not the private key).
+    #[error("the entry for key {0} did not decrypt")]
+    Unwrap(KeyId),
+    /// A recipient public key was refused by its KEM (e.g. an invalid X25519 point).
+    #[error("recipient key {0} is not a valid public key for its KEM")]
+    BadPublicKey(KeyId),
+    /// A private key seed could not be used by its KEM.
+    #[error("the private key is not valid for its KEM")]
+    BadPrivateKey,
+    /// HPKE failed to seal.
+    #[error("HPKE sealing failed")]
+    Seal,
+    /// The JSON was not a key envelope (syntax, missing or unknown fields, types).
+    #[error("malformed key envelope: {0}")]
+    Malformed(String),
+    /// The format version is not one this code reads.
+    #[error("unsupported key envelope version {0}")]
+    UnsupportedVersion(u64),
+    /// An algorithm name is not one of version 1's.
+    #[error("unsupported {field} algorithm {name:?}")]
+    UnsupportedAlgorithm {
+        /// Which field: `kem`, `kdf` or `aead`.
+        field: &'static str,
+        /// The name found.
+        name: String,
+    },
+    /// A base64 field was not canonical standard base64 with padding.
+    #[error("field {0} is not canonical base64")]
+    BadBase64(&'static str),
+    /// A decoded field had the wrong length for its algorithm.
+    #[error("field {field} has {got} bytes, expected {want}")]
+    BadLength {
+        /// Which field: `enc` or `ciphertext`.
+        field: &'static str,
+        /// Bytes found.
+        got: usize,
+        /// Bytes expected.
+        want: usize,
+    },
+}
+
+/// The random 256-bit secret of one model lineage (repository); chunk keys derive from
+/// it. Zeroized on drop; never printed.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct LineageSecret([u8; 32]);
+
+impl LineageSecret {
+    /// A fresh secret from the system random number generator.
+    pub fn generate() -> Result<Self, EnvelopeError> {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| EnvelopeError::Random)?;
+        Ok(Self(bytes))
+    }
+
+    /// Wraps raw secret bytes (known-answer tests, or a secret unwrapped elsewhere).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw secret bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LineageSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineageSecret(..)")
+    }
+}
+
+/// One recipient's wrapped copy of the lineage secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientEntry {
+    /// The recipient key's ID (spec/keys.md).
+    pub key_id: KeyId,
+    /// The recipient key's KEM.
+    pub kem: KemAlgorithm,
+    /// The HPKE encapsulated key (1120 bytes for X-Wing, 1568 for ML-KEM-1024).
+    pub enc: Vec<u8>,
+    /// The wrapped secret: AES-256-GCM ciphertext and tag, [`WRAPPED_LEN`] bytes.
+    pub ciphertext: Vec<u8>,
 }
 
 /// The lineage secret wrapped for each recipient; carried in the artifact config.
+///
+/// Serializes to the JSON of spec/encryption.md; deserializing applies every check of
+/// [`KeyEnvelope::from_json`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawEnvelope", into = "RawEnvelope")]
+pub struct KeyEnvelope {
+    recipients: Vec<RecipientEntry>,
+}
+
+impl KeyEnvelope {
+    /// Wraps `secret` for each of `recipients` (entries sorted by key ID).
+    pub fn seal(
+        secret: &LineageSecret,
+        recipients: &[RecipientPublicKey],
+    ) -> Result<Self, EnvelopeError> {
+        if recipients.is_empty() {
+            return Err(EnvelopeError::NoRecipients);
+        }
+        let mut env = Self {
+            recipients: Vec::with_capacity(recipients.len()),
+        };
+        for pk in recipients {
+            env.add_recipient(secret, pk)?;
+        }
+        Ok(env)
+    }
+
+    /// The same secret wrapped for a new set of recipients: what a recipient change
+    /// writes into the new config. No chunk changes.
+    pub fn rewrap(
+        secret: &LineageSecret,
+        recipients: &[RecipientPublicKey],
+    ) -> Result<Self, EnvelopeError> {
+        Self::seal(secret, recipients)
+    }
+
+    /// Adds an entry wrapping `secret` for `recipient`. The caller must pass the secret
+    /// this envelope wraps (e.g. from [`KeyEnvelope::open`]).
+    pub fn add_recipient(
+        &mut self,
+        secret: &LineageSecret,
+        recipient: &RecipientPublicKey,
+    ) -> Result<(), EnvelopeError> {
+        let key_id = recipient.key_id();
+        if self.recipients.iter().any(|e| e.key_id == key_id) {
+            return Err(EnvelopeError::DuplicateRecipient(key_id));
+        }
+        if self.recipients.len() >= MAX_RECIPIENTS {
+            return Err(EnvelopeError::TooManyRecipients(self.recipients.len() + 1));
+        }
+        let aad = wrap_aad(&key_id);
+        let (enc, ciphertext) = match recipient.alg() {
+            KemAlgorithm::XWing => {
+                wrap::<XWing>(recipient.as_bytes(), secret.as_bytes(), &aad, key_id)?
+            }
+            KemAlgorithm::MlKem1024 => {
+                wrap::<MlKem1024>(recipient.as_bytes(), secret.as_bytes(), &aad, key_id)?
+            }
+        };
+        let entry = RecipientEntry {
+            key_id,
+            kem: recipient.alg(),
+            enc,
+            ciphertext,
+        };
+        let at = self.recipients.partition_point(|e| e.key_id < key_id);
+        self.recipients.insert(at, entry);
+        Ok(())
+    }
+
+    /// Removes the entry of `key_id`. Removal is not revocation: the removed key can
+    /// still read every chunk of the lineage it can fetch (spec/encryption.md, "Threat
+    /// model").
+    pub fn remove_recipient(&mut self, key_id: &KeyId) -> Result<(), EnvelopeError> {
+        let Some(at) = self.recipients.iter().position(|e| e.key_id == *key_id) else {
+            return Err(EnvelopeError::NotARecipient(*key_id));
+        };
+        if self.recipients.len() == 1 {
+            return Err(EnvelopeError::NoRecipients);
+        }
+        self.recipients.remove(at);
+        Ok(())
+    }
+
+    /// Unwraps the lineage secret with `identity`: its own entry (by key ID) if there is
+    /// one, else every entry of the same KEM in turn.
+    pub fn open(&self, identity: &RecipientPrivateKey) -> Result<LineageSecret, EnvelopeError> {
+        let (key_id, opener) = Opener::new(identity)?;
+        if let Some(entry) = self.recipients.iter().find(|e| e.key_id == key_id) {
+            if entry.kem != identity.alg() {
+                return Err(EnvelopeError::Unwrap(key_id));
+            }
+            return opener.open(entry).ok_or(EnvelopeError::Unwrap(key_id));
+        }
+        self.recipients
+            .iter()
+            .filter(|e| e.kem == identity.alg())
+            .find_map(|e| opener.open(e))
+            .ok_or(EnvelopeError::NoEntry(key_id))
+    }
+
+    /// The entries, sorted by key ID.
+    pub fn recipients(&self) -> &[RecipientEntry] {
+        &self.recipients
+    }
+
+    /// The key IDs of the recipients, sorted.
+    pub fn key_ids(&self) -> impl Iterator<Item = &KeyId> {
+        self.recipients.iter().map(|e| &e.key_id)
+    }
+
+    /// Parses and checks the JSON form.
+    pub fn from_json(json: &[u8]) -> Result<Self, EnvelopeError> {
+        let raw: RawEnvelope =
+            serde_json::from_slice(json).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        Self::try_from(raw)
+    }
+
+    /// The JSON form (compact).
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain strings and numbers into a Vec cannot fail.
+        serde_json::to_vec(&RawEnvelope::from(self.clone())).unwrap_or_default()
+    }
+}
+
+fn wrap_aad(key_id: &KeyId) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HPKE_INFO.len() + 1 + 32);
+    aad.extend_from_slice(HPKE_INFO);
+    aad.push(0);
+    aad.extend_from_slice(key_id.0.as_bytes());
+    aad
+}
+
+fn wrap<K: Kem>(
+    pk: &[u8],
+    secret: &[u8; 32],
+    aad: &[u8],
+    key_id: KeyId,
+) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
+    let pk = K::PublicKey::from_bytes(pk).map_err(|_| EnvelopeError::BadPublicKey(key_id))?;
+    let (enc, ct) = hpke::single_shot_seal::<AesGcm256, HkdfSha256, K>(
+        &OpModeS::Base,
+        &pk,
+        HPKE_INFO,
+        secret,
+        aad,
+    )
+    .map_err(|_| EnvelopeError::Seal)?;
+    Ok((enc.to_bytes().to_vec(), ct))
+}
+
+/// A private key made ready for HPKE once, then tried against entries.
+enum Opener {
+    XWing(Box<<XWing as Kem>::PrivateKey>),
+    MlKem1024(Box<<MlKem1024 as Kem>::PrivateKey>),
+}
+
+impl Opener {
+    fn new(identity: &RecipientPrivateKey) -> Result<(KeyId, Self), EnvelopeError> {
+        let seed = identity.seed();
+        let bad = |_| EnvelopeError::BadPrivateKey;
+        let (pk, opener) = match identity.alg() {
+            KemAlgorithm::XWing => {
+                let sk = <XWing as Kem>::PrivateKey::from_bytes(seed).map_err(bad)?;
+                (
+                    XWing::sk_to_pk(&sk).to_bytes().to_vec(),
+                    Opener::XWing(Box::new(sk)),
+                )
+            }
+            KemAlgorithm::MlKem1024 => {
+                let sk = <MlKem1024 as Kem>::PrivateKey::from_bytes(seed).map_err(bad)?;
+                (
+                    MlKem1024::sk_to_pk(&sk).to_bytes().to_vec(),
+                    Opener::MlKem1024(Box::new(sk)),
+                )
+            }
+        };
+        let pk = RecipientPublicKey::from_raw(identity.alg(), &pk)
+            .map_err(|_| EnvelopeError::BadPrivateKey)?;
+        Ok((pk.key_id(), opener))
+    }
+
+    fn open(&self, entry: &RecipientEntry) -> Option<LineageSecret> {
+        let aad = wrap_aad(&entry.key_id);
+        let pt = match self {
+            Opener::XWing(sk) => unwrap::<XWing>(sk, entry, &aad),
+            Opener::MlKem1024(sk) => unwrap::<MlKem1024>(sk, entry, &aad),
+        }?;
+        let bytes: [u8; 32] = pt.as_slice().try_into().ok()?;
+        Some(LineageSecret(bytes))
+    }
+}
+
+fn unwrap<K: Kem>(
+    sk: &K::PrivateKey,
+    entry: &RecipientEntry,
+    aad: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    let enc = K::EncappedKey::from_bytes(&entry.enc).ok()?;
+    hpke::single_shot_open::<AesGcm256, HkdfSha256, K>(
+        &OpModeR::Base,
+        sk,
+        &enc,
+        HPKE_INFO,
+        &entry.ciphertext,
+        aad,
+    )
+    .ok()
+    .map(Zeroizing::new)
+}
+
+fn kem_enc_len(kem: KemAlgorithm) -> usize {
+    match kem {
+        KemAlgorithm::XWing => 1120,
+        KemAlgorithm::MlKem1024 => 1568,
+    }
+}
+
+/// The JSON shape, before the checks.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeyEnvelope {}
+struct RawEnvelope {
+    version: u64,
+    kdf: String,
+    aead: String,
+    recipients: Vec<RawEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawEntry {
+    key_id: Digest,
+    kem: String,
+    enc: String,
+    ciphertext: String,
+}
+
+fn decode_b64(field: &'static str, s: &str) -> Result<Vec<u8>, EnvelopeError> {
+    let bytes = B64.decode(s).map_err(|_| EnvelopeError::BadBase64(field))?;
+    // The engine already refuses bad padding and non-zero trailing bits; re-encoding
+    // makes canonical form an explicit, tested property.
+    if B64.encode(&bytes) != s {
+        return Err(EnvelopeError::BadBase64(field));
+    }
+    Ok(bytes)
+}
+
+impl TryFrom<RawEnvelope> for KeyEnvelope {
+    type Error = EnvelopeError;
+
+    fn try_from(raw: RawEnvelope) -> Result<Self, EnvelopeError> {
+        if raw.version != u64::from(ENVELOPE_VERSION) {
+            return Err(EnvelopeError::UnsupportedVersion(raw.version));
+        }
+        if raw.kdf != KDF_NAME {
+            return Err(EnvelopeError::UnsupportedAlgorithm {
+                field: "kdf",
+                name: raw.kdf,
+            });
+        }
+        if raw.aead != AEAD_NAME {
+            return Err(EnvelopeError::UnsupportedAlgorithm {
+                field: "aead",
+                name: raw.aead,
+            });
+        }
+        if raw.recipients.is_empty() {
+            return Err(EnvelopeError::NoRecipients);
+        }
+        if raw.recipients.len() > MAX_RECIPIENTS {
+            return Err(EnvelopeError::TooManyRecipients(raw.recipients.len()));
+        }
+        let mut seen = BTreeSet::new();
+        let mut recipients = Vec::with_capacity(raw.recipients.len());
+        for e in raw.recipients {
+            let kem = match e.kem.as_str() {
+                n if n == KemAlgorithm::XWing.name() => KemAlgorithm::XWing,
+                n if n == KemAlgorithm::MlKem1024.name() => KemAlgorithm::MlKem1024,
+                _ => {
+                    return Err(EnvelopeError::UnsupportedAlgorithm {
+                        field: "kem",
+                        name: e.kem,
+                    });
+                }
+            };
+            let key_id = KeyId(e.key_id);
+            if !seen.insert(key_id) {
+                return Err(EnvelopeError::DuplicateRecipient(key_id));
+            }
+            let enc = decode_b64("enc", &e.enc)?;
+            if enc.len() != kem_enc_len(kem) {
+                return Err(EnvelopeError::BadLength {
+                    field: "enc",
+                    got: enc.len(),
+                    want: kem_enc_len(kem),
+                });
+            }
+            let ciphertext = decode_b64("ciphertext", &e.ciphertext)?;
+            if ciphertext.len() != WRAPPED_LEN {
+                return Err(EnvelopeError::BadLength {
+                    field: "ciphertext",
+                    got: ciphertext.len(),
+                    want: WRAPPED_LEN,
+                });
+            }
+            recipients.push(RecipientEntry {
+                key_id,
+                kem,
+                enc,
+                ciphertext,
+            });
+        }
+        // Order is not significant on input; keep ours canonical (sorted by key ID).
+        recipients.sort_by_key(|e| e.key_id);
+        Ok(Self { recipients })
+    }
+}
+
+impl From<KeyEnvelope> for RawEnvelope {
+    fn from(env: KeyEnvelope) -> Self {
+        Self {
+            version: u64::from(ENVELOPE_VERSION),
+            kdf: KDF_NAME.to_owned(),
+            aead: AEAD_NAME.to_owned(),
+            recipients: env
+                .recipients
+                .into_iter()
+                .map(|e| RawEntry {
+                    key_id: e.key_id.0,
+                    kem: e.kem.name().to_owned(),
+                    enc: B64.encode(&e.enc),
+                    ciphertext: B64.encode(&e.ciphertext),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xwing_identity(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
+        let (sk, _) = XWing::derive_keypair(&[ikm; 32]);
+        let sk = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &sk.to_bytes()).unwrap();
+        let pk = sk.public_key().unwrap();
+        (sk, pk)
+    }
+
+    fn mlkem_identity(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
+        let (sk, _) = MlKem1024::derive_keypair(&[ikm; 64]);
+        let sk = RecipientPrivateKey::from_seed(KemAlgorithm::MlKem1024, &sk.to_bytes()).unwrap();
+        let pk = sk.public_key().unwrap();
+        (sk, pk)
+    }
+
+    #[test]
+    fn seal_open_both_kems() {
+        let secret = LineageSecret::from_bytes([9; 32]);
+        let (a_sk, a_pk) = xwing_identity(1);
+        let (b_sk, b_pk) = mlkem_identity(2);
+        let env = KeyEnvelope::seal(&secret, &[a_pk, b_pk]).unwrap();
+        assert_eq!(env.open(&a_sk).unwrap(), secret);
+        assert_eq!(env.open(&b_sk).unwrap(), secret);
+        let (c_sk, _) = xwing_identity(3);
+        assert!(matches!(env.open(&c_sk), Err(EnvelopeError::NoEntry(_))));
+    }
+}

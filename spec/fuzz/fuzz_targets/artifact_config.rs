@@ -1,5 +1,9 @@
 #![no_main]
-// Placeholder: replaced by the target for this parser.
+//! `artifact::Config::from_json`; what parses must re-encode to an equal config.
+use pqreg_spec::artifact::Config;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    if let Ok(c) = Config::from_json(data) {
+        assert_eq!(Config::from_json(&c.to_json()).expect("re-encoded config parses"), c);
+    }
 });

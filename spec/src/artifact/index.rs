@@ -1,0 +1,222 @@
+//! The index (spec/artifact.md, "Index"): every file of the model, its plaintext
+//! digest, and the ordered chunks that rebuild it.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{FORMAT_VERSION, MAX_INDEX_LEN, SEGMENT_SIZE, check_path};
+use crate::Digest;
+use crate::compress::Layout;
+use crate::oci::{FormatError, json};
+
+/// Mode of an ordinary file (`0644`).
+pub const MODE_FILE: u32 = 0o644;
+/// Mode of an executable file (`0755`).
+pub const MODE_EXEC: u32 = 0o755;
+/// Most files in one index.
+pub const MAX_FILES: usize = 1 << 20;
+/// Most chunks in one index.
+pub const MAX_CHUNKS: usize = 1 << 22;
+/// Longest chunk, in plaintext bytes (the packer targets ~64 MiB).
+pub const MAX_CHUNK_LEN: u64 = 1 << 30;
+
+/// Bytes each record adds in the clear (codec, flags, body length; spec/encryption.md).
+const RECORD_HEADER: u64 = crate::segment::HEADER_LEN as u64;
+/// Bytes of the AEAD tag of each sealed record (spec/encryption.md).
+const RECORD_TAG: u64 = crate::segment::TAG_LEN as u64;
+
+/// The index document (`application/vnd.pqreg.index.v1+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Index {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The files, sorted by path (bytewise).
+    pub files: Vec<File>,
+}
+
+/// One file of the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct File {
+    /// Relative `/`-separated path ([`check_path`]).
+    pub path: String,
+    /// Length in bytes.
+    pub size: u64,
+    /// [`MODE_FILE`] or [`MODE_EXEC`].
+    pub mode: u32,
+    /// SHA-256 of the whole file.
+    pub digest: Digest,
+    /// The chunks, in file order, covering `0..size` exactly once.
+    pub chunks: Vec<Chunk>,
+}
+
+/// One chunk: a piece of a file stored as one blob (layer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Chunk {
+    /// Offset of the chunk in the file.
+    pub offset: u64,
+    /// Plaintext length.
+    pub length: u64,
+    /// SHA-256 of the chunk's plaintext; also what its key is derived from.
+    pub digest: Digest,
+    /// Digest of the blob (the manifest layer) that holds the chunk.
+    pub layer: Digest,
+    /// Size of that blob.
+    pub layer_size: u64,
+    /// How the chunk's segments were split into planes.
+    pub layout: Layout,
+}
+
+impl Index {
+    /// Parses and checks an index.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, FormatError> {
+        let idx: Index = json::parse(bytes, MAX_INDEX_LEN)?;
+        idx.validate()?;
+        Ok(idx)
+    }
+
+    /// Encodes the index as compact JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("index serialization cannot fail: string keys only")
+    }
+
+    /// Checks everything the index says about itself: version, counts, paths (valid,
+    /// sorted, unique even ignoring ASCII case, no file under another file), modes, and
+    /// that each file's chunks cover it exactly, with plausible layer sizes, and that a
+    /// chunk digest always names the same layer.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(FormatError::FormatVersion(self.format_version));
+        }
+        if self.files.len() > MAX_FILES {
+            return Err(FormatError::TooMany {
+                what: "files",
+                count: self.files.len(),
+                max: MAX_FILES,
+            });
+        }
+        let chunks: usize = self.files.iter().map(|f| f.chunks.len()).sum();
+        if chunks > MAX_CHUNKS {
+            return Err(FormatError::TooMany {
+                what: "chunks",
+                count: chunks,
+                max: MAX_CHUNKS,
+            });
+        }
+        self.check_paths()?;
+        let mut seen: HashMap<Digest, (Digest, u64, u64)> = HashMap::new();
+        for f in &self.files {
+            if f.mode != MODE_FILE && f.mode != MODE_EXEC {
+                return Err(FormatError::BadMode {
+                    path: f.path.clone(),
+                    mode: f.mode,
+                });
+            }
+            f.check_chunks()?;
+            for c in &f.chunks {
+                let v = (c.layer, c.layer_size, c.length);
+                if *seen.entry(c.digest).or_insert(v) != v {
+                    return Err(FormatError::ChunkConflict(c.digest.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_paths(&self) -> Result<(), FormatError> {
+        let mut folded = HashSet::with_capacity(self.files.len());
+        for (i, f) in self.files.iter().enumerate() {
+            check_path(&f.path)?;
+            if !folded.insert(f.path.to_ascii_lowercase()) {
+                return Err(FormatError::DuplicatePath(f.path.clone()));
+            }
+            if i > 0 && self.files[i - 1].path.as_bytes() >= f.path.as_bytes() {
+                return Err(FormatError::BadPath {
+                    path: f.path.clone(),
+                    reason: "files not sorted by path",
+                });
+            }
+        }
+        // No file may be a directory of another: "a" and "a/b" cannot both be files.
+        for f in &self.files {
+            let mut prefix = f.path.as_str();
+            while let Some((dir, _)) = prefix.rsplit_once('/') {
+                if folded.contains(&dir.to_ascii_lowercase()) {
+                    return Err(FormatError::PathConflict(dir.to_owned()));
+                }
+                prefix = dir;
+            }
+        }
+        Ok(())
+    }
+
+    /// The distinct layers the chunks live in, with their sizes, in first-use order.
+    pub fn layers(&self) -> Vec<(Digest, u64)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for c in self.files.iter().flat_map(|f| &f.chunks) {
+            if seen.insert(c.layer) {
+                out.push((c.layer, c.layer_size));
+            }
+        }
+        out
+    }
+}
+
+impl File {
+    fn check_chunks(&self) -> Result<(), FormatError> {
+        let mut at = 0u64;
+        for c in &self.chunks {
+            if c.offset > at {
+                return Err(FormatError::ChunkGap {
+                    path: self.path.clone(),
+                    offset: c.offset,
+                });
+            }
+            if c.offset < at {
+                return Err(FormatError::ChunkOverlap {
+                    path: self.path.clone(),
+                    offset: c.offset,
+                });
+            }
+            if c.length == 0 || c.length > MAX_CHUNK_LEN {
+                return Err(FormatError::ChunkLength {
+                    path: self.path.clone(),
+                    offset: c.offset,
+                    length: c.length,
+                });
+            }
+            if !layer_size_plausible(c.length, c.layer_size) {
+                return Err(FormatError::LayerSize {
+                    chunk: c.digest.to_string(),
+                    length: c.length,
+                    layer_size: c.layer_size,
+                });
+            }
+            at = c.offset + c.length; // cannot overflow: both at most 2^30 past `at`
+            if at > self.size {
+                break;
+            }
+        }
+        if at != self.size {
+            return Err(FormatError::FileSizeMismatch {
+                path: self.path.clone(),
+                covered: at,
+                size: self.size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a blob of `layer_size` bytes can hold `length` plaintext bytes in records:
+/// each of the `ceil(length / 1 MiB)` records has a 6-byte header, at most a segment of
+/// body (a body never exceeds its plaintext) and, when sealed, a 16-byte tag.
+fn layer_size_plausible(length: u64, layer_size: u64) -> bool {
+    let records = length.div_ceil(SEGMENT_SIZE);
+    layer_size >= records * RECORD_HEADER
+        && layer_size <= length + records * (RECORD_HEADER + RECORD_TAG)
+}

@@ -1,0 +1,115 @@
+//! The worked examples of spec/encryption.md, checked against the code so the document
+//! cannot drift.
+
+// Test helpers panic on bad fixtures by design; clippy.toml only exempts #[test] fns.
+#![allow(clippy::unwrap_used)]
+
+use pqreg_spec::Digest;
+use pqreg_spec::envelope::{KeyEnvelope, LineageSecret};
+use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey};
+use pqreg_spec::segment::{ChunkKey, open, seal};
+
+const DOC: &str = include_str!("../encryption.md");
+
+/// The fenced block after `<!-- example: name -->`.
+fn example(name: &str) -> &'static str {
+    let marker = format!("<!-- example: {name} -->");
+    let at = DOC.find(&marker).unwrap() + marker.len();
+    let rest = &DOC[at..];
+    let open = rest.find("```").unwrap();
+    let body = &rest[open + 3..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    &body[..body.find("```").unwrap()]
+}
+
+/// `name: value` lines of a text block.
+fn value(block: &str, name: &str) -> String {
+    block
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn hex32(s: &str) -> [u8; 32] {
+    hex::decode(s).unwrap().try_into().unwrap()
+}
+
+#[test]
+fn chunk_key_example() {
+    let b = example("chunk-key");
+    let secret = LineageSecret::from_bytes(hex32(&value(b, "lineage secret")));
+    let plaintext = hex::decode(value(b, "plaintext")).unwrap();
+    let digest: Digest = value(b, "digest").parse().unwrap();
+    assert_eq!(Digest::sha256(&plaintext), digest);
+    let key = ChunkKey::derive(&secret, &digest);
+    assert_eq!(hex::encode(key.as_bytes()), value(b, "chunk key"));
+}
+
+#[test]
+fn segment_example() {
+    let b = example("segment");
+    let key = ChunkKey::from_bytes(hex32(&value(b, "chunk key")));
+    let plaintext = hex::decode(value(b, "plaintext")).unwrap();
+    let sealed = hex::decode(value(b, "sealed chunk")).unwrap();
+    assert_eq!(seal(&key, &plaintext), sealed);
+    assert_eq!(open(&key, &sealed).unwrap(), plaintext);
+    // The chunk key example and the segment example agree.
+    assert_eq!(
+        value(b, "chunk key"),
+        value(example("chunk-key"), "chunk key")
+    );
+}
+
+#[test]
+fn envelope_example_opens() {
+    let env = KeyEnvelope::from_json(example("envelope").as_bytes()).unwrap();
+    let seed =
+        hex::decode("dd88d51c574c203e6b7353293fb9d7fe34d2d9546c0a1bef3c07210924d1b606").unwrap();
+    assert!(DOC.contains("dd88d51c574c203e6b7353293fb9d7fe34d2d9546c0a1bef3c07210924d1b606"));
+    let identity = RecipientPrivateKey::from_seed(KemAlgorithm::XWing, &seed).unwrap();
+    // The entry is listed under this identity's key ID (no fallback needed).
+    assert_eq!(
+        env.key_ids().collect::<Vec<_>>(),
+        vec![&identity.key_id().unwrap()]
+    );
+    let secret = env.open(&identity).unwrap();
+    let want = value(example("chunk-key"), "lineage secret");
+    assert_eq!(hex::encode(secret.as_bytes()), want);
+    // Re-encoding gives the same document (modulo whitespace).
+    let reparsed: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(example("envelope")).unwrap();
+    assert_eq!(reparsed, doc);
+}
+
+#[test]
+fn envelope_schema_matches_the_format() {
+    let schema: serde_json::Value = serde_json::from_str(example("envelope-schema")).unwrap();
+    let example: serde_json::Value = serde_json::from_str(example("envelope")).unwrap();
+    // Every field of the example is one the schema requires, and the reverse.
+    let top: Vec<&String> = example.as_object().unwrap().keys().collect();
+    let mut required: Vec<String> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    required.sort();
+    assert_eq!(top, required.iter().collect::<Vec<_>>());
+    let entry: Vec<&String> = example["recipients"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    let mut req: Vec<String> = schema["properties"]["recipients"]["items"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    req.sort();
+    assert_eq!(entry, req.iter().collect::<Vec<_>>());
+    assert_eq!(schema["properties"]["version"]["const"], 1);
+    assert_eq!(schema["properties"]["recipients"]["maxItems"], 1024);
+}
