@@ -19,7 +19,8 @@
 //!   min/avg/max 1/4/16 MiB, the largest that implementation allows.
 //!
 //! **Grouping threshold.** spec/artifact.md section 6 (as first written) groups every
-//! tensor smaller than `T`: that is [`PlanParams::ARTIFACT_V1`]. The default here,
+//! tensor smaller than `T`: that is [`PlanParams::ARTIFACT_V1`], which cuts exactly where
+//! `pqreg_spec::artifact::chunking::plan_safetensors` cuts (`tests/chunking_matches_spec.rs`). The default here,
 //! [`PlanParams::default`], groups only tensors under 1 MiB (norms, biases) and gives
 //! every larger tensor its own chunk: grouping two 32 MiB projections into one 64 MiB
 //! blob re-uploads both when a fine-tune touches one. `examples/dedup_measure.rs` and
@@ -37,6 +38,8 @@ pub mod synth;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+use pqreg_spec::compress::Layout;
 
 use self::safetensors::{Dtype, Header, SafetensorsError};
 
@@ -160,14 +163,10 @@ pub struct ChunkSpec {
 
 impl ChunkSpec {
     /// The byte-plane layout spec/artifact.md section 8 compresses this chunk with:
-    /// `bf16`, `fp16` or `fp32` when every byte is a tensor of that dtype, else `bytes`.
-    pub fn layout(&self) -> &'static str {
-        match self.dtype {
-            Some(Dtype::BF16) => "bf16",
-            Some(Dtype::F16) => "fp16",
-            Some(Dtype::F32) => "fp32",
-            _ => "bytes",
-        }
+    /// `Bf16`, `Fp16` or `Fp32` when every byte is a tensor of that dtype, else `Bytes`.
+    pub fn layout(&self) -> Layout {
+        self.dtype
+            .map_or(Layout::Bytes, |d| Layout::for_safetensors_dtype(d.name()))
     }
 }
 

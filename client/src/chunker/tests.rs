@@ -2,6 +2,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::safetensors::build_header;
 use super::synth::{ModelShape, build_model, changed_tenth, plan_fixed, reused_bytes};
+use pqreg_spec::compress::Layout;
+
 use super::*;
 
 const KIB: u64 = 1024;
@@ -80,7 +82,7 @@ fn small_groups_stop_at_target() {
     let lens: Vec<_> = plan[1..].iter().map(|c| c.len).collect();
     assert_eq!(lens, [90, 90, 90, 30]);
     let layouts: Vec<_> = plan.iter().map(ChunkSpec::layout).collect();
-    assert_eq!(layouts, ["bytes"; 5]);
+    assert_eq!(layouts, [Layout::Bytes; 5]);
 }
 
 #[test]
@@ -92,7 +94,7 @@ fn pieces_are_exactly_the_target() {
         let (last, full) = plan[1..].split_last().unwrap();
         assert!(full.iter().all(|c| c.len == target), "{target}: {plan:?}");
         assert!(last.len <= target && last.len % 8 == 0);
-        assert!(plan[1..].iter().all(|c| c.layout() == "bytes"));
+        assert!(plan[1..].iter().all(|c| c.layout() == Layout::Bytes));
     }
 }
 
@@ -107,7 +109,16 @@ fn layouts_follow_dtypes() {
     // Every tensor alone (small_tensor 8 B): one layout each.
     let plan = plan_safetensors(&h, &params(64, 8));
     let layouts: Vec<_> = plan.iter().map(ChunkSpec::layout).collect();
-    assert_eq!(layouts, ["bytes", "bf16", "fp16", "fp32", "bytes"]);
+    assert_eq!(
+        layouts,
+        [
+            Layout::Bytes,
+            Layout::Bf16,
+            Layout::Fp16,
+            Layout::Fp32,
+            Layout::Bytes
+        ]
+    );
 }
 
 #[test]
