@@ -14,10 +14,10 @@
 //! Keys of `auths` are matched after normalisation, as docker does: a scheme and any path
 //! are dropped (`https://reg.io/v1/` matches `reg.io`).
 //!
-//! [`login`] stores through the helper when one is configured for the host, otherwise
+//! [`AuthEnv::login`] stores through the helper when one is configured for the host, otherwise
 //! writes `auths[host].auth` into the docker config; the file is replaced atomically
 //! (temporary file created 0600 in the same directory, fsync, rename) and every other
-//! field of it is kept. [`logout`] removes the entry (and erases it from the helper).
+//! field of it is kept. [`AuthEnv::logout`] removes the entry (and erases it from the helper).
 //!
 //! Nothing here reads the process environment except [`AuthEnv::from_process_env`], so
 //! tests run with explicit paths.

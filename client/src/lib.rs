@@ -1,6 +1,6 @@
 //! `pqreg`: the client library behind the `pqreg` command.
 //!
-//! Built so far: model references ([`reference`]), registry credentials shared with other
+//! Built so far: model references ([`mod@reference`]), registry credentials shared with other
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
 //! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
 //! ([`exit`]). Packing, transfer and verification come
