@@ -1,2 +1,20 @@
 //! `pqreg`: the client library behind the `pqreg` command.
+//!
+//! Built so far: model references ([`mod@reference`]), registry credentials shared with other
+//! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
+//! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
+//! ([`exit`]). Packing, transfer and verification come
+//! next (issue 4).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod chunker;
+pub mod error;
+pub mod exit;
+pub mod keyfile;
+pub mod paths;
+pub mod reference;
+
+pub use error::Error;
+pub use reference::Reference;

@@ -1,0 +1,261 @@
+//! The command line, declared with clap's derive API. Handlers live in `main.rs`.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+/// Push, pull and verify encrypted, post-quantum signed ML models.
+///
+/// References are `host[:port]/repo[:tag][@sha256:hex]`; a digest wins over a tag.
+/// Without a host, `$PQREG_REGISTRY` is used. Data goes to stdout, messages to stderr.
+/// Exit codes: client/EXIT_CODES.md.
+#[derive(Debug, Parser)]
+#[command(name = "pqreg", version, propagate_version = true)]
+pub struct Cli {
+    /// Output format: `text` for people, `json` for machines.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a signing key or a recipient key pair (PEM files).
+    Keygen(KeygenArgs),
+    /// Pack, encrypt, sign and upload a model directory.
+    Push(PushArgs),
+    /// Download, verify, decrypt and write a model; nothing is written unless all checks pass.
+    Pull(PullArgs),
+    /// Run every check `pull` runs, writing nothing.
+    Verify(VerifyArgs),
+    /// Show a model's manifest, recipients' key IDs, signatures and log entries.
+    Inspect(RefArg),
+    /// Add or remove a recipient (rewraps the content key; no chunk is re-uploaded).
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// Copy a model, its signatures and referrers, to another repository or registry.
+    Copy(CopyArgs),
+    /// Store credentials for a registry in the docker config.
+    Login(LoginArgs),
+    /// Remove a registry's credentials from the docker config.
+    Logout(RegistryArg),
+    /// Print the paths and configuration pqreg uses.
+    Env,
+    /// Query and audit a registry's transparency log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Print client/EXIT_CODES.md (generated from the exit-code constants).
+    #[command(hide = true)]
+    ExitCodes,
+}
+
+/// Key algorithms `keygen` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlg {
+    /// X25519 + ML-KEM-768 hybrid recipient key (default for --recipient).
+    XWing,
+    /// ML-KEM-1024 recipient key (CNSA 2.0).
+    #[value(name = "ml-kem-1024")]
+    MlKem1024,
+    /// ML-DSA-65 signing key (default for --sign).
+    #[value(name = "ml-dsa-65")]
+    MlDsa65,
+    /// ML-DSA-87 signing key (CNSA 2.0).
+    #[value(name = "ml-dsa-87")]
+    MlDsa87,
+    /// ECDSA P-256 signing key, for the classical OMS bundle (--classic-sign-key).
+    EcdsaP256,
+}
+
+/// `pqreg keygen`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("kind").required(true).args(["sign", "recipient"])))]
+pub struct KeygenArgs {
+    /// Generate a signing key.
+    #[arg(long)]
+    pub sign: bool,
+    /// Generate a recipient (decryption) key.
+    #[arg(long)]
+    pub recipient: bool,
+    /// Algorithm (default: ml-dsa-65 for --sign, x-wing for --recipient).
+    #[arg(long, value_enum)]
+    pub alg: Option<KeyAlg>,
+    /// Write PREFIX.key (private, 0600) and PREFIX.pub (default: pqreg-sign or pqreg-recipient).
+    #[arg(long, value_name = "PREFIX")]
+    pub out: Option<PathBuf>,
+    /// Encrypt the private key with the passphrase in this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Overwrite existing key files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `pqreg push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// Where to push: host[:port]/repo[:tag].
+    pub reference: String,
+    /// A recipient's public key file (repeatable); none pushes unencrypted.
+    #[arg(long = "recipient", value_name = "PUB")]
+    pub recipients: Vec<PathBuf>,
+    /// The ML-DSA signing key.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// An ECDSA P-256 key for a second, classical OMS bundle.
+    #[arg(long, value_name = "P256")]
+    pub classic_sign_key: Option<PathBuf>,
+    /// Passphrase file for encrypted private keys.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Parallel uploads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// `pqreg pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to pull: host[:port]/repo[:tag][@sha256:hex].
+    pub reference: String,
+    /// Output directory (must not exist; appears only when everything verified).
+    pub dir: PathBuf,
+    /// Your recipient private key.
+    #[arg(long, value_name = "KEY")]
+    pub identity: Option<PathBuf>,
+    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.json).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Passphrase file for an encrypted identity.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `pqreg verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What to verify.
+    pub reference: String,
+    /// Your recipient private key (to check the plaintext too).
+    #[arg(long, value_name = "KEY")]
+    pub identity: Option<PathBuf>,
+    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.json).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// A single reference argument.
+#[derive(Debug, Args)]
+pub struct RefArg {
+    /// host[:port]/repo[:tag][@sha256:hex].
+    pub reference: String,
+}
+
+/// `pqreg recipients add|remove`.
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// Add a recipient.
+    Add(RecipientArgs),
+    /// Remove a recipient.
+    Remove(RecipientArgs),
+}
+
+/// Arguments of `recipients add|remove`.
+#[derive(Debug, Args)]
+pub struct RecipientArgs {
+    /// The model.
+    pub reference: String,
+    /// The recipient's public key file.
+    #[arg(value_name = "PUB")]
+    pub public_key: PathBuf,
+    /// A current recipient's private key (to unwrap the content key).
+    #[arg(long, value_name = "KEY")]
+    pub identity: Option<PathBuf>,
+    /// The signing key for the new signature.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+}
+
+/// `pqreg copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source reference.
+    pub src: String,
+    /// Destination reference.
+    pub dst: String,
+}
+
+/// `pqreg login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry host[:port].
+    pub registry: String,
+    /// User name.
+    #[arg(short, long)]
+    pub username: String,
+    /// Read the password (or token) from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// A registry argument.
+#[derive(Debug, Args)]
+pub struct RegistryArg {
+    /// Registry host[:port].
+    pub registry: String,
+}
+
+/// `pqreg log …`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Fetch, verify and print the log's latest checkpoint (and check consistency with
+    /// the newest one this client verified).
+    Checkpoint(RegistryArg),
+    /// List entries.
+    Entries(LogEntriesArgs),
+    /// Search entries by signer key ID or repository.
+    Search(LogSearchArgs),
+    /// Report entries for a key or repository that appeared since the last run.
+    Monitor(LogSearchArgs),
+}
+
+/// `pqreg log entries`.
+#[derive(Debug, Args)]
+pub struct LogEntriesArgs {
+    /// Registry host[:port].
+    pub registry: String,
+    /// First entry index.
+    #[arg(long, default_value_t = 0)]
+    pub start: u64,
+    /// Number of entries.
+    #[arg(long, default_value_t = 100)]
+    pub count: u64,
+}
+
+/// `pqreg log search|monitor`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("filter").required(true).multiple(true).args(["key", "repo"])))]
+pub struct LogSearchArgs {
+    /// Registry host[:port].
+    pub registry: String,
+    /// Signer key ID (sha256:…).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Repository.
+    #[arg(long)]
+    pub repo: Option<String>,
+}

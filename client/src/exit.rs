@@ -1,0 +1,172 @@
+//! Exit codes of the `pqreg` command, in one place. `client/EXIT_CODES.md` is generated
+//! from [`ALL`] by [`markdown`]; a test keeps the committed file equal to it.
+//!
+//! The numbers and names are spec/signing.md section 8 (`pqreg_spec::bundle::verify::ExitCode`):
+//! 0, 1 and 2 as every Unix tool, then one code per failed verification step from 10
+//! up, so scripts can tell "the model was tampered with" from "the network was down".
+//! A malformed local configuration, key file or passphrase is 1 there, so it is here. A
+//! test checks this table against the spec's worked example and the spec crate's enum.
+//! Codes are never renumbered; new ones go into spec/signing.md first.
+
+/// One exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCode {
+    /// The process exit status.
+    pub code: u8,
+    /// Short identifier, as in `-o json` error output.
+    pub name: &'static str,
+    /// When it is returned.
+    pub meaning: &'static str,
+    /// What to do about it.
+    pub action: &'static str,
+}
+
+/// Success.
+pub const OK: ExitCode = ExitCode {
+    code: 0,
+    name: "OK",
+    meaning: "The command did what it was asked; for pull and verify, every check passed.",
+    action: "Nothing.",
+};
+
+/// Any error not listed below (network, I/O, registry refused, not implemented).
+pub const ERROR: ExitCode = ExitCode {
+    code: 1,
+    name: "ERROR",
+    meaning: "An error with no code of its own: network or registry failure, file I/O, a malformed local configuration, key file or passphrase, a command not implemented yet.",
+    action: "Fix the cause named in the message and run the command again; `pqreg env` shows the paths and credentials in use.",
+};
+
+/// Bad command line.
+pub const USAGE: ExitCode = ExitCode {
+    code: 2,
+    name: "USAGE",
+    meaning: "The command line is invalid: unknown subcommand or flag, missing or malformed argument, bad reference.",
+    action: "See `pqreg help <command>`.",
+};
+
+/// A blob, manifest or file did not hash to its digest.
+pub const DIGEST_MISMATCH: ExitCode = ExitCode {
+    code: 10,
+    name: "DIGEST_MISMATCH",
+    meaning: "A blob, manifest, index or file did not hash to the digest it is referenced by: the content was changed or corrupted in the registry, a cache or in transit.",
+    action: "Do not use the model. Pull again; if it persists, report it to the registry's operator and the publisher.",
+};
+
+/// A signature did not verify.
+pub const BAD_SIGNATURE: ExitCode = ExitCode {
+    code: 11,
+    name: "BAD_SIGNATURE",
+    meaning: "The signature bundle is missing, malformed, or its signature does not verify over the statement and manifest.",
+    action: "Do not use the model. Ask the publisher to re-sign it; check that you pulled the reference they published.",
+};
+
+/// A valid signature by a key the trust policy does not allow.
+pub const UNTRUSTED_SIGNER: ExitCode = ExitCode {
+    code: 12,
+    name: "UNTRUSTED_SIGNER",
+    meaning: "The signature is valid but its key is not allowed by the trust policy to sign this repository.",
+    action: "If you trust the key, add it to the trust policy (`--policy FILE`, or the one in $XDG_CONFIG_HOME/pqreg/); otherwise do not use the model.",
+};
+
+/// The log inclusion or consistency proof failed.
+pub const LOG_PROOF: ExitCode = ExitCode {
+    code: 13,
+    name: "LOG_PROOF",
+    meaning: "The transparency log entry is missing, its inclusion proof or checkpoint signature does not verify, or the log is not consistent with the newest checkpoint this client verified (it rewound or forked).",
+    action: "Do not use the model. Report it to the log's operator with the checkpoints in $XDG_STATE_HOME/pqreg/.",
+};
+
+/// A chunk, the index or the key envelope did not decrypt.
+pub const DECRYPTION: ExitCode = ExitCode {
+    code: 14,
+    name: "DECRYPTION",
+    meaning: "No recipient stanza opens with your identity, or a segment's AEAD tag does not verify (tampered or truncated ciphertext).",
+    action: "Check `--identity` is a key the model was encrypted to (`pqreg inspect` lists the recipients' key IDs); ask the publisher to add your recipient key.",
+};
+
+/// Every code, in numeric order.
+pub const ALL: [ExitCode; 8] = [
+    OK,
+    ERROR,
+    USAGE,
+    DIGEST_MISMATCH,
+    BAD_SIGNATURE,
+    UNTRUSTED_SIGNER,
+    LOG_PROOF,
+    DECRYPTION,
+];
+
+/// `client/EXIT_CODES.md`, generated from [`ALL`].
+pub fn markdown() -> String {
+    let mut s = String::from(
+        "# pqreg exit codes\n\n\
+         <!-- Generated from client/src/exit.rs by `cargo run -p pqreg -- exit-codes`; \
+         a test checks this file is current. Do not edit by hand. -->\n\n\
+         Every `pqreg` command exits with one of these codes. An error is printed to stderr as \
+         `pqreg: error: <what failed>` and `pqreg: hint: <what to do next>`; with `-o json`, \
+         it is printed to stdout instead, as `{\"error\": {\"code\": N, \"name\": \"...\", \
+         \"message\": \"...\", \"hint\": \"...\"}}`. Usage errors (2) come from the argument \
+         parser and are always text.\n\n\
+         | code | name | meaning | what to do |\n|---:|---|---|---|\n",
+    );
+    for c in ALL {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            c.code, c.name, c.meaning, c.action
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_doc_is_current() {
+        let committed = include_str!("../EXIT_CODES.md");
+        assert_eq!(
+            committed,
+            markdown(),
+            "client/EXIT_CODES.md is stale: run `cargo run -p pqreg -- exit-codes > client/EXIT_CODES.md`"
+        );
+    }
+
+    #[test]
+    fn codes_are_distinct_and_ordered() {
+        let v: Vec<u8> = ALL.iter().map(|c| c.code).collect();
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
+        let mut names: Vec<&str> = ALL.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), v.len());
+        assert!(v.iter().skip(3).all(|c| (10..=16).contains(c)));
+    }
+
+    /// The table is spec/signing.md section 8: its worked example and the spec crate's enum.
+    #[test]
+    fn matches_spec_signing_md() {
+        let doc = include_str!("../../spec/signing.md");
+        let marker = "<!-- example: exit-codes -->\n```\n";
+        let start = doc
+            .find(marker)
+            .expect("exit-codes example in spec/signing.md")
+            + marker.len();
+        let block = &doc[start..start + doc[start..].find("```").unwrap()];
+        let from_doc: Vec<(u8, &str)> = block
+            .lines()
+            .map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next().unwrap().parse().unwrap(), w.next().unwrap())
+            })
+            .collect();
+        let ours: Vec<(u8, &str)> = ALL.iter().map(|c| (c.code, c.name)).collect();
+        assert_eq!(ours, from_doc);
+        let spec: Vec<(u8, &str)> = pqreg_spec::bundle::verify::ExitCode::ALL
+            .iter()
+            .map(|c| (c.code(), c.name()))
+            .collect();
+        assert_eq!(ours, spec);
+    }
+}
