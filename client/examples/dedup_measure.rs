@@ -3,7 +3,7 @@
 //! plaintext digests already exist in the base model), when 10% of the tensors changed,
 //! with and without a header change, for tensor-aligned chunks (the planner, run on the
 //! files with `plan_file`, reading only the headers; with the default parameters and
-//! with spec/artifact.md's first rule, `PlanParams::ARTIFACT_V1`), fixed-size chunks of the target
+//! grouping every tensor under the target, the rule spec/artifact.md first had), fixed-size chunks of the target
 //! size, and FastCDC over the whole file.
 //!
 //! ```text
@@ -95,7 +95,10 @@ fn main() -> anyhow::Result<()> {
         frac(&base, &tb, &tuned, &tt),
         frac(&base, &tb, &tuned_hdr, &th)
     );
-    let v1 = PlanParams::ARTIFACT_V1;
+    let v1 = PlanParams {
+        small_tensor: 64 << 20,
+        ..PlanParams::default()
+    };
     let (vb, vt, vh) = (
         plan_file(&pb, &v1)?.chunks,
         plan_file(&pt, &v1)?.chunks,

@@ -18,14 +18,13 @@
 //!   (2020 algorithm, `fastcdc::v2020::StreamCDC`, normalization level 1) with
 //!   min/avg/max 1/4/16 MiB, the largest that implementation allows.
 //!
-//! **Grouping threshold.** spec/artifact.md section 6 (as first written) groups every
-//! tensor smaller than `T`: that is [`PlanParams::ARTIFACT_V1`], which cuts exactly where
-//! `pqreg_spec::artifact::chunking::plan_safetensors` cuts (`tests/chunking_matches_spec.rs`). The default here,
-//! [`PlanParams::default`], groups only tensors under 1 MiB (norms, biases) and gives
-//! every larger tensor its own chunk: grouping two 32 MiB projections into one 64 MiB
-//! blob re-uploads both when a fine-tune touches one. `examples/dedup_measure.rs` and
-//! the `dedup` test measure both; which one the spec names is for spec/artifact.md to
-//! settle (a reader needs only the index either way).
+//! **Grouping threshold.** spec/artifact.md section 6 groups only tensors under 1 MiB
+//! (norms, biases) and gives every larger tensor its own chunk: grouping two 32 MiB
+//! projections into one 64 MiB blob would re-upload both when a fine-tune touches one.
+//! [`PlanParams::ARTIFACT_V1`] (equal to the default) cuts exactly where
+//! `pqreg_spec::artifact::chunking::plan_safetensors` cuts (`tests/chunking_matches_spec.rs`);
+//! `examples/dedup_measure.rs` and the `dedup` test measure it against grouping every
+//! tensor under `T`.
 //!
 //! Planning streams: for safetensors only the header is read; FastCDC holds at most one
 //! maximum-size chunk (16 MiB) in memory. Each planned chunk carries a dtype hint for
@@ -68,8 +67,7 @@ pub struct PlanParams {
     /// Target (and, for tensor chunks, maximum) chunk size `T`: 64 MiB. A multiple of 8
     /// (so pieces of a split tensor are whole elements), at most 2^30 (the index's limit).
     pub target: u64,
-    /// Tensors smaller than this are grouped with their neighbours: 1 MiB by default,
-    /// `T` in [`PlanParams::ARTIFACT_V1`].
+    /// Tensors smaller than this are grouped with their neighbours: 1 MiB (the spec's `S`).
     pub small_tensor: u64,
     /// FastCDC minimum chunk size: 1 MiB (at most 1 MiB).
     pub cdc_min: u32,
@@ -92,11 +90,11 @@ impl Default for PlanParams {
 }
 
 impl PlanParams {
-    /// The rule spec/artifact.md section 6 states: every tensor smaller than `T` is
-    /// grouped.
+    /// The rule spec/artifact.md section 6 states: tensors under 1 MiB are grouped, every
+    /// other tensor is a chunk of its own.
     pub const ARTIFACT_V1: PlanParams = PlanParams {
         target: 64 * MIB,
-        small_tensor: 64 * MIB,
+        small_tensor: MIB,
         cdc_min: MIB as u32,
         cdc_avg: 4 * MIB as u32,
         cdc_max: 16 * MIB as u32,

@@ -15,6 +15,15 @@ use crate::oci::{FormatError, json};
 /// Target (and largest) chunk of tensor data: 64 MiB.
 pub const TARGET_CHUNK: u64 = 64 << 20;
 
+/// Tensors smaller than this (1 MiB) are grouped with their neighbours; a tensor of this
+/// size or more is a chunk of its own (split into [`TARGET_CHUNK`] pieces when larger).
+///
+/// Measured on a 321 MiB synthetic model with 10% of its tensors changed (the client's
+/// `dedup_measure` example): grouping every tensor under 64 MiB reuses 42% of the bytes,
+/// this rule 94% (the ideal), because a changed tensor then never drags unchanged
+/// neighbours into a new blob.
+pub const SMALL_TENSOR: u64 = 1 << 20;
+
 /// Largest safetensors header accepted (the safetensors library's own limit is 100 MB).
 pub const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
 
@@ -57,9 +66,9 @@ struct TensorInfo {
 ///
 /// Chunk 0 is the header. Each tensor owns the bytes from its start to the next tensor's
 /// start (the first from the start of the data, the last to the end of the file), so
-/// padding is never lost. Tensors under [`TARGET_CHUNK`] are grouped in order while a
-/// group stays within it; a larger tensor is cut into pieces of exactly `TARGET_CHUNK`
-/// from its start. The layout is the tensors' shared dtype when it is BF16, F16 or F32.
+/// padding is never lost. Tensors under [`SMALL_TENSOR`] are grouped in order while a
+/// group stays within [`TARGET_CHUNK`]; a larger tensor is a chunk of its own, cut into
+/// pieces of exactly `TARGET_CHUNK` from its start. The layout is the tensors' shared dtype when it is BF16, F16 or F32.
 pub fn plan_safetensors(header: &[u8], file_len: u64) -> Result<Vec<Piece>, FormatError> {
     let hlen = safetensors_header_len(header, file_len)?;
     if header.len() as u64 != hlen {
@@ -108,7 +117,7 @@ pub fn plan_safetensors(header: &[u8], file_len: u64) -> Result<Vec<Piece>, Form
         let start = if i == 0 { 0 } else { b };
         let end = tensors.get(i + 1).map_or(data_len, |n| n.0.max(e));
         let len = end - start;
-        if len >= TARGET_CHUNK {
+        if len >= SMALL_TENSOR {
             flush(&mut group, &mut pieces);
             let mut at = start;
             while at < end {
@@ -174,19 +183,21 @@ mod tests {
                 ("b", 20 * MIB, "BF16"),
                 ("c", 40 * MIB, "BF16"),
                 ("d", 150 * MIB, "F32"),
-                ("e", MIB, "I64"),
-                ("f", MIB, "BF16"),
+                ("e", MIB / 2, "I64"),
+                ("f", MIB / 4, "BF16"),
+                ("g", MIB, "BF16"),
             ],
             "v1",
         );
         let p = plan_safetensors(&h, len).unwrap();
-        let lens: Vec<u64> = p.iter().map(|p| p.length / MIB).collect();
-        // header, a+b, c, d in 64+64+22, e+f
-        assert_eq!(lens, vec![0, 30, 40, 64, 64, 22, 2]);
+        let lens: Vec<u64> = p.iter().map(|p| p.length * 4 / MIB).collect();
+        // header, a, b, c, d in 64+64+22, e+f grouped (both under 1 MiB), g alone
+        assert_eq!(lens, vec![0, 40, 80, 160, 256, 256, 88, 3, 4]);
         assert_eq!(p[0].length, h.len() as u64);
         assert_eq!(p[1].layout, Layout::Bf16);
-        assert_eq!(p[3].layout, Layout::Fp32);
-        assert_eq!(p[6].layout, Layout::Bytes);
+        assert_eq!(p[4].layout, Layout::Fp32);
+        assert_eq!(p[7].layout, Layout::Bytes);
+        assert_eq!(p[8].layout, Layout::Bf16);
         // The pieces tile the file.
         let mut at = 0;
         for piece in &p {
