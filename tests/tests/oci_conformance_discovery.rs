@@ -156,7 +156,7 @@ fn setup_referrers(c: &Client) -> Referrers {
         "subject": subject_desc.json(),
         "annotations": {"org.pqreg.note": "index-b"},
     }))
-    .unwrap();
+    .expect("serialize index");
     put_ref(idx, MT_INDEX, TYPE_B, "index-b", c);
 
     // A referrer whose subject was never pushed: accepted, OCI-Subject names it.
