@@ -10,6 +10,7 @@
 # usage: tests/bench/registry_bench.sh        (from anywhere; builds release first)
 # env:   RUNS=3 BIG_MIB=1024 SMALL_MIB=64 CONCURRENCY=16 KEEP=1 (keep the temp dir)
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
 BIG_MIB=${BIG_MIB:-1024}
@@ -101,7 +102,7 @@ concurrent() {
     for _ in $(seq 1 "$4"); do curl -sf -o /dev/null "$1/v2/$2/blobs/$3" & done
     wait
     end=$(date +%s.%N)
-    echo "$end - $start" | bc -l
+    python3 -c "print($end - $start)"
 }
 
 best() { sort -g | head -1; }
