@@ -116,9 +116,13 @@ impl Client {
         body: &[u8],
     ) -> io::Result<Response> {
         let mut stream = self.start(method, path, headers, Some(body.len() as u64))?;
-        stream.write_all(body)?;
-        stream.flush()?;
-        read_response(stream, method == "HEAD")
+        // A server may answer (e.g. 413) and close before reading the whole body: then the
+        // write fails but the response is there to read.
+        let written = stream.write_all(body).and_then(|()| stream.flush());
+        match read_response(stream, method == "HEAD") {
+            Ok(r) => Ok(r),
+            Err(e) => Err(written.err().unwrap_or(e)),
+        }
     }
 
     /// Opens a connection and writes the request line and headers; the caller writes the body

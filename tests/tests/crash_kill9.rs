@@ -407,9 +407,10 @@ fn crash_round(seed: u64, run_gc: bool) {
     let mut reg = Registry::start();
     let c = reg.client();
     let mut rng = Rng::new(seed);
-    // About 4 x 1.5 MiB chunked + 3 x 3 images of up to 400 KB: ~10 MB of bodies in all.
+    // About 4 x 1.5 MB chunked + 3 x 3 images of ~225 KB: ~8 MB of bodies in all.
     let total_estimate = 10_000_000u64;
-    let kill_after = rng.range(total_estimate / 5, total_estimate * 3 / 5);
+    // Below the smallest possible workload (4 x 1 MB + 9 x 50 KB), so the kill always comes.
+    let kill_after = rng.range(total_estimate / 5, total_estimate * 2 / 5);
     let budget = Arc::new(Budget {
         remaining: Mutex::new(kill_after),
         killer: reg.killer(),
