@@ -194,6 +194,46 @@ impl Client {
 
 /// Reads one response from a stream whose request has been fully written.
 pub fn read_response(stream: TcpStream, head_request: bool) -> io::Result<Response> {
+    let (status, headers, mut r) = read_head(stream)?;
+    let no_body = head_request || status == 204 || status == 304 || (100..200).contains(&status);
+    let mut body = Vec::new();
+    if !no_body {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let chunked = header("Transfer-Encoding")
+            .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+        if chunked {
+            read_chunked(&mut r, &mut body)?;
+        } else if let Some(len) = header("Content-Length") {
+            let len: u64 = len
+                .parse()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length"))?;
+            body.reserve(len as usize);
+            (&mut r).take(len).read_to_end(&mut body)?;
+            if body.len() as u64 != len {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short body"));
+            }
+        } else {
+            r.read_to_end(&mut body)?;
+        }
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The status line and headers of a response; the reader is left at the start of the body
+/// (for tests that stream a large body instead of holding it in memory).
+pub type Head = (u16, Vec<(String, String)>, BufReader<TcpStream>);
+
+/// Reads the status line and headers of a response.
+pub fn read_head(stream: TcpStream) -> io::Result<Head> {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
@@ -226,37 +266,7 @@ pub fn read_response(stream: TcpStream, head_request: bool) -> io::Result<Respon
             headers.push((n.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let resp_header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _): &&(String, String)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    let no_body = head_request || status == 204 || status == 304 || (100..200).contains(&status);
-    if !no_body {
-        let chunked = resp_header("Transfer-Encoding")
-            .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
-        if chunked {
-            read_chunked(&mut r, &mut body)?;
-        } else if let Some(len) = resp_header("Content-Length") {
-            let len: u64 = len
-                .parse()
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length"))?;
-            body.reserve(len as usize);
-            (&mut r).take(len).read_to_end(&mut body)?;
-            if body.len() as u64 != len {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short body"));
-            }
-        } else {
-            r.read_to_end(&mut body)?;
-        }
-    }
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok((status, headers, r))
 }
 
 fn read_chunked(r: &mut impl BufRead, body: &mut Vec<u8>) -> io::Result<()> {

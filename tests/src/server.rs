@@ -144,6 +144,24 @@ impl Registry {
         self.addr.to_string()
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Child::id)
+    }
+
+    /// A field of `/proc/<pid>/status` in KiB (e.g. `VmHWM`, the peak resident set).
+    pub fn proc_status_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status.lines().find_map(|l| {
+            let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+    }
+
     /// A client for this server.
     pub fn client(&self) -> Client {
         Client::new(self.addr)
