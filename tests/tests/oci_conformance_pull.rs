@@ -273,3 +273,32 @@ fn wrong_method_answers_405_and_unknown_path_404() {
     let r = c.get("/v2/conformance/pull/nothing-here");
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn accept_header_negotiation() {
+    let reg = Registry::start();
+    let c = reg.client();
+    let (manifest, _) = push_image(&c, REPO, "neg", 6, 1);
+    let p = manifest_path(REPO, "neg");
+    for accept in [
+        MT_MANIFEST,
+        "*/*",
+        "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.manifest.v1+json;q=0.9",
+    ] {
+        let r = c.get_with(&p, &[("Accept", accept)]);
+        assert_eq!(r.status, 200, "Accept: {accept}");
+        assert_eq!(r.body, manifest);
+    }
+    let r = c.get(&p);
+    assert_eq!(r.status, 200, "no Accept header");
+    // Accepting only a type the manifest is not.
+    let r = c.get_with(
+        &p,
+        &[(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )],
+    );
+    assert_error(&r, 404, Some("MANIFEST_UNKNOWN"));
+}
