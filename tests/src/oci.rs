@@ -227,3 +227,24 @@ pub fn assert_error(r: &Response, status: u16, code: Option<&str>) {
         );
     }
 }
+
+/// Asserts two byte strings are equal, reporting sizes, digests, the first differing offset
+/// and the start of `got` instead of dumping megabytes.
+#[track_caller]
+pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let first = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        panic!(
+            "{what}: got {} bytes ({}), want {} bytes ({}); first difference at {first}; got starts {:?}",
+            got.len(),
+            sha256(got),
+            want.len(),
+            sha256(want),
+            String::from_utf8_lossy(&got[..got.len().min(300)])
+        );
+    }
+}

@@ -74,6 +74,22 @@ fn serve_args(addr: SocketAddr, data_dir: &Path) -> Vec<String> {
     ]
 }
 
+/// True when `PQREG_TEST_REFERENCE=docker-registry`: the harness then runs Debian's
+/// `docker-registry` (distribution 2.8) instead of ours, to check the tests themselves
+/// against the reference implementation. Tests of what only pqreg or OCI v1.1 promises fail
+/// there by design.
+pub fn reference_registry() -> bool {
+    std::env::var("PQREG_TEST_REFERENCE").is_ok_and(|v| v == "docker-registry")
+}
+
+fn distribution_config(addr: SocketAddr, data_dir: &Path) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+         delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+        data_dir.display()
+    )
+}
+
 /// Runs `pqreg-registry` with other arguments (e.g. `gc`, `check`) and returns
 /// (success, stdout, stderr).
 pub fn run_registry_command(args: &[&str]) -> (bool, String, String) {
@@ -205,8 +221,19 @@ impl Registry {
             let log_path = self.dir.path().join(format!("server-{}.log", self.starts));
             let log = File::create(&log_path).expect("create server log");
             let err = log.try_clone().expect("dup log");
-            let child = Command::new(registry_bin())
-                .args(serve_args(addr, &self.data_dir()))
+            let mut cmd = if reference_registry() {
+                let cfg = self.dir.path().join("docker-registry.yml");
+                std::fs::write(&cfg, distribution_config(addr, &self.data_dir()))
+                    .expect("write docker-registry config");
+                let mut c = Command::new("docker-registry");
+                c.arg("serve").arg(cfg);
+                c
+            } else {
+                let mut c = Command::new(registry_bin());
+                c.args(serve_args(addr, &self.data_dir()));
+                c
+            };
+            let child = cmd
                 .env(
                     "RUST_LOG",
                     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -394,10 +394,10 @@ fn resume_uploads(c: &Client, blobs: &[BlobRecord]) -> usize {
             }
             assert!(done, "could not resume {loc} (Range {range})");
         }
-        assert_eq!(
-            c.get(&blob_path(&b.repo, &b.digest)).body,
-            b.data,
-            "resumed blob exact"
+        assert_bytes(
+            &c.get(&blob_path(&b.repo, &b.digest)).body,
+            &b.data,
+            "resumed blob exact",
         );
     }
     resumed

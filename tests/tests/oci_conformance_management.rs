@@ -89,10 +89,18 @@ fn delete_blob() {
     let d2 = push_blob(&c, "conformance/a", &blob);
     push_blob(&c, "conformance/b", &blob);
     assert_eq!(c.delete(&blob_path("conformance/a", &d2)).status, 202);
-    assert_eq!(c.get(&blob_path("conformance/b", &d2)).body, blob);
+    assert_bytes(
+        &c.get(&blob_path("conformance/b", &d2)).body,
+        &blob,
+        "c.get(&blob_path(\"conformance/b\", &d2)).body == blob",
+    );
     // And the blob can be pushed again after deletion.
     push_blob(&c, REPO, &blob);
-    assert_eq!(c.get(&blob_path(REPO, &d)).body, blob);
+    assert_bytes(
+        &c.get(&blob_path(REPO, &d)).body,
+        &blob,
+        "c.get(&blob_path(REPO, &d)).body == blob",
+    );
 }
 
 #[test]

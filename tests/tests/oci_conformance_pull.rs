@@ -39,7 +39,7 @@ fn pull_blobs_head_get_and_404() {
 
     let r = c.get(&blob_path(REPO, &d));
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, layer, "GET returns the exact bytes");
+    assert_bytes(&r.body, &layer, "GET returns the exact bytes");
     assert_eq!(r.header("Docker-Content-Digest"), Some(d.as_str()));
 }
 
@@ -54,21 +54,21 @@ fn blob_range_requests() {
     let r = c.get_with(&p, &[("Range", "bytes=10-99")]);
     assert_eq!(r.status, 206, "{}", r.text());
     assert_eq!(r.header("Content-Range"), Some("bytes 10-99/5000"));
-    assert_eq!(r.body, &blob[10..100]);
+    assert_bytes(&r.body, &blob[10..100], "r.body == &blob[10..100]");
 
     let r = c.get_with(&p, &[("Range", "bytes=4990-")]);
     assert_eq!(r.status, 206);
     assert_eq!(r.header("Content-Range"), Some("bytes 4990-4999/5000"));
-    assert_eq!(r.body, &blob[4990..]);
+    assert_bytes(&r.body, &blob[4990..], "r.body == &blob[4990..]");
 
     let r = c.get_with(&p, &[("Range", "bytes=-7")]);
     assert_eq!(r.status, 206);
-    assert_eq!(r.body, &blob[4993..]);
+    assert_bytes(&r.body, &blob[4993..], "r.body == &blob[4993..]");
 
     // An end past the size is clipped to the last byte (RFC 9110 14.1.2).
     let r = c.get_with(&p, &[("Range", "bytes=4000-99999")]);
     assert_eq!(r.status, 206);
-    assert_eq!(r.body, &blob[4000..]);
+    assert_bytes(&r.body, &blob[4000..], "r.body == &blob[4000..]");
 
     let r = c.get_with(&p, &[("Range", "bytes=5000-5010")]);
     assert_eq!(r.status, 416, "start at the end is unsatisfiable");
@@ -102,7 +102,7 @@ fn pull_manifests_by_tag_and_digest() {
 
         let r = c.get_with(&p, &[("Accept", MT_MANIFEST)]);
         assert_eq!(r.status, 200, "GET {reference}");
-        assert_eq!(r.body, manifest, "manifest bytes exactly as pushed");
+        assert_bytes(&r.body, &manifest, "manifest bytes exactly as pushed");
         assert_eq!(r.header("Docker-Content-Digest"), Some(md.as_str()));
         assert_eq!(r.header("Content-Type"), Some(MT_MANIFEST));
     }
@@ -125,7 +125,7 @@ fn manifest_content_type_is_returned_as_pushed() {
     let r = c.get_with(&manifest_path(REPO, "multi"), &[("Accept", MT_INDEX)]);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some(MT_INDEX));
-    assert_eq!(r.body, index);
+    assert_bytes(&r.body, &index, "r.body == index");
 
     // A Docker schema 2 manifest keeps its own media type.
     const DOCKER: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -288,7 +288,7 @@ fn accept_header_negotiation() {
     ] {
         let r = c.get_with(&p, &[("Accept", accept)]);
         assert_eq!(r.status, 200, "Accept: {accept}");
-        assert_eq!(r.body, manifest);
+        assert_bytes(&r.body, &manifest, "r.body == manifest");
     }
     let r = c.get(&p);
     assert_eq!(r.status, 200, "no Accept header");

@@ -41,7 +41,7 @@ fn streamed_upload_patch_then_put() {
     let blob_loc = r.location().expect("201 has Location");
     let r = c.get(&blob_loc);
     assert_eq!(r.status, 200, "Location {blob_loc} is pullable");
-    assert_eq!(r.body, blob);
+    assert_bytes(&r.body, &blob, "r.body == blob");
 }
 
 #[test]
@@ -59,7 +59,11 @@ fn monolithic_single_post() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.location().as_deref(), Some(blob_path(REPO, &d).as_str()));
     assert_eq!(r.header("Docker-Content-Digest"), Some(d.as_str()));
-    assert_eq!(c.get(&blob_path(REPO, &d)).body, blob);
+    assert_bytes(
+        &c.get(&blob_path(REPO, &d)).body,
+        &blob,
+        "c.get(&blob_path(REPO, &d)).body == blob",
+    );
 }
 
 #[test]
@@ -80,7 +84,7 @@ fn monolithic_post_then_put() {
     assert!(r.header("Location").is_some());
     let r = c.get(&blob_path(REPO, &d));
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, blob);
+    assert_bytes(&r.body, &blob, "r.body == blob");
     // Pushing the same blob again is fine (dedup) and still 201.
     assert_eq!(push_blob(&c, REPO, &blob), d);
 }
@@ -152,7 +156,11 @@ fn chunked_upload_in_order_with_status_and_retry() {
     let r = c.must("PUT", &with_query(&loc, "digest", &d), &[OCTET], b"");
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(r.header("Location").is_some());
-    assert_eq!(c.get(&blob_path(REPO, &d)).body, blob);
+    assert_bytes(
+        &c.get(&blob_path(REPO, &d)).body,
+        &blob,
+        "c.get(&blob_path(REPO, &d)).body == blob",
+    );
 }
 
 #[test]
@@ -172,7 +180,11 @@ fn chunked_upload_last_chunk_in_put() {
         &blob[6000..],
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(c.get(&blob_path(REPO, &d)).body, blob);
+    assert_bytes(
+        &c.get(&blob_path(REPO, &d)).body,
+        &blob,
+        "c.get(&blob_path(REPO, &d)).body == blob",
+    );
 }
 
 #[test]
@@ -328,7 +340,7 @@ fn cross_repository_mount() {
     assert_eq!(r.header("Docker-Content-Digest"), Some(d.as_str()));
     let r = c.get(&blob_path("mount/target", &d));
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, blob);
+    assert_bytes(&r.body, &blob, "r.body == blob");
 }
 
 #[test]
@@ -355,7 +367,7 @@ fn manifest_upload_by_tag_and_digest() {
     }
     let r = c.get_with(&manifest_path(REPO, &md), &[("Accept", MT_MANIFEST)]);
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, m);
+    assert_bytes(&r.body, &m, "r.body == m");
 
     // By digest.
     let m2 = image_manifest(
@@ -446,7 +458,11 @@ fn manifest_size_limit_is_4_mib() {
         "a manifest of exactly 4 MiB is accepted: {}",
         &r.text()
     );
-    assert_eq!(c.get(&manifest_path(REPO, "big")).body, at_limit);
+    assert_bytes(
+        &c.get(&manifest_path(REPO, "big")).body,
+        &at_limit,
+        "c.get(&manifest_path(REPO, \"big\")).body == at_limit",
+    );
     let over = sized(limit + 1);
     let r = put_manifest(&c, REPO, "toobig", MT_MANIFEST, &over);
     assert_error(&r, 413, Some("MANIFEST_INVALID"));

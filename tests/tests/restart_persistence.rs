@@ -38,7 +38,7 @@ fn state_survives_restart() {
     let c = reg.client();
     let r = c.get(&manifest_path("persist/a", "v1"));
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, m);
+    assert_bytes(&r.body, &m, "r.body == m");
     assert_eq!(r.header("Content-Type"), Some(MT_MANIFEST));
     assert_eq!(c.get(&manifest_path("persist/a", &md)).status, 200);
     let list = c.get(&format!("/v2/persist/a/referrers/{md}")).json();
@@ -47,7 +47,11 @@ fn state_survives_restart() {
         rd.as_str(),
         "referrers index survives"
     );
-    assert_eq!(c.get(&blob_path("persist/a", &only_a)).body, b"only in a");
+    assert_bytes(
+        &c.get(&blob_path("persist/a", &only_a)).body,
+        b"only in a",
+        "c.get(&blob_path(\"persist/a\", &only_a)).body == b\"only in a\"",
+    );
     assert_eq!(
         c.head(&blob_path("persist/b", &only_a)).status,
         404,
@@ -66,5 +70,9 @@ fn state_survives_restart() {
     assert_eq!(r.status, 202, "{}", r.text());
     let r = c.must("PUT", &with_query(&loc, "digest", &sha256(&blob)), &[], b"");
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(c.get(&blob_path("persist/a", &sha256(&blob))).body, blob);
+    assert_bytes(
+        &c.get(&blob_path("persist/a", &sha256(&blob))).body,
+        &blob,
+        "c.get(&blob_path(\"persist/a\", &sha256(&blob))).body == blob",
+    );
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use pqreg_tests::Registry;
 use pqreg_tests::layout::{layout_manifest_digest, write_image_layout};
+use pqreg_tests::oci::assert_bytes;
 use pqreg_tests::tools::require_tool;
 
 /// Runs skopeo with a permissive signature policy of our own (no dependency on
@@ -63,7 +64,7 @@ fn skopeo_copy_roundtrip_preserves_digests() {
     let c = reg.client();
     let r = c.get("/v2/skopeo/model/manifests/v1");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.body, layout.manifest, "manifest bytes preserved");
+    assert_bytes(&r.body, &layout.manifest, "manifest bytes preserved");
     for d in &layout.blobs {
         let r = c.head(&format!("/v2/skopeo/model/blobs/{d}"));
         assert_eq!(r.status, 200, "blob {d} pushed");
