@@ -248,3 +248,16 @@ pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
         );
     }
 }
+
+/// An `Accept` header naming the manifest media types the tests push.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// `GET /v2/<repo>/manifests/<reference>` with [`ACCEPT_MANIFESTS`], as real clients send.
+pub fn get_manifest(c: &Client, repo: &str, reference: &str) -> Response {
+    c.get_with(
+        &manifest_path(repo, reference),
+        &[("Accept", ACCEPT_MANIFESTS)],
+    )
+}

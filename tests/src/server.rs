@@ -85,7 +85,7 @@ pub fn reference_registry() -> bool {
 fn distribution_config(addr: SocketAddr, data_dir: &Path) -> String {
     format!(
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-         delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+         delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: pqreg-test-secret\n",
         data_dir.display()
     )
 }

@@ -135,6 +135,8 @@ fn chunked_upload(c: &Client, b: &Budget, repo: &str, data: Vec<u8>, chunk: usiz
             Ok(r) if r.status == 202 => {
                 rec.acked = end as u64;
                 loc = r.location().unwrap_or(loc);
+                // Resume from the newest Location (some registries carry state in it).
+                rec.session = Some(loc.clone());
                 off = end;
             }
             Ok(r) => panic!("PATCH {range} answered {}: {}", r.status, r.text()),
@@ -149,34 +151,39 @@ fn chunked_upload(c: &Client, b: &Budget, repo: &str, data: Vec<u8>, chunk: usiz
     rec
 }
 
+/// POST then a monolithic PUT whose body is drawn from the budget (what skopeo and docker do).
 fn monolithic_upload(c: &Client, b: &Budget, repo: &str, data: Vec<u8>) -> BlobRecord {
     let digest = sha256(&data);
-    let mut sent = 0;
-    let path = with_query(&uploads_path(repo), "digest", &digest);
-    let r = send(
-        c,
-        b,
-        "POST",
-        &path,
-        &[("Content-Type", "application/octet-stream")],
-        &data,
-        &mut sent,
-    );
-    let fate = match r {
-        Ok(r) if r.status == 201 => Fate::Acked,
-        Ok(r) => panic!("monolithic POST answered {}: {}", r.status, r.text()),
-        Err(_) if sent == data.len() as u64 => Fate::InDoubt,
-        Err(_) => Fate::NotFinished,
-    };
-    BlobRecord {
+    let mut rec = BlobRecord {
         repo: repo.to_owned(),
         data,
         digest,
-        fate,
+        fate: Fate::NotFinished,
         session: None,
         acked: 0,
-        sent,
-    }
+        sent: 0,
+    };
+    let loc = match c.request("POST", &uploads_path(repo), &[], b"") {
+        Ok(r) if r.status == 202 => r.location().expect("Location"),
+        Ok(r) => panic!("POST uploads answered {}: {}", r.status, r.text()),
+        Err(_) => return rec,
+    };
+    let r = send(
+        c,
+        b,
+        "PUT",
+        &with_query(&loc, "digest", &rec.digest),
+        &[("Content-Type", "application/octet-stream")],
+        &rec.data,
+        &mut rec.sent,
+    );
+    rec.fate = match r {
+        Ok(r) if r.status == 201 => Fate::Acked,
+        Ok(r) => panic!("monolithic PUT answered {}: {}", r.status, r.text()),
+        Err(_) if rec.sent == rec.data.len() as u64 => Fate::InDoubt,
+        Err(_) => Fate::NotFinished,
+    };
+    rec
 }
 
 #[derive(Debug)]
@@ -292,7 +299,7 @@ fn check_store(c: &Client, blobs: &[BlobRecord], tags: &[TagRecord]) {
             serde_json::from_value(r.json()["tags"].clone()).unwrap_or_default()
         };
         for tag in &listed {
-            let m = c.get(&manifest_path(repo, tag));
+            let m = get_manifest(c, repo, tag);
             assert_eq!(m.status, 200, "tag {repo}:{tag} is listed but dangling");
             assert_eq!(
                 m.header("Docker-Content-Digest"),
@@ -312,7 +319,7 @@ fn check_store(c: &Client, blobs: &[BlobRecord], tags: &[TagRecord]) {
             }
         }
         for t in tags.iter().filter(|t| t.repo == repo) {
-            let r = c.get(&manifest_path(repo, &t.tag));
+            let r = get_manifest(c, repo, &t.tag);
             match t.fate {
                 Fate::Acked => {
                     assert_eq!(r.status, 200, "acknowledged tag {repo}:{} lost", t.tag);
@@ -341,9 +348,11 @@ fn resume_uploads(c: &Client, blobs: &[BlobRecord]) -> usize {
         let status = c.get(loc);
         if status.status == 404 {
             assert_eq!(
-                b.acked, 0,
-                "session {loc} with {} acknowledged bytes did not survive the restart",
-                b.acked
+                b.acked,
+                0,
+                "session {loc} with {} acknowledged bytes did not survive the restart: {}",
+                b.acked,
+                status.text()
             );
             push_blob(c, &b.repo, &b.data);
         } else if b.fate == Fate::InDoubt && c.head(&blob_path(&b.repo, &b.digest)).status == 200 {

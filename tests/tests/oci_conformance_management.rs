@@ -26,15 +26,11 @@ fn delete_tag_keeps_manifest() {
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(tag_list(&c), ["keep"]);
     assert_error(
-        &c.get(&manifest_path(REPO, "tagtest0")),
+        &get_manifest(&c, REPO, "tagtest0"),
         404,
         Some("MANIFEST_UNKNOWN"),
     );
-    assert_eq!(
-        c.get(&manifest_path(REPO, &d)).status,
-        200,
-        "the manifest stays"
-    );
+    assert_eq!(get_manifest(&c, REPO, &d).status, 200, "the manifest stays");
     assert_error(
         &c.delete(&manifest_path(REPO, "tagtest0")),
         404,
@@ -51,11 +47,7 @@ fn delete_manifest_by_digest_removes_its_tags() {
     push_image(&c, REPO, "other", 62, 1);
     let r = c.delete(&manifest_path(REPO, &d));
     assert_eq!(r.status, 202, "{}", r.text());
-    assert_error(
-        &c.get(&manifest_path(REPO, &d)),
-        404,
-        Some("MANIFEST_UNKNOWN"),
-    );
+    assert_error(&get_manifest(&c, REPO, &d), 404, Some("MANIFEST_UNKNOWN"));
     assert_eq!(c.head(&manifest_path(REPO, "a")).status, 404);
     assert_eq!(
         tag_list(&c),

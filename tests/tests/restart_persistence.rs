@@ -36,11 +36,11 @@ fn state_survives_restart() {
 
     reg.restart();
     let c = reg.client();
-    let r = c.get(&manifest_path("persist/a", "v1"));
+    let r = get_manifest(&c, "persist/a", "v1");
     assert_eq!(r.status, 200);
     assert_bytes(&r.body, &m, "r.body == m");
     assert_eq!(r.header("Content-Type"), Some(MT_MANIFEST));
-    assert_eq!(c.get(&manifest_path("persist/a", &md)).status, 200);
+    assert_eq!(get_manifest(&c, "persist/a", &md).status, 200);
     let list = c.get(&format!("/v2/persist/a/referrers/{md}")).json();
     assert_eq!(
         list["manifests"][0]["digest"],

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use pqreg_tests::Registry;
 use pqreg_tests::layout::{layout_manifest_digest, write_image_layout};
-use pqreg_tests::oci::assert_bytes;
+use pqreg_tests::oci::{assert_bytes, get_manifest};
 use pqreg_tests::tools::require_tool;
 
 /// Runs skopeo with a permissive signature policy of our own (no dependency on
@@ -62,7 +62,7 @@ fn skopeo_copy_roundtrip_preserves_digests() {
 
     // The registry holds exactly our manifest and blobs.
     let c = reg.client();
-    let r = c.get("/v2/skopeo/model/manifests/v1");
+    let r = get_manifest(&c, "skopeo/model", "v1");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_bytes(&r.body, &layout.manifest, "manifest bytes preserved");
     for d in &layout.blobs {
@@ -145,5 +145,5 @@ fn skopeo_copy_roundtrip_preserves_digests() {
             &format!("docker://{host}/skopeo/model@{}", layout.manifest_digest),
         ],
     );
-    assert_eq!(c.get("/v2/skopeo/model/manifests/v1").status, 404);
+    assert_eq!(get_manifest(&c, "skopeo/model", "v1").status, 404);
 }
