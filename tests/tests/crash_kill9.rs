@@ -206,7 +206,7 @@ fn image_pusher(
     let mut blobs = Vec::new();
     let mut tags = Vec::new();
     for i in 0..n {
-        let len = rng.range(50_000, 400_000) as usize;
+        let len = rng.range(10_000, 80_000) as usize;
         let layer = rng.bytes(len);
         let config = serde_json::to_vec(&json!({"image": i, "seed": seed})).expect("json");
         let mut ok = true;
@@ -251,6 +251,53 @@ fn image_pusher(
         }
     }
     (blobs, tags)
+}
+
+/// Re-tags one already-pushed image with new annotations, `n` times: many small manifest
+/// pushes, so some are acknowledged before the kill and one is usually in flight.
+fn tagger(
+    c: &Client,
+    b: &Budget,
+    repo: &str,
+    config: &Desc,
+    layer: &Desc,
+    n: usize,
+) -> Vec<TagRecord> {
+    let mut tags = Vec::new();
+    for i in 0..n {
+        let m = image_manifest(
+            config,
+            std::slice::from_ref(layer),
+            json!({"annotations": {"n": i.to_string()}}),
+        );
+        let tag = format!("t{i:04}");
+        let mut sent = 0;
+        let r = send(
+            c,
+            b,
+            "PUT",
+            &manifest_path(repo, &tag),
+            &[("Content-Type", MT_MANIFEST)],
+            &m,
+            &mut sent,
+        );
+        let fate = match r {
+            Ok(r) if r.status == 201 => Fate::Acked,
+            Ok(r) => panic!("manifest PUT answered {}: {}", r.status, r.text()),
+            Err(_) if sent == m.len() as u64 => Fate::InDoubt,
+            Err(_) => Fate::NotFinished,
+        };
+        tags.push(TagRecord {
+            repo: repo.to_owned(),
+            tag,
+            digest: sha256(&m),
+            fate,
+        });
+        if fate != Fate::Acked {
+            break;
+        }
+    }
+    tags
 }
 
 /// The offset a session's `Range: 0-<end>` header stands for. `0-0` is ambiguous (empty, or
@@ -338,10 +385,10 @@ fn check_store(c: &Client, blobs: &[BlobRecord], tags: &[TagRecord]) {
 }
 
 /// Finishes every chunked upload that did not get its 201.
-fn resume_uploads(c: &Client, blobs: &[BlobRecord]) -> usize {
+fn resume_uploads(c: &Client, blobs: &mut [BlobRecord]) -> usize {
     let mut resumed = 0;
     for b in blobs
-        .iter()
+        .iter_mut()
         .filter(|b| b.session.is_some() && b.fate != Fate::Acked)
     {
         let loc = b.session.as_deref().expect("session");
@@ -356,6 +403,7 @@ fn resume_uploads(c: &Client, blobs: &[BlobRecord]) -> usize {
             );
             push_blob(c, &b.repo, &b.data);
         } else if b.fate == Fate::InDoubt && c.head(&blob_path(&b.repo, &b.digest)).status == 200 {
+            b.fate = Fate::Acked;
             continue;
         } else {
             assert_eq!(status.status, 204, "GET session {loc}: {}", status.text());
@@ -408,6 +456,8 @@ fn resume_uploads(c: &Client, blobs: &[BlobRecord]) -> usize {
             &b.data,
             "resumed blob exact",
         );
+        // From here on the blob is acknowledged like any other.
+        b.fate = Fate::Acked;
     }
     resumed
 }
@@ -416,17 +466,29 @@ fn crash_round(seed: u64, run_gc: bool) {
     let mut reg = Registry::start();
     let c = reg.client();
     let mut rng = Rng::new(seed);
-    // About 4 x 1.5 MB chunked + 3 x 3 images of ~225 KB: ~8 MB of bodies in all.
+    // About 4 x 1.5 MB chunked + 3 x 4 images of ~45 KB: ~6.5 MB of bodies in all.
     let total_estimate = 10_000_000u64;
-    // Below the smallest possible workload (4 x 1 MB + 9 x 50 KB), so the kill always comes.
+    // Below the smallest possible workload (4 x 1 MB + 12 x 10 KB), so the kill always comes.
     let kill_after = rng.range(total_estimate / 5, total_estimate * 2 / 5);
     let budget = Arc::new(Budget {
         remaining: Mutex::new(kill_after),
         killer: reg.killer(),
     });
 
+    // Acknowledged before the concurrent phase: an image the tagger re-tags.
+    let config = serde_json::to_vec(&json!({"base": seed})).expect("json");
+    let layer = rng.bytes(20_000);
+    push_blob(&c, "crash/tagged", &config);
+    push_blob(&c, "crash/tagged", &layer);
+    let (config_d, layer_d) = (Desc::of(MT_CONFIG, &config), Desc::of(MT_LAYER, &layer));
+
     let (mut blobs, mut tags) = (Vec::new(), Vec::new());
     std::thread::scope(|s| {
+        let tagger = {
+            let budget = Arc::clone(&budget);
+            let (config_d, layer_d) = (&config_d, &layer_d);
+            s.spawn(move || tagger(&c, &budget, "crash/tagged", config_d, layer_d, 2000))
+        };
         let mut chunked = Vec::new();
         for i in 0..4u64 {
             let len = rng.range(1_000_000, 2_000_000) as usize;
@@ -442,12 +504,13 @@ fn crash_round(seed: u64, run_gc: bool) {
             let budget = Arc::clone(&budget);
             let seed = rng.next_u64();
             images.push(
-                s.spawn(move || image_pusher(&c, &budget, &format!("crash/images{i}"), seed, 3)),
+                s.spawn(move || image_pusher(&c, &budget, &format!("crash/images{i}"), seed, 4)),
             );
         }
         for h in chunked {
             blobs.push(h.join().expect("uploader"));
         }
+        tags.extend(tagger.join().expect("tagger"));
         for h in images {
             let (b, t) = h.join().expect("pusher");
             blobs.extend(b);
@@ -470,7 +533,7 @@ fn crash_round(seed: u64, run_gc: bool) {
     reg.restart();
     let c = reg.client();
     check_store(&c, &blobs, &tags);
-    let resumed = resume_uploads(&c, &blobs);
+    let resumed = resume_uploads(&c, &mut blobs);
     eprintln!("seed {seed}: {resumed} chunked uploads resumed from their session");
     check_store(&c, &blobs, &tags);
 
