@@ -9,6 +9,7 @@
 #
 # usage: tests/bench/registry_bench.sh        (from anywhere; builds release first)
 # env:   RUNS=3 BIG_MIB=1024 SMALL_MIB=64 CONCURRENCY=16 KEEP=1 (keep the temp dir)
+#        PQREG_REGISTRY_BIN=path (skip the release build and use this binary)
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
@@ -18,8 +19,12 @@ SMALL_MIB=${SMALL_MIB:-64}
 CONCURRENCY=${CONCURRENCY:-16}
 
 command -v docker-registry >/dev/null || { echo "needs docker-registry (apt-get install docker-registry)" >&2; exit 1; }
-cargo build --release -p pqreg-registry >&2
-BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/pqreg-registry
+if [ -n "${PQREG_REGISTRY_BIN:-}" ]; then
+    BIN=$PQREG_REGISTRY_BIN
+else
+    cargo build --release -p pqreg-registry >&2
+    BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/pqreg-registry
+fi
 
 TMP=$(mktemp -d /tmp/pqreg-bench.XXXXXX)
 PIDS=()
@@ -125,8 +130,8 @@ import sys
 big, small, n = (int(x) for x in sys.argv[1:4])
 t = [float(x) for x in sys.argv[4:]]
 rows = [
-    ("push 1 GiB", big, t[0], t[1], 3.0),
-    ("pull 1 GiB", big, t[2], t[3], 1.5),
+    (f"push {big} MiB", big, t[0], t[1], 3.0),
+    (f"pull {big} MiB", big, t[2], t[3], 1.5),
     (f"{n} x pull {small} MiB", small * n, t[4], t[5], None),
 ]
 print(f"{'case':<22}{'docker-registry':>17}{'pqreg-registry':>17}{'ratio':>8}  target")
