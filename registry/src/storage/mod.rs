@@ -158,3 +158,145 @@ pub async fn collect_limited(mut rx: BodyRx, limit: usize) -> io::Result<Result<
     }
     Ok(Ok(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn body(pieces: &[&[u8]]) -> BodyRx {
+        let (tx, rx) = mpsc::channel(pieces.len().max(1));
+        for p in pieces {
+            tx.try_send(Ok(Bytes::copy_from_slice(p))).unwrap();
+        }
+        rx
+    }
+
+    async fn read_all(store: &dyn BlobStore, d: &Digest, range: Option<(u64, u64)>) -> Vec<u8> {
+        let (_, mut s) = store.get(d, range).await.unwrap().unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = s.next().await {
+            out.extend_from_slice(&p.unwrap());
+        }
+        out
+    }
+
+    /// The suite every [`BlobStore`] backend must pass (STYLE.md #4).
+    pub async fn suite(store: &dyn BlobStore) {
+        let data = b"hello, blob store";
+        let d = Digest::sha256(data);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        // Two appends, the second without cached state (as after a restart).
+        let id = new_upload_id().unwrap();
+        let a = store
+            .append(&id, 0, None, body(&[&data[..5]]))
+            .await
+            .unwrap();
+        assert_eq!(a.state.offset, 5);
+        let a = store
+            .append(&id, 5, None, body(&[&data[5..9], &data[9..]]))
+            .await
+            .unwrap();
+        assert!(!a.cut);
+        assert_eq!(a.state.offset, data.len() as u64);
+        assert_eq!(store.list_uploads().await.unwrap().len(), 1);
+        let c = store.commit(&id, a.state, &d).await.unwrap();
+        assert_eq!(
+            c,
+            Committed::Stored {
+                size: data.len() as u64
+            }
+        );
+        assert!(store.list_uploads().await.unwrap().is_empty());
+        assert_eq!(
+            store.stat(&d).await.unwrap().unwrap().size,
+            data.len() as u64
+        );
+        assert_eq!(read_all(store, &d, None).await, data);
+        assert_eq!(read_all(store, &d, Some((7, 11))).await, &data[7..12]);
+        assert_eq!(store.list().await.unwrap().len(), 1);
+        assert_eq!(store.total_size().await.unwrap(), data.len() as u64);
+        assert!(store.touch(&d).await.unwrap());
+
+        // Bytes past the recorded offset are discarded on resume.
+        let id = new_upload_id().unwrap();
+        let a = store
+            .append(&id, 0, None, body(&[b"abcXYZ"]))
+            .await
+            .unwrap();
+        assert_eq!(a.state.offset, 6);
+        let a = store.append(&id, 3, None, body(&[b"def"])).await.unwrap();
+        let c = store
+            .commit(&id, a.state, &Digest::sha256(b"abcdef"))
+            .await
+            .unwrap();
+        assert_eq!(c, Committed::Stored { size: 6 });
+
+        // A mismatch stores nothing and leaves no upload.
+        let id = new_upload_id().unwrap();
+        let a = store.append(&id, 0, None, body(&[b"wrong"])).await.unwrap();
+        let want = Digest::sha256(b"right");
+        let c = store.commit(&id, a.state, &want).await.unwrap();
+        assert_eq!(
+            c,
+            Committed::Mismatch {
+                actual: Digest::sha256(b"wrong")
+            }
+        );
+        assert_eq!(store.stat(&want).await.unwrap(), None);
+        assert!(store.list_uploads().await.unwrap().is_empty());
+
+        // Abort and delete.
+        let id = new_upload_id().unwrap();
+        store.append(&id, 0, None, body(&[b"x"])).await.unwrap();
+        store.abort(&id).await.unwrap();
+        assert!(store.list_uploads().await.unwrap().is_empty());
+        assert!(store.delete(&d).await.unwrap());
+        assert!(!store.delete(&d).await.unwrap());
+        assert!(!store.touch(&d).await.unwrap());
+        assert!(store.get(&d, None).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn fs_store_passes_the_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fs::FsStore::open(dir.path()).unwrap();
+        suite(&store).await;
+    }
+
+    #[test]
+    fn upload_ids() {
+        let id = new_upload_id().unwrap();
+        assert!(upload_id_ok(&id));
+        assert_ne!(id, new_upload_id().unwrap());
+        assert!(!upload_id_ok("../x") && !upload_id_ok(&id.to_uppercase()) && !upload_id_ok(""));
+    }
+
+    /// Which SHA-256 to stream uploads through: `sha2` (pure Rust, runtime SHA-NI) or
+    /// aws-lc-rs. Run: `cargo test -p pqreg-registry --lib sha256_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement, not a check"]
+    fn sha256_speed() {
+        use std::time::Instant;
+        let buf = vec![0x5au8; 1 << 20];
+        let rounds = 512;
+        for _ in 0..2 {
+            let t = Instant::now();
+            let mut h = pqreg_spec::digest::Hasher::new();
+            for _ in 0..rounds {
+                h.update(&buf);
+            }
+            let a = h.finalize();
+            let sha2 = rounds as f64 / t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut c = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            for _ in 0..rounds {
+                c.update(&buf);
+            }
+            let b = c.finish();
+            let awslc = rounds as f64 / t.elapsed().as_secs_f64();
+            assert_eq!(a.as_bytes(), b.as_ref());
+            println!("sha2 {sha2:.0} MiB/s, aws-lc-rs {awslc:.0} MiB/s");
+        }
+    }
+}
