@@ -110,6 +110,7 @@ pub struct Registry {
     addr: SocketAddr,
     dir: tempfile::TempDir,
     starts: u32,
+    env: Vec<(String, String)>,
 }
 
 /// A handle that can SIGKILL the registry from another thread.
@@ -130,6 +131,12 @@ impl Killer {
 impl Registry {
     /// Starts a registry on a fresh temporary data directory.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts a registry with extra environment variables (e.g. the
+    /// `PQREG_REGISTRY__<KEY>` configuration overrides of `spec/api.md`), kept for restarts.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("pqreg-test-")
             .tempdir()
@@ -140,6 +147,10 @@ impl Registry {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             starts: 0,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         r.spawn();
         r
@@ -233,6 +244,7 @@ impl Registry {
                 c.args(serve_args(addr, &self.data_dir()));
                 c
             };
+            cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
             let child = cmd
                 .env(
                     "RUST_LOG",
