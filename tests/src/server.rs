@@ -211,6 +211,16 @@ impl Registry {
         self.spawn();
     }
 
+    /// Restarts on the same data directory with these environment variables added (or
+    /// replaced), e.g. to switch on read-only mode.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        for (k, v) in env {
+            self.env.retain(|(ek, _)| ek != k);
+            self.env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        self.restart();
+    }
+
     /// The server's combined stdout/stderr so far (for failure messages).
     pub fn log(&self) -> String {
         let mut all = String::new();
