@@ -23,7 +23,7 @@ BASE_KB=$(awk '/VmRSS/{print $2}' "/proc/$PID/status")
 T0=$(date +%s.%N)
 CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST -T "$WORK/blob" \
   -H 'Content-Type: application/octet-stream' \
-  "http://127.0.0.1:$PORT/v2/bench/blobs/uploads/?digest=$DIGEST")
+  "http://127.0.0.1:$PORT/v2/bench/blobs/uploads?digest=$DIGEST")
 T1=$(date +%s.%N)
 [ "$CODE" = 201 ] || { echo "push failed: $CODE" >&2; exit 1; }
 curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/bench/blobs/$DIGEST"

@@ -100,6 +100,10 @@ pub fn pump(
                     }
                 }
                 Err(e) => {
+                    // Keep what arrived: the session's Range will include it.
+                    if !buf.is_empty() && tx.send(Ok(buf.split().freeze())).await.is_err() {
+                        return;
+                    }
                     let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
                     return;
                 }

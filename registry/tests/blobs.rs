@@ -341,3 +341,55 @@ fn delete_blob_and_bad_input() {
     let r = a.get(format!("{base}/v3/")).call().unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// Malformed requests get a 4xx with a JSON error body, never a 5xx.
+#[test]
+fn bad_input_is_never_a_server_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = start(dir.path(), |_| {});
+    let (a, base) = (agent(), reg.url());
+    let d = Digest::sha256(b"x");
+    let paths = [
+        "/v2/a/manifests/".to_owned(),
+        "/v2//blobs/uploads/".to_owned(),
+        "/v2/a/blobs/".to_owned(),
+        "/v2/a/blobs/uploads/%00".to_owned(),
+        "/v2/a%00b/tags/list".to_owned(),
+        "/v2/a/tags/list?n=-1".to_owned(),
+        "/v2/a/tags/list?n=99999999999999999999999".to_owned(),
+        "/v2/_catalog?n=x".to_owned(),
+        format!("/v2/a/referrers/{d}?artifactType="),
+        "/v2/a/referrers/sha256:".to_owned(),
+        format!("/v2/a/blobs/{d}?x=%zz"),
+        "/v2/a/manifests/..".to_owned(),
+        format!("/v2/{}/manifests/t", "a/".repeat(200)),
+        format!("/v2/a/manifests/{}", "t".repeat(300)),
+        "/v2/a/blobs/uploads/?digest=sha256:%ZZ".to_owned(),
+        "/v2/a/blobs/uploads/?mount=x&from=y".to_owned(),
+    ];
+    for p in &paths {
+        for method in ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"] {
+            let url = format!("{base}{p}");
+            let r = match method {
+                "GET" => a.get(&url).call(),
+                "HEAD" => a.head(&url).call(),
+                "PUT" => a.put(&url).send(&b"{}"[..]),
+                "PATCH" => a.patch(&url).send(&b"zz"[..]),
+                "POST" => a.post(&url).send(&b"zz"[..]),
+                _ => a.delete(&url).call(),
+            };
+            let Ok(mut r) = r else { continue }; // the client refused to send it
+            assert!(
+                r.status().as_u16() < 500 && r.status().as_u16() >= 400
+                    || r.status() == 200
+                    || r.status() == 202,
+                "{method} {p}: {}",
+                r.status()
+            );
+            if method != "HEAD" && r.status().as_u16() >= 400 {
+                let v: serde_json::Value = serde_json::from_slice(&body(&mut r)).unwrap();
+                assert!(v["errors"][0]["code"].is_string(), "{method} {p}");
+            }
+        }
+    }
+}

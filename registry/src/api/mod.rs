@@ -60,6 +60,9 @@ routes! {
     "/v2/{name:.+}/blobs/uploads/" => {
         POST uploads::start => "#pushing-blobs (end-4a, end-4b, end-11)",
     }
+    "/v2/{name:.+}/blobs/uploads" => {
+        POST uploads::start => "same, without the trailing slash (curl -T, some clients)",
+    }
     "/v2/{name:.+}/blobs/uploads/{id}" => {
         GET uploads::status => "#pushing-a-blob-in-chunks (end-13)",
         PATCH uploads::patch => "#pushing-a-blob-in-chunks (end-5)",

@@ -19,8 +19,14 @@ pub async fn livez() -> HttpResponse {
 
 /// `GET /readyz`: the metadata store answers and the blob store lists.
 pub async fn readyz(st: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    st.db(|m| m.repo_exists("readyz")).await?;
-    st.store.list_uploads().await?;
+    let unavailable = |e: crate::error::ApiError| e.with_status(503).msg("not ready");
+    st.db(|m| m.repo_exists("readyz"))
+        .await
+        .map_err(unavailable)?;
+    st.store
+        .list_uploads()
+        .await
+        .map_err(|e| unavailable(e.into()))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain")
         .body("ready\n"))

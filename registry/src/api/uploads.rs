@@ -95,7 +95,8 @@ fn check_chunk(
     Ok(None)
 }
 
-/// Streams the request body into upload `id` at `offset`.
+/// Streams the request body into upload `id` at `offset` (monolithic pushes, whose id
+/// nobody else knows).
 async fn receive(
     st: &AppState,
     payload: web::Payload,
@@ -108,6 +109,67 @@ async fn receive(
     Ok(res?)
 }
 
+/// What a session append ended with.
+struct SessionAppend {
+    offset: u64,
+    cut: bool,
+}
+
+/// Streams the request body into session `id`, records its new offset and, with
+/// `commit_to`, commits it; all on a task of its own that holds the session's lock
+/// throughout: if the client goes away and this handler is dropped, the append still
+/// finishes before another request may touch the session's file. Only the body pump stays
+/// here (it is bound to this thread).
+async fn receive_session(
+    st: &web::Data<AppState>,
+    payload: web::Payload,
+    id: &str,
+    rec: UploadRecord,
+    commit_to: Option<Digest>,
+) -> ApiResult<(SessionAppend, Option<ApiResult<()>>)> {
+    let (rx, feed) = pump(payload, st.metrics.clone());
+    let slot = st.session(id);
+    let (st2, id2) = (st.clone(), id.to_owned());
+    let task = tokio::spawn(async move {
+        let mut cached = slot.lock_owned().await;
+        // Re-read under the lock: a concurrent request may have moved the offset.
+        let id2c = id2.clone();
+        let rec = match st2.db(move |m| m.get_upload(&id2c)).await? {
+            Some(now_rec) if now_rec == rec => now_rec,
+            _ => {
+                return Err(ApiError::new(Code::RangeInvalid)
+                    .msg("the session changed meanwhile; query its Range and resume"));
+            }
+        };
+        let a = match st2.store.append(&id2, rec.offset, cached.take(), rx).await {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(ApiError::new(Code::BlobUploadInvalid)
+                    .msg("the session's data is gone; start a new upload"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let offset = a.state.offset;
+        let d = match commit_to {
+            Some(d) if !a.cut => d,
+            _ => {
+                record(&st2, &id2, rec, offset).await?;
+                *cached = Some(a.state);
+                let cut = a.cut;
+                return Ok((SessionAppend { offset, cut }, None));
+            }
+        };
+        let result = commit_and_link(&st2, &rec.repo, &id2, a.state, &d).await;
+        // Committed or mismatched, the session's data is gone: so is the session.
+        let idc = id2.clone();
+        st2.db(move |m| m.delete_upload(&idc)).await?;
+        st2.forget_session(&id2);
+        Ok((SessionAppend { offset, cut: false }, Some(result)))
+    });
+    let ((), joined) = tokio::join!(feed, task);
+    joined.map_err(ApiError::internal)?
+}
+
 /// Commits an upload as blob `d` and links it into `name`, holding GC off meanwhile.
 async fn commit_and_link(
     st: &AppState,
@@ -115,7 +177,7 @@ async fn commit_and_link(
     id: &str,
     state: UploadState,
     d: &Digest,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<()> {
     let _gc = st.gc_lock.read().await;
     match st.store.commit(id, state, d).await? {
         Committed::Mismatch { actual } => Err(ApiError::new(Code::DigestInvalid)
@@ -123,12 +185,16 @@ async fn commit_and_link(
         Committed::Stored { .. } => {
             let (n, ds) = (name.to_owned(), d.to_string());
             st.db(move |m| m.link(&n, &ds)).await?;
-            Ok(response(StatusCode::CREATED)
-                .insert_header(("Location", blob_location(name, d)))
-                .insert_header(("Docker-Content-Digest", d.to_string()))
-                .finish())
+            Ok(())
         }
     }
+}
+
+fn created(name: &str, d: &Digest) -> HttpResponse {
+    response(StatusCode::CREATED)
+        .insert_header(("Location", blob_location(name, d)))
+        .insert_header(("Docker-Content-Digest", d.to_string()))
+        .finish()
 }
 
 /// Mounts blob `d` from repository `from` into `name` if `from` links it.
@@ -182,7 +248,8 @@ pub async fn start(
             st.store.abort(&id).await?;
             return Err(ApiError::new(Code::BlobUploadInvalid).msg("request body ended early"));
         }
-        return commit_and_link(&st, &name, &id, a.state, &d).await;
+        commit_and_link(&st, &name, &id, a.state, &d).await?;
+        return Ok(created(&name, &d));
     }
     let id = new_upload_id()?;
     let t = now();
@@ -237,27 +304,21 @@ pub async fn patch(
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     st.writable()?;
-    let (name, id, _) = load(&st, &req).await?;
-    let slot = st.session(&id);
-    let mut cached = slot.lock_owned().await;
-    // Re-read under the lock: a concurrent request may have moved the offset.
-    let (name, id, rec) = {
-        let _ = name;
-        load(&st, &req).await?
-    };
+    let (name, id, rec) = load(&st, &req).await?;
     if let Some(r) = check_chunk(&req, &name, &id, rec.offset)? {
         return Ok(r);
     }
-    let a = receive(&st, payload, &id, rec.offset, cached.take()).await?;
-    record(&st, &id, rec, a.state.offset).await?;
-    let offset = a.state.offset;
-    *cached = Some(a.state);
+    let (a, _) = receive_session(&st, payload, &id, rec, None).await?;
     if a.cut {
-        return Err(ApiError::new(Code::BlobUploadInvalid)
-            .msg("request body ended early; resume from the session's Range")
-            .detail(json!({ "offset": offset })));
+        return Err(cut(a.offset));
     }
-    Ok(session_response(StatusCode::ACCEPTED, &name, &id, offset))
+    Ok(session_response(StatusCode::ACCEPTED, &name, &id, a.offset))
+}
+
+fn cut(offset: u64) -> ApiError {
+    ApiError::new(Code::BlobUploadInvalid)
+        .msg("request body ended early; resume from the session's Range")
+        .detail(json!({ "offset": offset }))
 }
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk (optional) and commit (201).
@@ -269,28 +330,19 @@ pub async fn finish(
     st.writable()?;
     let q = query(&req)?;
     let d = names::parse_digest(param(&q, "digest").unwrap_or_default())?;
-    load(&st, &req).await?;
-    let slot = st.session(req.match_info().get("id").unwrap_or_default());
-    let mut cached = slot.lock_owned().await;
     let (name, id, rec) = load(&st, &req).await?;
     if let Some(r) = check_chunk(&req, &name, &id, rec.offset)? {
         return Ok(r);
     }
-    let a = receive(&st, payload, &id, rec.offset, cached.take()).await?;
+    let (a, committed) = receive_session(&st, payload, &id, rec, Some(d)).await?;
     if a.cut {
-        let offset = a.state.offset;
-        record(&st, &id, rec, offset).await?;
-        *cached = Some(a.state);
-        return Err(ApiError::new(Code::BlobUploadInvalid)
-            .msg("request body ended early; resume from the session's Range")
-            .detail(json!({ "offset": offset })));
+        return Err(cut(a.offset));
     }
-    let result = commit_and_link(&st, &name, &id, a.state, &d).await;
-    // Committed or mismatched, the session's data is gone: so is the session.
-    let idc = id.clone();
-    st.db(move |m| m.delete_upload(&idc)).await?;
-    st.forget_session(&id);
-    result
+    match committed {
+        Some(Ok(())) => Ok(created(&name, &d)),
+        Some(Err(e)) => Err(e),
+        None => Err(ApiError::internal("upload finished without a commit")),
+    }
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session (204).

@@ -258,21 +258,38 @@ impl BlobStore for FsStore {
                 },
             };
             f.seek(SeekFrom::Start(offset))?;
+            // Hash here and write on a second thread, so SHA-256 and the copy into the
+            // page cache run in parallel; at most DEPTH pieces wait between them.
+            let (wtx, wrx) = std::sync::mpsc::sync_channel::<Bytes>(DEPTH);
             let mut cut = false;
-            while let Some(piece) = body.blocking_recv() {
-                match piece {
-                    Ok(b) => {
-                        state.hasher.update(&b);
-                        f.write_all(&b)?;
-                        state.offset += b.len() as u64;
+            let written = std::thread::scope(|scope| {
+                let writer = scope.spawn(move || -> io::Result<()> {
+                    for piece in wrx {
+                        f.write_all(&piece)?;
                     }
-                    Err(_) => {
-                        cut = true;
-                        break;
+                    f.sync_data()
+                });
+                while let Some(piece) = body.blocking_recv() {
+                    match piece {
+                        Ok(b) => {
+                            state.hasher.update(&b);
+                            state.offset += b.len() as u64;
+                            if wtx.send(b).is_err() {
+                                break; // the writer failed; its error is returned below
+                            }
+                        }
+                        Err(_) => {
+                            cut = true;
+                            break;
+                        }
                     }
                 }
-            }
-            f.sync_data()?;
+                drop(wtx);
+                writer
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("upload writer panicked")))
+            });
+            written?;
             Ok(Appended { state, cut })
         })
         .boxed()
