@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Throughput of pqreg-registry against Debian's docker-registry (distribution 2.8) on
+# loopback, with the same client (curl) for both:
+#   - push: one 1 GiB random blob, POST then monolithic PUT (curl -T, streamed from disk);
+#   - pull: GET of that blob to /dev/null;
+#   - 16 concurrent pulls of one 64 MiB blob.
+# Each measurement is the best of $RUNS runs. Prints GB/s for each server, our/their ratio,
+# and pqreg-registry's peak RSS (VmHWM). Targets (issue 3): push >= 3x, pull >= 1.5x.
+#
+# usage: tests/bench/registry_bench.sh        (from anywhere; builds release first)
+# env:   RUNS=3 BIG_MIB=1024 SMALL_MIB=64 CONCURRENCY=16 KEEP=1 (keep the temp dir)
+#        PQREG_REGISTRY_BIN=path (skip the release build and use this binary)
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-3}
+BIG_MIB=${BIG_MIB:-1024}
+SMALL_MIB=${SMALL_MIB:-64}
+CONCURRENCY=${CONCURRENCY:-16}
+
+command -v docker-registry >/dev/null || { echo "needs docker-registry (apt-get install docker-registry)" >&2; exit 1; }
+if [ -n "${PQREG_REGISTRY_BIN:-}" ]; then
+    BIN=$PQREG_REGISTRY_BIN
+else
+    cargo build --release -p pqreg-registry >&2
+    BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/pqreg-registry
+fi
+
+TMP=$(mktemp -d /tmp/pqreg-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ -n "${KEEP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_ready() { # url
+    for _ in $(seq 1 300); do
+        curl -sf -o /dev/null "$1/v2/" && return 0
+        sleep 0.1
+    done
+    echo "server at $1 did not start" >&2; return 1
+}
+
+echo "generating ${BIG_MIB} MiB and ${SMALL_MIB} MiB random blobs in $TMP" >&2
+head -c "$((BIG_MIB << 20))" /dev/urandom > "$TMP/big"
+head -c "$((SMALL_MIB << 20))" /dev/urandom > "$TMP/small"
+BIG_D="sha256:$(sha256sum "$TMP/big" | cut -d' ' -f1)"
+SMALL_D="sha256:$(sha256sum "$TMP/small" | cut -d' ' -f1)"
+
+DR_PORT=$(free_port)
+mkdir -p "$TMP/dr"
+cat > "$TMP/dr.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $TMP/dr
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$DR_PORT
+YAML
+docker-registry serve "$TMP/dr.yml" > "$TMP/dr.log" 2>&1 &
+PIDS+=($!)
+DR_PID=$!
+
+PQ_PORT=$(free_port)
+RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PQ_PORT" --data-dir "$TMP/pq" > "$TMP/pq.log" 2>&1 &
+PIDS+=($!)
+PQ_PID=$!
+
+DR="http://127.0.0.1:$DR_PORT"
+PQ="http://127.0.0.1:$PQ_PORT"
+wait_ready "$DR"
+wait_ready "$PQ"
+
+# push BASE REPO FILE DIGEST -> seconds for the PUT carrying the bytes
+push() {
+    local loc
+    loc=$(curl -sf -D - -o /dev/null -X POST "$1/v2/$2/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+    case "$loc" in http*) ;; *) loc="$1$loc" ;; esac
+    case "$loc" in *\?*) loc="$loc&digest=$4" ;; *) loc="$loc?digest=$4" ;; esac
+    curl -sf -o /dev/null -w '%{http_code} %{time_total}\n' -X PUT -T "$3" -H 'Expect:' \
+        -H 'Content-Type: application/octet-stream' "$loc" | {
+        read -r code t
+        [ "$code" = 201 ] || { echo "push to $1 answered $code" >&2; exit 1; }
+        echo "$t"
+    }
+}
+
+# pull BASE REPO DIGEST -> seconds
+pull() {
+    curl -sf -o /dev/null -w '%{time_total}\n' "$1/v2/$2/blobs/$3"
+}
+
+# concurrent BASE REPO DIGEST N -> wall seconds for N parallel pulls
+concurrent() {
+    local start end
+    start=$(date +%s.%N)
+    for _ in $(seq 1 "$4"); do curl -sf -o /dev/null "$1/v2/$2/blobs/$3" & done
+    wait
+    end=$(date +%s.%N)
+    python3 -c "print($end - $start)"
+}
+
+best() { sort -g | head -1; }
+
+declare -A R
+for name in dr pq; do
+    base=$DR; [ $name = pq ] && base=$PQ
+    R[$name.push]=$(for i in $(seq 1 "$RUNS"); do push "$base" "bench/push$i" "$TMP/big" "$BIG_D"; done | best)
+    R[$name.pull]=$(for _ in $(seq 1 "$RUNS"); do pull "$base" bench/push1 "$BIG_D"; done | best)
+    push "$base" bench/small "$TMP/small" "$SMALL_D" > /dev/null
+    R[$name.conc]=$(for _ in $(seq 1 "$RUNS"); do concurrent "$base" bench/small "$SMALL_D" "$CONCURRENCY"; done | best)
+done
+
+HWM=$(awk '/VmHWM/{print $2, $3}' "/proc/$PQ_PID/status")
+DR_HWM=$(awk '/VmHWM/{print $2, $3}' "/proc/$DR_PID/status")
+
+python3 - "$BIG_MIB" "$SMALL_MIB" "$CONCURRENCY" \
+    "${R[dr.push]}" "${R[pq.push]}" "${R[dr.pull]}" "${R[pq.pull]}" "${R[dr.conc]}" "${R[pq.conc]}" <<'PY'
+import sys
+big, small, n = (int(x) for x in sys.argv[1:4])
+t = [float(x) for x in sys.argv[4:]]
+rows = [
+    (f"push {big} MiB", big, t[0], t[1], 3.0),
+    (f"pull {big} MiB", big, t[2], t[3], 1.5),
+    (f"{n} x pull {small} MiB", small * n, t[4], t[5], None),
+]
+print(f"{'case':<22}{'docker-registry':>17}{'pqreg-registry':>17}{'ratio':>8}  target")
+for name, mib, dr, pq, target in rows:
+    g = mib * (1 << 20) / 1e9
+    ratio = dr / pq
+    verdict = "" if target is None else (f">= {target}x " + ("ok" if ratio >= target else "MISSED"))
+    print(f"{name:<22}{g / dr:>12.2f} GB/s{g / pq:>12.2f} GB/s{ratio:>7.2f}x  {verdict}")
+PY
+echo "pqreg-registry peak RSS (VmHWM): $HWM; docker-registry: $DR_HWM"
+echo "best of $RUNS runs; $(nproc) cores; $(date -u +%FT%TZ)"
