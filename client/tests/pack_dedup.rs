@@ -2,6 +2,8 @@
 //! unchanged model with the previous index encodes and stores no chunk; changing one
 //! tensor stores exactly that tensor's chunk.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod pack_common;
 
 use std::fs;

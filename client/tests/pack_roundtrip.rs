@@ -1,6 +1,8 @@
 //! Pack testdata/models/tiny into an OCI layout and unpack it: encrypted (X-Wing
 //! recipient, ML-DSA-65 signer) and unencrypted; every file byte-identical.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod pack_common;
 
 use std::os::unix::fs::PermissionsExt;

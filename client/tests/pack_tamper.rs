@@ -2,6 +2,8 @@
 //! exit code of the check that catches it (spec/signing.md §7-8) and leave neither the
 //! output directory nor a staging directory behind.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod pack_common;
 
 use std::fs;

@@ -64,10 +64,10 @@ pub(super) fn check_keys(opts: &PackOptions<'_>) -> Result<(), PackError> {
     if !is_ml_dsa(a) {
         return Err(PackError::NotPostQuantum(a.name()));
     }
-    if let Some(c) = opts.classic_key {
-        if c.alg() != SignatureAlgorithm::EcdsaP256Sha256 {
-            return Err(PackError::NotClassical(c.alg().name()));
-        }
+    if let Some(c) = opts.classic_key
+        && c.alg() != SignatureAlgorithm::EcdsaP256Sha256
+    {
+        return Err(PackError::NotClassical(c.alg().name()));
     }
     Ok(())
 }
@@ -122,18 +122,18 @@ fn store_bundle(
         .map_err(|e| Error::Spec(e.into()))?;
     let mut bundle = Bundle::new(hint, env, Vec::new());
     // The classical bundle carries no log entry (spec/signing.md §4).
-    if is_ml_dsa(key.alg()) {
-        if let Some(hook) = opts.log_hook.as_deref_mut() {
-            let req = LogRequest {
-                manifest_digest: manifest.digest,
-                statement_digest: bundle.statement_digest(),
-                key_id: key.key_id(),
-                algorithm: key.alg(),
-                bundle: &bundle,
-            };
-            let entries = hook.log_entries(&req)?;
-            bundle.tlog_entries = entries;
-        }
+    if is_ml_dsa(key.alg())
+        && let Some(hook) = opts.log_hook.as_deref_mut()
+    {
+        let req = LogRequest {
+            manifest_digest: manifest.digest,
+            statement_digest: bundle.statement_digest(),
+            key_id: key.key_id(),
+            algorithm: key.alg(),
+            bundle: &bundle,
+        };
+        let entries = hook.log_entries(&req)?;
+        bundle.tlog_entries = entries;
     }
     let bundle_json = bundle.to_json();
     let subject = referrer::Descriptor {

@@ -1,5 +1,5 @@
 //! Shared fixtures of the pack/unpack tests: keys, a trust policy, layout copies.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
