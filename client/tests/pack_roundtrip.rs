@@ -111,3 +111,38 @@ fn classic_bundle_is_a_second_referrer() {
     .unwrap();
     assert_eq!(report.signer, keys.signer.key_id());
 }
+
+#[test]
+fn walk_refuses_symlinks_bad_names_and_empty_dirs() {
+    use pqreg::pack::{DirSink, PackError, PackOptions, pack_model};
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    std::fs::create_dir_all(model.join("sub")).unwrap();
+    let mut sink = DirSink::create(&tmp.path().join("layout")).unwrap();
+    let mut opts = PackOptions::new(&keys.signer);
+    let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
+    assert!(
+        matches!(err, pqreg::Error::Pack(PackError::EmptyModel)),
+        "{err}"
+    );
+    std::fs::write(model.join("sub/w.bin"), b"weights").unwrap();
+    std::os::unix::fs::symlink("sub/w.bin", model.join("link.bin")).unwrap();
+    let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
+    assert!(
+        matches!(err, pqreg::Error::Pack(PackError::Symlink(_))),
+        "{err}"
+    );
+    assert_eq!(err.exit_code().code, 1);
+    opts.follow_symlinks = true;
+    let packed = pack_model(&model, &mut opts, &mut sink).unwrap();
+    let paths: Vec<_> = packed.index.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["link.bin", "sub/w.bin"]);
+    std::fs::remove_file(model.join("link.bin")).unwrap();
+    std::fs::write(model.join("caf\u{e9}.txt"), b"x").unwrap();
+    let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
+    assert!(
+        matches!(err, pqreg::Error::Pack(PackError::BadPath { .. })),
+        "{err}"
+    );
+}

@@ -14,6 +14,12 @@
 //!   manifest; in-toto statement (files + manifest digest) -> DSSE (ML-DSA) -> bundle
 //!   -> referrer manifest (subject = model manifest); optional classical bundle  sign.rs
 //! ```
+//!
+//! Measured with `CARGO_PROFILE_DEV_OPT_LEVEL=2 cargo run -p pqreg --example pack_bench
+//! -- --mib 256` (256 MiB bf16 ~N(0, 0.02), X-Wing recipient, 2 threads, on the shared
+//! 2-core machine at load ~12, debug assertions on): chunk blobs 0.678x the model; pack
+//! 90 MB/s, unpack (verify, decrypt, decompress, write, fsync) 131 MB/s; peak RSS
+//! 19 MiB after pack, 20 MiB after unpack.
 
 mod encode;
 mod scan;
