@@ -5,7 +5,9 @@ pub use crate::auth::AuthError;
 pub use crate::chunker::ChunkError;
 pub use crate::chunker::safetensors::SafetensorsError;
 pub use crate::keyfile::KeyFileError;
+pub use crate::pack::PackError;
 pub use crate::reference::ReferenceError;
+pub use crate::unpack::UnpackError;
 
 /// Everything the `pqreg` library can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,12 @@ pub enum Error {
     /// An error from the format crate.
     #[error(transparent)]
     Spec(#[from] pqreg_spec::Error),
+    /// Packing a model failed.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// Verifying or writing a pulled model failed.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
 }
 
 impl Error {
@@ -41,6 +49,8 @@ impl Error {
             Error::Safetensors(_) | Error::Chunk(_) => exit::ERROR,
             Error::KeyFile(e) => Self::keyfile_exit_code(e),
             Error::Spec(e) => Self::spec_exit_code(e),
+            Error::Pack(_) => exit::ERROR,
+            Error::Unpack(e) => e.exit_code(),
         }
     }
 

@@ -13,8 +13,10 @@ pub mod chunker;
 pub mod error;
 pub mod exit;
 pub mod keyfile;
+pub mod pack;
 pub mod paths;
 pub mod reference;
+pub mod unpack;
 
 pub use error::Error;
 pub use reference::Reference;

@@ -1,0 +1,154 @@
+//! Pass 2 of packing: compress and seal each chunk never stored in this lineage, on
+//! worker threads, into temporary files while hashing the ciphertext (the layer digest).
+//! A worker holds one read buffer and the sealer's two segment buffers: memory stays a
+//! few MiB per thread whatever the chunk size.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use pqreg_spec::Digest;
+use pqreg_spec::compress::{Layout, WeightCodec};
+use pqreg_spec::digest::Hasher;
+use pqreg_spec::envelope::LineageSecret;
+use pqreg_spec::segment::{ChunkKey, SealWriter};
+use tempfile::TempPath;
+
+use super::PackError;
+use super::scan::BUF;
+
+/// One chunk to encode.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+    pub digest: Digest,
+    pub layout: Layout,
+}
+
+/// An encoded chunk: its blob in a temporary file.
+pub(crate) struct Encoded {
+    pub layer: Digest,
+    pub size: u64,
+    pub file: TempPath,
+}
+
+/// A writer that hashes and counts what passes through it.
+pub(crate) struct HashingWriter<W> {
+    pub inner: W,
+    pub hasher: Hasher,
+    pub n: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn encode(job: &Job, secret: Option<&LineageSecret>, tmp: &Path) -> Result<Encoded, PackError> {
+    let io = |source| PackError::Io {
+        path: job.path.clone(),
+        source,
+    };
+    let mut src = File::open(&job.path).map_err(io)?;
+    src.seek(SeekFrom::Start(job.offset)).map_err(io)?;
+    let out = tempfile::NamedTempFile::new_in(tmp).map_err(|source| PackError::Io {
+        path: tmp.to_owned(),
+        source,
+    })?;
+    let key = secret.map(|s| ChunkKey::derive(s, &job.digest));
+    let codec = WeightCodec::new(job.layout).map_err(|e| PackError::Compress(e.to_string()))?;
+    let sink = HashingWriter {
+        inner: BufWriter::with_capacity(BUF, out),
+        hasher: Hasher::new(),
+        n: 0,
+    };
+    let mut w = SealWriter::with_codec(sink, key, codec);
+    let mut buf = vec![0u8; BUF];
+    let mut left = job.len;
+    while left > 0 {
+        let n = (left as usize).min(BUF);
+        src.read_exact(&mut buf[..n]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                PackError::FileChanged(job.path.clone())
+            } else {
+                io(e)
+            }
+        })?;
+        w.write_all(&buf[..n]).map_err(io)?;
+        left -= n as u64;
+    }
+    let sink = w.finish().map_err(io)?;
+    let layer = sink.hasher.finalize();
+    let size = sink.n;
+    let file = sink
+        .inner
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .into_temp_path();
+    Ok(Encoded { layer, size, file })
+}
+
+/// Encodes `jobs` on `threads` workers; `on_done` runs on the calling thread for each
+/// result, in completion order (it hands blobs to the sink). The first error stops the
+/// workers and is returned.
+pub(crate) fn run<F>(
+    jobs: &[Job],
+    threads: usize,
+    secret: Option<&LineageSecret>,
+    tmp: &Path,
+    mut on_done: F,
+) -> Result<(), crate::Error>
+where
+    F: FnMut(usize, Encoded) -> Result<(), crate::Error>,
+{
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let threads = threads.clamp(1, jobs.len().max(1));
+    std::thread::scope(|s| {
+        // A small bound: at most `threads` finished blobs wait for the sink.
+        let (tx, rx) = mpsc::sync_channel::<(usize, Result<Encoded, PackError>)>(threads);
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            s.spawn(move || {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = encode(job, secret, tmp);
+                    let failed = r.is_err();
+                    if tx.send((i, r)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut first_err = None;
+        for (i, r) in rx {
+            if first_err.is_some() {
+                continue; // drain; temp files are deleted as results drop
+            }
+            let res = r.map_err(crate::Error::from).and_then(|e| on_done(i, e));
+            if let Err(e) = res {
+                stop.store(true, Ordering::Relaxed);
+                first_err = Some(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    })
+}

@@ -1,0 +1,159 @@
+//! Signing a packed model (spec/signing.md): the in-toto statement over the plaintext
+//! files, bound to the manifest digest; its DSSE envelope signed with ML-DSA; the
+//! Sigstore bundle; the OCI referrer manifest that stores it next to the model. An
+//! optional classical ECDSA P-256 bundle signs the same statement bytes for OMS tools.
+
+use pqreg_spec::Digest;
+use pqreg_spec::bundle::referrer::{self, ReferrerManifest};
+use pqreg_spec::bundle::{Bundle, TlogEntry, oms_key_hint};
+use pqreg_spec::dsse::{Envelope, Signer};
+use pqreg_spec::keys::{KeyId, SignatureAlgorithm, SigningKey};
+use pqreg_spec::oci::{self, Descriptor};
+use pqreg_spec::statement::{FileEntry, PAYLOAD_TYPE, Statement};
+
+use super::scan::ScannedFile;
+use super::{BlobSink, PackError, PackOptions};
+use crate::Error;
+
+/// What a log hook is asked to record (spec/transparency-log.md §3 entry fields).
+#[derive(Debug)]
+pub struct LogRequest<'r> {
+    /// The model manifest digest.
+    pub manifest_digest: Digest,
+    /// SHA-256 of the DSSE payload (the statement bytes).
+    pub statement_digest: Digest,
+    /// The signer's key ID.
+    pub key_id: KeyId,
+    /// The signature algorithm.
+    pub algorithm: SignatureAlgorithm,
+    /// The bundle, with no log entries yet.
+    pub bundle: &'r Bundle,
+}
+
+/// Fills a bundle's `tlogEntries`: the log client implements it (submits the entry,
+/// returns it with its inclusion proof and checkpoint).
+pub trait LogHook {
+    /// The entries to put in the bundle of `req`.
+    fn log_entries(&mut self, req: &LogRequest<'_>) -> Result<Vec<TlogEntry>, Error>;
+}
+
+/// A bundle as stored.
+#[derive(Debug, Clone)]
+pub struct SignedBundle {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// Its JSON bytes (the referrer's layer).
+    pub bundle_json: Vec<u8>,
+    /// The referrer manifest's digest.
+    pub referrer_digest: Digest,
+    /// The referrer manifest bytes.
+    pub referrer: Vec<u8>,
+    /// Bytes handed to the sink for it.
+    pub stored_bytes: u64,
+}
+
+fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
+    matches!(
+        a,
+        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
+    )
+}
+
+pub(super) fn check_keys(opts: &PackOptions<'_>) -> Result<(), PackError> {
+    let a = opts.signing_key.alg();
+    if !is_ml_dsa(a) {
+        return Err(PackError::NotPostQuantum(a.name()));
+    }
+    if let Some(c) = opts.classic_key
+        && c.alg() != SignatureAlgorithm::EcdsaP256Sha256
+    {
+        return Err(PackError::NotClassical(c.alg().name()));
+    }
+    Ok(())
+}
+
+pub(super) fn sign_and_store(
+    opts: &mut PackOptions<'_>,
+    model_name: &str,
+    files: &[ScannedFile],
+    manifest: &Descriptor,
+    sink: &mut impl BlobSink,
+) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
+    let entries: Vec<FileEntry> = files
+        .iter()
+        .map(|f| FileEntry {
+            path: f.file.rel.clone(),
+            digest: f.digest,
+            size: f.file.size,
+        })
+        .collect();
+    let statement = Statement::from_files(model_name, &entries, Some(manifest.digest))
+        .map_err(|e| Error::Spec(e.into()))?;
+    let payload = statement.to_json();
+    let key = opts.signing_key;
+    let pq = store_bundle(
+        opts,
+        key,
+        key.key_id().to_string(),
+        payload.clone(),
+        manifest,
+        sink,
+    )?;
+    let classic_key = opts.classic_key;
+    let classic = match classic_key {
+        Some(k) => {
+            let hint = oms_key_hint(&k.verifying_key().to_spki_der());
+            Some(store_bundle(opts, k, hint, payload, manifest, sink)?)
+        }
+        None => None,
+    };
+    Ok((pq, classic))
+}
+
+fn store_bundle(
+    opts: &mut PackOptions<'_>,
+    key: &SigningKey,
+    hint: String,
+    payload: Vec<u8>,
+    manifest: &Descriptor,
+    sink: &mut impl BlobSink,
+) -> Result<SignedBundle, Error> {
+    let env = Envelope::sign(PAYLOAD_TYPE, payload, &[key as &dyn Signer])
+        .map_err(|e| Error::Spec(e.into()))?;
+    let mut bundle = Bundle::new(hint, env, Vec::new());
+    // The classical bundle carries no log entry (spec/signing.md §4).
+    if is_ml_dsa(key.alg())
+        && let Some(hook) = opts.log_hook.as_deref_mut()
+    {
+        let req = LogRequest {
+            manifest_digest: manifest.digest,
+            statement_digest: bundle.statement_digest(),
+            key_id: key.key_id(),
+            algorithm: key.alg(),
+            bundle: &bundle,
+        };
+        let entries = hook.log_entries(&req)?;
+        bundle.tlog_entries = entries;
+    }
+    let bundle_json = bundle.to_json();
+    let subject = referrer::Descriptor {
+        media_type: manifest.media_type.clone(),
+        digest: manifest.digest,
+        size: manifest.size,
+    };
+    let r = ReferrerManifest::new(&bundle_json, subject, key.alg().name());
+    let referrer_json = r.to_json();
+    let bundle_desc = Descriptor::new(r.bundle.media_type.clone(), r.bundle.digest, r.bundle.size);
+    sink.put_blob_bytes(&Descriptor::empty(), oci::EMPTY_JSON)?;
+    sink.put_blob_bytes(&bundle_desc, &bundle_json)?;
+    let mut referrer_desc = Descriptor::of(oci::media_types::OCI_MANIFEST, &referrer_json);
+    referrer_desc.artifact_type = Some(pqreg_spec::bundle::BUNDLE_MEDIA_TYPE.to_owned());
+    sink.put_manifest(&referrer_desc, &referrer_json, None)?;
+    Ok(SignedBundle {
+        stored_bytes: (bundle_json.len() + referrer_json.len() + 2) as u64,
+        bundle,
+        referrer_digest: referrer_desc.digest,
+        referrer: referrer_json,
+        bundle_json,
+    })
+}

@@ -1,0 +1,600 @@
+//! Unpacking: verify a model from a [`BlobSource`] and write it to a directory that
+//! appears only when everything verified (spec/signing.md section 7; DESIGN.md "Verify
+//! before load").
+//!
+//! ```text
+//!   1  manifest bytes hash to the digest asked for                          exit 10
+//!   2  manifest is a pqreg model manifest                                   exit 1
+//!   3  an ML-DSA bundle among the referrers; referrer and bundle digests    11 / 10
+//!   4-5 DSSE signature with the policy's (and keyring's) keys; the policy
+//!      authorizes the signer for the repository                            11 / 12
+//!   6  log entry: the policy's require_log needs a LogVerifier (none yet)   13
+//!   7  statement's manifest annotation = this manifest                      10 / 11
+//!   -  config and index blobs against their descriptors                     10
+//!   8  key envelope opened with the identity; index decrypted               14
+//!   -  index digest = config.index; index files = statement resources       10
+//!   8  every chunk layer streamed: layer digest, segment tags, chunk digest 10 / 14
+//!   9  every staged file re-hashed against the index and the statement      10
+//!   -  fsync files and directories; rename the staging dir to out_dir
+//! ```
+//!
+//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/` and removed on
+//! any failure (a guard deletes them when the function returns early or panics).
+
+mod fetch;
+mod source;
+mod stage;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use pqreg_spec::Digest;
+use pqreg_spec::artifact::{Config, Index, MAX_CONFIG_LEN, MAX_INDEX_LEN, ModelManifest};
+use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
+use pqreg_spec::bundle::verify::verify_signature;
+use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, TlogEntry};
+use pqreg_spec::dsse::Verifier;
+use pqreg_spec::envelope::LineageSecret;
+use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, VerifyingKey};
+use pqreg_spec::oci::{Descriptor, media_types};
+use pqreg_spec::policy::{Policy, parse_algorithm};
+use pqreg_spec::segment::{ChunkKey, SegmentError};
+use pqreg_spec::statement::{FileEntry, Method};
+
+use crate::Error;
+
+pub use source::{BlobSource, DirSource};
+
+/// Why unpacking failed; [`UnpackError::exit_code`] names the failed check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnpackError {
+    /// Local I/O failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path (or blob digest).
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The output directory already exists.
+    #[error("{0} already exists; pull into a new directory")]
+    OutputExists(PathBuf),
+    /// The output path has no parent directory or no name.
+    #[error("{0} cannot be an output directory")]
+    BadOutput(PathBuf),
+    /// A blob or manifest is larger than pqreg accepts for its kind.
+    #[error("{what} of {size} bytes exceeds the limit")]
+    TooLarge {
+        /// What it is.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+    },
+    /// The manifest's bytes do not hash to the digest requested.
+    #[error("manifest digest mismatch: expected {expected}, got {actual}")]
+    ManifestDigest {
+        /// Requested.
+        expected: Digest,
+        /// Computed.
+        actual: Digest,
+    },
+    /// A blob does not hash to its descriptor's digest.
+    #[error("{what} blob digest mismatch: expected {expected}, got {actual}")]
+    BlobDigest {
+        /// What it is (config, index, chunk, bundle).
+        what: &'static str,
+        /// The descriptor's digest.
+        expected: Digest,
+        /// Computed.
+        actual: Digest,
+    },
+    /// A blob's length differs from its descriptor's size.
+    #[error("{what} blob {digest} is {actual} bytes, the manifest says {expected}")]
+    BlobSize {
+        /// What it is.
+        what: &'static str,
+        /// The blob.
+        digest: Digest,
+        /// The descriptor's size.
+        expected: u64,
+        /// Bytes read (at most one more than expected).
+        actual: u64,
+    },
+    /// No ML-DSA signature bundle refers to the manifest.
+    #[error("no ML-DSA signature bundle refers to {0}")]
+    NoSignature(Digest),
+    /// The signature needs a log check and no log verifier is configured.
+    #[error(
+        "the trust policy requires a transparency-log proof and this client cannot verify one yet"
+    )]
+    LogUnverified,
+    /// The model is encrypted and no identity was given.
+    #[error("the model is encrypted to {0:?}; pass an identity (recipient private key)")]
+    NoIdentity(Vec<KeyId>),
+    /// A segment of a blob failed to open (tag, truncation, framing, decoding).
+    #[error("{what} {digest}: {source}")]
+    Decrypt {
+        /// What it is (index, chunk).
+        what: &'static str,
+        /// The blob.
+        digest: Digest,
+        /// The segment error.
+        source: SegmentError,
+    },
+    /// A decrypted chunk does not hash to its digest.
+    #[error("chunk {chunk} decrypted to content with digest {actual}")]
+    ChunkDigest {
+        /// The index's chunk digest.
+        chunk: Digest,
+        /// Computed.
+        actual: Digest,
+    },
+    /// A decrypted chunk has another length than the index says.
+    #[error("chunk {chunk} decrypted to {actual} bytes, the index says {expected}")]
+    ChunkLength {
+        /// The chunk.
+        chunk: Digest,
+        /// Index length.
+        expected: u64,
+        /// Decrypted bytes (so far).
+        actual: u64,
+    },
+    /// The decrypted index does not match the config's index digest or size.
+    #[error("index decrypted to {actual}, the config says {expected}")]
+    IndexDigest {
+        /// From the config.
+        expected: Digest,
+        /// Computed.
+        actual: Digest,
+    },
+    /// A written file does not hash to its index digest.
+    #[error("{path}: content digest {actual}, index says {expected}")]
+    FileDigest {
+        /// The file.
+        path: String,
+        /// From the index.
+        expected: Digest,
+        /// Computed.
+        actual: Digest,
+    },
+    /// The statement is signed per shard; this client checks `files` statements only.
+    #[error("the statement uses serialization method shards, which pull does not check yet")]
+    UnsupportedMethod,
+}
+
+impl UnpackError {
+    /// The exit code of this failure (spec/signing.md section 8).
+    pub fn exit_code(&self) -> crate::exit::ExitCode {
+        use crate::exit;
+        match self {
+            UnpackError::Io { .. }
+            | UnpackError::OutputExists(_)
+            | UnpackError::BadOutput(_)
+            | UnpackError::TooLarge { .. }
+            | UnpackError::UnsupportedMethod => exit::ERROR,
+            UnpackError::ManifestDigest { .. }
+            | UnpackError::BlobDigest { .. }
+            | UnpackError::BlobSize { .. }
+            | UnpackError::ChunkDigest { .. }
+            | UnpackError::ChunkLength { .. }
+            | UnpackError::IndexDigest { .. }
+            | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
+            UnpackError::NoSignature(_) => exit::BAD_SIGNATURE,
+            UnpackError::LogUnverified => exit::LOG_PROOF,
+            UnpackError::NoIdentity(_) | UnpackError::Decrypt { .. } => exit::DECRYPTION,
+        }
+    }
+}
+
+/// What a log verifier checks (spec/signing.md step 6).
+#[derive(Debug)]
+pub struct LogContext<'r> {
+    /// The repository pulled from.
+    pub repository: &'r str,
+    /// The manifest digest.
+    pub manifest_digest: Digest,
+    /// SHA-256 of the statement (DSSE payload).
+    pub statement_digest: Digest,
+    /// The key that verified the signature.
+    pub key_id: KeyId,
+}
+
+/// Verifies a bundle's log entry: the log client implements it.
+pub trait LogVerifier: Sync {
+    /// Checks `entry` (body, inclusion proof, checkpoint, consistency) for `ctx`.
+    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<(), Error>;
+}
+
+/// How to verify and where keys come from.
+pub struct UnpackOptions<'a> {
+    /// The repository, `host[:port]/path`, as the trust policy matches it.
+    pub repository: String,
+    /// The trust policy.
+    pub policy: &'a Policy,
+    /// Public keys the policy names by ID only (the client's keyring).
+    pub keyring: &'a [VerifyingKey],
+    /// The recipient private key, for encrypted models.
+    pub identity: Option<&'a RecipientPrivateKey>,
+    /// Verifies log entries; `None`: a policy that requires the log fails (exit 13).
+    pub log_verifier: Option<&'a dyn LogVerifier>,
+    /// Worker threads for chunk layers.
+    pub threads: usize,
+}
+
+impl<'a> UnpackOptions<'a> {
+    /// Options with no keyring, identity or log verifier, and 2 threads.
+    pub fn new(repository: impl Into<String>, policy: &'a Policy) -> Self {
+        UnpackOptions {
+            repository: repository.into(),
+            policy,
+            keyring: &[],
+            identity: None,
+            log_verifier: None,
+            threads: 2,
+        }
+    }
+}
+
+/// What was verified and written.
+#[derive(Debug, Clone)]
+pub struct UnpackReport {
+    /// The manifest digest.
+    pub manifest_digest: Digest,
+    /// The signer's key ID.
+    pub signer: KeyId,
+    /// Its algorithm.
+    pub algorithm: SignatureAlgorithm,
+    /// Whether a log entry was verified.
+    pub log_verified: bool,
+    /// Whether the model was encrypted.
+    pub encrypted: bool,
+    /// Files written.
+    pub files: usize,
+    /// Plaintext bytes written.
+    pub bytes: u64,
+    /// Blob bytes read (manifest, config, index, chunk layers, bundle).
+    pub blob_bytes: u64,
+    /// The statement's subject name.
+    pub model_name: String,
+}
+
+/// The model's config, decrypted index and lineage secret, checked against the manifest
+/// but NOT against a signature: what a publisher reads from its own previous version to
+/// reuse its chunks ([`crate::pack::PackOptions::previous`]).
+pub fn read_index<S: BlobSource>(
+    source: &S,
+    manifest_digest: &Digest,
+    identity: Option<&RecipientPrivateKey>,
+) -> Result<(Config, Index, Option<LineageSecret>), Error> {
+    let (model, _) = fetch_manifest(source, manifest_digest)?;
+    let (config, index, secret, _) = open_index(source, &model, identity)?;
+    Ok((config, index, secret))
+}
+
+fn fetch_manifest<S: BlobSource>(
+    source: &S,
+    digest: &Digest,
+) -> Result<(ModelManifest, u64), Error> {
+    let bytes = source.get_manifest(digest)?;
+    let actual = Digest::sha256(&bytes);
+    if actual != *digest {
+        return Err(UnpackError::ManifestDigest {
+            expected: *digest,
+            actual,
+        }
+        .into());
+    }
+    let model = ModelManifest::from_json(&bytes).map_err(|e| Error::Spec(e.into()))?;
+    Ok((model, bytes.len() as u64))
+}
+
+fn open_index<S: BlobSource>(
+    source: &S,
+    model: &ModelManifest,
+    identity: Option<&RecipientPrivateKey>,
+) -> Result<(Config, Index, Option<LineageSecret>, u64), Error> {
+    let config_bytes = fetch::read_small(source, "config", model.config(), MAX_CONFIG_LEN as u64)?;
+    let config = Config::from_json(&config_bytes).map_err(|e| Error::Spec(e.into()))?;
+    model
+        .check_config(&config)
+        .map_err(|e| Error::Spec(e.into()))?;
+    let layer = model.index_layer();
+    // Sealed records add at most 22 bytes per MiB.
+    let max = MAX_INDEX_LEN as u64 + 22 * (MAX_INDEX_LEN as u64 >> 20) + 22;
+    let blob = fetch::read_small(source, "index", layer, max)?;
+    let secret = match &config.key_envelope {
+        None => None,
+        Some(env) => {
+            let Some(id) = identity else {
+                return Err(UnpackError::NoIdentity(env.key_ids().copied().collect()).into());
+            };
+            Some(env.open(id).map_err(|e| Error::Spec(e.into()))?)
+        }
+    };
+    let index_json = match &secret {
+        Some(s) => fetch::open_small(
+            "index",
+            layer,
+            &blob,
+            Some(ChunkKey::derive(s, &config.index.digest)),
+        )?,
+        None => blob,
+    };
+    let actual = Digest::sha256(&index_json);
+    if actual != config.index.digest || index_json.len() as u64 != config.index.size {
+        return Err(UnpackError::IndexDigest {
+            expected: config.index.digest,
+            actual,
+        }
+        .into());
+    }
+    let index = Index::from_json(&index_json).map_err(|e| Error::Spec(e.into()))?;
+    model
+        .check_index(&index)
+        .map_err(|e| Error::Spec(e.into()))?;
+    let read = config_bytes.len() as u64 + layer.size;
+    Ok((config, index, secret, read))
+}
+
+/// The bundle of the first ML-DSA referrer that verifies, with what it established.
+fn find_signature<S: BlobSource>(
+    source: &S,
+    manifest_digest: &Digest,
+    opts: &UnpackOptions<'_>,
+) -> Result<(pqreg_spec::bundle::verify::VerifiedSignature, u64), Error> {
+    let referrers = source.referrers(manifest_digest)?;
+    let mut first_err = None;
+    for r in referrers.iter().filter(|r| {
+        r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
+            && r.annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+                .and_then(|a| parse_algorithm(a))
+                .is_some_and(|a| {
+                    matches!(
+                        a,
+                        SignatureAlgorithm::MlDsa44
+                            | SignatureAlgorithm::MlDsa65
+                            | SignatureAlgorithm::MlDsa87
+                    )
+                })
+    }) {
+        match verify_one(source, manifest_digest, r, opts) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| UnpackError::NoSignature(*manifest_digest).into()))
+}
+
+fn verify_one<S: BlobSource>(
+    source: &S,
+    manifest_digest: &Digest,
+    r: &Descriptor,
+    opts: &UnpackOptions<'_>,
+) -> Result<(pqreg_spec::bundle::verify::VerifiedSignature, u64), Error> {
+    let bytes = source.get_manifest(&r.digest)?;
+    let actual = Digest::sha256(&bytes);
+    if actual != r.digest {
+        return Err(UnpackError::BlobDigest {
+            what: "referrer manifest",
+            expected: r.digest,
+            actual,
+        }
+        .into());
+    }
+    let referrer = ReferrerManifest::from_json(&bytes).map_err(|e| Error::Spec(e.into()))?;
+    if referrer.subject.digest != *manifest_digest {
+        return Err(UnpackError::NoSignature(*manifest_digest).into());
+    }
+    let desc = Descriptor::new(
+        referrer.bundle.media_type.clone(),
+        referrer.bundle.digest,
+        referrer.bundle.size,
+    );
+    let bundle = fetch::read_small(source, "bundle", &desc, MAX_BUNDLE_BYTES as u64)?;
+    let mut accepted: Vec<&dyn Verifier> = opts
+        .policy
+        .verifying_keys_for(&opts.repository)
+        .into_iter()
+        .map(|k| k as &dyn Verifier)
+        .collect();
+    accepted.extend(opts.keyring.iter().map(|k| k as &dyn Verifier));
+    let v = verify_signature(&bundle, &opts.repository, opts.policy, &accepted)
+        .map_err(|e| Error::Spec(e.into()))?;
+    Ok((v, (bytes.len() + bundle.len()) as u64))
+}
+
+/// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
+/// must not exist; see the module docs for the order of checks.
+pub fn unpack_model<S: BlobSource + Sync>(
+    source: &S,
+    manifest_digest: &Digest,
+    opts: &UnpackOptions<'_>,
+    out_dir: &Path,
+) -> Result<UnpackReport, Error> {
+    let staging = stage::Staging::new(out_dir)?;
+    let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
+    let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
+    let mut log_verified = false;
+    if let Some(entry) = &verified.log_entry {
+        let Some(lv) = opts.log_verifier else {
+            return Err(UnpackError::LogUnverified.into());
+        };
+        lv.verify(
+            entry,
+            &LogContext {
+                repository: &opts.repository,
+                manifest_digest: *manifest_digest,
+                statement_digest: verified.bundle.statement_digest(),
+                key_id: verified.key_id,
+            },
+        )?;
+        log_verified = true;
+    } else if opts.policy.log_required(&opts.repository) {
+        return Err(UnpackError::LogUnverified.into());
+    }
+    let statement = &verified.statement;
+    statement
+        .check_manifest(manifest_digest)
+        .map_err(|e| Error::Spec(e.into()))?;
+    if statement.method != Method::Files {
+        return Err(UnpackError::UnsupportedMethod.into());
+    }
+    let (config, index, secret, index_bytes) = open_index(source, &model, opts.identity)?;
+    // The index's files are what was signed, before a chunk is fetched.
+    statement
+        .check_files(&file_entries(&index, |f| f.digest))
+        .map_err(|e| Error::Spec(e.into()))?;
+
+    let staged = staging.create_files(&index)?;
+    let jobs = layer_jobs(&model, &index, &staged);
+    let read = AtomicU64::new(0);
+    run_parallel(jobs.len(), opts.threads, |i| {
+        let job = &jobs[i];
+        let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
+        let n = fetch::fetch_layer(source, job, key)?;
+        read.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    })?;
+    // Step 9: every file re-read from the staging dir, hashed, fsynced.
+    let digests: Vec<std::sync::Mutex<Option<Digest>>> = index
+        .files
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    run_parallel(index.files.len(), opts.threads, |i| {
+        let f = &index.files[i];
+        let d = stage::hash_and_sync(&staged[i], f.mode)?;
+        if d != f.digest {
+            return Err(UnpackError::FileDigest {
+                path: f.path.clone(),
+                expected: f.digest,
+                actual: d,
+            }
+            .into());
+        }
+        if let Ok(mut slot) = digests[i].lock() {
+            *slot = Some(d);
+        }
+        Ok(())
+    })?;
+    let mut entries = Vec::with_capacity(index.files.len());
+    for (slot, f) in digests.iter().zip(&index.files) {
+        let Some(digest) = slot.lock().ok().and_then(|d| *d) else {
+            return Err(UnpackError::Io {
+                path: PathBuf::from(&f.path),
+                source: std::io::Error::other("file was not hashed"),
+            }
+            .into());
+        };
+        entries.push(FileEntry {
+            path: f.path.clone(),
+            digest,
+            size: f.size,
+        });
+    }
+    statement
+        .check_files(&entries)
+        .map_err(|e| Error::Spec(e.into()))?;
+    staging.commit()?;
+    Ok(UnpackReport {
+        manifest_digest: *manifest_digest,
+        signer: verified.key_id,
+        algorithm: verified.algorithm,
+        log_verified,
+        encrypted: config.is_encrypted(),
+        files: index.files.len(),
+        bytes: index.files.iter().map(|f| f.size).sum(),
+        blob_bytes: manifest_len + sig_bytes + index_bytes + read.into_inner(),
+        model_name: statement.model_name.clone(),
+    })
+}
+
+fn file_entries(
+    index: &Index,
+    mut digest: impl FnMut(&pqreg_spec::artifact::File) -> Digest,
+) -> Vec<FileEntry> {
+    index
+        .files
+        .iter()
+        .map(|f| FileEntry {
+            path: f.path.clone(),
+            digest: digest(f),
+            size: f.size,
+        })
+        .collect()
+}
+
+/// One job per distinct chunk layer, in manifest order, with every place its plaintext
+/// goes.
+fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<fetch::LayerJob> {
+    let mut by_layer: HashMap<Digest, fetch::LayerJob> = HashMap::new();
+    for (f, path) in index.files.iter().zip(staged) {
+        for c in &f.chunks {
+            by_layer
+                .entry(c.layer)
+                .or_insert_with(|| fetch::LayerJob {
+                    layer: Descriptor::new(
+                        if model.encrypted {
+                            pqreg_spec::artifact::media_types::CHUNK_ENCRYPTED
+                        } else {
+                            pqreg_spec::artifact::media_types::CHUNK
+                        },
+                        c.layer,
+                        c.layer_size,
+                    ),
+                    chunk: c.digest,
+                    length: c.length,
+                    targets: Vec::new(),
+                })
+                .targets
+                .push((path.clone(), c.offset));
+        }
+    }
+    model
+        .chunk_layers()
+        .iter()
+        .filter_map(|l| by_layer.remove(&l.digest))
+        .collect()
+}
+
+/// Runs `f(0..n)` on `threads` workers; stops at and returns the first error.
+fn run_parallel<F>(n: usize, threads: usize, f: F) -> Result<(), Error>
+where
+    F: Fn(usize) -> Result<(), Error> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let err = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    if let Err(e) = f(i) {
+                        stop.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = err.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    match err.into_inner() {
+        Ok(Some(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The media type of a model manifest, for sources that need it.
+pub const MANIFEST_MEDIA_TYPE: &str = media_types::OCI_MANIFEST;

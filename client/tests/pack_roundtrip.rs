@@ -1,0 +1,148 @@
+//! Pack testdata/models/tiny into an OCI layout and unpack it: encrypted (X-Wing
+//! recipient, ML-DSA-65 signer) and unencrypted; every file byte-identical.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod pack_common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use pack_common::*;
+use pqreg_spec::artifact::media_types;
+use pqreg_spec::oci::ImageManifest;
+
+fn round_trip(encrypted: bool) {
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let packed = pack(&tiny(), &layout, &keys, encrypted);
+    assert!(layout.join("oci-layout").is_file());
+    assert!(layout.join("index.json").is_file());
+    let m = ImageManifest::from_json(&packed.manifest).unwrap();
+    let (idx_type, chunk_type) = if encrypted {
+        (media_types::INDEX_ENCRYPTED, media_types::CHUNK_ENCRYPTED)
+    } else {
+        (media_types::INDEX, media_types::CHUNK)
+    };
+    assert_eq!(m.layers[0].media_type, idx_type);
+    assert!(m.layers[1..].iter().all(|l| l.media_type == chunk_type));
+    assert_eq!(packed.config.is_encrypted(), encrypted);
+    assert_eq!(packed.stats.files, 3);
+    assert!(packed.stats.new_chunk_blobs >= 3);
+    // bf16 weights compress: the chunk layers are smaller than the model.
+    assert!(
+        packed.stats.layer_bytes < packed.stats.model_bytes,
+        "{:?}",
+        packed.stats
+    );
+
+    let out = tmp.path().join("out");
+    let policy = policy_for(&keys.signer);
+    let report = unpack(&layout, &packed.manifest_digest, &keys, &policy, &out).unwrap();
+    assert_eq!(report.files, 3);
+    assert_eq!(report.encrypted, encrypted);
+    assert_eq!(report.signer, keys.signer.key_id());
+    assert_eq!(tree(&out), tree(&tiny()));
+    let mode = std::fs::metadata(out.join("config.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+    assert!(leftovers(tmp.path()).is_empty());
+    // An existing output directory is refused and left alone.
+    let err = unpack(&layout, &packed.manifest_digest, &keys, &policy, &out).unwrap_err();
+    assert_eq!(err.exit_code().code, 1, "{err}");
+    assert_eq!(tree(&out), tree(&tiny()));
+}
+
+#[test]
+fn encrypted_round_trip() {
+    round_trip(true);
+}
+
+#[test]
+fn unencrypted_round_trip() {
+    round_trip(false);
+}
+
+#[test]
+fn tag_resolves_and_bundle_is_a_referrer() {
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let packed = pack(&tiny(), &layout, &keys, true);
+    let src = pqreg::unpack::DirSource::open(&layout).unwrap();
+    assert_eq!(src.resolve("v1"), Some(packed.manifest_digest));
+    use pqreg::unpack::BlobSource;
+    let refs = src.referrers(&packed.manifest_digest).unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].digest, packed.bundle.referrer_digest);
+}
+
+#[test]
+fn classic_bundle_is_a_second_referrer() {
+    use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
+    let keys = Keys::new();
+    let ec = SigningKey::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let mut opts = pqreg::pack::PackOptions::new(&keys.signer);
+    opts.classic_key = Some(&ec);
+    let mut sink = pqreg::pack::DirSink::create(&layout).unwrap();
+    let packed = pqreg::pack::pack_model(&tiny(), &mut opts, &mut sink).unwrap();
+    let classic = packed.classic_bundle.as_ref().unwrap();
+    // Both bundles sign the very same statement bytes (spec/signing.md 3.2).
+    assert_eq!(
+        classic.bundle.dsse_envelope.payload,
+        packed.bundle.bundle.dsse_envelope.payload
+    );
+    let src = pqreg::unpack::DirSource::open(&layout).unwrap();
+    use pqreg::unpack::BlobSource;
+    assert_eq!(src.referrers(&packed.manifest_digest).unwrap().len(), 2);
+    // The puller picks the ML-DSA bundle.
+    let out = tmp.path().join("out");
+    let report = unpack(
+        &layout,
+        &packed.manifest_digest,
+        &keys,
+        &policy_for(&keys.signer),
+        &out,
+    )
+    .unwrap();
+    assert_eq!(report.signer, keys.signer.key_id());
+}
+
+#[test]
+fn walk_refuses_symlinks_bad_names_and_empty_dirs() {
+    use pqreg::pack::{DirSink, PackError, PackOptions, pack_model};
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    std::fs::create_dir_all(model.join("sub")).unwrap();
+    let mut sink = DirSink::create(&tmp.path().join("layout")).unwrap();
+    let mut opts = PackOptions::new(&keys.signer);
+    let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
+    assert!(
+        matches!(err, pqreg::Error::Pack(PackError::EmptyModel)),
+        "{err}"
+    );
+    std::fs::write(model.join("sub/w.bin"), b"weights").unwrap();
+    std::os::unix::fs::symlink("sub/w.bin", model.join("link.bin")).unwrap();
+    let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
+    assert!(
+        matches!(err, pqreg::Error::Pack(PackError::Symlink(_))),
+        "{err}"
+    );
+    assert_eq!(err.exit_code().code, 1);
+    opts.follow_symlinks = true;
+    let packed = pack_model(&model, &mut opts, &mut sink).unwrap();
+    let paths: Vec<_> = packed.index.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["link.bin", "sub/w.bin"]);
+    std::fs::remove_file(model.join("link.bin")).unwrap();
+    std::fs::write(model.join("caf\u{e9}.txt"), b"x").unwrap();
+    let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
+    assert!(
+        matches!(err, pqreg::Error::Pack(PackError::BadPath { .. })),
+        "{err}"
+    );
+}
