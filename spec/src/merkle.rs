@@ -398,7 +398,9 @@ pub fn root(reader: &impl HashReader, size: u64) -> Result<Hash, MerkleError> {
 /// hashes along the edge.
 fn inclusion_shape(index: u64, size: u64) -> (usize, usize) {
     let inner = 64 - (index ^ (size - 1)).leading_zeros() as usize;
-    let border = (index >> inner).count_ones() as usize;
+    // `inner` is 64 when the leaf's path meets the edge at the root of a 2^64 tree; a
+    // plain shift by 64 would overflow (found by the `merkle_proof` fuzz target).
+    let border = index.checked_shr(inner as u32).unwrap_or(0).count_ones() as usize;
     (inner, border)
 }
 

@@ -424,3 +424,36 @@ proptest! {
         prop_assert!(verify_consistency(size1, size2, &p, &r1, &bad2).is_err());
     }
 }
+
+/// Regression: `spec/fuzz/regressions/merkle_proof/crash-07ce…` — an index whose path
+/// meets the right edge only at the root of a 2^64-leaf tree made the inclusion-proof
+/// shape shift a u64 by 64 and panic. Sizes and indices come from the network, so every
+/// function must answer, not panic.
+#[test]
+fn huge_sizes_do_not_panic() {
+    let crash = include_bytes!(
+        "../../fuzz/regressions/merkle_proof/crash-07ce8341c3a95d74dfe50b401e87c27554d38c13"
+    );
+    let a = u64::from_be_bytes(crash[0..8].try_into().unwrap());
+    let b = u64::from_be_bytes(crash[8..16].try_into().unwrap());
+    let cases = [
+        (a, b),
+        (b, a),
+        (1 << 63, u64::MAX),
+        (0, u64::MAX),
+        (u64::MAX - 1, u64::MAX),
+    ];
+    let leaf = [7u8; 32];
+    for (index, size) in cases {
+        let len = inclusion_proof_len(index, size);
+        assert_eq!(len.is_ok(), index < size, "{index} {size}");
+        if let Ok(n) = len {
+            assert!(n <= 64, "proof length {n} for {index} {size}");
+            assert!(ProofPlan::inclusion(index, size).is_ok());
+        }
+        // A proof of the wrong length (here empty) is refused, whatever the sizes.
+        assert!(verify_inclusion(&leaf, index, size, &[], &leaf).is_err() || size == 1);
+        let _ = consistency_proof_len(index, size);
+        let _ = ProofPlan::consistency(index, size);
+    }
+}
