@@ -1,2 +1,212 @@
 //! `pqreg-registry`: an OCI distribution-spec v1.1 registry and pqreg's transparency log.
+//!
+//! The HTTP API is specified in `spec/api.md`; the route table is [`api::ROUTES`], the
+//! error table [`error::CODES`], the on-disk layout is drawn in [`storage::fs`] and the
+//! metadata tables in [`meta`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod gc;
+pub mod manifest;
+pub mod meta;
+pub mod metrics;
+pub mod names;
+pub mod state;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{ServerHandle, Service};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::meta::Meta;
+use crate::state::AppState;
+use crate::storage::BlobStore;
+use crate::storage::fs::FsStore;
+
+/// Opens the data directory: blob store, metadata, and removes upload files that belong
+/// to no session (left by interrupted monolithic pushes; nothing else runs yet).
+pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let store = FsStore::open(&cfg.data_dir)
+        .with_context(|| format!("opening blob store in {}", cfg.data_dir.display()))?;
+    let meta = Meta::open(&cfg.data_dir.join("meta.redb")).with_context(|| {
+        format!(
+            "opening {} (is another pqreg-registry using this data directory?)",
+            cfg.data_dir.join("meta.redb").display()
+        )
+    })?;
+    let sessions: std::collections::HashSet<String> =
+        meta.list_uploads()?.into_iter().map(|(id, _)| id).collect();
+    for entry in std::fs::read_dir(cfg.data_dir.join("uploads"))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !sessions.contains(&name) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(AppState {
+        cfg,
+        store: Arc::new(store) as Arc<dyn BlobStore>,
+        meta,
+        sessions: Default::default(),
+        gc_lock: Default::default(),
+        metrics: metrics::Metrics::new()?,
+    })
+}
+
+/// Builds the HTTP server on an already opened state; returns it with its bound address.
+pub fn build_server(
+    state: AppState,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr, web::Data<AppState>)> {
+    let listener = std::net::TcpListener::bind(&state.cfg.listen)
+        .with_context(|| format!("listening on {}", state.cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let workers = match state.cfg.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let data = web::Data::new(state);
+    let app_data = data.clone();
+    let server = HttpServer::new(move || {
+        let metrics = app_data.metrics.clone();
+        App::new()
+            .app_data(app_data.clone())
+            .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
+            .wrap_fn(move |req, srv| {
+                let start = Instant::now();
+                let method = req.method().to_string();
+                let path = req.path().to_owned();
+                let m = metrics.clone();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let route = res
+                        .request()
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".into());
+                    let status = res.status().as_u16();
+                    let secs = start.elapsed().as_secs_f64();
+                    m.observe(&route, &method, status, secs);
+                    tracing::info!(%method, %path, status, %route, ms = secs * 1e3, "request");
+                    Ok(res)
+                }
+            })
+            .configure(api::configure)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok((server, addr, data))
+}
+
+/// Runs garbage collection every `gc.interval_secs` (if non-zero) until the process ends.
+fn spawn_periodic_gc(data: web::Data<AppState>) {
+    let every = data.cfg.gc.interval_secs;
+    if every == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tick.tick().await;
+            if let Err(e) = gc::collect(&data).await {
+                tracing::error!(error = %e, "garbage collection failed");
+            }
+        }
+    });
+}
+
+/// Serves until the process is told to stop (SIGINT/SIGTERM).
+pub fn serve(cfg: Config) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let (server, addr, data) = build_server(open_state(cfg)?)?;
+        tracing::info!(%addr, data_dir = %data.cfg.data_dir.display(), read_only = data.cfg.read_only, "pqreg-registry listening");
+        spawn_periodic_gc(data);
+        server.await?;
+        Ok(())
+    })
+}
+
+/// A registry running on its own thread (for tests and embedding).
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts a registry with `cfg` (use `listen = "127.0.0.1:0"` for a free port).
+    pub fn start(cfg: Config) -> anyhow::Result<Running> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let data = actix_web::rt::System::new().block_on(async move {
+                let built = open_state(cfg).and_then(build_server);
+                match built {
+                    Ok((server, addr, data)) => {
+                        let _ = tx.send(Ok((addr, server.handle())));
+                        spawn_periodic_gc(data.clone());
+                        let _ = server.await;
+                        Some(data)
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        None
+                    }
+                }
+            });
+            // Worker threads drop their copies of the state as they wind down; wait for
+            // them so that the data directory is closed when `stop` returns.
+            if let Some(data) = data {
+                let arc = data.into_inner();
+                for _ in 0..500 {
+                    if Arc::strong_count(&arc) == 1 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        });
+        let (addr, handle) = rx.recv().context("registry thread died")??;
+        Ok(Running {
+            addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits until its stores are closed.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let h = self.handle.clone();
+            actix_web::rt::System::new().block_on(h.stop(true));
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,5 +1,106 @@
-//! The `pqreg-registry` binary.
+//! The `pqreg-registry` binary: `serve`, `check-config`, `gc`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pqreg_registry::config::Config;
+
+/// An OCI distribution-spec v1.1 registry (see spec/api.md).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file (keys in spec/api.md; PQREG_REGISTRY__<KEY> overrides).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the registry (defaults: 127.0.0.1:5000, $XDG_DATA_HOME/pqreg-registry).
+    Serve {
+        /// Address to listen on (overrides `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Refuse writes (overrides `read_only`).
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Check the configuration and print it, as it would be used, in TOML.
+    CheckConfig,
+    /// Collect garbage once and exit (the server must be stopped: the data directory is
+    /// opened exclusively; a running server collects every `gc.interval_secs`).
+    Gc {
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Grace period in seconds (overrides `gc.grace_period_secs`).
+        #[arg(long)]
+        grace_period_secs: Option<u64>,
+    },
+}
+
+fn init_logs(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
 
 fn main() -> anyhow::Result<()> {
-    anyhow::bail!("pqreg-registry: not built yet (see issue: the registry)")
+    let cli = Cli::parse();
+    let mut cfg = Config::load(cli.config.as_deref(), std::env::vars())
+        .context("fix the configuration file or the PQREG_REGISTRY__* variables")?;
+    match cli.cmd {
+        Cmd::Serve {
+            listen,
+            data_dir,
+            read_only,
+        } => {
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            cfg.read_only |= read_only;
+            cfg.validate()?;
+            init_logs(&cfg);
+            pqreg_registry::serve(cfg)
+        }
+        Cmd::CheckConfig => {
+            print!("{}", toml::to_string(&cfg)?);
+            Ok(())
+        }
+        Cmd::Gc {
+            data_dir,
+            grace_period_secs,
+        } => {
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            if let Some(g) = grace_period_secs {
+                cfg.gc.grace_period_secs = g;
+            }
+            init_logs(&cfg);
+            let st = pqreg_registry::open_state(cfg)?;
+            let report = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(pqreg_registry::gc::collect(&st))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,230 @@
+//! Configuration: embedded defaults, then an optional TOML file, then environment
+//! variables, then command-line flags (later wins). `spec/api.md` "Configuration" lists
+//! every key.
+//!
+//! An environment variable `PQREG_REGISTRY__<KEY>` sets `<key>`; nested keys are joined
+//! with `__` (`PQREG_REGISTRY__GC__GRACE_PERIOD_SECS=600`). Its value is read as a TOML
+//! value if it parses as one (`true`, `600`), else as a string.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix for overrides.
+pub const ENV_PREFIX: &str = "PQREG_REGISTRY__";
+
+/// The registry's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory holding blobs, uploads and the metadata database.
+    pub data_dir: PathBuf,
+    /// Refuse every write (405 `UNSUPPORTED`) for maintenance.
+    pub read_only: bool,
+    /// Largest manifest accepted, in bytes (larger answers 413 `MANIFEST_INVALID`).
+    pub max_manifest_bytes: usize,
+    /// Page size of tags list and catalog when the client gives no `n`, and the largest `n`.
+    pub max_page: usize,
+    /// HTTP worker threads (0: one per CPU).
+    pub workers: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+    /// Garbage collection.
+    pub gc: GcConfig,
+}
+
+/// Garbage-collection settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcConfig {
+    /// Seconds between online collections (0 disables the periodic task).
+    pub interval_secs: u64,
+    /// An unreferenced blob or link younger than this is kept (covers pushes in flight).
+    pub grace_period_secs: u64,
+    /// Upload sessions idle for longer than this are purged.
+    pub upload_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5000".into(),
+            data_dir: default_data_dir(),
+            read_only: false,
+            max_manifest_bytes: 4 << 20,
+            max_page: 1000,
+            workers: 0,
+            log_format: "text".into(),
+            gc: GcConfig::default(),
+        }
+    }
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            interval_secs: 3600,
+            grace_period_secs: 24 * 3600,
+            upload_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/pqreg-registry`, else `$HOME/.local/share/pqreg-registry`, else
+/// `./pqreg-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("pqreg-registry");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/pqreg-registry");
+    }
+    PathBuf::from("pqreg-data")
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not TOML, or a key or value is wrong.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the environment `env`
+    /// (pairs of name and value; pass `std::env::vars()`).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut root = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut root, &path, parse_env_value(&v))
+                .map_err(|e| ConfigError::Invalid(format!("{k}: {e}")))?;
+        }
+        let cfg: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "listen = {:?} is not an address:port",
+                self.listen
+            )));
+        }
+        if self.max_manifest_bytes == 0 || self.max_page == 0 {
+            return Err(ConfigError::Invalid(
+                "max_manifest_bytes and max_page must be positive".into(),
+            ));
+        }
+        if self.log_format != "text" && self.log_format != "json" {
+            return Err(ConfigError::Invalid(
+                "log_format must be \"text\" or \"json\"".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_env_value(v: &str) -> toml::Value {
+    format!("x = {v}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("x"))
+        .unwrap_or_else(|| toml::Value::String(v.to_owned()))
+}
+
+fn set_path(t: &mut toml::Table, path: &[String], v: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            t.insert(last.clone(), v);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = t
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, v),
+                _ => Err(format!("{first} is not a table")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"0.0.0.0:6000\"\n[gc]\ninterval_secs = 5\n").unwrap();
+        let env = vec![
+            ("PQREG_REGISTRY__GC__GRACE_PERIOD_SECS".into(), "7".into()),
+            ("PQREG_REGISTRY__READ_ONLY".into(), "true".into()),
+            ("PQREG_REGISTRY__DATA_DIR".into(), "/srv/x".into()),
+            ("OTHER".into(), "1".into()),
+        ];
+        let c = Config::load(Some(&f), env).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:6000");
+        assert_eq!(c.gc.interval_secs, 5);
+        assert_eq!(c.gc.grace_period_secs, 7);
+        assert!(c.read_only);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
+        assert_eq!(c.max_manifest_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn rejects_unknown_and_bad() {
+        let env = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        assert!(Config::load(None, env("PQREG_REGISTRY__LISTN", "x")).is_err());
+        assert!(Config::load(None, env("PQREG_REGISTRY__LISTEN", "nope")).is_err());
+        assert!(Config::load(None, env("PQREG_REGISTRY__GC__INTERVAL_SECS", "-1")).is_err());
+        assert!(Config::load(None, Vec::new()).is_ok());
+    }
+
+    /// spec/api.md's example configuration is the defaults (but for `data_dir`).
+    #[test]
+    fn doc_example_is_defaults() {
+        let doc = include_str!("../../spec/api.md");
+        let at = doc.find("<!-- example: config -->").expect("marker");
+        let block = doc[at..].split("```toml\n").nth(1).expect("block");
+        let block = &block[..block.find("```").expect("end")];
+        let mut c: Config = toml::from_str(block).unwrap();
+        c.data_dir = default_data_dir();
+        assert_eq!(c, Config::default());
+    }
+}

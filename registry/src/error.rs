@@ -1,0 +1,323 @@
+//! The registry's error codes: one table of code -> HTTP status -> message
+//! (OCI distribution-spec v1.1, "Error Codes", plus pqreg's own), and the JSON error body
+//! `{"errors":[{"code","message","detail"}]}` every failed request answers with.
+//!
+//! `spec/api.md` carries the same table; a test checks that the two agree.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+
+/// An error code of the distribution API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Code {
+    /// code-1: the blob is not known in this repository.
+    BlobUnknown,
+    /// code-2: the upload request is malformed or the session is unusable.
+    BlobUploadInvalid,
+    /// code-3: no such upload session.
+    BlobUploadUnknown,
+    /// code-4: the content does not hash to the digest given, or the digest is malformed.
+    DigestInvalid,
+    /// code-5: a manifest references a blob or manifest the repository does not have.
+    ManifestBlobUnknown,
+    /// code-6: the manifest is malformed, or larger than the limit.
+    ManifestInvalid,
+    /// code-7: no such manifest (tag or digest) in this repository.
+    ManifestUnknown,
+    /// code-8: the repository name does not match the grammar.
+    NameInvalid,
+    /// code-9: no such repository.
+    NameUnknown,
+    /// code-10: the length given does not match the content.
+    SizeInvalid,
+    /// code-12: authentication required.
+    Unauthorized,
+    /// code-13: access denied.
+    Denied,
+    /// code-14: the operation is not supported (including writes in read-only mode).
+    Unsupported,
+    /// code-15: rate limited.
+    TooManyRequests,
+    /// pqreg: the chunk does not start where the session ends (416).
+    RangeInvalid,
+    /// pqreg: a reference (tag or digest in a path) does not match the grammar.
+    ReferenceInvalid,
+    /// pqreg: a query parameter is malformed.
+    ParamInvalid,
+    /// pqreg: the path matches no endpoint.
+    NotFound,
+    /// pqreg: the server failed (I/O, storage); never caused by the request's content.
+    Unknown,
+}
+
+/// One row of the error table.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeInfo {
+    /// The code as it travels in the JSON body.
+    pub code: Code,
+    /// Its wire name.
+    pub name: &'static str,
+    /// The HTTP status it answers with.
+    pub status: u16,
+    /// The default human-readable message.
+    pub message: &'static str,
+}
+
+/// The error table: code, HTTP status, message. `spec/api.md` "Error codes" mirrors it.
+pub const CODES: &[CodeInfo] = &[
+    row(
+        Code::BlobUnknown,
+        "BLOB_UNKNOWN",
+        404,
+        "blob unknown to registry",
+    ),
+    row(
+        Code::BlobUploadInvalid,
+        "BLOB_UPLOAD_INVALID",
+        400,
+        "blob upload invalid",
+    ),
+    row(
+        Code::BlobUploadUnknown,
+        "BLOB_UPLOAD_UNKNOWN",
+        404,
+        "blob upload unknown to registry",
+    ),
+    row(
+        Code::DigestInvalid,
+        "DIGEST_INVALID",
+        400,
+        "provided digest did not match uploaded content",
+    ),
+    row(
+        Code::ManifestBlobUnknown,
+        "MANIFEST_BLOB_UNKNOWN",
+        400,
+        "manifest references a blob unknown to registry",
+    ),
+    row(
+        Code::ManifestInvalid,
+        "MANIFEST_INVALID",
+        400,
+        "manifest invalid",
+    ),
+    row(
+        Code::ManifestUnknown,
+        "MANIFEST_UNKNOWN",
+        404,
+        "manifest unknown",
+    ),
+    row(
+        Code::NameInvalid,
+        "NAME_INVALID",
+        400,
+        "invalid repository name",
+    ),
+    row(
+        Code::NameUnknown,
+        "NAME_UNKNOWN",
+        404,
+        "repository name not known to registry",
+    ),
+    row(
+        Code::SizeInvalid,
+        "SIZE_INVALID",
+        400,
+        "provided length did not match content length",
+    ),
+    row(
+        Code::Unauthorized,
+        "UNAUTHORIZED",
+        401,
+        "authentication required",
+    ),
+    row(
+        Code::Denied,
+        "DENIED",
+        403,
+        "requested access to the resource is denied",
+    ),
+    row(
+        Code::Unsupported,
+        "UNSUPPORTED",
+        405,
+        "the operation is unsupported",
+    ),
+    row(
+        Code::TooManyRequests,
+        "TOOMANYREQUESTS",
+        429,
+        "too many requests",
+    ),
+    row(
+        Code::RangeInvalid,
+        "BLOB_UPLOAD_INVALID",
+        416,
+        "chunk out of order or range not satisfiable",
+    ),
+    row(
+        Code::ReferenceInvalid,
+        "MANIFEST_INVALID",
+        400,
+        "invalid tag or digest in path",
+    ),
+    row(
+        Code::ParamInvalid,
+        "UNSUPPORTED",
+        400,
+        "invalid query parameter",
+    ),
+    row(Code::NotFound, "NOT_FOUND", 404, "no such endpoint"),
+    row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
+];
+
+const fn row(code: Code, name: &'static str, status: u16, message: &'static str) -> CodeInfo {
+    CodeInfo {
+        code,
+        name,
+        status,
+        message,
+    }
+}
+
+impl Code {
+    /// This code's row of [`CODES`].
+    pub fn info(self) -> &'static CodeInfo {
+        // Every variant has exactly one row (tested); the fallback is the last row, UNKNOWN.
+        CODES
+            .iter()
+            .find(|r| r.code == self)
+            .unwrap_or(&CODES[CODES.len() - 1])
+    }
+}
+
+/// A failed request: a code, an optional message override and detail.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", code.info().name)]
+pub struct ApiError {
+    /// The code.
+    pub code: Code,
+    /// The message (the table's by default).
+    pub message: String,
+    /// Structured detail for the client.
+    pub detail: Option<Value>,
+    /// Overrides the table's status (e.g. 413 for an oversized manifest).
+    pub status: Option<u16>,
+}
+
+impl ApiError {
+    /// An error with the table's message.
+    pub fn new(code: Code) -> Self {
+        ApiError {
+            code,
+            message: code.info().message.to_owned(),
+            detail: None,
+            status: None,
+        }
+    }
+
+    /// Replaces the message.
+    pub fn msg(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Attaches detail.
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// Answers with `status` instead of the table's.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// A server-side failure; the cause is logged, not sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(Code::Unknown)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let mut e = json!({"code": self.code.info().name, "message": self.message});
+        if let Some(d) = &self.detail {
+            e["detail"] = d.clone();
+        }
+        json!({ "errors": [e] })
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::meta::MetaError> for ApiError {
+    fn from(e: crate::meta::MetaError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status.unwrap_or(self.code.info().status))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .insert_header(("Docker-Distribution-API-Version", "registry/2.0"))
+            .json(self.body())
+    }
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_one_row() {
+        for r in CODES {
+            let n = CODES.iter().filter(|o| o.code == r.code).count();
+            assert_eq!(n, 1, "{:?}", r.code);
+            assert_eq!(r.code.info().status, r.status);
+        }
+    }
+
+    /// spec/api.md's error table lists exactly the rows of [`CODES`].
+    #[test]
+    fn doc_table_matches_code() {
+        let doc = include_str!("../../spec/api.md");
+        let start = doc
+            .find("<!-- table: error-codes -->")
+            .expect("marker in spec/api.md");
+        let rows: Vec<(String, u16, String)> = doc[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (
+                    cells[1].trim_matches('`').to_owned(),
+                    cells[2].parse().expect("status"),
+                    cells[3].to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, u16, String)> = CODES
+            .iter()
+            .map(|r| (r.name.to_owned(), r.status, r.message.to_owned()))
+            .collect();
+        assert_eq!(rows, want);
+    }
+}

@@ -1,0 +1,354 @@
+//! The redb implementation of the metadata tables (see the module doc of `meta`).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::{ManifestRecord, MetaError, UploadRecord, now};
+
+const REPOS: TableDefinition<&str, u64> = TableDefinition::new("repos");
+const TAGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("tags");
+const MANIFESTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("manifests");
+const MANIFEST_BYTES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("manifest_bytes");
+const LINKS: TableDefinition<(&str, &str), u64> = TableDefinition::new("links");
+const REFERRERS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("referrers");
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+
+type R<T> = Result<T, MetaError>;
+
+/// The metadata store. Cheap to clone; all methods block (call them off the async threads).
+#[derive(Clone)]
+pub struct Meta {
+    db: Arc<Database>,
+}
+
+/// A manifest push that names something the repository lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing(pub String);
+
+/// What garbage collection's link sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcLinks {
+    /// Links removed (unreferenced and older than the grace period).
+    pub removed: u64,
+    /// Links kept.
+    pub kept: u64,
+}
+
+impl Meta {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> R<Self> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        tx.open_table(REPOS)?;
+        tx.open_table(TAGS)?;
+        tx.open_table(MANIFESTS)?;
+        tx.open_table(MANIFEST_BYTES)?;
+        tx.open_table(LINKS)?;
+        tx.open_table(REFERRERS)?;
+        tx.open_table(UPLOADS)?;
+        tx.commit()?;
+        Ok(Meta { db: Arc::new(db) })
+    }
+
+    /// Whether the repository exists (anything was ever pushed or mounted into it).
+    pub fn repo_exists(&self, repo: &str) -> R<bool> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(REPOS)?.get(repo)?.is_some())
+    }
+
+    /// Repository names after `last`, at most `n`, in order.
+    pub fn list_repos(&self, last: Option<&str>, n: usize) -> R<Vec<String>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(REPOS)?;
+        let mut out = Vec::new();
+        let iter = match last {
+            Some(l) => {
+                t.range::<&str>((std::ops::Bound::Excluded(l), std::ops::Bound::Unbounded))?
+            }
+            None => t.range::<&str>(..)?,
+        };
+        for row in iter {
+            if out.len() >= n {
+                break;
+            }
+            out.push(row?.0.value().to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Tags of `repo` after `last`, at most `n`, in order.
+    pub fn list_tags(&self, repo: &str, last: Option<&str>, n: usize) -> R<Vec<String>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(TAGS)?;
+        let mut out = Vec::new();
+        let start = last.unwrap_or("");
+        for row in t.range((repo, start)..)? {
+            let (k, _) = row?;
+            let (r, tag) = k.value();
+            if r != repo || out.len() >= n {
+                break;
+            }
+            if last.is_some_and(|l| tag == l) {
+                continue;
+            }
+            out.push(tag.to_owned());
+        }
+        Ok(out)
+    }
+
+    /// The digest a tag points at.
+    pub fn resolve_tag(&self, repo: &str, tag: &str) -> R<Option<String>> {
+        let tx = self.db.begin_read()?;
+        Ok(tx
+            .open_table(TAGS)?
+            .get((repo, tag))?
+            .map(|v| v.value().to_owned()))
+    }
+
+    /// A manifest's record and bytes.
+    pub fn get_manifest(&self, repo: &str, digest: &str) -> R<Option<(ManifestRecord, Vec<u8>)>> {
+        let tx = self.db.begin_read()?;
+        let manifests = tx.open_table(MANIFESTS)?;
+        let Some(rec) = manifests.get((repo, digest))? else {
+            return Ok(None);
+        };
+        let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
+        let bytes = tx
+            .open_table(MANIFEST_BYTES)?
+            .get((repo, digest))?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        Ok(Some((rec, bytes)))
+    }
+
+    /// Stores a manifest (and its tag, and its referrer row if it has a subject) in one
+    /// transaction, after checking that every blob it references is linked in `repo` and
+    /// every child manifest is in `repo`. Returns the first missing reference instead.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        digest: &str,
+        bytes: &[u8],
+        rec: &ManifestRecord,
+        tag: Option<&str>,
+        referrer_descriptor: Option<&serde_json::Value>,
+    ) -> R<Result<(), Missing>> {
+        let tx = self.db.begin_write()?;
+        {
+            let links = tx.open_table(LINKS)?;
+            for b in &rec.blobs {
+                if links.get((b.as_str(), repo))?.is_none() {
+                    return Ok(Err(Missing(b.clone())));
+                }
+            }
+            let mut manifests = tx.open_table(MANIFESTS)?;
+            for c in &rec.children {
+                if manifests.get((repo, c.as_str()))?.is_none() {
+                    return Ok(Err(Missing(c.clone())));
+                }
+            }
+            manifests.insert((repo, digest), serde_json::to_vec(rec)?.as_slice())?;
+            tx.open_table(MANIFEST_BYTES)?
+                .insert((repo, digest), bytes)?;
+            tx.open_table(REPOS)?.insert(repo, now())?;
+            if let Some(tag) = tag {
+                tx.open_table(TAGS)?.insert((repo, tag), digest)?;
+            }
+            if let (Some(subject), Some(desc)) = (&rec.subject, referrer_descriptor) {
+                tx.open_table(REFERRERS)?.insert(
+                    (repo, subject.as_str(), digest),
+                    serde_json::to_vec(desc)?.as_slice(),
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// Removes a tag; `false` if it did not exist.
+    pub fn delete_tag(&self, repo: &str, tag: &str) -> R<bool> {
+        let tx = self.db.begin_write()?;
+        let removed = tx.open_table(TAGS)?.remove((repo, tag))?.is_some();
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Removes a manifest, every tag pointing at it and its referrer row; `false` if it
+    /// did not exist.
+    pub fn delete_manifest(&self, repo: &str, digest: &str) -> R<bool> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut manifests = tx.open_table(MANIFESTS)?;
+            let Some(rec) = manifests.remove((repo, digest))? else {
+                return Ok(false);
+            };
+            let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
+            tx.open_table(MANIFEST_BYTES)?.remove((repo, digest))?;
+            let mut tags = tx.open_table(TAGS)?;
+            let mut doomed = Vec::new();
+            for row in tags.range((repo, "")..)? {
+                let (k, v) = row?;
+                let (r, t) = k.value();
+                if r != repo {
+                    break;
+                }
+                if v.value() == digest {
+                    doomed.push(t.to_owned());
+                }
+            }
+            for t in doomed {
+                tags.remove((repo, t.as_str()))?;
+            }
+            if let Some(s) = &rec.subject {
+                tx.open_table(REFERRERS)?
+                    .remove((repo, s.as_str(), digest))?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Links a blob into a repository (creating the repository).
+    pub fn link(&self, repo: &str, digest: &str) -> R<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(LINKS)?.insert((digest, repo), now())?;
+        let mut repos = tx.open_table(REPOS)?;
+        if repos.get(repo)?.is_none() {
+            repos.insert(repo, now())?;
+        }
+        drop(repos);
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether a blob is linked in a repository.
+    pub fn has_link(&self, repo: &str, digest: &str) -> R<bool> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(LINKS)?.get((digest, repo))?.is_some())
+    }
+
+    /// Unlinks a blob from a repository; `false` if it was not linked.
+    pub fn unlink(&self, repo: &str, digest: &str) -> R<bool> {
+        let tx = self.db.begin_write()?;
+        let removed = tx.open_table(LINKS)?.remove((digest, repo))?.is_some();
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Whether any repository links the blob.
+    pub fn blob_linked_anywhere(&self, digest: &str) -> R<bool> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(LINKS)?;
+        let mut it = t.range((digest, "")..)?;
+        Ok(match it.next() {
+            Some(row) => row?.0.value().0 == digest,
+            None => false,
+        })
+    }
+
+    /// Descriptors of the manifests in `repo` whose subject is `subject`.
+    pub fn referrers(&self, repo: &str, subject: &str) -> R<Vec<serde_json::Value>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(REFERRERS)?;
+        let mut out = Vec::new();
+        for row in t.range((repo, subject, "")..)? {
+            let (k, v) = row?;
+            let (r, s, _) = k.value();
+            if r != repo || s != subject {
+                break;
+            }
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Creates or updates an upload session.
+    pub fn put_upload(&self, id: &str, rec: &UploadRecord) -> R<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(UPLOADS)?
+            .insert(id, serde_json::to_vec(rec)?.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// An upload session.
+    pub fn get_upload(&self, id: &str) -> R<Option<UploadRecord>> {
+        let tx = self.db.begin_read()?;
+        match tx.open_table(UPLOADS)?.get(id)? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes an upload session; `false` if absent.
+    pub fn delete_upload(&self, id: &str) -> R<bool> {
+        let tx = self.db.begin_write()?;
+        let removed = tx.open_table(UPLOADS)?.remove(id)?.is_some();
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Every upload session.
+    pub fn list_uploads(&self) -> R<Vec<(String, UploadRecord)>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(UPLOADS)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_owned(), serde_json::from_slice(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Counts for `/metrics`: repositories, tags, manifests, links.
+    pub fn counts(&self) -> R<[u64; 4]> {
+        let tx = self.db.begin_read()?;
+        Ok([
+            tx.open_table(REPOS)?.len()?,
+            tx.open_table(TAGS)?.len()?,
+            tx.open_table(MANIFESTS)?.len()?,
+            tx.open_table(LINKS)?.len()?,
+        ])
+    }
+
+    /// Garbage collection, phase 1, in one write transaction (so no manifest push can slip
+    /// between the mark and the sweep): marks every blob referenced by a manifest of the
+    /// same repository, and removes links that are unmarked and older than `cutoff`
+    /// (unix seconds). Manifests are roots: they go only by an explicit DELETE.
+    pub fn gc_links(&self, cutoff: u64) -> R<GcLinks> {
+        let tx = self.db.begin_write()?;
+        let mut stats = GcLinks::default();
+        {
+            let mut marked: HashSet<(String, String)> = HashSet::new();
+            let manifests = tx.open_table(MANIFESTS)?;
+            for row in manifests.iter()? {
+                let (k, v) = row?;
+                let (repo, _) = k.value();
+                let rec: ManifestRecord = serde_json::from_slice(v.value())?;
+                for b in rec.blobs {
+                    marked.insert((b, repo.to_owned()));
+                }
+            }
+            let mut links = tx.open_table(LINKS)?;
+            let mut doomed = Vec::new();
+            for row in links.iter()? {
+                let (k, v) = row?;
+                let (d, r) = k.value();
+                if v.value() < cutoff && !marked.contains(&(d.to_owned(), r.to_owned())) {
+                    doomed.push((d.to_owned(), r.to_owned()));
+                } else {
+                    stats.kept += 1;
+                }
+            }
+            for (d, r) in &doomed {
+                links.remove((d.as_str(), r.as_str()))?;
+            }
+            stats.removed = doomed.len() as u64;
+        }
+        tx.commit()?;
+        Ok(stats)
+    }
+}

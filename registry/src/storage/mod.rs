@@ -1,0 +1,302 @@
+//! Blob storage: content-addressed bytes behind the [`BlobStore`] trait, and the upload
+//! sessions that produce them.
+//!
+//! The store knows nothing of repositories: which repository may read which blob is the
+//! metadata store's business (`crate::meta`, "links"). A blob appears under its digest
+//! only after its bytes hashed to that digest and were made durable; a mismatch leaves
+//! nothing behind.
+//!
+//! Bodies travel as channels of [`Bytes`] chunks of bounded size and count, so the memory
+//! one upload or download holds is bounded whatever the blob's size.
+
+pub mod fs;
+
+use std::io;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::Stream;
+use pqreg_spec::Digest;
+use pqreg_spec::digest::Hasher;
+use tokio::sync::mpsc;
+
+/// Size of the pieces bodies are moved in (and of each read from disk).
+pub const CHUNK: usize = 1 << 20;
+/// How many pieces may wait between the network and the disk, per transfer.
+pub const DEPTH: usize = 4;
+
+/// A blob's size and the time it was last written or re-linked (for GC's grace period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobStat {
+    /// Length in bytes.
+    pub size: u64,
+    /// Last write or touch.
+    pub modified: SystemTime,
+}
+
+/// A stream of body pieces.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Pieces of a request body on their way to the store; an `Err` means the client went away.
+pub type BodyRx = mpsc::Receiver<io::Result<Bytes>>;
+
+/// What an upload session has received: its length and the running digest of its bytes.
+#[derive(Clone)]
+pub struct UploadState {
+    /// Bytes received so far.
+    pub offset: u64,
+    /// SHA-256 of those bytes.
+    pub hasher: Hasher,
+}
+
+/// How an append ended.
+pub struct Appended {
+    /// The state after the bytes that arrived were written.
+    pub state: UploadState,
+    /// Whether the body ended early (client disconnect); the bytes before that are kept.
+    pub cut: bool,
+}
+
+/// How committing an upload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// The blob is stored under the expected digest (newly, or it already was).
+    Stored {
+        /// Its size.
+        size: u64,
+    },
+    /// The bytes hash to something else; the upload's data is gone.
+    Mismatch {
+        /// The digest of what was received.
+        actual: Digest,
+    },
+}
+
+/// A content-addressed blob store with upload sessions.
+///
+/// Implementations must make [`BlobStore::commit`] atomic: after a crash the blob is either
+/// fully present under its digest or absent.
+pub trait BlobStore: Send + Sync + 'static {
+    /// The size and modification time of a blob, if stored.
+    fn stat<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<BlobStat>>>;
+
+    /// Opens a blob and streams bytes `start..=end` of it (the whole blob if `range` is
+    /// `None`). Returns the blob's total size and the stream. The blob stays readable
+    /// through the stream even if it is deleted meanwhile.
+    fn get<'a>(
+        &'a self,
+        digest: &'a Digest,
+        range: Option<(u64, u64)>,
+    ) -> BoxFuture<'a, io::Result<Option<(u64, ByteStream)>>>;
+
+    /// Deletes a blob; `false` if it was not there.
+    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
+
+    /// Every stored blob (for garbage collection).
+    fn list(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, BlobStat)>>>;
+
+    /// Marks a blob as just used, so garbage collection's grace period starts again.
+    fn touch<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
+
+    /// Appends a body to upload `id` at `offset` (creating it at offset 0). `state` is the
+    /// running state if the caller kept it; without it the store re-reads what it has.
+    /// Bytes past `offset` (left by a crash) are discarded first.
+    fn append<'a>(
+        &'a self,
+        id: &'a str,
+        offset: u64,
+        state: Option<UploadState>,
+        body: BodyRx,
+    ) -> BoxFuture<'a, io::Result<Appended>>;
+
+    /// Ends upload `id`: if its bytes hash to `expected`, makes them the blob `expected`
+    /// durably and atomically; otherwise deletes them. Either way the upload is gone.
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        state: UploadState,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, io::Result<Committed>>;
+
+    /// Discards upload `id` (no error if absent).
+    fn abort<'a>(&'a self, id: &'a str) -> BoxFuture<'a, io::Result<()>>;
+
+    /// Every upload's id and last modification time (for purging stale ones).
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, SystemTime)>>>;
+
+    /// Total bytes of stored blobs (for `/metrics`), if cheap to know.
+    fn total_size(&self) -> BoxFuture<'_, io::Result<u64>>;
+}
+
+/// A fresh upload-session id: 32 lowercase hex characters from the system CSPRNG.
+pub fn new_upload_id() -> io::Result<String> {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| io::Error::other("system random failed"))?;
+    Ok(hex::encode(b))
+}
+
+/// Whether `id` has the shape [`new_upload_id`] gives (so it is safe as a file name).
+pub fn upload_id_ok(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Reads a whole body channel into memory, refusing more than `limit` bytes (for
+/// manifests, which are small and bounded).
+pub async fn collect_limited(mut rx: BodyRx, limit: usize) -> io::Result<Result<Vec<u8>, ()>> {
+    let mut out = Vec::new();
+    while let Some(piece) = rx.recv().await {
+        let piece = piece?;
+        if out.len() + piece.len() > limit {
+            return Ok(Err(()));
+        }
+        out.extend_from_slice(&piece);
+    }
+    Ok(Ok(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn body(pieces: &[&[u8]]) -> BodyRx {
+        let (tx, rx) = mpsc::channel(pieces.len().max(1));
+        for p in pieces {
+            tx.try_send(Ok(Bytes::copy_from_slice(p))).unwrap();
+        }
+        rx
+    }
+
+    async fn read_all(store: &dyn BlobStore, d: &Digest, range: Option<(u64, u64)>) -> Vec<u8> {
+        let (_, mut s) = store.get(d, range).await.unwrap().unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = s.next().await {
+            out.extend_from_slice(&p.unwrap());
+        }
+        out
+    }
+
+    /// The suite every [`BlobStore`] backend must pass (STYLE.md #4).
+    pub async fn suite(store: &dyn BlobStore) {
+        let data = b"hello, blob store";
+        let d = Digest::sha256(data);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        // Two appends, the second without cached state (as after a restart).
+        let id = new_upload_id().unwrap();
+        let a = store
+            .append(&id, 0, None, body(&[&data[..5]]))
+            .await
+            .unwrap();
+        assert_eq!(a.state.offset, 5);
+        let a = store
+            .append(&id, 5, None, body(&[&data[5..9], &data[9..]]))
+            .await
+            .unwrap();
+        assert!(!a.cut);
+        assert_eq!(a.state.offset, data.len() as u64);
+        assert_eq!(store.list_uploads().await.unwrap().len(), 1);
+        let c = store.commit(&id, a.state, &d).await.unwrap();
+        assert_eq!(
+            c,
+            Committed::Stored {
+                size: data.len() as u64
+            }
+        );
+        assert!(store.list_uploads().await.unwrap().is_empty());
+        assert_eq!(
+            store.stat(&d).await.unwrap().unwrap().size,
+            data.len() as u64
+        );
+        assert_eq!(read_all(store, &d, None).await, data);
+        assert_eq!(read_all(store, &d, Some((7, 11))).await, &data[7..12]);
+        assert_eq!(store.list().await.unwrap().len(), 1);
+        assert_eq!(store.total_size().await.unwrap(), data.len() as u64);
+        assert!(store.touch(&d).await.unwrap());
+
+        // Bytes past the recorded offset are discarded on resume.
+        let id = new_upload_id().unwrap();
+        let a = store
+            .append(&id, 0, None, body(&[b"abcXYZ"]))
+            .await
+            .unwrap();
+        assert_eq!(a.state.offset, 6);
+        let a = store.append(&id, 3, None, body(&[b"def"])).await.unwrap();
+        let c = store
+            .commit(&id, a.state, &Digest::sha256(b"abcdef"))
+            .await
+            .unwrap();
+        assert_eq!(c, Committed::Stored { size: 6 });
+
+        // A mismatch stores nothing and leaves no upload.
+        let id = new_upload_id().unwrap();
+        let a = store.append(&id, 0, None, body(&[b"wrong"])).await.unwrap();
+        let want = Digest::sha256(b"right");
+        let c = store.commit(&id, a.state, &want).await.unwrap();
+        assert_eq!(
+            c,
+            Committed::Mismatch {
+                actual: Digest::sha256(b"wrong")
+            }
+        );
+        assert_eq!(store.stat(&want).await.unwrap(), None);
+        assert!(store.list_uploads().await.unwrap().is_empty());
+
+        // Abort and delete.
+        let id = new_upload_id().unwrap();
+        store.append(&id, 0, None, body(&[b"x"])).await.unwrap();
+        store.abort(&id).await.unwrap();
+        assert!(store.list_uploads().await.unwrap().is_empty());
+        assert!(store.delete(&d).await.unwrap());
+        assert!(!store.delete(&d).await.unwrap());
+        assert!(!store.touch(&d).await.unwrap());
+        assert!(store.get(&d, None).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn fs_store_passes_the_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fs::FsStore::open(dir.path()).unwrap();
+        suite(&store).await;
+    }
+
+    #[test]
+    fn upload_ids() {
+        let id = new_upload_id().unwrap();
+        assert!(upload_id_ok(&id));
+        assert_ne!(id, new_upload_id().unwrap());
+        assert!(!upload_id_ok("../x") && !upload_id_ok(&id.to_uppercase()) && !upload_id_ok(""));
+    }
+
+    /// Which SHA-256 to stream uploads through: `sha2` (pure Rust, runtime SHA-NI) or
+    /// aws-lc-rs. Run: `cargo test -p pqreg-registry --lib sha256_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement, not a check"]
+    fn sha256_speed() {
+        use std::time::Instant;
+        let buf = vec![0x5au8; 1 << 20];
+        let rounds = 512;
+        for _ in 0..2 {
+            let t = Instant::now();
+            let mut h = pqreg_spec::digest::Hasher::new();
+            for _ in 0..rounds {
+                h.update(&buf);
+            }
+            let a = h.finalize();
+            let sha2 = rounds as f64 / t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut c = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            for _ in 0..rounds {
+                c.update(&buf);
+            }
+            let b = c.finish();
+            let awslc = rounds as f64 / t.elapsed().as_secs_f64();
+            assert_eq!(a.as_bytes(), b.as_ref());
+            println!("sha2 {sha2:.0} MiB/s, aws-lc-rs {awslc:.0} MiB/s");
+        }
+    }
+}
