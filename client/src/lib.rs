@@ -15,6 +15,7 @@ pub mod exit;
 pub mod keyfile;
 pub mod paths;
 pub mod reference;
+pub mod transfer;
 
 pub use error::Error;
 pub use reference::Reference;
