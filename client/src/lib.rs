@@ -17,6 +17,7 @@ pub mod pack;
 pub mod paths;
 pub mod reference;
 pub mod unpack;
+pub mod transfer;
 
 pub use error::Error;
 pub use reference::Reference;

@@ -1,0 +1,311 @@
+//! Blob existence, streaming upload from a file, and resumable verified download.
+
+use std::path::Path;
+
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use oci_client::client::BlobResponse;
+use oci_client::errors::OciDistributionError;
+use pqreg_spec::Digest;
+use pqreg_spec::digest::Hasher;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::error::{Failure, TransferError, classify};
+use super::retry::retry;
+use super::{Inner, PullStats, PushOutcome, partial_path};
+
+/// Bytes read from a file per upload chunk, and per read when hashing a resumed prefix.
+const READ_CHUNK: usize = 1 << 20;
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TransferError + '_ {
+    move |source| TransferError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Inner {
+    pub(crate) async fn has_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<bool, TransferError> {
+        let image = self.reference(repo, None, Some(digest))?;
+        let op = format!("check blob {repo}@{digest}");
+        let d = digest.to_string();
+        retry(self.opts.retry, &op, |_| async {
+            self.oci
+                .blob_exists(&image, &d)
+                .await
+                .map_err(|e| classify(&op, &self.host, e))
+        })
+        .await
+    }
+
+    pub(crate) async fn mount_blob(
+        &self,
+        repo: &str,
+        from_repo: &str,
+        digest: &Digest,
+    ) -> Result<bool, TransferError> {
+        let image = self.reference(repo, None, Some(digest))?;
+        let source = self.reference(from_repo, None, Some(digest))?;
+        let op = format!("mount blob {digest} from {from_repo} into {repo}");
+        let d = digest.to_string();
+        let r = retry(self.opts.retry, &op, |_| async {
+            match self.oci.mount_blob(&image, &source, &d).await {
+                Ok(()) => Ok(true),
+                // 202: the registry opened an upload session instead (the blob is not
+                // visible in `from_repo`). The session is left to the registry's purge.
+                Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+                Err(e) => Err(classify(&op, &self.host, e)),
+            }
+        })
+        .await?;
+        Ok(r)
+    }
+
+    pub(crate) async fn push_blob_file(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+    ) -> Result<PushOutcome, TransferError> {
+        if self.has_blob(repo, digest).await? {
+            return Ok(PushOutcome::Skipped);
+        }
+        let len = tokio::fs::metadata(path).await.map_err(io_err(path))?.len();
+        if len != size {
+            return Err(TransferError::SizeMismatch {
+                what: path.display().to_string(),
+                expected: size,
+                actual: len,
+            });
+        }
+        let image = self.reference(repo, None, Some(digest))?;
+        let op = format!("push blob {repo}@{digest}");
+        let d = digest.to_string();
+        retry(self.opts.retry, &op, |_| async {
+            // Each attempt streams the file from its start: a monolithic upload cannot
+            // resume, and the registry discards a session whose digest check failed.
+            let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
+            let body = tokio_util::io::ReaderStream::with_capacity(file.take(size), READ_CHUNK)
+                .map_err(OciDistributionError::IoError);
+            match self
+                .oci
+                .push_blob_stream(&image, body, &d, Some(size))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(OciDistributionError::ServerError {
+                    code: 400, message, ..
+                }) if message.contains("DIGEST_INVALID") => {
+                    Err(Failure::Fatal(TransferError::DigestMismatch {
+                        what: path.display().to_string(),
+                        expected: d.clone(),
+                        actual: "a different digest (computed by the registry)".into(),
+                    }))
+                }
+                Err(e) => Err(classify(&op, &self.host, e)),
+            }
+        })
+        .await?;
+        Ok(PushOutcome::Uploaded(size))
+    }
+
+    pub(crate) async fn pull_blob_to(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        dest: &Path,
+    ) -> Result<PullStats, TransferError> {
+        let image = self.reference(repo, None, Some(digest))?;
+        let op = format!("pull blob {repo}@{digest}");
+        let partial = partial_path(dest);
+        let (mut hasher, mut have) = hash_prefix(&partial, size).await?;
+        let mut stats = PullStats {
+            resumed_from: have,
+            downloaded: 0,
+        };
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial)
+            .await
+            .map_err(io_err(&partial))?;
+        let policy = self.opts.retry;
+        let mut failures = 0u32;
+        while have < size {
+            let before = have;
+            let r = self
+                .fetch_from(
+                    &image,
+                    digest,
+                    size,
+                    &partial,
+                    &mut file,
+                    &mut hasher,
+                    &mut have,
+                )
+                .await;
+            stats.downloaded += have.saturating_sub(before);
+            match r {
+                Ok(()) if have == size => break,
+                // The body ended early: resume from what arrived.
+                Ok(()) => {
+                    let m = format!("body ended after {have} of {size} bytes");
+                    retry_or_fail(&op, &policy, &mut failures, have > before, m).await?;
+                }
+                Err(Failure::Transient(m)) => {
+                    retry_or_fail(&op, &policy, &mut failures, have > before, m).await?;
+                }
+                Err(Failure::Fatal(e)) => {
+                    if matches!(e, TransferError::SizeMismatch { .. }) {
+                        drop(file);
+                        let _ = tokio::fs::remove_file(&partial).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        file.flush().await.map_err(io_err(&partial))?;
+        file.sync_all().await.map_err(io_err(&partial))?;
+        drop(file);
+        let actual = hasher.finalize();
+        if actual != *digest {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(TransferError::mismatch(
+                format!("blob {repo}@{digest}"),
+                digest,
+                &actual,
+            ));
+        }
+        tokio::fs::rename(&partial, dest)
+            .await
+            .map_err(io_err(dest))?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = tokio::fs::File::open(dir).await
+        {
+            // Make the rename durable; a failure here loses nothing but durability.
+            let _ = d.sync_all().await;
+        }
+        Ok(stats)
+    }
+
+    /// One `GET` with `Range: bytes=<have>-`, appending to `file` and hashing what it
+    /// writes. A 200 (range ignored) restarts the file from zero.
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_from(
+        &self,
+        image: &oci_client::Reference,
+        digest: &Digest,
+        size: u64,
+        partial: &Path,
+        file: &mut tokio::fs::File,
+        hasher: &mut Hasher,
+        have: &mut u64,
+    ) -> Result<(), Failure> {
+        let op = format!("pull blob {}@{digest}", image.repository());
+        let d = digest.to_string();
+        let resp = self
+            .oci
+            .pull_blob_stream_partial(image, &d.as_str(), *have, None)
+            .await
+            .map_err(|e| classify(&op, &self.host, e))?;
+        let (stream, full) = match resp {
+            BlobResponse::Full(s) => (s, true),
+            BlobResponse::Partial(s) => (s, false),
+        };
+        if full && *have > 0 {
+            file.set_len(0).await.map_err(io_err(partial))?;
+            *hasher = Hasher::new();
+            *have = 0;
+        }
+        if let Some(len) = stream.content_length
+            && len != size - *have
+        {
+            return Err(Failure::Fatal(TransferError::SizeMismatch {
+                what: format!("blob {}@{digest} (bytes {}-)", image.repository(), *have),
+                expected: size - *have,
+                actual: len,
+            }));
+        }
+        let mut stream = stream.stream;
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                // All bytes arrived: our own digest check decides (oci-client's check of
+                // a full response reports a mismatch as a stream error).
+                Err(_) if *have == size => return Ok(()),
+                Err(e) => return Err(Failure::Transient(e.to_string())),
+            };
+            let n = chunk.len() as u64;
+            if *have + n > size {
+                return Err(Failure::Fatal(TransferError::SizeMismatch {
+                    what: format!("blob {}@{digest}", image.repository()),
+                    expected: size,
+                    actual: *have + n,
+                }));
+            }
+            file.write_all(&chunk).await.map_err(io_err(partial))?;
+            hasher.update(&chunk);
+            *have += n;
+        }
+        Ok(())
+    }
+}
+
+/// Counts a failed attempt (reset when it made progress) and sleeps before the next, or
+/// gives up.
+async fn retry_or_fail(
+    op: &str,
+    policy: &super::RetryPolicy,
+    failures: &mut u32,
+    progressed: bool,
+    message: String,
+) -> Result<(), TransferError> {
+    if progressed {
+        *failures = 0;
+    }
+    *failures += 1;
+    if *failures >= policy.max_attempts.max(1) {
+        return Err(TransferError::Unavailable {
+            op: op.to_owned(),
+            attempts: *failures,
+            message,
+        });
+    }
+    tokio::time::sleep(policy.delay(*failures - 1)).await;
+    Ok(())
+}
+
+/// Hashes an existing `partial` file once (the resumed prefix); one longer than `size`
+/// cannot be a prefix and is discarded.
+async fn hash_prefix(partial: &Path, size: u64) -> Result<(Hasher, u64), TransferError> {
+    let mut hasher = Hasher::new();
+    let mut file = match tokio::fs::File::open(partial).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((hasher, 0)),
+        Err(e) => return Err(io_err(partial)(e)),
+    };
+    let len = file.metadata().await.map_err(io_err(partial))?.len();
+    if len > size {
+        drop(file);
+        tokio::fs::remove_file(partial)
+            .await
+            .map_err(io_err(partial))?;
+        return Ok((hasher, 0));
+    }
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut done = 0u64;
+    while done < len {
+        let n = file.read(&mut buf).await.map_err(io_err(partial))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok((hasher, done))
+}

@@ -1,0 +1,466 @@
+//! The transfer layer against the real `pqreg-registry` binary on 127.0.0.1: pushes
+//! (streamed, skipped when present), pulls (verified, resumed with `Range`), manifests,
+//! tags, referrers, retries. Request counts come from the registry's `/metrics`.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use pqreg::transfer::{
+    BlobFile, PushOutcome, RegistryClient, RetryPolicy, TransferError, TransferOptions,
+    partial_path,
+};
+use pqreg_spec::Digest;
+use pqreg_spec::oci::media_types;
+
+/// A registry process with its own data directory, killed on drop.
+struct Registry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds the registry binary once per test run (a no-op when it is current).
+fn registry_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "pqreg-registry",
+                "--bin",
+                "pqreg-registry",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "cargo build -p pqreg-registry failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let bin = target.join("debug").join("pqreg-registry");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+    .clone()
+}
+
+fn start() -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(registry_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PQREG_REGISTRY__LOG_FORMAT", "json")
+        .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
+        .env("PQREG_REGISTRY__WORKERS", "2")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The bound address is in the "listening" log line; keep draining stderr after it.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(t) = &tx
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["fields"]["message"] == "pqreg-registry listening"
+            {
+                let _ = t.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
+                tx = None;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("registry printed its address");
+    let reg = Registry {
+        child,
+        addr,
+        _dir: dir,
+    };
+    // Bounded poll of /v2/.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = ureq::get(format!("http://{}/v2/", reg.addr)).call()
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "registry did not answer /v2/");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reg
+}
+
+impl Registry {
+    fn client(&self) -> RegistryClient {
+        RegistryClient::new(&self.addr, None, TransferOptions::default()).unwrap()
+    }
+
+    fn metrics(&self) -> String {
+        ureq::get(format!("http://{}/metrics", self.addr))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
+    /// Sum of `pqreg_http_requests_total` over the series whose labels contain all of
+    /// `labels` (each `key="value"`, or `route` matched as a substring).
+    fn requests(&self, method: &str, route_part: &str, status: Option<u16>) -> u64 {
+        let m = self.metrics();
+        m.lines()
+            .filter(|l| l.starts_with("pqreg_http_requests_total{"))
+            .filter(|l| l.contains(&format!("method=\"{method}\"")))
+            .filter(|l| {
+                l.split("route=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .is_some_and(|r| r.contains(route_part))
+            })
+            .filter(|l| status.is_none_or(|s| l.contains(&format!("status=\"{s}\""))))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        let m = self.metrics();
+        m.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .unwrap_or(0)
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+fn write_blob(dir: &Path, name: &str, bytes: &[u8]) -> BlobFile {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    BlobFile {
+        digest: Digest::sha256(bytes),
+        size: bytes.len() as u64,
+        path,
+    }
+}
+
+fn manifest(config: &BlobFile, layers: &[&BlobFile], subject: Option<(&Digest, usize)>) -> Vec<u8> {
+    let desc = |mt: &str, b: &BlobFile| serde_json::json!({"mediaType": mt, "digest": b.digest.to_string(), "size": b.size});
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_MANIFEST,
+        "artifactType": "application/vnd.example.test",
+        "config": desc("application/vnd.example.config.v1+json", config),
+        "layers": layers.iter().map(|l| desc("application/octet-stream", l)).collect::<Vec<_>>(),
+    });
+    if let Some((d, size)) = subject {
+        m["subject"] = serde_json::json!({"mediaType": media_types::OCI_MANIFEST, "digest": d.to_string(), "size": size});
+    }
+    serde_json::to_vec(&m).unwrap()
+}
+
+const BIG: usize = (5 << 20) + 12345;
+
+#[test]
+fn push_skip_pull_manifest_tags_referrers() {
+    let reg = start();
+    let c = reg.client();
+    assert!(c.is_plain_http());
+    let src = tempfile::tempdir().unwrap();
+    let small = write_blob(src.path(), "small", &data(1, 1000));
+    let big = write_blob(src.path(), "big", &data(2, BIG));
+    let config = write_blob(src.path(), "config", br#"{"v":1}"#);
+    let blobs = vec![small.clone(), big.clone(), config.clone()];
+    let repo = "org/model";
+
+    assert!(!c.has_blob(repo, &big.digest).unwrap());
+    let out = c.push_blobs(repo, &blobs).unwrap();
+    assert_eq!(
+        out,
+        blobs
+            .iter()
+            .map(|b| PushOutcome::Uploaded(b.size))
+            .collect::<Vec<_>>()
+    );
+    assert!(c.has_blob(repo, &big.digest).unwrap());
+    let posts = reg.requests("POST", "uploads", None);
+    assert_eq!(posts, 3, "one upload session per blob");
+    let bytes_in = reg.counter("pqreg_http_bytes_in_total");
+    assert!(bytes_in >= (BIG + 1000) as u64, "{bytes_in}");
+
+    // Pushing again uploads nothing: no session opened, no byte received.
+    let again = c.push_blobs(repo, &blobs).unwrap();
+    assert!(
+        again.iter().all(|o| *o == PushOutcome::Skipped),
+        "{again:?}"
+    );
+    assert_eq!(reg.requests("POST", "uploads", None), posts);
+    assert_eq!(reg.counter("pqreg_http_bytes_in_total"), bytes_in);
+
+    // Manifest by tag and by digest.
+    let m = manifest(&config, &[&small, &big], None);
+    let md = c
+        .put_manifest(repo, "v1", &m, media_types::OCI_MANIFEST)
+        .unwrap();
+    assert_eq!(md, Digest::sha256(&m));
+    let by_tag = c.get_manifest(repo, "v1").unwrap();
+    assert_eq!(by_tag.bytes, m);
+    assert_eq!(by_tag.digest, md);
+    assert_eq!(by_tag.media_type, media_types::OCI_MANIFEST);
+    let by_digest = c.get_manifest(repo, &md.to_string()).unwrap();
+    assert_eq!(by_digest, by_tag);
+    // Pushing by digest: the bytes must hash to it (checked before sending).
+    let e = c
+        .put_manifest(
+            repo,
+            &Digest::sha256(b"other").to_string(),
+            &m,
+            media_types::OCI_MANIFEST,
+        )
+        .unwrap_err();
+    assert!(matches!(e, TransferError::DigestMismatch { .. }), "{e}");
+    assert_eq!(e.exit_code().code, 10);
+    c.put_manifest(repo, &md.to_string(), &m, media_types::OCI_MANIFEST)
+        .unwrap();
+    c.put_manifest(repo, "v2", &m, media_types::OCI_MANIFEST)
+        .unwrap();
+    assert_eq!(c.list_tags(repo).unwrap(), vec!["v1", "v2"]);
+
+    // Unknown tag, digest, repository: NotFound, not retried into Unavailable.
+    assert!(matches!(
+        c.get_manifest(repo, "nope"),
+        Err(TransferError::NotFound { .. })
+    ));
+    assert!(matches!(
+        c.get_manifest(repo, &Digest::sha256(b"none").to_string()),
+        Err(TransferError::NotFound { .. })
+    ));
+    assert!(matches!(
+        c.list_tags("no/such"),
+        Err(TransferError::NotFound { .. })
+    ));
+
+    // Referrers: a manifest whose subject is v1.
+    let sig = write_blob(src.path(), "sig", b"signature bundle");
+    c.push_blob_file(repo, &sig.digest, sig.size, &sig.path)
+        .unwrap();
+    let r = manifest(&config, &[&sig], Some((&md, m.len())));
+    let rd = c
+        .put_manifest(
+            repo,
+            &Digest::sha256(&r).to_string(),
+            &r,
+            media_types::OCI_MANIFEST,
+        )
+        .unwrap();
+    let idx = c.referrers(repo, &md, None).unwrap();
+    assert_eq!(idx.manifests.len(), 1);
+    assert_eq!(idx.manifests[0].digest, rd);
+    assert_eq!(
+        c.referrers(repo, &md, Some("application/vnd.example.test"))
+            .unwrap()
+            .manifests
+            .len(),
+        1
+    );
+    assert!(
+        c.referrers(repo, &md, Some("application/vnd.other"))
+            .unwrap()
+            .manifests
+            .is_empty()
+    );
+
+    // Pull everything back, in parallel, verified.
+    let dst = tempfile::tempdir().unwrap();
+    let pulls: Vec<BlobFile> = blobs
+        .iter()
+        .map(|b| BlobFile {
+            path: dst.path().join(b.digest.hex()),
+            ..b.clone()
+        })
+        .collect();
+    let out_before = reg.counter("pqreg_http_bytes_out_total");
+    let stats = c.pull_blobs(repo, &pulls).unwrap();
+    for (b, s) in blobs.iter().zip(&stats) {
+        assert_eq!(s.resumed_from, 0);
+        assert_eq!(s.downloaded, b.size);
+        let got = std::fs::read(dst.path().join(b.digest.hex())).unwrap();
+        assert_eq!(got, std::fs::read(&b.path).unwrap());
+        assert!(!partial_path(&dst.path().join(b.digest.hex())).exists());
+    }
+    let total: u64 = blobs.iter().map(|b| b.size).sum();
+    assert_eq!(
+        reg.counter("pqreg_http_bytes_out_total") - out_before,
+        total
+    );
+}
+
+#[test]
+fn pull_resumes_from_partial_with_range() {
+    let reg = start();
+    let c = reg.client();
+    let src = tempfile::tempdir().unwrap();
+    let bytes = data(3, BIG);
+    let big = write_blob(src.path(), "big", &bytes);
+    c.push_blob_file("r", &big.digest, big.size, &big.path)
+        .unwrap();
+
+    let dst = tempfile::tempdir().unwrap();
+    let dest = dst.path().join("blob");
+    let half = BIG / 2;
+    std::fs::write(partial_path(&dest), &bytes[..half]).unwrap();
+    let partials_before = reg.requests("GET", "blobs/{digest}", Some(206));
+    let out_before = reg.counter("pqreg_http_bytes_out_total");
+    let s = c.pull_blob_to("r", &big.digest, big.size, &dest).unwrap();
+    assert_eq!(s.resumed_from, half as u64);
+    assert_eq!(s.downloaded, (BIG - half) as u64);
+    assert_eq!(
+        reg.requests("GET", "blobs/{digest}", Some(206)),
+        partials_before + 1,
+        "one 206 answer"
+    );
+    assert_eq!(
+        reg.counter("pqreg_http_bytes_out_total") - out_before,
+        (BIG - half) as u64,
+        "only the missing half was sent"
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    assert!(!partial_path(&dest).exists());
+
+    // A complete .partial needs no request at all.
+    let dest2 = dst.path().join("blob2");
+    std::fs::write(partial_path(&dest2), &bytes).unwrap();
+    let gets = reg.requests("GET", "blobs/{digest}", None);
+    let s = c.pull_blob_to("r", &big.digest, big.size, &dest2).unwrap();
+    assert_eq!((s.resumed_from, s.downloaded), (BIG as u64, 0));
+    assert_eq!(reg.requests("GET", "blobs/{digest}", None), gets);
+    assert_eq!(std::fs::read(&dest2).unwrap(), bytes);
+
+    // A .partial longer than the blob cannot be a prefix: discarded, pulled whole.
+    let dest3 = dst.path().join("blob3");
+    std::fs::write(partial_path(&dest3), vec![0u8; BIG + 1]).unwrap();
+    let s = c.pull_blob_to("r", &big.digest, big.size, &dest3).unwrap();
+    assert_eq!((s.resumed_from, s.downloaded), (0, BIG as u64));
+    assert_eq!(std::fs::read(&dest3).unwrap(), bytes);
+}
+
+#[test]
+fn wrong_prefix_is_a_digest_mismatch_and_leaves_nothing() {
+    let reg = start();
+    let c = reg.client();
+    let src = tempfile::tempdir().unwrap();
+    let bytes = data(4, BIG);
+    let big = write_blob(src.path(), "big", &bytes);
+    c.push_blob_file("r", &big.digest, big.size, &big.path)
+        .unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let dest = dst.path().join("blob");
+    let mut prefix = bytes[..BIG / 2].to_vec();
+    prefix[100] ^= 1;
+    std::fs::write(partial_path(&dest), &prefix).unwrap();
+    let e = c
+        .pull_blob_to("r", &big.digest, big.size, &dest)
+        .unwrap_err();
+    assert!(matches!(e, TransferError::DigestMismatch { .. }), "{e}");
+    assert_eq!(e.exit_code(), pqreg::exit::DIGEST_MISMATCH);
+    assert!(!dest.exists());
+    assert!(!partial_path(&dest).exists());
+    assert_eq!(std::fs::read_dir(dst.path()).unwrap().count(), 0);
+
+    // Asking for a size the blob does not have: the registry's Content-Length disagrees.
+    let e = c
+        .pull_blob_to("r", &big.digest, big.size + 1, &dest)
+        .unwrap_err();
+    assert!(matches!(e, TransferError::SizeMismatch { .. }), "{e}");
+    assert_eq!(std::fs::read_dir(dst.path()).unwrap().count(), 0);
+
+    // An unknown blob is NotFound (a 404 is not retried).
+    let gets = reg.requests("GET", "blobs/{digest}", Some(404));
+    let e = c
+        .pull_blob_to("r", &Digest::sha256(b"nope"), 4, &dest)
+        .unwrap_err();
+    assert!(matches!(e, TransferError::NotFound { .. }), "{e}");
+    assert_eq!(reg.requests("GET", "blobs/{digest}", Some(404)), gets + 1);
+}
+
+#[test]
+fn push_of_a_file_that_does_not_match_is_refused_once() {
+    let reg = start();
+    let c = reg.client();
+    let src = tempfile::tempdir().unwrap();
+    let path = src.path().join("f");
+    std::fs::write(&path, b"actual content").unwrap();
+    let claimed = Digest::sha256(b"claimed content");
+    let e = c.push_blob_file("r", &claimed, 14, &path).unwrap_err();
+    assert!(matches!(e, TransferError::DigestMismatch { .. }), "{e}");
+    // A 400 is final: exactly one upload session was opened.
+    assert_eq!(reg.requests("POST", "uploads", None), 1);
+    // A size that disagrees with the file is caught before any upload.
+    let e = c.push_blob_file("r", &claimed, 15, &path).unwrap_err();
+    assert!(matches!(e, TransferError::SizeMismatch { .. }), "{e}");
+    assert_eq!(reg.requests("POST", "uploads", None), 1);
+}
+
+#[test]
+fn cross_repo_mount() {
+    let reg = start();
+    let c = reg.client();
+    let src = tempfile::tempdir().unwrap();
+    let b = write_blob(src.path(), "b", &data(5, 4096));
+    c.push_blob_file("a", &b.digest, b.size, &b.path).unwrap();
+    let bytes_in = reg.counter("pqreg_http_bytes_in_total");
+    assert!(c.mount_blob("b", "a", &b.digest).unwrap());
+    assert!(c.has_blob("b", &b.digest).unwrap());
+    assert_eq!(reg.counter("pqreg_http_bytes_in_total"), bytes_in);
+    // Not in the source repository: not mounted.
+    assert!(!c.mount_blob("c", "a", &Digest::sha256(b"x")).unwrap());
+}
+
+#[test]
+fn unreachable_registry_is_retried_then_reported() {
+    // A port nothing listens on: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let opts = TransferOptions {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        },
+        ..TransferOptions::default()
+    };
+    let c = RegistryClient::new(&format!("127.0.0.1:{port}"), None, opts).unwrap();
+    let e = c.has_blob("r", &Digest::sha256(b"x")).unwrap_err();
+    assert!(
+        matches!(e, TransferError::Unavailable { attempts: 3, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("try again"), "{e}");
+}
