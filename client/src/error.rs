@@ -7,6 +7,7 @@ pub use crate::chunker::safetensors::SafetensorsError;
 pub use crate::keyfile::KeyFileError;
 pub use crate::pack::PackError;
 pub use crate::reference::ReferenceError;
+pub use crate::transfer::TransferError;
 pub use crate::unpack::UnpackError;
 
 /// Everything the `pqreg` library can fail with.
@@ -37,6 +38,9 @@ pub enum Error {
     /// Verifying or writing a pulled model failed.
     #[error(transparent)]
     Unpack(#[from] UnpackError),
+    /// Talking to a registry failed.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
 }
 
 impl Error {
@@ -51,6 +55,7 @@ impl Error {
             Error::Spec(e) => Self::spec_exit_code(e),
             Error::Pack(_) => exit::ERROR,
             Error::Unpack(e) => e.exit_code(),
+            Error::Transfer(e) => e.exit_code(),
         }
     }
 

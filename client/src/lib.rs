@@ -3,8 +3,8 @@
 //! Built so far: model references ([`mod@reference`]), registry credentials shared with other
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
 //! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
-//! ([`exit`]). Packing, transfer and verification come
-//! next (issue 4).
+//! ([`exit`]), packing ([`pack`]) and verify-before-write unpacking ([`unpack`]), registry
+//! transfers ([`transfer`]) and the two joined ([`remote`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,8 +16,9 @@ pub mod keyfile;
 pub mod pack;
 pub mod paths;
 pub mod reference;
-pub mod unpack;
+pub mod remote;
 pub mod transfer;
+pub mod unpack;
 
 pub use error::Error;
 pub use reference::Reference;

@@ -1,0 +1,228 @@
+//! The pack and unpack pipelines over a registry: [`RegistrySink`] is a
+//! [`BlobSink`] and [`RegistrySource`] a [`BlobSource`] for one repository of a
+//! [`RegistryClient`].
+//!
+//! Pulled blobs go to the content-addressed cache `$XDG_CACHE_HOME/pqreg/blobs/sha256/<hex>`
+//! ([`crate::paths::Paths::cache`]): [`RegistryClient::pull_blob_to`] downloads into
+//! `<hex>.partial` (resumed on the next pull) and renames only when the SHA-256 matches, so
+//! a file in the cache is always its digest's content. The unpacker hashes every blob it
+//! reads anyway: the cache is never trusted.
+//!
+//! A blob's size (needed for the download) comes from the descriptors this source has
+//! already seen: the config and layers of every manifest fetched through it, and the
+//! referrers listed. The unpacker only opens blobs named by manifests it fetched first.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use pqreg_spec::Digest;
+use pqreg_spec::oci::{Descriptor, ImageManifest};
+
+use crate::Error;
+use crate::pack::{BlobSink, PackError};
+use crate::transfer::{PushOutcome, RegistryClient, TransferError};
+use crate::unpack::{BlobSource, UnpackError};
+
+/// Counts of what a [`RegistrySink`] sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Blobs uploaded.
+    pub uploaded_blobs: usize,
+    /// Bytes of those blobs.
+    pub uploaded_bytes: u64,
+    /// Blobs the registry already had (not uploaded).
+    pub skipped_blobs: usize,
+    /// Manifests pushed.
+    pub manifests: usize,
+}
+
+/// A repository of a registry as a [`BlobSink`]: `pqreg push`.
+#[derive(Debug)]
+pub struct RegistrySink<'c> {
+    client: &'c RegistryClient,
+    repo: String,
+    temp: PathBuf,
+    stats: SinkStats,
+}
+
+impl<'c> RegistrySink<'c> {
+    /// A sink for `repo` (the repository path, without the host); packer temp files go to
+    /// `temp_dir` (created if missing).
+    pub fn new(client: &'c RegistryClient, repo: &str, temp_dir: &Path) -> Result<Self, Error> {
+        fs::create_dir_all(temp_dir).map_err(|source| PackError::Io {
+            path: temp_dir.to_owned(),
+            source,
+        })?;
+        Ok(RegistrySink {
+            client,
+            repo: repo.to_owned(),
+            temp: temp_dir.to_owned(),
+            stats: SinkStats::default(),
+        })
+    }
+
+    /// What was sent so far.
+    pub fn stats(&self) -> SinkStats {
+        self.stats
+    }
+
+    fn count(&mut self, outcome: PushOutcome) {
+        match outcome {
+            PushOutcome::Uploaded(n) => {
+                self.stats.uploaded_blobs += 1;
+                self.stats.uploaded_bytes += n;
+            }
+            PushOutcome::Skipped | PushOutcome::Mounted => self.stats.skipped_blobs += 1,
+        }
+    }
+}
+
+impl BlobSink for RegistrySink<'_> {
+    fn has_blob(&mut self, digest: &Digest) -> Result<bool, Error> {
+        Ok(self.client.has_blob(&self.repo, digest)?)
+    }
+
+    fn put_blob_file(&mut self, desc: &Descriptor, path: &Path) -> Result<(), Error> {
+        let outcome = self
+            .client
+            .push_blob_file(&self.repo, &desc.digest, desc.size, path)?;
+        self.count(outcome);
+        Ok(())
+    }
+
+    fn put_blob_bytes(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<(), Error> {
+        // The client streams uploads from files; small blobs take a temp file.
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&self.temp).map_err(|source| PackError::Io {
+                path: self.temp.clone(),
+                source,
+            })?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.flush())
+            .map_err(|source| PackError::Io {
+                path: tmp.path().to_owned(),
+                source,
+            })?;
+        self.put_blob_file(desc, tmp.path())
+    }
+
+    fn put_manifest(
+        &mut self,
+        desc: &Descriptor,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<(), Error> {
+        // The packer passes the tag for the model manifest only; referrers go by digest.
+        let digest = desc.digest.to_string();
+        let reference = tag.unwrap_or(&digest);
+        let got = self
+            .client
+            .put_manifest(&self.repo, reference, bytes, &desc.media_type)?;
+        if got != desc.digest {
+            return Err(TransferError::DigestMismatch {
+                what: "pushed manifest".into(),
+                expected: desc.digest.to_string(),
+                actual: got.to_string(),
+            }
+            .into());
+        }
+        self.stats.manifests += 1;
+        Ok(())
+    }
+
+    fn temp_dir(&self) -> Option<PathBuf> {
+        Some(self.temp.clone())
+    }
+}
+
+/// A repository of a registry as a [`BlobSource`]: `pqreg pull` and `verify`.
+#[derive(Debug)]
+pub struct RegistrySource<'c> {
+    client: &'c RegistryClient,
+    repo: String,
+    cache: PathBuf,
+    sizes: Mutex<HashMap<Digest, u64>>,
+    downloaded: Mutex<u64>,
+}
+
+impl<'c> RegistrySource<'c> {
+    /// A source for `repo`, caching blobs under `cache_dir/blobs/sha256/` (created if
+    /// missing).
+    pub fn new(client: &'c RegistryClient, repo: &str, cache_dir: &Path) -> Result<Self, Error> {
+        let cache = cache_dir.join("blobs").join("sha256");
+        fs::create_dir_all(&cache).map_err(|source| UnpackError::Io {
+            path: cache.clone(),
+            source,
+        })?;
+        Ok(RegistrySource {
+            client,
+            repo: repo.to_owned(),
+            cache,
+            sizes: Mutex::new(HashMap::new()),
+            downloaded: Mutex::new(0),
+        })
+    }
+
+    /// Bytes downloaded from the registry so far (blobs only; cache hits are not counted).
+    pub fn downloaded_bytes(&self) -> u64 {
+        self.downloaded.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    fn remember(&self, descs: impl IntoIterator<Item = (Digest, u64)>) {
+        if let Ok(mut m) = self.sizes.lock() {
+            m.extend(descs);
+        }
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.cache.join(digest.hex())
+    }
+}
+
+impl BlobSource for RegistrySource<'_> {
+    type Reader = File;
+
+    fn get_manifest(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
+        let fetched = self.client.get_manifest(&self.repo, &digest.to_string())?;
+        if let Ok(m) = ImageManifest::from_json(&fetched.bytes) {
+            self.remember(
+                std::iter::once(&m.config)
+                    .chain(&m.layers)
+                    .map(|d| (d.digest, d.size)),
+            );
+        }
+        Ok(fetched.bytes)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> Result<File, Error> {
+        let path = self.blob_path(digest);
+        if !path.exists() {
+            let size = self
+                .sizes
+                .lock()
+                .ok()
+                .and_then(|m| m.get(digest).copied())
+                .ok_or_else(|| UnpackError::Io {
+                    path: PathBuf::from(digest.to_string()),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "blob not named by any manifest fetched from this repository",
+                    ),
+                })?;
+            let stats = self.client.pull_blob_to(&self.repo, digest, size, &path)?;
+            if let Ok(mut d) = self.downloaded.lock() {
+                *d += stats.downloaded;
+            }
+        }
+        File::open(&path).map_err(|source| UnpackError::Io { path, source }.into())
+    }
+
+    fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
+        let index = self.client.referrers(&self.repo, subject, None)?;
+        self.remember(index.manifests.iter().map(|d| (d.digest, d.size)));
+        Ok(index.manifests)
+    }
+}
