@@ -122,6 +122,10 @@ pub struct PushArgs {
     /// Passphrase file for encrypted private keys.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// A recipient private key of the tag's current version: its index is read so
+    /// unchanged chunks are reused (same lineage); without it, a new lineage starts.
+    #[arg(long, value_name = "KEY")]
+    pub identity: Option<PathBuf>,
     /// Parallel uploads.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -137,7 +141,7 @@ pub struct PullArgs {
     /// Your recipient private key.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
-    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.json).
+    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Passphrase file for an encrypted identity.
@@ -153,7 +157,7 @@ pub struct VerifyArgs {
     /// Your recipient private key (to check the plaintext too).
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
-    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.json).
+    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }

@@ -5,6 +5,7 @@
 //! carries, and printed with what to do next.
 
 mod cli;
+mod remote_cmd;
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode as ProcessExit;
@@ -22,9 +23,9 @@ use pqreg::reference::{self, Reference};
 use pqreg_spec::keys::{KemAlgorithm, SignatureAlgorithm};
 
 /// What a successful command prints: text for people, JSON for machines.
-struct Outcome {
-    text: String,
-    json: serde_json::Value,
+pub(crate) struct Outcome {
+    pub(crate) text: String,
+    pub(crate) json: serde_json::Value,
 }
 
 /// An error that knows its exit code and what the user should do.
@@ -43,7 +44,7 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-fn fail(code: ExitCode, message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+pub(crate) fn fail(code: ExitCode, message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
     Failure {
         code,
         message: message.into(),
@@ -96,6 +97,8 @@ fn classify(err: &anyhow::Error) -> (ExitCode, String) {
         }
         let code = if let Some(e) = cause.downcast_ref::<pqreg::Error>() {
             Some(e.exit_code())
+        } else if let Some(e) = cause.downcast_ref::<pqreg::transfer::TransferError>() {
+            Some(e.exit_code())
         } else if cause.downcast_ref::<reference::ReferenceError>().is_some() {
             Some(exit::USAGE)
         } else if let Some(e) = cause.downcast_ref::<pqreg::keyfile::KeyFileError>() {
@@ -131,18 +134,21 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             ),
         }),
         Command::Keygen(a) => keygen(&a),
-        Command::Push(a) => {
-            parse_ref(&a.reference)?;
-            not_implemented("push", "nothing was uploaded")
-        }
-        Command::Pull(a) => {
-            parse_ref(&a.reference)?;
-            not_implemented("pull", "nothing was downloaded or written")
-        }
-        Command::Verify(a) => {
-            parse_ref(&a.reference)?;
-            not_implemented("verify", "nothing was verified")
-        }
+        Command::Push(a) => remote_cmd::push(&a),
+        Command::Pull(a) => remote_cmd::pull(
+            &a.reference,
+            Some(&a.dir),
+            a.identity.as_deref(),
+            a.policy.as_deref(),
+            a.passphrase_file.as_deref(),
+        ),
+        Command::Verify(a) => remote_cmd::pull(
+            &a.reference,
+            None,
+            a.identity.as_deref(),
+            a.policy.as_deref(),
+            None,
+        ),
         Command::Inspect(a) => {
             parse_ref(&a.reference)?;
             not_implemented("inspect", "nothing was fetched")
@@ -176,7 +182,7 @@ fn not_implemented(cmd: &str, nothing: &str) -> anyhow::Result<Outcome> {
     ))
 }
 
-fn parse_ref(s: &str) -> anyhow::Result<Reference> {
+pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
     let default = std::env::var("PQREG_REGISTRY")
         .ok()
         .filter(|s| !s.is_empty());
