@@ -44,7 +44,11 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-pub(crate) fn fail(code: ExitCode, message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+pub(crate) fn fail(
+    code: ExitCode,
+    message: impl Into<String>,
+    hint: impl Into<String>,
+) -> anyhow::Error {
     Failure {
         code,
         message: message.into(),

@@ -211,8 +211,7 @@ pub(crate) fn pull(
         Some(d) => d.to_owned(),
         None => {
             let tmp = paths.cache.join("tmp");
-            std::fs::create_dir_all(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
+            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             scratch = tempfile::tempdir_in(&tmp)
                 .with_context(|| format!("creating a directory in {}", tmp.display()))?;
             scratch.path().join("model")

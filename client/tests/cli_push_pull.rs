@@ -1,0 +1,286 @@
+//! `pqreg push` and `pqreg pull` (the binary) against the real `pqreg-registry` binary on
+//! 127.0.0.1: byte-for-byte round trip, an untrusted signer exits 12 and writes nothing,
+//! and a re-push with `--identity` uploads no chunk blob.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A registry process with its own data directory, killed on drop.
+struct Registry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds the registry binary (a no-op when current), as transfer_registry.rs does.
+fn registry_bin() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "pqreg-registry",
+            "--bin",
+            "pqreg-registry",
+        ])
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cargo build -p pqreg-registry failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target.join("debug").join("pqreg-registry")
+}
+
+fn start() -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(registry_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PQREG_REGISTRY__LOG_FORMAT", "json")
+        .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
+        .env("PQREG_REGISTRY__WORKERS", "2")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(t) = &tx
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["fields"]["message"] == "pqreg-registry listening"
+            {
+                let _ = t.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
+                tx = None;
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ureq::get(format!("http://{addr}/v2/")).call().is_err() {
+        assert!(Instant::now() < deadline, "registry did not answer /v2/");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Registry {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// Runs `pqreg` with a private XDG environment under `home`.
+fn pqreg(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pqreg"))
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("DOCKER_CONFIG", home.join("docker"))
+        .env_remove("PQREG_REGISTRY")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout {}\nstderr {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn policy(path: &Path, signer_pub: &Path, repo_pattern: &str) {
+    let pem = std::fs::read_to_string(signer_pub).unwrap();
+    std::fs::write(
+        path,
+        format!(
+            "version = 1\nrequire_log = false\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n[[rules]]\nrepositories = [\"{repo_pattern}\"]\nsigners = [\"release\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            assert!(e.file_type().unwrap().is_file());
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn push_pull_roundtrip_untrusted_and_dedup() {
+    let reg = start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let p = |s: &str| h.join(s).to_str().unwrap().to_owned();
+    ok(&pqreg(h, &["keygen", "--sign", "--out", &p("signer")]));
+    ok(&pqreg(h, &["keygen", "--sign", "--out", &p("other")]));
+    ok(&pqreg(h, &["keygen", "--recipient", "--out", &p("rcpt")]));
+    policy(
+        &h.join("trust.toml"),
+        &h.join("signer.pub"),
+        &format!("{}/models/*", reg.addr),
+    );
+    policy(
+        &h.join("untrust.toml"),
+        &h.join("other.pub"),
+        &format!("{}/models/*", reg.addr),
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny");
+    let src_s = src.to_str().unwrap();
+    let r = format!("{}/models/tiny:v1", reg.addr);
+
+    let out = ok(&pqreg(
+        h,
+        &[
+            "-o",
+            "json",
+            "push",
+            src_s,
+            &r,
+            "--recipient",
+            &p("rcpt.pub"),
+            "--sign-key",
+            &p("signer.key"),
+        ],
+    ));
+    let first: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(first["uploaded_bytes"].as_u64().unwrap() > 0);
+    let digest = first["digest"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first["reference"],
+        format!("{}/models/tiny@{digest}", reg.addr)
+    );
+
+    let pulled = ok(&pqreg(
+        h,
+        &[
+            "pull",
+            &r,
+            &p("out"),
+            "--identity",
+            &p("rcpt.key"),
+            "--policy",
+            &p("trust.toml"),
+        ],
+    ));
+    assert_eq!(pulled.trim(), format!("{}/models/tiny@{digest}", reg.addr));
+    assert_eq!(files(&h.join("out")), files(&src));
+
+    // A valid signature by a key the policy does not list: exit 12, nothing written.
+    let o = pqreg(
+        h,
+        &[
+            "pull",
+            &r,
+            &p("out2"),
+            "--identity",
+            &p("rcpt.key"),
+            "--policy",
+            &p("untrust.toml"),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!h.join("out2").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(h)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial")
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+
+    // verify: every check, nothing written.
+    ok(&pqreg(
+        h,
+        &[
+            "verify",
+            &format!("{}/models/tiny@{digest}", reg.addr),
+            "--identity",
+            &p("rcpt.key"),
+            "--policy",
+            &p("trust.toml"),
+        ],
+    ));
+
+    // Re-push of the unchanged model in the same lineage: no chunk blob is uploaded (only
+    // the new config/index/bundle differ at most, and the chunk layers are all reused).
+    let out = ok(&pqreg(
+        h,
+        &[
+            "-o",
+            "json",
+            "push",
+            src_s,
+            &r,
+            "--recipient",
+            &p("rcpt.pub"),
+            "--sign-key",
+            &p("signer.key"),
+            "--identity",
+            &p("rcpt.key"),
+        ],
+    ));
+    let second: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(second["new_chunk_blobs"], 0, "{second}");
+    assert!(second["reused_chunks"].as_u64().unwrap() > 0, "{second}");
+    assert!(
+        second["uploaded_bytes"].as_u64().unwrap() < first["uploaded_bytes"].as_u64().unwrap(),
+        "{first} {second}"
+    );
+    // The new version pulls too.
+    ok(&pqreg(
+        h,
+        &[
+            "pull",
+            &r,
+            &p("out3"),
+            "--identity",
+            &p("rcpt.key"),
+            "--policy",
+            &p("trust.toml"),
+        ],
+    ));
+    assert_eq!(files(&h.join("out3")), files(&src));
+}
