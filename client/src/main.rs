@@ -182,7 +182,7 @@ fn not_implemented(cmd: &str, nothing: &str) -> anyhow::Result<Outcome> {
     Err(fail(
         exit::ERROR,
         format!("`pqreg {cmd}` is not implemented yet ({nothing})"),
-        "This build has keygen, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
+        "This build has keygen, push, pull, verify, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
     ))
 }
 
