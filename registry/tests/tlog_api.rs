@@ -228,3 +228,40 @@ fn concurrent_submissions_proofs_tiles_restart() {
     assert_eq!(acked.len(), 273);
     reg.stop();
 }
+
+/// Append throughput with 64 concurrent submitters (no client-side verification).
+/// `cargo test -p pqreg-registry --release --test tlog_api -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn append_throughput_64_submitters() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = start(dir.path(), |c| c.workers = 4);
+    let base = reg.url();
+    let per = 100u64;
+    let t0 = std::time::Instant::now();
+    let hs: Vec<_> = (0..64u64)
+        .map(|t| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let a = agent();
+                for k in 0..per {
+                    let r = a
+                        .post(format!("{base}/log/v1/entries"))
+                        .send(entry(t * per + k).as_bytes())
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    println!(
+        "{} entries in {dt:.2} s: {:.0} entries/s",
+        64 * per,
+        (64 * per) as f64 / dt
+    );
+    reg.stop();
+}
