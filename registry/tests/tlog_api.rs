@@ -265,3 +265,43 @@ fn append_throughput_64_submitters() {
     );
     reg.stop();
 }
+
+/// A manifest PUT that moves a tag appends one tag entry; re-pushing the same manifest
+/// under the same tag appends nothing.
+#[test]
+fn tag_move_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = start(dir.path(), |_| {});
+    let base = reg.url();
+    let a = agent();
+    let cfg = b"{}";
+    common::push_blob(&a, &base, "acme/model", cfg);
+    let layer = b"layer";
+    common::push_blob(&a, &base, "acme/model", layer);
+    let m = common::image_manifest(cfg, &[layer], None);
+    assert_eq!(
+        common::put_manifest(&a, &base, "acme/model", "v1", &m).status(),
+        201
+    );
+    assert_eq!(
+        common::put_manifest(&a, &base, "acme/model", "v1", &m).status(),
+        201
+    );
+    let v = verifier(&base, "127.0.0.1:0/log");
+    let cp = checkpoint(&base, &v);
+    assert_eq!(cp.checkpoint.size, 1);
+    let mut r = a
+        .get(format!("{base}/log/tile/entries/000.p/1"))
+        .call()
+        .unwrap();
+    let b = body(&mut r);
+    let entries = pqreg_spec::tile::parse_entry_bundle(&b, 1).unwrap();
+    let e = pqreg_spec::logentry::LogEntry::parse(entries[0]).unwrap();
+    let text = String::from_utf8(e.encode().unwrap()).unwrap();
+    assert!(
+        text.contains("kind tag\nrepository acme/model\ntag v1\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("manifest {}", pqreg_spec::Digest::sha256(&m))));
+    reg.stop();
+}
