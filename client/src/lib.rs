@@ -16,8 +16,8 @@ pub mod keyfile;
 pub mod pack;
 pub mod paths;
 pub mod reference;
-pub mod unpack;
 pub mod transfer;
+pub mod unpack;
 
 pub use error::Error;
 pub use reference::Reference;
