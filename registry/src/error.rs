@@ -48,6 +48,16 @@ pub enum Code {
     ParamInvalid,
     /// pqreg: the path matches no endpoint.
     NotFound,
+    /// pqreg log: a submitted entry does not parse.
+    LogEntryInvalid,
+    /// pqreg log: no such tile or bundle (or not canonical, or an old partial width).
+    LogTileUnknown,
+    /// pqreg log: the leaf index is not below the tree size.
+    IndexOutOfRange,
+    /// pqreg log: the size exceeds the newest checkpoint.
+    SizeUnknown,
+    /// pqreg log: a consistency proof from a larger to a smaller size.
+    SizeDecreased,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -170,6 +180,36 @@ pub const CODES: &[CodeInfo] = &[
         "invalid query parameter",
     ),
     row(Code::NotFound, "NOT_FOUND", 404, "no such endpoint"),
+    row(
+        Code::LogEntryInvalid,
+        "LOG_ENTRY_INVALID",
+        400,
+        "log entry invalid",
+    ),
+    row(
+        Code::LogTileUnknown,
+        "LOG_TILE_UNKNOWN",
+        404,
+        "log tile unknown",
+    ),
+    row(
+        Code::IndexOutOfRange,
+        "INDEX_OUT_OF_RANGE",
+        400,
+        "log index out of range",
+    ),
+    row(
+        Code::SizeUnknown,
+        "SIZE_UNKNOWN",
+        400,
+        "tree size beyond the newest checkpoint",
+    ),
+    row(
+        Code::SizeDecreased,
+        "SIZE_DECREASED",
+        400,
+        "tree size decreased",
+    ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];
 

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod names;
 pub mod state;
 pub mod storage;
+pub mod tlog;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,7 +55,11 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
             std::fs::remove_file(entry.path())?;
         }
     }
+    let origin = format!("{}/log", cfg.listen);
+    let log = tlog::Log::open(&cfg.data_dir, &origin)
+        .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
     Ok(AppState {
+        log,
         cfg,
         store: Arc::new(store) as Arc<dyn BlobStore>,
         meta,

@@ -43,6 +43,13 @@ enum Cmd {
         #[arg(long)]
         grace_period_secs: Option<u64>,
     },
+    /// Print the log's verifier keys (Ed25519, then ML-DSA-44), generating the keys in
+    /// `<data-dir>/log/keys` if they do not exist yet.
+    LogKey {
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn init_logs(cfg: &Config) {
@@ -78,6 +85,17 @@ fn main() -> anyhow::Result<()> {
             cfg.validate()?;
             init_logs(&cfg);
             pqreg_registry::serve(cfg)
+        }
+        Cmd::LogKey { data_dir } => {
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            let dir = cfg.data_dir.join("log");
+            std::fs::create_dir_all(&dir)?;
+            let origin = format!("{}/log", cfg.listen);
+            let keys = pqreg_registry::tlog::load_or_generate_keys(&dir.join("keys"), &origin)?;
+            print!("{}", keys.verifier_keys());
+            Ok(())
         }
         Cmd::CheckConfig => {
             print!("{}", toml::to_string(&cfg)?);

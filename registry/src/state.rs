@@ -33,6 +33,8 @@ pub struct AppState {
     pub gc_lock: RwLock<()>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The transparency log.
+    pub log: crate::tlog::Log,
 }
 
 impl AppState {

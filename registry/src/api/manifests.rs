@@ -145,11 +145,33 @@ pub async fn put(
         .subject
         .map(|_| parsed.referrer_descriptor(&digest, size));
     let (n, ds) = (name.clone(), digest.to_string());
-    let stored = st
-        .db(move |m| m.put_manifest(&n, &ds, &bytes, &rec, tag.as_deref(), desc.as_ref()))
+    let moved_tag = tag.clone();
+    let (stored, previous) = st
+        .db(move |m| {
+            let previous = match tag.as_deref() {
+                Some(t) => m.resolve_tag(&n, t)?,
+                None => None,
+            };
+            let stored = m.put_manifest(&n, &ds, &bytes, &rec, tag.as_deref(), desc.as_ref())?;
+            Ok((stored, previous))
+        })
         .await?;
     if let Err(missing) = stored {
         return Err(ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing.0 })));
+    }
+    // A tag that moved to a new manifest is logged (spec/transparency-log.md §3); the push
+    // waits for that one batch. A log failure does not undo the push: it is reported.
+    if let Some(t) = moved_tag
+        && previous.as_deref() != Some(digest.to_string().as_str())
+    {
+        match pqreg_spec::logentry::LogEntry::tag_move(&name, &t, digest, now()) {
+            Ok(e) => {
+                if let Err(err) = st.log.append(&e).await {
+                    tracing::error!(repo = %name, tag = %t, error = %err, "logging tag move failed");
+                }
+            }
+            Err(err) => tracing::error!(repo = %name, tag = %t, error = %err, "tag move entry"),
+        }
     }
     let mut r = response(StatusCode::CREATED);
     r.insert_header(("Location", format!("/v2/{name}/manifests/{digest}")))

@@ -6,6 +6,7 @@
 
 mod blobs;
 mod discovery;
+mod log;
 mod manifests;
 mod ops;
 mod uploads;
@@ -94,6 +95,24 @@ routes! {
     }
     "/metrics" => {
         GET ops::metrics => "spec/api.md#metrics",
+    }
+    "/log/checkpoint" => {
+        GET log::checkpoint => "spec/transparency-log.md §5",
+    }
+    "/log/tile/{path:.+}" => {
+        GET log::tile => "spec/transparency-log.md §5",
+    }
+    "/log/v1/keys" => {
+        GET log::keys => "spec/transparency-log.md §8.4",
+    }
+    "/log/v1/entries" => {
+        POST log::submit => "spec/transparency-log.md §8.5",
+    }
+    "/log/v1/proof/inclusion" => {
+        GET log::inclusion => "spec/transparency-log.md §8.1",
+    }
+    "/log/v1/proof/consistency" => {
+        GET log::consistency => "spec/transparency-log.md §8.2",
     }
 }
 

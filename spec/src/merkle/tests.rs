@@ -425,24 +425,26 @@ proptest! {
     }
 }
 
-/// Regression: `spec/fuzz/regressions/merkle_proof/crash-07ce…` — an index whose path
+/// Regression: `spec/fuzz/regressions/merkle_proof/crash-*` — an index whose path
 /// meets the right edge only at the root of a 2^64-leaf tree made the inclusion-proof
 /// shape shift a u64 by 64 and panic. Sizes and indices come from the network, so every
 /// function must answer, not panic.
 #[test]
 fn huge_sizes_do_not_panic() {
-    let crash = include_bytes!(
-        "../../fuzz/regressions/merkle_proof/crash-07ce8341c3a95d74dfe50b401e87c27554d38c13"
-    );
-    let a = u64::from_be_bytes(crash[0..8].try_into().unwrap());
-    let b = u64::from_be_bytes(crash[8..16].try_into().unwrap());
-    let cases = [
-        (a, b),
-        (b, a),
-        (1 << 63, u64::MAX),
-        (0, u64::MAX),
-        (u64::MAX - 1, u64::MAX),
+    let crashes: [&[u8]; 2] = [
+        include_bytes!(
+            "../../fuzz/regressions/merkle_proof/crash-07ce8341c3a95d74dfe50b401e87c27554d38c13"
+        ),
+        include_bytes!(
+            "../../fuzz/regressions/merkle_proof/crash-38c373c14b99e9b1d062a7ea5797142e1e89a3ef"
+        ),
     ];
+    let mut cases = vec![(1 << 63, u64::MAX), (0, u64::MAX), (u64::MAX - 1, u64::MAX)];
+    for crash in crashes {
+        let a = u64::from_be_bytes(crash[0..8].try_into().unwrap());
+        let b = u64::from_be_bytes(crash[8..16].try_into().unwrap());
+        cases.extend([(a, b), (b, a)]);
+    }
     let leaf = [7u8; 32];
     for (index, size) in cases {
         let len = inclusion_proof_len(index, size);

@@ -1,0 +1,93 @@
+//! The log's two note keys (spec/transparency-log.md §2): generated on first start and
+//! kept in `<data-dir>/log/keys`, one private key string per line (Ed25519, then
+//! ML-DSA-44), written atomically with mode 0600.
+
+use std::io::Write;
+use std::path::Path;
+
+use pqreg_spec::note::{NoteSigner, SignatureType};
+
+use super::LogError;
+
+/// The log's signing keys and origin.
+pub struct LogKeys {
+    /// The log's origin (checkpoint first line, key name).
+    pub origin: String,
+    /// The Ed25519 signer (type 0x01).
+    pub ed25519: NoteSigner,
+    /// The ML-DSA-44 cosignature signer (type 0x06).
+    pub mldsa: NoteSigner,
+}
+
+impl LogKeys {
+    /// The verifier keys, Ed25519 first, one per line.
+    pub fn verifier_keys(&self) -> String {
+        format!(
+            "{}\n{}\n",
+            self.ed25519.verifier_key(),
+            self.mldsa.verifier_key()
+        )
+    }
+}
+
+fn bad(msg: String) -> LogError {
+    LogError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, msg))
+}
+
+/// Reads the key file, or generates both keys and writes it (temp file, fsync, rename).
+/// A key file whose key names differ from `origin` is refused: the origin cannot change.
+pub fn load_or_generate_keys(path: &Path, origin: &str) -> Result<LogKeys, LogError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut lines = text.lines();
+            let mut next = || -> Result<NoteSigner, LogError> {
+                let l = lines
+                    .next()
+                    .ok_or_else(|| bad(format!("{}: missing key line", path.display())))?;
+                Ok(NoteSigner::parse_private_key(l)?)
+            };
+            let ed25519 = next()?;
+            let mldsa = next()?;
+            for k in [&ed25519, &mldsa] {
+                if k.verifier_key().name() != origin {
+                    return Err(bad(format!(
+                        "{}: keys are for origin {:?}, configured origin is {origin:?}",
+                        path.display(),
+                        k.verifier_key().name()
+                    )));
+                }
+            }
+            Ok(LogKeys {
+                origin: origin.to_owned(),
+                ed25519,
+                mldsa,
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let ed25519 = NoteSigner::generate(origin, SignatureType::Ed25519)?;
+            let mldsa = NoteSigner::generate(origin, SignatureType::CosignatureMlDsa44)?;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let tmp = dir.join(".keys.tmp");
+            {
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&tmp)?;
+                f.write_all(ed25519.private_key_string().as_bytes())?;
+                f.write_all(b"\n")?;
+                f.write_all(mldsa.private_key_string().as_bytes())?;
+                f.write_all(b"\n")?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, path)?;
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(LogKeys {
+                origin: origin.to_owned(),
+                ed25519,
+                mldsa,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
