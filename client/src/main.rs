@@ -309,7 +309,7 @@ fn login(registry: &str, username: &str, password_stdin: bool) -> anyhow::Result
         Source::Helper(h) => format!("docker-credential-{h}"),
     };
     eprintln!(
-        "pqreg: stored credentials for {host} in {stored} (not checked against the registry: this build has no network client yet)"
+        "pqreg: stored credentials for {host} in {stored} (not checked against the registry: login does not contact it yet)"
     );
     Ok(Outcome {
         text: String::new(),
