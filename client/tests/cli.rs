@@ -80,7 +80,7 @@ fn login_logout_round_trip() {
         0,
         "",
         &format!(
-            "pqreg: stored credentials for localhost:5000 in {} (not checked against the registry: this build has no network client yet)\n",
+            "pqreg: stored credentials for localhost:5000 in {} (not checked against the registry: login does not contact it yet)\n",
             cfg.display()
         ),
     );
