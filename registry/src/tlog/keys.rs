@@ -34,8 +34,10 @@ fn bad(msg: String) -> LogError {
     LogError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, msg))
 }
 
-/// Reads the key file, or generates both keys and writes it (temp file, fsync, rename).
-/// A key file whose key names differ from `origin` is refused: the origin cannot change.
+/// Reads the key file, or generates both keys for `origin` and writes it (temp file,
+/// fsync, rename). An existing key file keeps the origin it was created with, whatever
+/// `origin` is now: the origin names the log, and the log does not change its name when
+/// the registry moves to another address.
 pub fn load_or_generate_keys(path: &Path, origin: &str) -> Result<LogKeys, LogError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
@@ -48,17 +50,19 @@ pub fn load_or_generate_keys(path: &Path, origin: &str) -> Result<LogKeys, LogEr
             };
             let ed25519 = next()?;
             let mldsa = next()?;
-            for k in [&ed25519, &mldsa] {
-                if k.verifier_key().name() != origin {
-                    return Err(bad(format!(
-                        "{}: keys are for origin {:?}, configured origin is {origin:?}",
-                        path.display(),
-                        k.verifier_key().name()
-                    )));
-                }
+            // The origin is the log's name, fixed when the log was created: a later start
+            // on another address (or port 0) keeps serving the same log under it.
+            let stored = ed25519.verifier_key().name().to_owned();
+            if mldsa.verifier_key().name() != stored {
+                return Err(bad(format!(
+                    "{}: the two keys name different origins ({:?}, {:?})",
+                    path.display(),
+                    stored,
+                    mldsa.verifier_key().name()
+                )));
             }
             Ok(LogKeys {
-                origin: origin.to_owned(),
+                origin: stored,
                 ed25519,
                 mldsa,
             })
