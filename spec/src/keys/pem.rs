@@ -406,14 +406,37 @@ pub fn decode_public_pem(pem: &str) -> Result<PublicKey, KeyError> {
     PublicKey::from_spki_der(&der)
 }
 
-/// Decodes a `PRIVATE KEY` PEM of any supported algorithm. A passphrase-protected
+/// The PKCS#8 DER inside a `PRIVATE KEY` PEM. A passphrase-protected
 /// (`ENCRYPTED PRIVATE KEY`) file is refused with [`KeyError::PassphraseRequired`].
-pub fn decode_private_pem(pem: &str) -> Result<PrivateKey, KeyError> {
+pub(crate) fn private_der(pem: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let (label, der) = unarmor(pem, &[LABEL_PRIVATE, LABEL_ENCRYPTED], LABEL_PRIVATE)?;
     if label == LABEL_ENCRYPTED {
         return Err(KeyError::PassphraseRequired);
     }
-    PrivateKey::from_pkcs8_der(&der)
+    Ok(der)
+}
+
+/// The PKCS#8 DER inside an `ENCRYPTED PRIVATE KEY` PEM, decrypted with `passphrase`; an
+/// unencrypted `PRIVATE KEY` PEM is accepted as well (the passphrase is then not used).
+pub(crate) fn private_der_with_passphrase(
+    pem: &str,
+    passphrase: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let (label, der) = unarmor(
+        pem,
+        &[LABEL_PRIVATE, LABEL_ENCRYPTED],
+        "ENCRYPTED PRIVATE KEY or PRIVATE KEY",
+    )?;
+    if label == LABEL_PRIVATE {
+        return Ok(der);
+    }
+    decrypt_pkcs8(&der, passphrase)
+}
+
+/// Decodes a `PRIVATE KEY` PEM of any supported algorithm. A passphrase-protected
+/// (`ENCRYPTED PRIVATE KEY`) file is refused with [`KeyError::PassphraseRequired`].
+pub fn decode_private_pem(pem: &str) -> Result<PrivateKey, KeyError> {
+    PrivateKey::from_pkcs8_der(&private_der(pem)?)
 }
 
 /// Decodes an `ENCRYPTED PRIVATE KEY` PEM with `passphrase`; an unencrypted
@@ -422,14 +445,5 @@ pub fn decode_private_pem_with_passphrase(
     pem: &str,
     passphrase: &[u8],
 ) -> Result<PrivateKey, KeyError> {
-    let (label, der) = unarmor(
-        pem,
-        &[LABEL_PRIVATE, LABEL_ENCRYPTED],
-        "ENCRYPTED PRIVATE KEY or PRIVATE KEY",
-    )?;
-    if label == LABEL_PRIVATE {
-        return PrivateKey::from_pkcs8_der(&der);
-    }
-    let plain = decrypt_pkcs8(&der, passphrase)?;
-    PrivateKey::from_pkcs8_der(&plain)
+    PrivateKey::from_pkcs8_der(&private_der_with_passphrase(pem, passphrase)?)
 }

@@ -9,7 +9,7 @@
 
 use zeroize::Zeroizing;
 
-use super::pem::{self, AnyAlg, LABEL_ENCRYPTED, LABEL_PRIVATE, LABEL_PUBLIC, ScryptCost};
+use super::pem::{self, AnyAlg, LABEL_PRIVATE, LABEL_PUBLIC, ScryptCost};
 use super::{KemAlgorithm, KeyError, KeyId, mlkem1024, xwing};
 
 /// A recipient's public key: an algorithm and its raw public key bytes.
@@ -215,23 +215,11 @@ impl RecipientPrivateKey {
     /// Parses a `PRIVATE KEY` PEM; a passphrase-protected file is
     /// [`KeyError::PassphraseRequired`].
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let (label, der) = pem::unarmor(pem, &[LABEL_PRIVATE, LABEL_ENCRYPTED], LABEL_PRIVATE)?;
-        if label == LABEL_ENCRYPTED {
-            return Err(KeyError::PassphraseRequired);
-        }
-        Self::from_pkcs8_der(&der)
+        Self::from_pkcs8_der(&pem::private_der(pem)?)
     }
 
     /// Parses an `ENCRYPTED PRIVATE KEY` PEM (or an unencrypted `PRIVATE KEY` PEM).
     pub fn from_pem_with_passphrase(pem: &str, passphrase: &[u8]) -> Result<Self, KeyError> {
-        let (label, der) = pem::unarmor(
-            pem,
-            &[LABEL_PRIVATE, LABEL_ENCRYPTED],
-            "ENCRYPTED PRIVATE KEY or PRIVATE KEY",
-        )?;
-        if label == LABEL_PRIVATE {
-            return Self::from_pkcs8_der(&der);
-        }
-        Self::from_pkcs8_der(&pem::decrypt_pkcs8(&der, passphrase)?)
+        Self::from_pkcs8_der(&pem::private_der_with_passphrase(pem, passphrase)?)
     }
 }

@@ -5,7 +5,7 @@ use aws_lc_rs::signature::{ED25519, ML_DSA_44, ML_DSA_65, ML_DSA_87};
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, PqdsaKeyPair};
 use zeroize::Zeroizing;
 
-use super::pem::{self, AnyAlg, LABEL_ENCRYPTED, LABEL_PRIVATE, LABEL_PUBLIC, ScryptCost};
+use super::pem::{self, AnyAlg, LABEL_PRIVATE, LABEL_PUBLIC, ScryptCost};
 use super::{KeyError, KeyId, SignatureAlgorithm, ecdsa_p256, ed25519, mldsa};
 
 /// A private signing key.
@@ -209,24 +209,12 @@ impl SigningKey {
     /// Parses a `PRIVATE KEY` PEM; a passphrase-protected file is
     /// [`KeyError::PassphraseRequired`].
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let (label, der) = pem::unarmor(pem, &[LABEL_PRIVATE, LABEL_ENCRYPTED], LABEL_PRIVATE)?;
-        if label == LABEL_ENCRYPTED {
-            return Err(KeyError::PassphraseRequired);
-        }
-        Self::from_pkcs8_der(&der)
+        Self::from_pkcs8_der(&pem::private_der(pem)?)
     }
 
     /// Parses an `ENCRYPTED PRIVATE KEY` PEM (or an unencrypted `PRIVATE KEY` PEM).
     pub fn from_pem_with_passphrase(pem: &str, passphrase: &[u8]) -> Result<Self, KeyError> {
-        let (label, der) = pem::unarmor(
-            pem,
-            &[LABEL_PRIVATE, LABEL_ENCRYPTED],
-            "ENCRYPTED PRIVATE KEY or PRIVATE KEY",
-        )?;
-        if label == LABEL_PRIVATE {
-            return Self::from_pkcs8_der(&der);
-        }
-        Self::from_pkcs8_der(&pem::decrypt_pkcs8(&der, passphrase)?)
+        Self::from_pkcs8_der(&pem::private_der_with_passphrase(pem, passphrase)?)
     }
 }
 
