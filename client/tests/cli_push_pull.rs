@@ -3,89 +3,11 @@
 //! and a re-push with `--identity` uploads no chunk blob.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
-/// A registry process with its own data directory, killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Builds the registry binary (a no-op when current), as transfer_registry.rs does.
-fn registry_bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "pqreg-registry",
-            "--bin",
-            "pqreg-registry",
-        ])
-        .current_dir(&root)
-        .status()
-        .unwrap();
-    assert!(st.success(), "cargo build -p pqreg-registry failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    target.join("debug").join("pqreg-registry")
-}
-
-fn start() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(registry_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("PQREG_REGISTRY__LOG_FORMAT", "json")
-        .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
-        .env("PQREG_REGISTRY__WORKERS", "2")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(t) = &tx
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["fields"]["message"] == "pqreg-registry listening"
-            {
-                let _ = t.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
-                tx = None;
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ureq::get(format!("http://{addr}/v2/")).call().is_err() {
-        assert!(Instant::now() < deadline, "registry did not answer /v2/");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Registry {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
+mod registry_common;
+use registry_common::start;
 
 /// Runs `pqreg` with a private XDG environment under `home`.
 fn pqreg(home: &Path, args: &[&str]) -> Output {

@@ -3,11 +3,8 @@
 //! tags, referrers, retries. Request counts come from the registry's `/metrics`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use pqreg::transfer::{
     BlobFile, PushOutcome, RegistryClient, RetryPolicy, TransferError, TransferOptions,
@@ -16,100 +13,8 @@ use pqreg::transfer::{
 use pqreg_spec::Digest;
 use pqreg_spec::oci::media_types;
 
-/// A registry process with its own data directory, killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Builds the registry binary once per test run (a no-op when it is current).
-fn registry_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "pqreg-registry",
-                "--bin",
-                "pqreg-registry",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(st.success(), "cargo build -p pqreg-registry failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let bin = target.join("debug").join("pqreg-registry");
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
-    .clone()
-}
-
-fn start() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(registry_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("PQREG_REGISTRY__LOG_FORMAT", "json")
-        .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
-        .env("PQREG_REGISTRY__WORKERS", "2")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The bound address is in the "listening" log line; keep draining stderr after it.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(t) = &tx
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["fields"]["message"] == "pqreg-registry listening"
-            {
-                let _ = t.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
-                tx = None;
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("registry printed its address");
-    let reg = Registry {
-        child,
-        addr,
-        _dir: dir,
-    };
-    // Bounded poll of /v2/.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(r) = ureq::get(format!("http://{}/v2/", reg.addr)).call()
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "registry did not answer /v2/");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reg
-}
+mod registry_common;
+use registry_common::{Registry, start};
 
 impl Registry {
     fn client(&self) -> RegistryClient {
