@@ -23,7 +23,9 @@ pub enum RangeReq {
 }
 
 /// Resolves a `Range: bytes=...` header (one range; a multi-range or malformed header is
-/// ignored, as RFC 9110 permits).
+/// ignored, as RFC 9110 permits). A well-formed range whose end is before its start is
+/// unsatisfiable (416, RFC 9110 15.5.17 "rejected due to invalid ranges"), not ignored:
+/// the OCI conformance suite checks `bytes=500-0` gets 416.
 pub fn resolve_range(h: Option<&str>, size: u64) -> RangeReq {
     let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return RangeReq::Full;
@@ -53,7 +55,8 @@ pub fn resolve_range(h: Option<&str>, size: u64) -> RangeReq {
     } else {
         match b.parse::<u64>() {
             Ok(e) if e >= start => e.min(size.saturating_sub(1)),
-            _ => return RangeReq::Full,
+            Ok(_) => return RangeReq::Unsatisfiable,
+            Err(_) => return RangeReq::Full,
         }
     };
     if start >= size {
@@ -157,7 +160,8 @@ mod tests {
         assert_eq!(resolve_range(Some("bytes=-30"), 10), Part(0, 9));
         assert_eq!(resolve_range(Some("bytes=10-"), 10), Unsatisfiable);
         assert_eq!(resolve_range(Some("bytes=-0"), 10), Unsatisfiable);
-        assert_eq!(resolve_range(Some("bytes=3-1"), 10), Full);
+        assert_eq!(resolve_range(Some("bytes=3-1"), 10), Unsatisfiable);
+        assert_eq!(resolve_range(Some("bytes=3-x"), 10), Full);
         assert_eq!(resolve_range(Some("bytes=0-1,3-4"), 10), Full);
         assert_eq!(resolve_range(Some("items=0-1"), 10), Full);
         assert_eq!(resolve_range(Some("bytes=x-1"), 10), Full);
