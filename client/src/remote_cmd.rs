@@ -15,6 +15,7 @@ use pqreg::pack::{PackOptions, pack_model};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
+use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
 use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
 use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey};
@@ -48,10 +49,14 @@ fn identity_key(path: &Path, pp: Option<&Passphrase>) -> anyhow::Result<Recipien
     }
 }
 
-fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
-    let cred = AuthEnv::from_process_env()
+fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> {
+    Ok(AuthEnv::from_process_env()
         .lookup(r.registry())?
-        .map(|(c, _)| c);
+        .map(|(c, _)| c))
+}
+
+fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
+    let cred = credential(r)?;
     let opts = TransferOptions {
         concurrency,
         ..TransferOptions::default()
@@ -128,7 +133,23 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         Err(e) => return Err(e.into()),
     };
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
+    // The signed statement goes to the registry's log before either bundle is pushed
+    // (the PQ bundle carries the entry; the registry refuses bundles it has not logged).
+    let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
+    let policy = match std::fs::read_to_string(paths.config.join("policy.toml")) {
+        Ok(t) => Policy::from_toml(&t).ok(),
+        Err(_) => None,
+    };
+    let mut submitter = Submitter {
+        client: &log_client,
+        repository: repo.to_owned(),
+        tag: Some(tag.clone()),
+        public_key: signing.verifying_key().to_spki_der(),
+        policy: policy.as_ref(),
+        state: paths.state.clone(),
+    };
     let mut opts = PackOptions::new(&signing);
+    opts.log_hook = Some(&mut submitter);
     opts.recipients = &recipients;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
@@ -206,6 +227,13 @@ pub(crate) fn pull(
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
+    let bundle_log = BundleLog {
+        policy: &policy,
+        registry: r.registry().to_owned(),
+        credential: credential(&r)?,
+        state: paths.state.clone(),
+    };
+    opts.log_verifier = Some(&bundle_log);
     let scratch;
     let out_dir = match out {
         Some(d) => d.to_owned(),

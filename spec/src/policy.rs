@@ -157,7 +157,17 @@ pub struct Policy {
     /// The rules.
     pub rules: Vec<Rule>,
     /// The transparency logs the client trusts, with their keys (`[[logs]]`).
-    pub logs: Vec<LogVerifier>,
+    pub logs: Vec<PolicyLog>,
+}
+
+/// A transparency log the policy trusts (`[[logs]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLog {
+    /// Origin, keys, witnesses and quorum.
+    pub verifier: LogVerifier,
+    /// Where to read the log's checkpoint and tiles (a mirror); `None`: the registry's
+    /// `/log` prefix.
+    pub url: Option<String>,
 }
 
 /// The name spec/signing.md gives an algorithm (policy files, referrer annotations).
@@ -339,8 +349,8 @@ impl Policy {
     }
 
     /// The configured log whose checkpoints have this origin line.
-    pub fn log(&self, origin: &str) -> Option<&LogVerifier> {
-        self.logs.iter().find(|l| l.origin == origin)
+    pub fn log(&self, origin: &str) -> Option<&PolicyLog> {
+        self.logs.iter().find(|l| l.verifier.origin == origin)
     }
 
     /// The declared key with this ID.
@@ -438,11 +448,14 @@ impl Policy {
                 min_algorithm: r.min_algorithm.as_deref().map(alg).transpose()?,
             });
         }
-        let mut logs: Vec<LogVerifier> = Vec::with_capacity(w.logs.len());
+        let mut logs: Vec<PolicyLog> = Vec::with_capacity(w.logs.len());
         for l in w.logs {
             let log = log_from_wire(l)?;
-            if logs.iter().any(|o| o.origin == log.origin) {
-                return Err(PolicyError::DuplicateLog(log.origin));
+            if logs
+                .iter()
+                .any(|o| o.verifier.origin == log.verifier.origin)
+            {
+                return Err(PolicyError::DuplicateLog(log.verifier.origin));
             }
             logs.push(log);
         }
@@ -458,7 +471,7 @@ impl Policy {
 
 /// One `[[logs]]` table: the log's keys (named with the origin; an ML-DSA-44 one is
 /// required, spec/transparency-log.md section 9), witnesses and quorum.
-fn log_from_wire(l: WireLog) -> Result<LogVerifier, PolicyError> {
+fn log_from_wire(l: WireLog) -> Result<PolicyLog, PolicyError> {
     let bad = |reason: String| PolicyError::BadLog {
         origin: l.origin.clone(),
         reason,
@@ -490,11 +503,21 @@ fn log_from_wire(l: WireLog) -> Result<LogVerifier, PolicyError> {
             witnesses.len()
         )));
     }
-    Ok(LogVerifier {
-        origin: l.origin,
-        log_keys,
-        witnesses,
-        witness_quorum: quorum,
+    if let Some(u) = &l.url {
+        let ok = (u.starts_with("https://") || u.starts_with("http://"))
+            && !u.chars().any(|c| c.is_whitespace() || c == '?' || c == '#');
+        if !ok {
+            return Err(bad(format!("url {u:?} is not an http(s) URL")));
+        }
+    }
+    Ok(PolicyLog {
+        verifier: LogVerifier {
+            origin: l.origin,
+            log_keys,
+            witnesses,
+            witness_quorum: quorum,
+        },
+        url: l.url.map(|u| u.trim_end_matches('/').to_owned()),
     })
 }
 
@@ -520,6 +543,7 @@ struct WireLog {
     #[serde(default)]
     witnesses: Vec<String>,
     quorum: Option<usize>,
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -150,7 +150,11 @@ fn policy_example() {
     let marker = "<!-- example: checkpoint -->\n```text\n";
     let start = tl.find(marker).unwrap() + marker.len();
     let note = &tl[start..start + tl[start..].find("```").unwrap()];
-    assert_eq!(log.open(note.as_bytes()).unwrap().checkpoint.size, 3);
+    assert_eq!(
+        log.verifier.open(note.as_bytes()).unwrap().checkpoint.size,
+        3
+    );
+    assert_eq!(log.url, None);
     assert!(p.log("other.example/log").is_none());
 }
 
@@ -193,6 +197,12 @@ fn policy_logs_refused() {
         keys[1]
     );
     assert!(with(&one).is_ok());
+    assert!(bad_log(&format!("{one}url = \"ftp://x\"\n")));
+    let mirrored = with(&format!("{one}url = \"https://mirror.example/log/\"\n")).unwrap();
+    assert_eq!(
+        mirrored.log("registry.example/log").unwrap().url.as_deref(),
+        Some("https://mirror.example/log")
+    );
     assert!(matches!(
         with(&format!("{one}\n{one}")),
         Err(SigningError::Policy(PolicyError::DuplicateLog(_)))
