@@ -5,6 +5,7 @@
 //! carries, and printed with what to do next.
 
 mod cli;
+mod log_cmd;
 mod remote_cmd;
 
 use std::io::{BufRead as _, Write as _};
@@ -14,7 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser as _, ValueEnum as _};
 use serde_json::json;
 
-use cli::{Cli, Command, KeyAlg, KeygenArgs, LogCommand, Output, RecipientsCommand};
+use cli::{Cli, Command, KeyAlg, KeygenArgs, Output, RecipientsCommand};
 use pqreg::auth::{self, AuthEnv, Credential, Source};
 use pqreg::exit::{self, ExitCode};
 use pqreg::keyfile::{self, KeyKind};
@@ -167,13 +168,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             not_implemented("copy", "nothing was copied")
         }
         Command::Log(cmd) => {
-            let registry = match &cmd {
-                LogCommand::Checkpoint(r) => &r.registry,
-                LogCommand::Entries(e) => &e.registry,
-                LogCommand::Search(s) | LogCommand::Monitor(s) => &s.registry,
-            };
-            registry_arg(registry)?;
-            not_implemented("log", "the log was not queried")
+            registry_arg(log_cmd::registry_of(&cmd))?;
+            log_cmd::run(&cmd)
         }
     }
 }
@@ -200,7 +196,7 @@ pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
 }
 
 /// Accepts `host[:port]` and, as docker does, `https://host[:port][/…]`.
-fn registry_arg(s: &str) -> anyhow::Result<String> {
+pub(crate) fn registry_arg(s: &str) -> anyhow::Result<String> {
     let host = auth::normalize_host(s);
     reference::validate_registry(host).map_err(|e| {
         fail(

@@ -64,6 +64,27 @@ fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> 
     Ok(RegistryClient::new(r.registry(), cred, opts)?)
 }
 
+/// The trust policy at `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
+pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<Policy> {
+    let policy_path = path
+        .map(Path::to_owned)
+        .unwrap_or_else(|| paths.config.join("policy.toml"));
+    let text = std::fs::read_to_string(&policy_path).map_err(|e| {
+        fail(
+            exit::ERROR,
+            format!("reading the trust policy {}: {e}", policy_path.display()),
+            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
+        )
+    })?;
+    Policy::from_toml(&text).map_err(|e| {
+        fail(
+            exit::ERROR,
+            format!("trust policy {}: {e}", policy_path.display()),
+            "Fix the policy file (spec/signing.md section 6 shows the format).",
+        )
+    })
+}
+
 /// `pqreg push DIR REF`.
 pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
@@ -199,23 +220,7 @@ pub(crate) fn pull(
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
-    let policy_path = policy
-        .map(Path::to_owned)
-        .unwrap_or_else(|| paths.config.join("policy.toml"));
-    let text = std::fs::read_to_string(&policy_path).map_err(|e| {
-        fail(
-            exit::ERROR,
-            format!("reading the trust policy {}: {e}", policy_path.display()),
-            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
-        )
-    })?;
-    let policy = Policy::from_toml(&text).map_err(|e| {
-        fail(
-            exit::ERROR,
-            format!("trust policy {}: {e}", policy_path.display()),
-            "Fix the policy file (spec/signing.md section 6 shows the format).",
-        )
-    })?;
+    let policy = load_policy(policy, &paths)?;
     let pp = passphrase(passphrase_file)?;
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;

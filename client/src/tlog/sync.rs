@@ -101,6 +101,11 @@ impl<'a> Log<'a> {
         &self.verifier.origin
     }
 
+    /// The HTTP client.
+    pub fn client(&self) -> &LogClient {
+        self.client
+    }
+
     /// The state directory.
     pub fn store(&self) -> &CheckpointStore {
         &self.store
