@@ -135,3 +135,6 @@ impl LogError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
