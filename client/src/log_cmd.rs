@@ -35,6 +35,9 @@ pub enum LogCommand {
     /// Read every entry added since the last run (from the tiles) and report those of
     /// the watched keys and repositories.
     Monitor(LogMonitorArgs),
+    /// Write an offline proof (C2SP tlog-proof) of a model's signature entry, and with
+    /// --layout the model itself, for `pqreg verify --offline`.
+    Proof(crate::proof_cmd::LogProofArgs),
 }
 
 /// The log to use.
@@ -88,19 +91,10 @@ pub struct LogMonitorArgs {
     pub repo: Vec<String>,
 }
 
-/// The registry argument the clap checks saw (main validates it before running).
-pub(crate) fn registry_of(cmd: &LogCommand) -> &str {
-    match cmd {
-        LogCommand::Checkpoint(a) | LogCommand::Verify(a) => &a.registry,
-        LogCommand::Get(a) => &a.log.registry,
-        LogCommand::Search(a) => &a.log.registry,
-        LogCommand::Monitor(a) => &a.log.registry,
-    }
-}
-
 /// Runs a `pqreg log` command.
 pub(crate) fn run(cmd: &LogCommand) -> anyhow::Result<Outcome> {
     match cmd {
+        LogCommand::Proof(a) => crate::proof_cmd::proof(a),
         LogCommand::Checkpoint(a) => with_log(a, checkpoint),
         LogCommand::Verify(a) => with_log(a, verify),
         LogCommand::Get(a) => with_log(&a.log, |log| get(log, a.index)),
@@ -128,12 +122,21 @@ fn with_log(
     f: impl FnOnce(&Log<'_>) -> Result<Outcome, LogError>,
 ) -> anyhow::Result<Outcome> {
     let host = crate::registry_arg(&a.registry)?;
+    with_log_host(&host, a.policy.as_deref(), f)
+}
+
+/// [`with_log`] for a validated registry host.
+pub(crate) fn with_log_host<T>(
+    host: &str,
+    policy: Option<&std::path::Path>,
+    f: impl FnOnce(&Log<'_>) -> Result<T, LogError>,
+) -> anyhow::Result<T> {
     let paths = Paths::from_process_env();
-    let policy = crate::remote_cmd::load_policy(a.policy.as_deref(), &paths)?;
+    let policy = crate::remote_cmd::load_policy(policy, &paths)?;
     let cred = pqreg::auth::AuthEnv::from_process_env()
-        .lookup(&host)?
+        .lookup(host)?
         .map(|(c, _)| c);
-    let registry = LogClient::for_registry(&host, cred)?;
+    let registry = LogClient::for_registry(host, cred)?;
     // The registry's checkpoint names the log (unverified until the policy's keys say so).
     let note = registry.checkpoint()?;
     let origin = Note::parse(&note)
@@ -172,7 +175,7 @@ fn signers(c: &VerifiedCheckpoint) -> Vec<String> {
 }
 
 /// The newest checkpoint, verified, consistent with the stored one and stored.
-fn advance(log: &Log<'_>) -> Result<(VerifiedCheckpoint, Update), LogError> {
+pub(crate) fn advance(log: &Log<'_>) -> Result<(VerifiedCheckpoint, Update), LogError> {
     let latest = log.latest()?;
     let update = log.update(&latest)?;
     Ok((latest, update))
@@ -394,7 +397,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
         if let Some(a) = after {
             q.push(("after", a.to_string()));
         }
-        let page = log.client().search(&q)?;
+        let page = log.client()?.search(&q)?;
         for h in page.entries {
             if h.index >= size {
                 // Appended after the checkpoint we verified: not provable yet.

@@ -6,6 +6,7 @@
 
 mod cli;
 mod log_cmd;
+mod proof_cmd;
 mod remote_cmd;
 
 use std::io::{BufRead as _, Write as _};
@@ -147,6 +148,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             a.passphrase_file.as_deref(),
         ),
+        Command::Verify(a) if a.offline => proof_cmd::verify_offline(
+            &a.reference,
+            a.layout.as_deref().unwrap_or(std::path::Path::new(".")),
+            a.proof.as_deref().unwrap_or(std::path::Path::new("-")),
+            a.identity.as_deref(),
+            a.policy.as_deref(),
+        ),
         Command::Verify(a) => remote_cmd::pull(
             &a.reference,
             None,
@@ -167,10 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             parse_ref(&a.dst)?;
             not_implemented("copy", "nothing was copied")
         }
-        Command::Log(cmd) => {
-            registry_arg(log_cmd::registry_of(&cmd))?;
-            log_cmd::run(&cmd)
-        }
+        Command::Log(cmd) => log_cmd::run(&cmd),
     }
 }
 

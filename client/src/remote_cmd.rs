@@ -17,7 +17,8 @@ use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
 use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
-use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
+use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, read_index, unpack_model};
+use pqreg_spec::Digest;
 use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey};
 use pqreg_spec::policy::Policy;
 
@@ -38,7 +39,10 @@ fn signing_key(path: &Path, pp: Option<&Passphrase>, flag: &str) -> anyhow::Resu
     }
 }
 
-fn identity_key(path: &Path, pp: Option<&Passphrase>) -> anyhow::Result<RecipientPrivateKey> {
+pub(crate) fn identity_key(
+    path: &Path,
+    pp: Option<&Passphrase>,
+) -> anyhow::Result<RecipientPrivateKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Recipient(k) => Ok(k),
         _ => Err(fail(
@@ -55,7 +59,7 @@ fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> 
         .map(|(c, _)| c))
 }
 
-fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
+pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
     let cred = credential(r)?;
     let opts = TransferOptions {
         concurrency,
@@ -239,18 +243,7 @@ pub(crate) fn pull(
         state: paths.state.clone(),
     };
     opts.log_verifier = Some(&bundle_log);
-    let scratch;
-    let out_dir = match out {
-        Some(d) => d.to_owned(),
-        None => {
-            let tmp = paths.cache.join("tmp");
-            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            scratch = tempfile::tempdir_in(&tmp)
-                .with_context(|| format!("creating a directory in {}", tmp.display()))?;
-            scratch.path().join("model")
-        }
-    };
-    let report = unpack_model(&source, &digest, &opts, &out_dir)?;
+    let report = verify_into(&source, &digest, &opts, out, &paths)?;
     let pinned = r.with_digest(digest);
     eprintln!(
         "pqreg: {} {pinned}: signed by {} ({}), {}{} files, {} bytes; downloaded {} bytes",
@@ -276,4 +269,27 @@ pub(crate) fn pull(
             "written_to": out,
         }),
     })
+}
+
+/// Unpacks into `out`, or (verify) into a scratch directory under the cache that is
+/// deleted afterwards.
+pub(crate) fn verify_into<S: BlobSource + Sync>(
+    source: &S,
+    digest: &Digest,
+    opts: &UnpackOptions<'_>,
+    out: Option<&Path>,
+    paths: &Paths,
+) -> anyhow::Result<UnpackReport> {
+    let scratch;
+    let out_dir = match out {
+        Some(d) => d.to_owned(),
+        None => {
+            let tmp = paths.cache.join("tmp");
+            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            scratch = tempfile::tempdir_in(&tmp)
+                .with_context(|| format!("creating a directory in {}", tmp.display()))?;
+            scratch.path().join("model")
+        }
+    };
+    Ok(unpack_model(source, digest, opts, &out_dir)?)
 }

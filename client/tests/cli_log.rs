@@ -530,3 +530,96 @@ fn hostile_mirror() {
     let m = consumer.json(&["log", "monitor", &reg.addr, "--key", &publisher.key_id]);
     assert_eq!(m["reports"].as_array().unwrap().len(), 2, "{m}");
 }
+
+#[test]
+fn offline_proof_and_verify() {
+    let reg = start();
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    let r1 = format!("{}/models/tiny:v1", reg.addr);
+    let r2 = format!("{}/models/tiny:v2", reg.addr);
+    let d1 = h.push(&tiny(), &r1);
+    h.push(&variant(&h, "m2", "second"), &r2);
+    let p1 = h.p("v1.tlog-proof");
+    let v = h.json(&[
+        "log",
+        "proof",
+        &r1,
+        "--out",
+        &p1,
+        "--layout",
+        &h.p("layout"),
+    ]);
+    assert_eq!(v["checkpoint"]["size"], 4, "{v}");
+    let text = std::fs::read_to_string(&p1).unwrap();
+    assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{text}");
+    // Without --out the proof is printed.
+    let p2 = h.p("v2.tlog-proof");
+    std::fs::write(&p2, h.run_ok(&["log", "proof", &r2])).unwrap();
+    let addr = reg.addr.clone();
+    drop(reg);
+
+    // Another machine, no network: the layout and the proof suffice.
+    let offline = Home::new();
+    for f in ["signer.pub", "rcpt.key"] {
+        std::fs::copy(h.path().join(f), offline.path().join(f)).unwrap();
+    }
+    std::fs::create_dir_all(offline.path().join("config/pqreg")).unwrap();
+    std::fs::copy(
+        h.path().join("config/pqreg/policy.toml"),
+        offline.path().join("config/pqreg/policy.toml"),
+    )
+    .unwrap();
+    let verify = |proof: &str| {
+        vec![
+            "verify".to_owned(),
+            format!("{addr}/models/tiny@{d1}"),
+            "--offline".into(),
+            "--layout".into(),
+            h.p("layout"),
+            "--proof".into(),
+            proof.to_owned(),
+            "--identity".into(),
+            offline.p("rcpt.key"),
+        ]
+    };
+    let args = verify(&p1);
+    let mut a: Vec<&str> = vec!["-o", "json"];
+    a.extend(args.iter().map(String::as_str));
+    let v: serde_json::Value = serde_json::from_str(&offline.run_ok(&a)).unwrap();
+    assert_eq!(v["log_verified"], true, "{v}");
+    assert_eq!(v["offline"], true);
+    // The tag in the layout names the same model.
+    offline.run_ok(&[
+        "verify",
+        &r1,
+        "--offline",
+        "--layout",
+        &h.p("layout"),
+        "--proof",
+        &p1,
+        "--identity",
+        &offline.p("rcpt.key"),
+    ]);
+
+    // The proof of the other model's entry.
+    let args = verify(&p2);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = offline.fails_13(&a);
+    assert!(err.contains("another entry"), "{err}");
+    // A flipped proof hash.
+    let bad = h.p("bad.tlog-proof");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let l = &mut lines[3];
+    let c = if l.starts_with('A') { "B" } else { "A" };
+    l.replace_range(0..1, c);
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let args = verify(&bad);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = offline.fails_13(&a);
+    assert!(err.contains("is not included"), "{err}");
+    // Truncated: no checkpoint.
+    std::fs::write(&bad, &text[..text.find("\n\n").unwrap() + 1]).unwrap();
+    let err = offline.fails_13(&a);
+    assert!(err.contains("proof file"), "{err}");
+}

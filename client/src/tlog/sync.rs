@@ -71,7 +71,7 @@ pub enum Update {
 
 /// A log: its client, its keys (from the policy) and its state directory.
 pub struct Log<'a> {
-    client: &'a LogClient,
+    client: Option<&'a LogClient>,
     verifier: &'a LogVerifier,
     store: CheckpointStore,
     cache: Mutex<std::collections::HashMap<String, Vec<u8>>>,
@@ -89,10 +89,45 @@ impl<'a> Log<'a> {
     /// (`$XDG_STATE_HOME/pqreg`).
     pub fn new(client: &'a LogClient, verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
         Log {
-            client,
+            client: Some(client),
             verifier,
             store: CheckpointStore::new(state, &verifier.origin),
             cache: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The log without network (offline verification): only what the stored checkpoint
+    /// and the caller's data decide; anything that needs the log fails.
+    pub fn offline(verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
+        Log {
+            client: None,
+            verifier,
+            store: CheckpointStore::new(state, &verifier.origin),
+            cache: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn net(&self) -> Result<&LogClient, LogError> {
+        self.client.ok_or_else(|| LogError::Http {
+            url: self.verifier.origin.clone(),
+            message: "offline: the log is not contacted".into(),
+        })
+    }
+
+    /// §9 without network: store `c` if nothing is stored; if the stored checkpoint has
+    /// `c`'s size, require the same root. `Ok(false)`: the sizes differ, consistency is
+    /// left to the next online check (nothing is replaced).
+    pub fn update_offline(&self, c: &VerifiedCheckpoint) -> Result<bool, LogError> {
+        match self.stored()? {
+            None => {
+                self.store.store(&c.note.to_bytes())?;
+                Ok(true)
+            }
+            Some(s) if s.checkpoint.size == c.checkpoint.size => {
+                self.check_pair(&s, c, 0)?;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
         }
     }
 
@@ -101,9 +136,9 @@ impl<'a> Log<'a> {
         &self.verifier.origin
     }
 
-    /// The HTTP client.
-    pub fn client(&self) -> &LogClient {
-        self.client
+    /// The HTTP client (an error offline).
+    pub fn client(&self) -> Result<&LogClient, LogError> {
+        self.net()
     }
 
     /// The state directory.
@@ -137,7 +172,7 @@ impl<'a> Log<'a> {
 
     /// Fetches and verifies the log's newest checkpoint.
     pub fn latest(&self) -> Result<VerifiedCheckpoint, LogError> {
-        let note = self.client.checkpoint()?;
+        let note = self.net()?.checkpoint()?;
         self.open(&note)
     }
 
@@ -287,7 +322,7 @@ impl<'a> Log<'a> {
             if tiles.have.contains(&id) {
                 continue;
             }
-            let data = self.fetch_cached(id.path(), || self.client.tile(&id))?;
+            let data = self.fetch_cached(id.path(), || self.net()?.tile(&id))?;
             tiles.set.insert(id, &data).map_err(|e| self.tiles_err(e))?;
             tiles.have.insert(id);
         }
@@ -310,7 +345,7 @@ impl<'a> Log<'a> {
     pub fn entry(&self, index: u64, size: u64) -> Result<Vec<u8>, LogError> {
         let (id, pos) = EntryBundleId::for_entry(index, size)
             .ok_or_else(|| self.tiles_err(MerkleError::IndexOutOfRange { index, size }))?;
-        let data = self.fetch_cached(id.path(), || self.client.entry_bundle(&id))?;
+        let data = self.fetch_cached(id.path(), || self.net()?.entry_bundle(&id))?;
         let entries = parse_entry_bundle(&data, id.width).map_err(|e| self.tiles_err(e))?;
         entries
             .get(pos)
