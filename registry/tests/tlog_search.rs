@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::signed::{Publisher, push_model, submit_ok};
+use common::signed::{Publisher, log_verifier, push_model, submit_ok};
 use common::{agent, body, err_code, start};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::LogVerifier;
 use pqreg_spec::keys::{KeyId, SignatureAlgorithm};
 use pqreg_spec::merkle::{self, api::B64Hash};
-use pqreg_spec::note::{Note, NoteSigner, SignatureType, VerifierKey};
+use pqreg_spec::note::{Note, NoteSigner, SignatureType};
 use serde_json::Value;
 
 fn get(a: &ureq::Agent, url: &str) -> (u16, Value) {
@@ -201,19 +201,10 @@ fn witness_cosignatures_and_configured_origin() {
     push_model(&a, &base, "acme/a", "v1", b"wa");
     let cp = body(&mut a.get(format!("{base}/log/checkpoint")).call().unwrap());
     assert!(cp.starts_with(b"registry.test/log\n1\n"));
-    let keys = String::from_utf8(body(
-        &mut a.get(format!("{base}/log/v1/keys")).call().unwrap(),
-    ))
-    .unwrap();
-    let log_keys: Vec<VerifierKey> = keys
-        .lines()
-        .map(|l| VerifierKey::parse(l).unwrap())
-        .collect();
     let verifier = LogVerifier {
-        origin: "registry.test/log".into(),
-        log_keys,
         witnesses: vec![w1.verifier_key().clone(), w2.verifier_key().clone()],
         witness_quorum: 2,
+        ..log_verifier(&base, "registry.test/log")
     };
     assert!(verifier.open(&cp).is_err(), "no witness yet");
 
