@@ -623,3 +623,36 @@ fn offline_proof_and_verify() {
     let err = offline.fails_13(&a);
     assert!(err.contains("proof file"), "{err}");
 }
+
+/// A checkpoint read, then the log grows: the registry drops the partial tiles and entry
+/// bundles of the old size, and the client reads the same hashes from the wider ones.
+#[test]
+fn proofs_for_an_older_checkpoint_after_growth() {
+    use pqreg::tlog::{Log, LogClient};
+    let reg = start();
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    h.push(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
+    let text = std::fs::read_to_string(h.path().join("config/pqreg/policy.toml")).unwrap();
+    let policy = pqreg_spec::policy::Policy::from_toml(&text).unwrap();
+    let plog = policy.log(&origin(&reg)).unwrap();
+    let client = LogClient::for_registry(&reg.addr, None).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let log = Log::new(&client, &plog.verifier, state.path());
+    let old = log.latest().unwrap();
+    assert_eq!(old.checkpoint.size, 2);
+    h.push(
+        &variant(&h, "m2", "second"),
+        &format!("{}/models/tiny:v2", reg.addr),
+    );
+    let gone = ureq::get(format!("http://{}/log/tile/0/000.p/2", reg.addr)).call();
+    assert!(
+        gone.is_err(),
+        "the registry still serves the old partial tile"
+    );
+    for i in 0..2 {
+        let entry = log.entry(i, 2).unwrap();
+        let mut tiles = log.tiles(2);
+        log.check_inclusion(&mut tiles, &entry, i, &old).unwrap();
+    }
+}

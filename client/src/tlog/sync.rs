@@ -322,11 +322,37 @@ impl<'a> Log<'a> {
             if tiles.have.contains(&id) {
                 continue;
             }
-            let data = self.fetch_cached(id.path(), || self.net()?.tile(&id))?;
-            tiles.set.insert(id, &data).map_err(|e| self.tiles_err(e))?;
+            let (got, data) = match self.fetch_cached(id.path(), || self.net()?.tile(&id)) {
+                Ok(d) => (id, d),
+                // The log grew since its checkpoint was read and dropped this partial
+                // tile: a wider one holds the same hashes.
+                Err(e) => {
+                    let wider = self.grown_size().and_then(|n| {
+                        TileId::at_size(id.level, id.index, n).filter(|w| w.width > id.width)
+                    });
+                    let Some(w) = wider else { return Err(e) };
+                    (w, self.fetch_cached(w.path(), || self.net()?.tile(&w))?)
+                }
+            };
+            tiles
+                .set
+                .insert(got, &data)
+                .map_err(|e| self.tiles_err(e))?;
             tiles.have.insert(id);
         }
         plan.read(&tiles.set).map_err(|e| self.tiles_err(e))
+    }
+
+    /// The size of the log's current checkpoint, read without verifying it: it only picks
+    /// which (wider) tile to fetch; the hashes are still checked against verified roots.
+    fn grown_size(&self) -> Option<u64> {
+        let note = self.net().ok()?.checkpoint().ok()?;
+        let n = pqreg_spec::note::Note::parse(&note).ok()?;
+        Some(
+            pqreg_spec::checkpoint::Checkpoint::parse_body(n.text())
+                .ok()?
+                .size,
+        )
     }
 
     /// The inclusion proof of `index` in the tree of `size` leaves, from `tiles`.
@@ -345,7 +371,22 @@ impl<'a> Log<'a> {
     pub fn entry(&self, index: u64, size: u64) -> Result<Vec<u8>, LogError> {
         let (id, pos) = EntryBundleId::for_entry(index, size)
             .ok_or_else(|| self.tiles_err(MerkleError::IndexOutOfRange { index, size }))?;
-        let data = self.fetch_cached(id.path(), || self.net()?.entry_bundle(&id))?;
+        let (id, data) = match self.fetch_cached(id.path(), || self.net()?.entry_bundle(&id)) {
+            Ok(d) => (id, d),
+            // As for tiles: a wider bundle of a grown log holds the same entries.
+            Err(e) => {
+                let wider = self.grown_size().and_then(|n| {
+                    EntryBundleId::for_entry(index, n)
+                        .map(|(w, _)| w)
+                        .filter(|w| w.width > id.width)
+                });
+                let Some(w) = wider else { return Err(e) };
+                (
+                    w,
+                    self.fetch_cached(w.path(), || self.net()?.entry_bundle(&w))?,
+                )
+            }
+        };
         let entries = parse_entry_bundle(&data, id.width).map_err(|e| self.tiles_err(e))?;
         entries
             .get(pos)
