@@ -113,15 +113,22 @@ impl Home {
     }
 
     fn push(&self, model: &Path, r: &str) -> String {
-        let v = self.json(&[
-            "push",
-            model.to_str().unwrap(),
-            r,
-            "--recipient",
-            &self.p("rcpt.pub"),
-            "--sign-key",
-            &self.p("signer.key"),
-        ]);
+        self.push_with(model, r, &[])
+    }
+
+    fn push_with(&self, model: &Path, r: &str, extra: &[&str]) -> String {
+        let mut a = vec![
+            "push".to_owned(),
+            model.to_str().unwrap().to_owned(),
+            r.to_owned(),
+            "--recipient".into(),
+            self.p("rcpt.pub"),
+            "--sign-key".into(),
+            self.p("signer.key"),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let v = self.json(&a);
         v["digest"].as_str().unwrap().to_owned()
     }
 
@@ -210,9 +217,25 @@ fn push_pull_and_log_commands() {
 
     // A second model: its bundle's checkpoint is larger than the stored one, so pull
     // proves consistency from the tiles and advances the stored checkpoint.
+    // With a classical OMS bundle too: the PQ bundle (logged) goes first, so the
+    // registry accepts the classical one (it requires the statement to be logged).
     let m2 = variant(&h, "m2", "second");
     let r2 = format!("{}/models/other:v1", reg.addr);
-    let d2 = h.push(&m2, &r2);
+    h.run_ok(&[
+        "keygen",
+        "--sign",
+        "--alg",
+        "ecdsa-p256",
+        "--out",
+        &h.p("classic"),
+    ]);
+    let d2 = h.push_with(&m2, &r2, &["--classic-sign-key", &h.p("classic.key")]);
+    let refs: serde_json::Value = serde_json::from_slice(&get(&format!(
+        "http://{}/v2/models/other/referrers/{d2}",
+        reg.addr
+    )))
+    .unwrap();
+    assert_eq!(refs["manifests"].as_array().unwrap().len(), 2, "{refs}");
     h.pull(&r2, "out2");
     let second = std::fs::read(&stored).unwrap();
     assert_ne!(first, second);
