@@ -11,6 +11,7 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
+use pqreg_spec::keys::KeyId;
 use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
 use pqreg_spec::merkle::{Hash, leaf_hash};
 use pqreg_spec::note::Note;
@@ -111,7 +112,18 @@ pub(crate) fn run(cmd: &LogCommand) -> anyhow::Result<Outcome> {
             for r in &a.repo {
                 check_repo(r)?;
             }
-            with_log(&a.log, |log| monitor(log, &keys, &a.repo))
+            // The policy's rules say who may sign a repository of this registry.
+            let host = crate::registry_arg(&a.log.registry)?;
+            let policy = crate::remote_cmd::load_policy(
+                a.log.policy.as_deref(),
+                &Paths::from_process_env(),
+            )?;
+            let expected = |repo: &str, signer: &Digest| {
+                policy
+                    .authorize(&format!("{host}/{repo}"), &KeyId(*signer))
+                    .is_ok()
+            };
+            with_log(&a.log, |log| monitor(log, &keys, &a.repo, &expected))
         }
     }
 }
@@ -448,7 +460,12 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
 /// The monitor's position in a log: the next entry index to read.
 const MONITOR_STATE: &str = "monitor";
 
-fn monitor(log: &Log<'_>, keys: &[Digest], repos: &[String]) -> Result<Outcome, LogError> {
+fn monitor(
+    log: &Log<'_>,
+    keys: &[Digest],
+    repos: &[String],
+    expected: &dyn Fn(&str, &Digest) -> bool,
+) -> Result<Outcome, LogError> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
     let from = match log.store().read(MONITOR_STATE)? {
@@ -481,9 +498,12 @@ fn monitor(log: &Log<'_>, keys: &[Digest], repos: &[String]) -> Result<Outcome, 
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                if signer.is_some_and(|s| keys.contains(&s)) {
+                let watched_repo = repos.contains(&e.repository);
+                if watched_repo && signer.is_some_and(|s| !expected(&e.repository, &s)) {
+                    report("unexpected-signer", entry_line(index, &e));
+                } else if signer.is_some_and(|s| keys.contains(&s)) {
                     report("watched-signer", entry_line(index, &e));
-                } else if repos.contains(&e.repository) {
+                } else if watched_repo {
                     report("watched-repository", entry_line(index, &e));
                 }
             }

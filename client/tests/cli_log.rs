@@ -313,6 +313,20 @@ fn push_pull_and_log_commands() {
     // The tag move (watched repository; the manifest is pushed first) and the new
     // signature (watched key).
     assert_eq!(reasons, ["watched-repository", "watched-signer"], "{m}");
+    // Someone whose key the policy does not list for models/* signs models/tiny.
+    let intruder = Home::new();
+    intruder.push(
+        &variant(&intruder, "m4", "fourth"),
+        &format!("{}/models/tiny:v3", reg.addr),
+    );
+    let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/tiny"]);
+    let reasons: Vec<&str> = m["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["watched-repository", "unexpected-signer"], "{m}");
     // The state directory holds only its files: no temporary file left behind.
     let mut names: Vec<String> = std::fs::read_dir(h.state_dir(&reg))
         .unwrap()
