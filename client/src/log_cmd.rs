@@ -167,7 +167,7 @@ pub(crate) fn with_log_host<T>(
         .map(|u| LogClient::new(u, None))
         .transpose()?;
     let client = mirror.as_ref().unwrap_or(&registry);
-    let log = Log::new(client, &plog.verifier, &paths.state);
+    let log = Log::new(client, &plog.verifier, &paths.state).with_api(&registry);
     Ok(f(&log).map_err(pqreg::Error::from)?)
 }
 
@@ -409,7 +409,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
         if let Some(a) = after {
             q.push(("after", a.to_string()));
         }
-        let page = log.client()?.search(&q)?;
+        let page = log.api()?.search(&q)?;
         for h in page.entries {
             if h.index >= size {
                 // Appended after the checkpoint we verified: not provable yet.

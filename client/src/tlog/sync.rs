@@ -72,6 +72,7 @@ pub enum Update {
 /// A log: its client, its keys (from the policy) and its state directory.
 pub struct Log<'a> {
     client: Option<&'a LogClient>,
+    api: Option<&'a LogClient>,
     verifier: &'a LogVerifier,
     store: CheckpointStore,
     cache: Mutex<std::collections::HashMap<String, Vec<u8>>>,
@@ -90,6 +91,7 @@ impl<'a> Log<'a> {
     pub fn new(client: &'a LogClient, verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
         Log {
             client: Some(client),
+            api: None,
             verifier,
             store: CheckpointStore::new(state, &verifier.origin),
             cache: Mutex::new(std::collections::HashMap::new()),
@@ -101,6 +103,7 @@ impl<'a> Log<'a> {
     pub fn offline(verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
         Log {
             client: None,
+            api: None,
             verifier,
             store: CheckpointStore::new(state, &verifier.origin),
             cache: Mutex::new(std::collections::HashMap::new()),
@@ -136,9 +139,20 @@ impl<'a> Log<'a> {
         &self.verifier.origin
     }
 
-    /// The HTTP client (an error offline).
-    pub fn client(&self) -> Result<&LogClient, LogError> {
-        self.net()
+    /// Uses `api` for the registry's own endpoints (search) when checkpoints and tiles
+    /// come from a mirror.
+    pub fn with_api(mut self, api: &'a LogClient) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// The client of the registry's endpoints (search): [`Log::with_api`]'s, else the
+    /// one tiles come from (an error offline).
+    pub fn api(&self) -> Result<&LogClient, LogError> {
+        match self.api {
+            Some(a) => Ok(a),
+            None => self.net(),
+        }
     }
 
     /// The state directory.
