@@ -404,7 +404,8 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
     let client_base = log.origin().to_owned();
     let mut hits = Vec::new();
     let mut after: Option<u64> = None;
-    for _ in 0..MAX_SEARCH_PAGES {
+    let mut truncated = false;
+    for page_no in 0..MAX_SEARCH_PAGES {
         let mut q = filter.query();
         if let Some(a) = after {
             q.push(("after", a.to_string()));
@@ -430,15 +431,23 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
             hits.push((h.index, e, bytes));
         }
         match page.next {
-            Some(n) => after = Some(n),
+            Some(n) => {
+                after = Some(n);
+                truncated = page_no + 1 == MAX_SEARCH_PAGES;
+            }
             None => break,
         }
     }
     eprintln!(
-        "pqreg: {} entries found in {} {}, each verified included",
+        "pqreg: {} entries found in {} {}, each verified included{}",
         hits.len(),
         log.origin(),
-        TreeHead::of(&c)
+        TreeHead::of(&c),
+        if truncated {
+            format!("; stopped after {MAX_SEARCH_PAGES} pages, more may match (narrow the filter)")
+        } else {
+            String::new()
+        }
     );
     Ok(Outcome {
         text: hits
@@ -448,6 +457,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
             .join("\n"),
         json: json!({
             "checkpoint": head_json(&TreeHead::of(&c)),
+            "truncated": truncated,
             "entries": hits.iter().map(|(i, e, b)| json!({
                 "index": i,
                 "entry": String::from_utf8_lossy(b),
