@@ -282,6 +282,14 @@ fn push_pull_and_log_commands() {
     // Out of range: a log failure (no such leaf in the verified tree).
     h.fails_13(&["log", "get", &reg.addr, &size.to_string()]);
 
+    // A policy without the log: every log command refuses it (13), with the fix named.
+    std::fs::write(h.path().join("nolog.toml"), "version = 1\n").unwrap();
+    let err = h.fails_13(&["log", "verify", &reg.addr, "--policy", &h.p("nolog.toml")]);
+    assert!(
+        err.contains("no log with origin") && err.contains("add its keys to [[logs]]"),
+        "{err}"
+    );
+
     let v = h.json(&["log", "verify", &reg.addr]);
     assert_eq!(v["consistent"], true);
     assert_eq!(v["newest"]["size"], size);
