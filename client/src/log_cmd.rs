@@ -148,27 +148,31 @@ pub(crate) fn with_log_host<T>(
     let cred = pqreg::auth::AuthEnv::from_process_env()
         .lookup(host)?
         .map(|(c, _)| c);
-    let registry = LogClient::for_registry(host, cred)?;
-    // The registry's checkpoint names the log (unverified until the policy's keys say so).
-    let note = registry.checkpoint()?;
-    let origin = Note::parse(&note)
-        .and_then(|n| Checkpoint::parse_body(n.text()))
-        .map_err(|source| LogError::Checkpoint {
-            origin: format!("(served by {host})"),
-            cause: source,
-        })?
-        .origin;
-    let plog: &PolicyLog = policy
-        .log(&origin)
-        .ok_or_else(|| LogError::Unconfigured(origin.clone()))?;
-    let mirror = plog
-        .url
-        .as_deref()
-        .map(|u| LogClient::new(u, None))
-        .transpose()?;
-    let client = mirror.as_ref().unwrap_or(&registry);
-    let log = Log::new(client, &plog.verifier, &paths.state).with_api(&registry);
-    Ok(f(&log).map_err(pqreg::Error::from)?)
+    // Every log failure goes through pqreg::Error, so it gets its exit code (13).
+    let run = || -> Result<T, LogError> {
+        let registry = LogClient::for_registry(host, cred)?;
+        // The registry's checkpoint names the log (unverified until the policy's keys say so).
+        let note = registry.checkpoint()?;
+        let origin = Note::parse(&note)
+            .and_then(|n| Checkpoint::parse_body(n.text()))
+            .map_err(|source| LogError::Checkpoint {
+                origin: format!("(served by {host})"),
+                cause: source,
+            })?
+            .origin;
+        let plog: &PolicyLog = policy
+            .log(&origin)
+            .ok_or_else(|| LogError::Unconfigured(origin.clone()))?;
+        let mirror = plog
+            .url
+            .as_deref()
+            .map(|u| LogClient::new(u, None))
+            .transpose()?;
+        let client = mirror.as_ref().unwrap_or(&registry);
+        let log = Log::new(client, &plog.verifier, &paths.state).with_api(&registry);
+        f(&log)
+    };
+    Ok(run().map_err(pqreg::Error::from)?)
 }
 
 fn b64(h: &Hash) -> String {
