@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 mod registry_common;
-use registry_common::{Registry, start, start_in};
+use registry_common::{Registry, start, start_in, start_in_env};
 
 /// A private XDG environment.
 struct Home {
@@ -700,4 +700,70 @@ fn proofs_for_an_older_checkpoint_after_growth() {
         let mut tiles = log.tiles(2);
         log.check_inclusion(&mut tiles, &entry, i, &old).unwrap();
     }
+}
+
+/// A witness (Ed25519 cosignature/v1) cosigns the log's newest checkpoint.
+fn cosign(reg: &Registry, w: &pqreg_spec::note::NoteSigner) {
+    let mut note =
+        pqreg_spec::note::Note::parse(&get(&format!("http://{}/log/checkpoint", reg.addr)))
+            .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    note.sign(w, now).unwrap();
+    let r = ureq::post(format!("http://{}/log/v1/cosignature", reg.addr))
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .send(&note.to_bytes()[..])
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+/// A policy that requires one witness: bundles' checkpoints (signed before any witness saw
+/// them) are accepted only once the log's newest checkpoint is cosigned and consistent.
+#[test]
+fn witness_quorum() {
+    use pqreg_spec::note::{NoteSigner, SignatureType};
+    let w = NoteSigner::from_seed(
+        "witness.example/w1",
+        SignatureType::CosignatureEd25519,
+        &[3; 32],
+    )
+    .unwrap();
+    let vkey = w.verifier_key().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let reg = start_in_env(
+        data.path(),
+        &[("PQREG_REGISTRY__LOG__WITNESSES", &format!("[\"{vkey}\"]"))],
+    );
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    let policy = h.path().join("config/pqreg/policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!("witnesses = [\"{vkey}\"]\nquorum = 1\n"));
+    std::fs::write(&policy, text).unwrap();
+
+    let r1 = format!("{}/models/tiny:v1", reg.addr);
+    h.push(&tiny(), &r1);
+    let err = h.fails_13(&["log", "checkpoint", &reg.addr]);
+    assert!(err.contains("witness cosignatures verified"), "{err}");
+    let err = h.pull_fails_13(&r1, "out0");
+    assert!(err.contains("witness cosignatures verified"), "{err}");
+
+    cosign(&reg, &w);
+    let cp = h.json(&["log", "checkpoint", &reg.addr]);
+    let sigs = cp["signatures"].as_array().unwrap();
+    assert!(
+        sigs.iter()
+            .any(|s| s.as_str().unwrap().starts_with("witness.example/w1+")),
+        "{cp}"
+    );
+    h.pull(&r1, "out1");
+
+    // A newer model: its pull needs the log's newest checkpoint cosigned again.
+    let r2 = format!("{}/models/tiny:v2", reg.addr);
+    h.push(&variant(&h, "m2", "second"), &r2);
+    h.pull_fails_13(&r2, "out2");
+    cosign(&reg, &w);
+    h.pull(&r2, "out2");
 }

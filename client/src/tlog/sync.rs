@@ -212,6 +212,44 @@ impl<'a> Log<'a> {
         })
     }
 
+    /// Whether the policy requires witness cosignatures on this log's checkpoints.
+    pub fn needs_witnesses(&self) -> bool {
+        self.verifier.witness_quorum > 0
+    }
+
+    /// Verifies a checkpoint with the log's keys alone, ignoring the witness quorum: a
+    /// bundle's checkpoint is signed when its entry is appended, before any witness saw
+    /// it. Use [`Log::update_witnessed`] on it, which ties it to a witnessed checkpoint.
+    pub fn open_unwitnessed(&self, note: &[u8]) -> Result<VerifiedCheckpoint, LogError> {
+        let v = LogVerifier {
+            witness_quorum: 0,
+            ..self.verifier.clone()
+        };
+        v.open(note).map_err(|e| self.note_err(e))
+    }
+
+    /// §9 for a checkpoint opened with [`Log::open_unwitnessed`]: always fetches the log's
+    /// newest checkpoint (which must meet the witness quorum) and proves the stored
+    /// checkpoint, `c` and the newest consistent; stores the newest.
+    pub fn update_witnessed(&self, c: &VerifiedCheckpoint) -> Result<Update, LogError> {
+        let latest = self.latest()?;
+        match self.stored()? {
+            Some(s) => {
+                self.update_with(&s, &[c, &latest])?;
+                Ok(Update::Advanced {
+                    from: TreeHead::of(&s),
+                    to: TreeHead::of(&latest),
+                })
+            }
+            None => {
+                // `c` stands in for the stored checkpoint; nothing was stored before.
+                self.update_with(c, &[&latest])?;
+                self.store.store(&latest.note.to_bytes())?;
+                Ok(Update::First)
+            }
+        }
+    }
+
     /// Checks the stored `s` and `others` pairwise in size order (tiles of the largest);
     /// stores the largest.
     fn update_with(

@@ -64,6 +64,11 @@ pub fn start() -> Registry {
 /// Starts a registry on a free 127.0.0.1 port with the data directory `dir` (kept when
 /// the registry is dropped: restart it, or copy it to restore later).
 pub fn start_in(dir: &Path) -> Registry {
+    start_in_env(dir, &[])
+}
+
+/// [`start_in`] with extra `PQREG_REGISTRY__…` configuration in the environment.
+pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
     let mut child = Command::new(registry_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -71,6 +76,7 @@ pub fn start_in(dir: &Path) -> Registry {
         .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
         .env("PQREG_REGISTRY__WORKERS", "2")
         .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
