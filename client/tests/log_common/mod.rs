@@ -1,7 +1,7 @@
 //! Helpers of the log end-to-end tests (`cli_log.rs`): a private `pqreg` home with keys
 //! and a trust policy naming the registry's log, model variants, a hostile mirror of the
 //! log, and a witness cosigning.
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
