@@ -18,6 +18,16 @@ mod registry_common;
 use log_common::*;
 use registry_common::{start, start_in, start_in_env};
 
+/// The `reason`s of a `log monitor -o json` run, in order.
+fn reasons(m: &serde_json::Value) -> Vec<&str> {
+    m["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn push_pull_and_log_commands() {
     let reg = start();
@@ -129,12 +139,7 @@ fn push_pull_and_log_commands() {
         "--key",
         &h.key_id,
     ]);
-    let reasons: Vec<&str> = m["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let reasons = reasons(&m);
     // The tag move (watched repository; the manifest is pushed first) and the new
     // signature (watched key).
     assert_eq!(reasons, ["watched-repository", "watched-signer"], "{m}");
@@ -145,12 +150,7 @@ fn push_pull_and_log_commands() {
         &format!("{}/models/tiny:v3", reg.addr),
     );
     let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/tiny"]);
-    let reasons: Vec<&str> = m["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let reasons = reasons(&m);
     assert_eq!(reasons, ["watched-repository", "unexpected-signer"], "{m}");
     // The state directory holds only its files: no temporary file left behind.
     let mut names: Vec<String> = std::fs::read_dir(h.state_dir(&reg))
