@@ -139,10 +139,10 @@ fn push_pull_and_log_commands() {
         "--key",
         &h.key_id,
     ]);
-    let reasons = reasons(&m);
+    let got = reasons(&m);
     // The tag move (watched repository; the manifest is pushed first) and the new
     // signature (watched key).
-    assert_eq!(reasons, ["watched-repository", "watched-signer"], "{m}");
+    assert_eq!(got, ["watched-repository", "watched-signer"], "{m}");
     // Someone whose key the policy does not list for models/* signs models/tiny.
     let intruder = Home::new();
     intruder.push(
@@ -150,8 +150,8 @@ fn push_pull_and_log_commands() {
         &format!("{}/models/tiny:v3", reg.addr),
     );
     let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/tiny"]);
-    let reasons = reasons(&m);
-    assert_eq!(reasons, ["watched-repository", "unexpected-signer"], "{m}");
+    let got = reasons(&m);
+    assert_eq!(got, ["watched-repository", "unexpected-signer"], "{m}");
     // The state directory holds only its files: no temporary file left behind.
     let mut names: Vec<String> = std::fs::read_dir(h.state_dir(&reg))
         .unwrap()
