@@ -179,9 +179,14 @@ impl<'a> Log<'a> {
         self.verifier.open(note).map_err(|e| self.note_err(e))
     }
 
-    /// The stored checkpoint, verified again (a state file edited by hand is refused).
+    /// The stored checkpoint, its log signatures verified again (a state file edited by
+    /// hand is refused; witnesses were checked when it was stored, and a policy that adds
+    /// a quorum later does not invalidate what was verified before).
     pub fn stored(&self) -> Result<Option<VerifiedCheckpoint>, LogError> {
-        self.store.load()?.map(|b| self.open(&b)).transpose()
+        self.store
+            .load()?
+            .map(|b| self.open_unwitnessed(&b))
+            .transpose()
     }
 
     /// Fetches and verifies the log's newest checkpoint.
