@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::log_cmd::LogCommand;
+
 /// Push, pull and verify encrypted, post-quantum signed ML models.
 ///
 /// References are `host[:port]/repo[:tag][@sha256:hex]`; a digest wins over a tag.
@@ -160,6 +162,16 @@ pub struct VerifyArgs {
     /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Verify without network: the model from --layout, the log from --proof (both
+    /// written by `pqreg log proof REF --out FILE --layout DIR`).
+    #[arg(long, requires_all = ["layout", "proof"])]
+    pub offline: bool,
+    /// OCI image layout holding the model and its signature (with --offline).
+    #[arg(long, value_name = "DIR", requires = "offline")]
+    pub layout: Option<PathBuf>,
+    /// Offline log proof, C2SP tlog-proof (with --offline).
+    #[arg(long, value_name = "FILE", requires = "offline")]
+    pub proof: Option<PathBuf>,
 }
 
 /// A single reference argument.
@@ -221,45 +233,4 @@ pub struct LoginArgs {
 pub struct RegistryArg {
     /// Registry host[:port].
     pub registry: String,
-}
-
-/// `pqreg log …`.
-#[derive(Debug, Subcommand)]
-pub enum LogCommand {
-    /// Fetch, verify and print the log's latest checkpoint (and check consistency with
-    /// the newest one this client verified).
-    Checkpoint(RegistryArg),
-    /// List entries.
-    Entries(LogEntriesArgs),
-    /// Search entries by signer key ID or repository.
-    Search(LogSearchArgs),
-    /// Report entries for a key or repository that appeared since the last run.
-    Monitor(LogSearchArgs),
-}
-
-/// `pqreg log entries`.
-#[derive(Debug, Args)]
-pub struct LogEntriesArgs {
-    /// Registry host[:port].
-    pub registry: String,
-    /// First entry index.
-    #[arg(long, default_value_t = 0)]
-    pub start: u64,
-    /// Number of entries.
-    #[arg(long, default_value_t = 100)]
-    pub count: u64,
-}
-
-/// `pqreg log search|monitor`.
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("filter").required(true).multiple(true).args(["key", "repo"])))]
-pub struct LogSearchArgs {
-    /// Registry host[:port].
-    pub registry: String,
-    /// Signer key ID (sha256:…).
-    #[arg(long)]
-    pub key: Option<String>,
-    /// Repository.
-    #[arg(long)]
-    pub repo: Option<String>,
 }

@@ -41,6 +41,16 @@ pub enum Error {
     /// Talking to a registry failed.
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    /// A transparency-log check or request failed (boxed: its variants carry both tree
+    /// heads).
+    #[error(transparent)]
+    Log(Box<crate::tlog::LogError>),
+}
+
+impl From<crate::tlog::LogError> for Error {
+    fn from(e: crate::tlog::LogError) -> Self {
+        Error::Log(Box::new(e))
+    }
 }
 
 impl Error {
@@ -56,6 +66,7 @@ impl Error {
             Error::Pack(_) => exit::ERROR,
             Error::Unpack(e) => e.exit_code(),
             Error::Transfer(e) => e.exit_code(),
+            Error::Log(e) => e.exit_code(),
         }
     }
 

@@ -5,6 +5,8 @@
 //! carries, and printed with what to do next.
 
 mod cli;
+mod log_cmd;
+mod proof_cmd;
 mod remote_cmd;
 
 use std::io::{BufRead as _, Write as _};
@@ -14,7 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser as _, ValueEnum as _};
 use serde_json::json;
 
-use cli::{Cli, Command, KeyAlg, KeygenArgs, LogCommand, Output, RecipientsCommand};
+use cli::{Cli, Command, KeyAlg, KeygenArgs, Output, RecipientsCommand};
 use pqreg::auth::{self, AuthEnv, Credential, Source};
 use pqreg::exit::{self, ExitCode};
 use pqreg::keyfile::{self, KeyKind};
@@ -146,6 +148,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             a.passphrase_file.as_deref(),
         ),
+        Command::Verify(a) if a.offline => proof_cmd::verify_offline(
+            &a.reference,
+            a.layout.as_deref().unwrap_or(std::path::Path::new(".")),
+            a.proof.as_deref().unwrap_or(std::path::Path::new("-")),
+            a.identity.as_deref(),
+            a.policy.as_deref(),
+        ),
         Command::Verify(a) => remote_cmd::pull(
             &a.reference,
             None,
@@ -166,15 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             parse_ref(&a.dst)?;
             not_implemented("copy", "nothing was copied")
         }
-        Command::Log(cmd) => {
-            let registry = match &cmd {
-                LogCommand::Checkpoint(r) => &r.registry,
-                LogCommand::Entries(e) => &e.registry,
-                LogCommand::Search(s) | LogCommand::Monitor(s) => &s.registry,
-            };
-            registry_arg(registry)?;
-            not_implemented("log", "the log was not queried")
-        }
+        Command::Log(cmd) => log_cmd::run(&cmd),
     }
 }
 
@@ -200,7 +201,7 @@ pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
 }
 
 /// Accepts `host[:port]` and, as docker does, `https://host[:port][/…]`.
-fn registry_arg(s: &str) -> anyhow::Result<String> {
+pub(crate) fn registry_arg(s: &str) -> anyhow::Result<String> {
     let host = auth::normalize_host(s);
     reference::validate_registry(host).map_err(|e| {
         fail(

@@ -15,8 +15,10 @@ use pqreg::pack::{PackOptions, pack_model};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
+use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
-use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
+use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, read_index, unpack_model};
+use pqreg_spec::Digest;
 use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey};
 use pqreg_spec::policy::Policy;
 
@@ -37,7 +39,10 @@ fn signing_key(path: &Path, pp: Option<&Passphrase>, flag: &str) -> anyhow::Resu
     }
 }
 
-fn identity_key(path: &Path, pp: Option<&Passphrase>) -> anyhow::Result<RecipientPrivateKey> {
+pub(crate) fn identity_key(
+    path: &Path,
+    pp: Option<&Passphrase>,
+) -> anyhow::Result<RecipientPrivateKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Recipient(k) => Ok(k),
         _ => Err(fail(
@@ -48,15 +53,40 @@ fn identity_key(path: &Path, pp: Option<&Passphrase>) -> anyhow::Result<Recipien
     }
 }
 
-fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
-    let cred = AuthEnv::from_process_env()
+fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> {
+    Ok(AuthEnv::from_process_env()
         .lookup(r.registry())?
-        .map(|(c, _)| c);
+        .map(|(c, _)| c))
+}
+
+pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
+    let cred = credential(r)?;
     let opts = TransferOptions {
         concurrency,
         ..TransferOptions::default()
     };
     Ok(RegistryClient::new(r.registry(), cred, opts)?)
+}
+
+/// The trust policy at `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
+pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<Policy> {
+    let policy_path = path
+        .map(Path::to_owned)
+        .unwrap_or_else(|| paths.config.join("policy.toml"));
+    let text = std::fs::read_to_string(&policy_path).map_err(|e| {
+        fail(
+            exit::ERROR,
+            format!("reading the trust policy {}: {e}", policy_path.display()),
+            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
+        )
+    })?;
+    Policy::from_toml(&text).map_err(|e| {
+        fail(
+            exit::ERROR,
+            format!("trust policy {}: {e}", policy_path.display()),
+            "Fix the policy file (spec/signing.md section 6 shows the format).",
+        )
+    })
 }
 
 /// `pqreg push DIR REF`.
@@ -128,7 +158,23 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         Err(e) => return Err(e.into()),
     };
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
+    // The signed statement goes to the registry's log before either bundle is pushed
+    // (the PQ bundle carries the entry; the registry refuses bundles it has not logged).
+    let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
+    let policy = match std::fs::read_to_string(paths.config.join("policy.toml")) {
+        Ok(t) => Policy::from_toml(&t).ok(),
+        Err(_) => None,
+    };
+    let mut submitter = Submitter {
+        client: &log_client,
+        repository: repo.to_owned(),
+        tag: Some(tag.clone()),
+        public_key: signing.verifying_key().to_spki_der(),
+        policy: policy.as_ref(),
+        state: paths.state.clone(),
+    };
     let mut opts = PackOptions::new(&signing);
+    opts.log_hook = Some(&mut submitter);
     opts.recipients = &recipients;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
@@ -178,23 +224,7 @@ pub(crate) fn pull(
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
-    let policy_path = policy
-        .map(Path::to_owned)
-        .unwrap_or_else(|| paths.config.join("policy.toml"));
-    let text = std::fs::read_to_string(&policy_path).map_err(|e| {
-        fail(
-            exit::ERROR,
-            format!("reading the trust policy {}: {e}", policy_path.display()),
-            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
-        )
-    })?;
-    let policy = Policy::from_toml(&text).map_err(|e| {
-        fail(
-            exit::ERROR,
-            format!("trust policy {}: {e}", policy_path.display()),
-            "Fix the policy file (spec/signing.md section 6 shows the format).",
-        )
-    })?;
+    let policy = load_policy(policy, &paths)?;
     let pp = passphrase(passphrase_file)?;
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
@@ -206,18 +236,14 @@ pub(crate) fn pull(
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
-    let scratch;
-    let out_dir = match out {
-        Some(d) => d.to_owned(),
-        None => {
-            let tmp = paths.cache.join("tmp");
-            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            scratch = tempfile::tempdir_in(&tmp)
-                .with_context(|| format!("creating a directory in {}", tmp.display()))?;
-            scratch.path().join("model")
-        }
+    let bundle_log = BundleLog {
+        policy: &policy,
+        registry: r.registry().to_owned(),
+        credential: credential(&r)?,
+        state: paths.state.clone(),
     };
-    let report = unpack_model(&source, &digest, &opts, &out_dir)?;
+    opts.log_verifier = Some(&bundle_log);
+    let report = verify_into(&source, &digest, &opts, out, &paths)?;
     let pinned = r.with_digest(digest);
     eprintln!(
         "pqreg: {} {pinned}: signed by {} ({}), {}{} files, {} bytes; downloaded {} bytes",
@@ -243,4 +269,27 @@ pub(crate) fn pull(
             "written_to": out,
         }),
     })
+}
+
+/// Unpacks into `out`, or (verify) into a scratch directory under the cache that is
+/// deleted afterwards.
+pub(crate) fn verify_into<S: BlobSource + Sync>(
+    source: &S,
+    digest: &Digest,
+    opts: &UnpackOptions<'_>,
+    out: Option<&Path>,
+    paths: &Paths,
+) -> anyhow::Result<UnpackReport> {
+    let scratch;
+    let out_dir = match out {
+        Some(d) => d.to_owned(),
+        None => {
+            let tmp = paths.cache.join("tmp");
+            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            scratch = tempfile::tempdir_in(&tmp)
+                .with_context(|| format!("creating a directory in {}", tmp.display()))?;
+            scratch.path().join("model")
+        }
+    };
+    Ok(unpack_model(source, digest, opts, &out_dir)?)
 }

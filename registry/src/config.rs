@@ -33,6 +33,20 @@ pub struct Config {
     pub log_format: String,
     /// Garbage collection.
     pub gc: GcConfig,
+    /// The transparency log.
+    pub log: LogConfig,
+}
+
+/// Transparency-log settings (spec/transparency-log.md §2, §7).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// The origin of a new log (default `<listen>/log`). An existing log keeps the origin
+    /// it was created with.
+    pub origin: Option<String>,
+    /// Witness verifier keys (`<name>+<id>+<base64>`, type 0x04 Ed25519 cosignature/v1 or
+    /// 0x06 ML-DSA-44) whose cosignatures are accepted.
+    pub witnesses: Vec<String>,
 }
 
 /// Garbage-collection settings.
@@ -58,6 +72,7 @@ impl Default for Config {
             workers: 0,
             log_format: "text".into(),
             gc: GcConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -152,7 +167,43 @@ impl Config {
                 "log_format must be \"text\" or \"json\"".into(),
             ));
         }
+        if let Some(o) = &self.log.origin
+            && (o.len() > 255 || pqreg_spec::note::check_key_name(o).is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "log.origin = {o:?} is not a key name (non-empty, at most 255 bytes, no spaces, no '+')"
+            )));
+        }
+        self.witness_keys()?;
         Ok(())
+    }
+
+    /// The origin a new log gets: `log.origin`, else `<listen>/log`.
+    pub fn log_origin(&self) -> String {
+        self.log
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("{}/log", self.listen))
+    }
+
+    /// The parsed `log.witnesses`.
+    pub fn witness_keys(&self) -> Result<Vec<pqreg_spec::note::VerifierKey>, ConfigError> {
+        use pqreg_spec::note::{SignatureType, VerifierKey};
+        self.log
+            .witnesses
+            .iter()
+            .map(|w| {
+                let k = VerifierKey::parse(w)
+                    .map_err(|e| ConfigError::Invalid(format!("log.witnesses: {w:?}: {e}")))?;
+                match k.signature_type() {
+                    SignatureType::CosignatureEd25519 | SignatureType::CosignatureMlDsa44 => Ok(k),
+                    t => Err(ConfigError::Invalid(format!(
+                        "log.witnesses: {w:?} is a {} key, not a cosignature key (0x04 or 0x06)",
+                        t.name()
+                    ))),
+                }
+            })
+            .collect()
     }
 }
 
@@ -214,6 +265,40 @@ mod tests {
         assert!(Config::load(None, env("PQREG_REGISTRY__LISTEN", "nope")).is_err());
         assert!(Config::load(None, env("PQREG_REGISTRY__GC__INTERVAL_SECS", "-1")).is_err());
         assert!(Config::load(None, Vec::new()).is_ok());
+    }
+
+    #[test]
+    fn log_origin_and_witnesses() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.log_origin(), "127.0.0.1:5000/log");
+        let w = "witness.example/w1+d9ed62c5+BO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR";
+        let c = Config::load(
+            None,
+            env(&[
+                ("PQREG_REGISTRY__LOG__ORIGIN", "reg.example/log"),
+                ("PQREG_REGISTRY__LOG__WITNESSES", &format!("[\"{w}\"]")),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.log_origin(), "reg.example/log");
+        assert_eq!(c.witness_keys().unwrap()[0].to_string(), w);
+        // Not a key name; not a cosignature key (0x01 is the log's own type); not a key.
+        assert!(Config::load(None, env(&[("PQREG_REGISTRY__LOG__ORIGIN", "a b")])).is_err());
+        let ed = "registry.example/log+9c2dabef+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c";
+        assert!(
+            Config::load(
+                None,
+                env(&[("PQREG_REGISTRY__LOG__WITNESSES", &format!("[\"{ed}\"]"))])
+            )
+            .is_err()
+        );
+        assert!(Config::load(None, env(&[("PQREG_REGISTRY__LOG__WITNESSES", "[\"x\"]")])).is_err());
     }
 
     /// spec/api.md's example configuration is the defaults (but for `data_dir`).

@@ -203,8 +203,10 @@ pub struct LogContext<'r> {
 
 /// Verifies a bundle's log entry: the log client implements it.
 pub trait LogVerifier: Sync {
-    /// Checks `entry` (body, inclusion proof, checkpoint, consistency) for `ctx`.
-    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<(), Error>;
+    /// Checks `entry` (body, inclusion proof, checkpoint, consistency) for `ctx`;
+    /// `Ok(false)`: not checked, which the verifier may answer only when the policy does
+    /// not require the log for the repository (e.g. the log is not configured).
+    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<bool, Error>;
 }
 
 /// How to verify and where keys come from.
@@ -425,7 +427,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
         let Some(lv) = opts.log_verifier else {
             return Err(UnpackError::LogUnverified.into());
         };
-        lv.verify(
+        log_verified = lv.verify(
             entry,
             &LogContext {
                 repository: &opts.repository,
@@ -434,7 +436,9 @@ pub fn unpack_model<S: BlobSource + Sync>(
                 key_id: verified.key_id,
             },
         )?;
-        log_verified = true;
+        if !log_verified && opts.policy.log_required(&opts.repository) {
+            return Err(UnpackError::LogUnverified.into());
+        }
     } else if opts.policy.log_required(&opts.repository) {
         return Err(UnpackError::LogUnverified.into());
     }

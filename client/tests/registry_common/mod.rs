@@ -14,7 +14,7 @@ pub struct Registry {
     child: Child,
     /// `host:port` the registry listens on.
     pub addr: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Registry {
@@ -56,13 +56,27 @@ pub fn registry_bin() -> PathBuf {
 /// Starts a registry on a free 127.0.0.1 port with a fresh data directory.
 pub fn start() -> Registry {
     let dir = tempfile::tempdir().unwrap();
+    let mut reg = start_in(dir.path());
+    reg._dir = Some(dir);
+    reg
+}
+
+/// Starts a registry on a free 127.0.0.1 port with the data directory `dir` (kept when
+/// the registry is dropped: restart it, or copy it to restore later).
+pub fn start_in(dir: &Path) -> Registry {
+    start_in_env(dir, &[])
+}
+
+/// [`start_in`] with extra `PQREG_REGISTRY__…` configuration in the environment.
+pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
     let mut child = Command::new(registry_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .env("PQREG_REGISTRY__LOG_FORMAT", "json")
         .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
         .env("PQREG_REGISTRY__WORKERS", "2")
         .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -90,7 +104,7 @@ pub fn start() -> Registry {
     let reg = Registry {
         child,
         addr,
-        _dir: dir,
+        _dir: None,
     };
     // Bounded poll of /v2/.
     let deadline = Instant::now() + Duration::from_secs(10);
