@@ -33,6 +33,8 @@ pub struct Config {
     pub log_format: String,
     /// Garbage collection.
     pub gc: GcConfig,
+    /// Access control (spec/auth.md).
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Garbage-collection settings.
@@ -58,6 +60,7 @@ impl Default for Config {
             workers: 0,
             log_format: "text".into(),
             gc: GcConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -147,6 +150,9 @@ impl Config {
                 "max_manifest_bytes and max_page must be positive".into(),
             ));
         }
+        self.auth
+            .validate(&self.listen, false)
+            .map_err(ConfigError::Invalid)?;
         if self.log_format != "text" && self.log_format != "json" {
             return Err(ConfigError::Invalid(
                 "log_format must be \"text\" or \"json\"".into(),

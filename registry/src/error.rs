@@ -58,6 +58,8 @@ pub enum Code {
     SizeUnknown,
     /// pqreg log: a consistency proof from a larger to a smaller size.
     SizeDecreased,
+    /// pqreg auth: a token request names another service, a malformed scope or too many.
+    TokenRequestInvalid,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -209,6 +211,12 @@ pub const CODES: &[CodeInfo] = &[
         "SIZE_DECREASED",
         400,
         "tree size decreased",
+    ),
+    row(
+        Code::TokenRequestInvalid,
+        "TOKEN_REQUEST_INVALID",
+        400,
+        "token request invalid",
     ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];

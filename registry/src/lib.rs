@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gc;
@@ -58,7 +59,9 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
     let origin = format!("{}/log", cfg.listen);
     let log = tlog::Log::open(&cfg.data_dir, &origin)
         .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
+    let auth = auth::Auth::open(&cfg.auth, &cfg.data_dir).context("setting up access control")?;
     Ok(AppState {
+        auth: Arc::new(auth),
         log,
         cfg,
         store: Arc::new(store) as Arc<dyn BlobStore>,
@@ -84,8 +87,10 @@ pub fn build_server(
     let app_data = data.clone();
     let server = HttpServer::new(move || {
         let metrics = app_data.metrics.clone();
+        let access = app_data.auth.clone();
         App::new()
             .app_data(app_data.clone())
+            .wrap(auth::middleware::Guard::new(access))
             .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();
