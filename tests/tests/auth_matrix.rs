@@ -18,7 +18,11 @@ fn basic(user: &str, pw: &str) -> String {
 }
 
 /// Users and their passwords.
-const USERS: &[(&str, &str)] = &[("admin", "admin-pw"), ("alice", "alice-pw"), ("carol", "carol-pw")];
+const USERS: &[(&str, &str)] = &[
+    ("admin", "admin-pw"),
+    ("alice", "alice-pw"),
+    ("carol", "carol-pw"),
+];
 
 fn htpasswd() -> String {
     USERS
@@ -75,7 +79,11 @@ fn seeded(config: impl Fn(&std::path::Path) -> String) -> (Registry, tempfile::T
 
 /// Asks the token endpoint for `scope` as `user` (None: anonymous).
 fn token(c: &Client, user: Option<(&str, &str)>, scope: &str) -> Response {
-    let path = with_query(&with_query("/auth/token", "service", SERVICE), "scope", scope);
+    let path = with_query(
+        &with_query("/auth/token", "service", SERVICE),
+        "scope",
+        scope,
+    );
     let auth = user.map(|(u, p)| basic(u, p));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
     c.must("GET", &path, &headers, b"")
@@ -126,13 +134,13 @@ fn codes(r: &Response) -> Vec<String> {
 
 /// The expected matrix, written out by hand from the policy above.
 fn expected(user: Option<&str>, repo: &str, op: Op) -> bool {
-    match (user, repo, op) {
-        (Some("admin"), _, _) => true,
-        (Some("alice"), "models/a", Op::Pull | Op::Push) => true,
-        (Some("carol"), "models/a", Op::Pull) => true,
-        (_, "public/p", Op::Pull) => true,
-        _ => false,
-    }
+    matches!(
+        (user, repo, op),
+        (Some("admin"), _, _)
+            | (Some("alice"), "models/a", Op::Pull | Op::Push)
+            | (Some("carol"), "models/a", Op::Pull)
+            | (_, "public/p", Op::Pull)
+    )
 }
 
 #[test]
@@ -144,7 +152,10 @@ fn token_mode_matrix_of_principals_operations_repositories() {
     assert_eq!(r.status, 401);
     assert_eq!(codes(&r), ["UNAUTHORIZED"]);
     let ch = r.header("www-authenticate").expect("challenge").to_owned();
-    assert!(ch.starts_with("Bearer realm=\"http://") && ch.contains("/auth/token\""), "{ch}");
+    assert!(
+        ch.starts_with("Bearer realm=\"http://") && ch.contains("/auth/token\""),
+        "{ch}"
+    );
     assert!(ch.contains(&format!("service=\"{SERVICE}\"")), "{ch}");
 
     let principals: [(Option<&str>, Option<&str>); 4] = [
@@ -187,7 +198,10 @@ fn token_mode_matrix_of_principals_operations_repositories() {
                 } else {
                     assert_eq!(r.status, 401, "anonymous {op:?} {repo}: {}", r.text());
                     let ch = r.header("www-authenticate").expect("challenge");
-                    assert!(ch.contains(&format!("scope=\"repository:{repo}:{acts}\"")), "{ch}");
+                    assert!(
+                        ch.contains(&format!("scope=\"repository:{repo}:{acts}\"")),
+                        "{ch}"
+                    );
                 }
                 checked += 1;
             }
@@ -200,7 +214,10 @@ fn token_mode_matrix_of_principals_operations_repositories() {
     let r = perform(&c, Op::Pull, "models/b", Some(&bearer));
     assert_eq!(r.status, 401, "{}", r.text());
     let ch = r.header("www-authenticate").expect("challenge");
-    assert!(ch.contains("scope=\"repository:models/b:pull\"") && ch.contains("insufficient_scope"), "{ch}");
+    assert!(
+        ch.contains("scope=\"repository:models/b:pull\"") && ch.contains("insufficient_scope"),
+        "{ch}"
+    );
     // A pull-only token used to push where the policy would allow it: 401 (ask for push).
     let r = perform(&c, Op::Push, "models/a", Some(&bearer));
     assert_eq!(r.status, 401, "{}", r.text());
@@ -213,7 +230,11 @@ fn token_mode_matrix_of_principals_operations_repositories() {
     // Unknown service or a malformed scope: 400 TOKEN_REQUEST_INVALID.
     let r = c.get("/auth/token?service=elsewhere&scope=repository:models/a:pull");
     assert_eq!(codes(&r), ["TOKEN_REQUEST_INVALID"]);
-    let r = c.get(&with_query(&format!("/auth/token?service={SERVICE}"), "scope", "repository-models"));
+    let r = c.get(&with_query(
+        &format!("/auth/token?service={SERVICE}"),
+        "scope",
+        "repository-models",
+    ));
     assert_eq!(codes(&r), ["TOKEN_REQUEST_INVALID"]);
 
     // Basic credentials go straight to the registry too (pqreg login, curl).
@@ -221,7 +242,12 @@ fn token_mode_matrix_of_principals_operations_repositories() {
     assert_eq!(r.status, 200);
     let r = perform(&c, Op::Pull, "models/a", Some(&basic("carol", "wrong")));
     assert_eq!(r.status, 401);
-    assert!(r.json()["errors"][0]["message"].as_str().unwrap_or("").contains("wrong user name or password"));
+    assert!(
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("wrong user name or password")
+    );
 
     // The catalog lists only what the caller may pull.
     let list = |auth: Option<&str>| -> Vec<String> {
@@ -230,15 +256,29 @@ fn token_mode_matrix_of_principals_operations_repositories() {
         assert_eq!(r.status, 200, "{}", r.text());
         serde_json::from_value(r.json()["repositories"].clone()).expect("list")
     };
-    assert_eq!(list(Some(&basic("carol", "carol-pw"))), ["models/a", "public/p"]);
-    assert_eq!(list(Some(&basic("admin", "admin-pw"))), ["models/a", "public/p", "secret/s"]);
+    assert_eq!(
+        list(Some(&basic("carol", "carol-pw"))),
+        ["models/a", "public/p"]
+    );
+    assert_eq!(
+        list(Some(&basic("admin", "admin-pw"))),
+        ["models/a", "public/p", "secret/s"]
+    );
     assert_eq!(list(None), ["public/p"]);
     // Paginated: one per page, still filtered.
     let h = basic("carol", "carol-pw");
     let r = c.must("GET", "/v2/_catalog?n=1", &[("Authorization", &h)], b"");
     assert_eq!(r.json()["repositories"], json!(["models/a"]));
-    assert!(r.header("link").is_some_and(|l| l.contains("last=models/a")));
-    let r = c.must("GET", "/v2/_catalog?n=1&last=models/a", &[("Authorization", &h)], b"");
+    assert!(
+        r.header("link")
+            .is_some_and(|l| l.contains("last=models/a"))
+    );
+    let r = c.must(
+        "GET",
+        "/v2/_catalog?n=1&last=models/a",
+        &[("Authorization", &h)],
+        b"",
+    );
     assert_eq!(r.json()["repositories"], json!(["public/p"]));
 
     // The log's read API is public; health too.
@@ -251,13 +291,27 @@ fn token_mode_matrix_of_principals_operations_repositories() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
         .collect();
-    assert!(lines.iter().any(|l| l["principal"] == "token:pqreg-registry/carol"
-        && l["action"] == "push"
-        && l["allowed"] == false
-        && l["repository"] == "models/a"));
-    assert!(lines.iter().any(|l| l["action"] == "token" && l["principal"] == "alice" && l["allowed"] == true));
-    assert!(lines.iter().any(|l| l["principal"] == "unauthenticated" && l["allowed"] == false));
-    for secret in ["alice-pw", "carol-pw", "admin-pw", "Bearer", "Basic ", "eyJ"] {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["principal"] == "token:pqreg-registry/carol"
+                && l["action"] == "push"
+                && l["allowed"] == false
+                && l["repository"] == "models/a")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "token" && l["principal"] == "alice" && l["allowed"] == true)
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["principal"] == "unauthenticated" && l["allowed"] == false)
+    );
+    for secret in [
+        "alice-pw", "carol-pw", "admin-pw", "Bearer", "Basic ", "eyJ",
+    ] {
         assert!(!audit.contains(secret), "audit log contains {secret:?}");
     }
     drop(dir);
@@ -268,27 +322,57 @@ fn mount_needs_pull_on_the_source() {
     let (reg, dir) = seeded(|d| policy("basic", &d.join("htpasswd"), ""));
     let c = reg.client();
     // The config blob of secret/s (seed 3), which alice may not read.
-    let secret_manifest = c.must("GET", &manifest_path("secret/s", "v1"), &[("Authorization", &basic("admin", "admin-pw"))], b"");
+    let secret_manifest = c.must(
+        "GET",
+        &manifest_path("secret/s", "v1"),
+        &[("Authorization", &basic("admin", "admin-pw"))],
+        b"",
+    );
     assert_eq!(secret_manifest.status, 200);
-    let layer = secret_manifest.json()["layers"][0]["digest"].as_str().expect("layer").to_owned();
+    let layer = secret_manifest.json()["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .to_owned();
     let alice = basic("alice", "alice-pw");
     let path = format!("{}?mount={layer}&from=secret/s", uploads_path("models/a"));
     let r = c.must("POST", &path, &[("Authorization", &alice)], b"");
     // Not 201 (that would prove the blob exists in secret/s): a new session instead.
     assert_eq!(r.status, 202, "{}", r.text());
     // Admin, who may read secret/s, mounts it.
-    let r = c.must("POST", &path, &[("Authorization", &basic("admin", "admin-pw"))], b"");
+    let r = c.must(
+        "POST",
+        &path,
+        &[("Authorization", &basic("admin", "admin-pw"))],
+        b"",
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     // Alice can't read the blob through secret/s, but can through models/a now.
-    let r = c.must("GET", &format!("/v2/secret/s/blobs/{layer}"), &[("Authorization", &alice)], b"");
+    let r = c.must(
+        "GET",
+        &format!("/v2/secret/s/blobs/{layer}"),
+        &[("Authorization", &alice)],
+        b"",
+    );
     assert_eq!(r.status, 403);
-    let r = c.must("GET", &format!("/v2/models/a/blobs/{layer}"), &[("Authorization", &alice)], b"");
+    let r = c.must(
+        "GET",
+        &format!("/v2/models/a/blobs/{layer}"),
+        &[("Authorization", &alice)],
+        b"",
+    );
     assert_eq!(r.status, 200);
     // Basic mode's challenge.
     let r = c.get("/v2/");
     assert_eq!(r.status, 401);
-    assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Basic realm=")));
-    assert_eq!(c.must("GET", "/v2/", &[("Authorization", &alice)], b"").status, 200);
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Basic realm="))
+    );
+    assert_eq!(
+        c.must("GET", "/v2/", &[("Authorization", &alice)], b"")
+            .status,
+        200
+    );
     drop(dir);
 }
 
@@ -298,7 +382,9 @@ fn external_issuer() -> (String, jsonwebtoken::EncodingKey) {
     let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("gen");
     let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("pair");
     // SPKI for Ed25519 (RFC 8410): fixed prefix + 32-byte key.
-    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
     spki.extend_from_slice(pair.public_key().as_ref());
     let pem = format!(
         "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
@@ -336,8 +422,12 @@ fn external_issuer_tokens_expiry_audience_signature_scope() {
         for (k2, v) in over.as_object().expect("object") {
             claims[k2] = v.clone();
         }
-        let t = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA), &claims, k)
-            .expect("mint");
+        let t = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &claims,
+            k,
+        )
+        .expect("mint");
         format!("Bearer {t}")
     };
     let pull = |auth: &str| perform(&c, Op::Pull, "secret/s", Some(auth));
@@ -345,7 +435,10 @@ fn external_issuer_tokens_expiry_audience_signature_scope() {
     assert_eq!(pull(&mint(&key, json!({}))).status, 200);
     let cases = [
         (mint(&key, json!({"exp": now - 600})), "expired"),
-        (mint(&key, json!({"aud": "other-registry"})), "another service"),
+        (
+            mint(&key, json!({"aud": "other-registry"})),
+            "another service",
+        ),
         (mint(&stranger, json!({})), "signature"),
         (mint(&key, json!({"nbf": now + 3600})), "not valid yet"),
     ];
@@ -353,7 +446,10 @@ fn external_issuer_tokens_expiry_audience_signature_scope() {
         let r = pull(&auth);
         assert_eq!(r.status, 401, "{want}: {}", r.text());
         assert_eq!(codes(&r), ["UNAUTHORIZED"]);
-        let msg = r.json()["errors"][0]["message"].as_str().unwrap_or("").to_owned();
+        let msg = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         assert!(msg.contains(want), "{msg:?} should say {want:?}");
         assert!(!msg.contains("eyJ"), "the message must not echo the token");
     }
