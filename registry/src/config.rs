@@ -35,6 +35,8 @@ pub struct Config {
     pub gc: GcConfig,
     /// Access control (spec/auth.md).
     pub auth: crate::auth::AuthConfig,
+    /// TLS (spec/auth.md §7).
+    pub tls: crate::tls::TlsConfig,
 }
 
 /// Garbage-collection settings.
@@ -61,6 +63,7 @@ impl Default for Config {
             log_format: "text".into(),
             gc: GcConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -150,8 +153,9 @@ impl Config {
                 "max_manifest_bytes and max_page must be positive".into(),
             ));
         }
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         self.auth
-            .validate(&self.listen, false)
+            .validate(&self.listen, self.tls.enabled())
             .map_err(ConfigError::Invalid)?;
         if self.log_format != "text" && self.log_format != "json" {
             return Err(ConfigError::Invalid(

@@ -18,6 +18,7 @@ pub mod names;
 pub mod state;
 pub mod storage;
 pub mod tlog;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,7 +115,14 @@ pub fn build_server(
             .configure(api::configure)
     })
     .workers(workers)
-    .listen(listener)?
+    .on_connect(tls::on_connect);
+    let server = if data.cfg.tls.enabled() {
+        let (config, resolver) = tls::server_config(&data.cfg.tls)?;
+        tls::spawn_reloader(resolver, Duration::from_secs(data.cfg.tls.reload_secs));
+        server.listen_rustls_0_23(listener, config)?
+    } else {
+        server.listen(listener)?
+    }
     .run();
     Ok((server, addr, data))
 }

@@ -305,7 +305,15 @@ impl Registry {
                     return Err(format!("server exited with {status}"));
                 }
             }
-            if let Ok(r) = client.request("GET", "/v2/", &[], b"") {
+            if self.config_path().exists()
+                && std::fs::read_to_string(self.config_path()).is_ok_and(|t| t.contains("[tls]"))
+            {
+                // TLS: our plain-HTTP client can't ask; the port accepting is enough (the
+                // server binds only after loading its certificate).
+                if std::net::TcpStream::connect(self.addr).is_ok() {
+                    return Ok(());
+                }
+            } else if let Ok(r) = client.request("GET", "/v2/", &[], b"") {
                 if r.status == 200 || r.status == 401 {
                     return Ok(());
                 }

@@ -297,7 +297,14 @@ where
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let principal = authenticate(&auth, header.as_deref()).await;
+    let principal = match (
+        header.as_deref(),
+        req.conn_data::<crate::tls::ClientIdentity>(),
+    ) {
+        // A verified client certificate names the caller when no other credentials are given.
+        (None, Some(id)) => Ok(Principal::User(id.0.clone())),
+        (h, _) => authenticate(&auth, h).await,
+    };
     let remote = req
         .connection_info()
         .peer_addr()
