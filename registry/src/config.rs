@@ -37,6 +37,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// TLS (spec/auth.md §7).
     pub tls: crate::tls::TlsConfig,
+    /// Limits against hostile clients (spec/auth.md §8).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// Garbage-collection settings.
@@ -64,6 +66,7 @@ impl Default for Config {
             gc: GcConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             tls: crate::tls::TlsConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -154,6 +157,7 @@ impl Config {
             ));
         }
         self.tls.validate().map_err(ConfigError::Invalid)?;
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         self.auth
             .validate(&self.listen, self.tls.enabled())
             .map_err(ConfigError::Invalid)?;

@@ -60,6 +60,8 @@ pub enum Code {
     SizeDecreased,
     /// pqreg auth: a token request names another service, a malformed scope or too many.
     TokenRequestInvalid,
+    /// pqreg limits: the request line and headers are larger than allowed (431).
+    HeadersTooLarge,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -217,6 +219,12 @@ pub const CODES: &[CodeInfo] = &[
         "TOKEN_REQUEST_INVALID",
         400,
         "token request invalid",
+    ),
+    row(
+        Code::HeadersTooLarge,
+        "HEADERS_TOO_LARGE",
+        431,
+        "request headers too large",
     ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];

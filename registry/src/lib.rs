@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gc;
+pub mod limits;
 pub mod manifest;
 pub mod meta;
 pub mod metrics;
@@ -84,6 +85,12 @@ pub fn build_server(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let limits = state.cfg.limits.clone();
+    let sessions = Arc::new(limits::Sessions::new(
+        limits.max_upload_sessions_per_client,
+        Duration::from_secs(state.cfg.gc.upload_ttl_secs),
+        limits.max_header_bytes,
+    ));
     let data = web::Data::new(state);
     let app_data = data.clone();
     let server = HttpServer::new(move || {
@@ -91,7 +98,7 @@ pub fn build_server(
         let access = app_data.auth.clone();
         App::new()
             .app_data(app_data.clone())
-            .wrap(auth::middleware::Guard::new(access))
+            .wrap(auth::middleware::Guard::new(access, sessions.clone()))
             .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();
@@ -115,6 +122,9 @@ pub fn build_server(
             .configure(api::configure)
     })
     .workers(workers)
+    .client_request_timeout(Duration::from_secs(limits.request_timeout_secs))
+    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
+    .tls_handshake_timeout(Duration::from_secs(limits.tls_handshake_timeout_secs))
     .on_connect(tls::on_connect);
     let server = if data.cfg.tls.enabled() {
         let (config, resolver) = tls::server_config(&data.cfg.tls)?;

@@ -16,6 +16,7 @@ use super::audit::{Audit, Record};
 use super::token::AccessEntry;
 use super::{Access, Action, Actions, Auth, Decision, Mode, Principal};
 use crate::error::{ApiError, ApiResult, Code};
+use crate::limits::Sessions;
 use crate::state::AppState;
 
 /// Most scopes one token request may ask for.
@@ -221,12 +222,13 @@ fn drop_mount(req: &mut ServiceRequest) {
 /// The access-control middleware (wrap the app with it).
 pub struct Guard {
     auth: Arc<Auth>,
+    sessions: Arc<Sessions>,
 }
 
 impl Guard {
-    /// A guard enforcing `auth`.
-    pub fn new(auth: Arc<Auth>) -> Guard {
-        Guard { auth }
+    /// A guard enforcing `auth` and the upload-session cap of `sessions`.
+    pub fn new(auth: Arc<Auth>, sessions: Arc<Sessions>) -> Guard {
+        Guard { auth, sessions }
     }
 }
 
@@ -245,6 +247,7 @@ where
         ready(Ok(GuardService {
             service: Rc::new(service),
             auth: self.auth.clone(),
+            sessions: self.sessions.clone(),
         }))
     }
 }
@@ -253,6 +256,7 @@ where
 pub struct GuardService<S> {
     service: Rc<S>,
     auth: Arc<Auth>,
+    sessions: Arc<Sessions>,
 }
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -271,26 +275,43 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let svc = self.service.clone();
         let auth = self.auth.clone();
-        Box::pin(async move { check(auth, req, &*svc).await })
+        let sessions = self.sessions.clone();
+        Box::pin(async move { check(auth, &sessions, req, &*svc).await })
     }
 }
 
 /// The middleware body: authenticate, decide, record, then call `srv` or answer itself.
 pub async fn check<S, B>(
     auth: Arc<Auth>,
+    sessions: &Sessions,
     mut req: ServiceRequest,
     srv: &S,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
+    if header_bytes > sessions.max_header_bytes {
+        let resp = ApiError::new(Code::HeadersTooLarge)
+            .msg(format!(
+                "the request line and headers take {header_bytes} bytes; the limit is {}",
+                sessions.max_header_bytes
+            ))
+            .error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
     let need = classify(req.method(), req.match_info().as_str(), req.query_string());
     if auth.mode() == Mode::None || need == Need::Open {
         req.extensions_mut().insert(Access {
             auth,
             principal: Principal::Anonymous,
         });
-        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
+        return forward(sessions, None, req, srv).await;
     }
     let header = req
         .headers()
@@ -388,8 +409,9 @@ where
                 );
                 drop_mount(&mut req);
             }
+            let who = (principal != Principal::Anonymous).then_some(who);
             req.extensions_mut().insert(Access { auth, principal });
-            srv.call(req).await.map(ServiceResponse::map_into_left_body)
+            forward(sessions, who, req, srv).await
         }
         Decision::Challenge(reason) => {
             audit(&who, repo.as_deref(), action_name, false, &reason);
@@ -417,6 +439,100 @@ where
             Ok(r.map_into_right_body())
         }
     }
+}
+
+/// What a request does to upload sessions.
+enum UploadOp {
+    /// Opens one (`POST .../blobs/uploads/` without `digest`).
+    Start,
+    /// Uses, closes or cancels the session with this id.
+    Session(String),
+}
+
+fn upload_op(method: &Method, path: &str, query: &str) -> Option<UploadOp> {
+    for (def, pattern) in route_defs() {
+        let mut p = actix_web::dev::Path::new(path);
+        if !def.capture_match_info(&mut p) {
+            continue;
+        }
+        return match *pattern {
+            "/v2/{name:.+}/blobs/uploads/" | "/v2/{name:.+}/blobs/uploads"
+                if *method == Method::POST
+                    && !query.split('&').any(|kv| kv.starts_with("digest=")) =>
+            {
+                Some(UploadOp::Start)
+            }
+            "/v2/{name:.+}/blobs/uploads/{id}" => {
+                p.get("id").map(|id| UploadOp::Session(id.to_owned()))
+            }
+            _ => None,
+        };
+    }
+    None
+}
+
+/// Calls the handler, enforcing and tracking the per-client upload-session cap. `who` is the
+/// authenticated caller; anonymous callers are counted by address.
+async fn forward<S, B>(
+    sessions: &Sessions,
+    who: Option<String>,
+    req: ServiceRequest,
+    srv: &S,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let method = req.method().clone();
+    let op = upload_op(&method, req.match_info().as_str(), req.query_string());
+    let Some(op) = op else {
+        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let client = who.unwrap_or_else(|| {
+        let ci = req.connection_info();
+        let peer = ci.peer_addr().unwrap_or("unknown");
+        // The address without the port: one client, many connections.
+        peer.rsplit_once(':')
+            .map_or(peer, |(host, _)| host)
+            .to_owned()
+    });
+    if let UploadOp::Start = op
+        && let Err(n) = sessions.admit(&client)
+    {
+        let resp = ApiError::new(Code::TooManyRequests)
+            .msg(format!(
+                "{n} upload sessions are open for this client: finish or cancel some (DELETE their Location) before opening more"
+            ))
+            .error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    let res = srv.call(req).await?;
+    let status = res.status();
+    match op {
+        UploadOp::Start if status == StatusCode::ACCEPTED => {
+            let id = res
+                .headers()
+                .get(actix_web::http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split('?').next())
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_owned);
+            if let Some(id) = id {
+                sessions.opened(&client, &id);
+            }
+        }
+        UploadOp::Start => {}
+        UploadOp::Session(id) => {
+            let ended = status == StatusCode::NOT_FOUND
+                || method == Method::DELETE
+                || (method == Method::PUT && status.is_success());
+            if ended {
+                sessions.closed(&id);
+            } else {
+                sessions.touched(&id);
+            }
+        }
+    }
+    Ok(res.map_into_left_body())
 }
 
 /// `GET /auth/token` (spec/auth.md §4.2).
