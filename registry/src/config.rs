@@ -35,6 +35,12 @@ pub struct Config {
     pub gc: GcConfig,
     /// The transparency log.
     pub log: LogConfig,
+    /// Access control (spec/auth.md).
+    pub auth: crate::auth::AuthConfig,
+    /// TLS (spec/auth.md §7).
+    pub tls: crate::tls::TlsConfig,
+    /// Limits against hostile clients (spec/auth.md §8).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// Transparency-log settings (spec/transparency-log.md §2, §7).
@@ -73,6 +79,9 @@ impl Default for Config {
             log_format: "text".into(),
             gc: GcConfig::default(),
             log: LogConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -162,6 +171,11 @@ impl Config {
                 "max_manifest_bytes and max_page must be positive".into(),
             ));
         }
+        self.tls.validate().map_err(ConfigError::Invalid)?;
+        self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.auth
+            .validate(&self.listen, self.tls.enabled())
+            .map_err(ConfigError::Invalid)?;
         if self.log_format != "text" && self.log_format != "json" {
             return Err(ConfigError::Invalid(
                 "log_format must be \"text\" or \"json\"".into(),

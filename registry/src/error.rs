@@ -70,6 +70,10 @@ pub enum Code {
     CheckpointUnknown,
     /// pqreg log: no entry with the given leaf hash.
     LeafUnknown,
+    /// pqreg auth: a token request names another service, a malformed scope or too many.
+    TokenRequestInvalid,
+    /// pqreg limits: the request line and headers are larger than allowed (431).
+    HeadersTooLarge,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -257,6 +261,18 @@ pub const CODES: &[CodeInfo] = &[
         "LEAF_UNKNOWN",
         404,
         "no entry with this leaf hash",
+    ),
+    row(
+        Code::TokenRequestInvalid,
+        "TOKEN_REQUEST_INVALID",
+        400,
+        "token request invalid",
+    ),
+    row(
+        Code::HeadersTooLarge,
+        "HEADERS_TOO_LARGE",
+        431,
+        "request headers too large",
     ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];

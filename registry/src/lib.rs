@@ -7,9 +7,11 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gc;
+pub mod limits;
 pub mod manifest;
 pub mod meta;
 pub mod metrics;
@@ -17,6 +19,7 @@ pub mod names;
 pub mod state;
 pub mod storage;
 pub mod tlog;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,7 +60,9 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
     }
     let log = tlog::Log::open(&cfg.data_dir, &cfg.log_origin(), cfg.witness_keys()?)
         .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
+    let auth = auth::Auth::open(&cfg.auth, &cfg.data_dir).context("setting up access control")?;
     Ok(AppState {
+        auth: Arc::new(auth),
         log,
         cfg,
         store: Arc::new(store) as Arc<dyn BlobStore>,
@@ -79,12 +84,20 @@ pub fn build_server(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let limits = state.cfg.limits.clone();
+    let sessions = Arc::new(limits::Sessions::new(
+        limits.max_upload_sessions_per_client,
+        Duration::from_secs(state.cfg.gc.upload_ttl_secs),
+        limits.max_header_bytes,
+    ));
     let data = web::Data::new(state);
     let app_data = data.clone();
     let server = HttpServer::new(move || {
         let metrics = app_data.metrics.clone();
+        let access = app_data.auth.clone();
         App::new()
             .app_data(app_data.clone())
+            .wrap(auth::middleware::Guard::new(access, sessions.clone()))
             .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();
@@ -108,7 +121,17 @@ pub fn build_server(
             .configure(api::configure)
     })
     .workers(workers)
-    .listen(listener)?
+    .client_request_timeout(Duration::from_secs(limits.request_timeout_secs))
+    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
+    .tls_handshake_timeout(Duration::from_secs(limits.tls_handshake_timeout_secs))
+    .on_connect(tls::on_connect);
+    let server = if data.cfg.tls.enabled() {
+        let (config, resolver) = tls::server_config(&data.cfg.tls)?;
+        tls::spawn_reloader(resolver, Duration::from_secs(data.cfg.tls.reload_secs));
+        server.listen_rustls_0_23(listener, config)?
+    } else {
+        server.listen(listener)?
+    }
     .run();
     Ok((server, addr, data))
 }

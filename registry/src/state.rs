@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The transparency log.
     pub log: crate::tlog::Log,
+    /// Access control.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {

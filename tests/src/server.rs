@@ -221,6 +221,16 @@ impl Registry {
         self.restart();
     }
 
+    /// Writes `toml` as the configuration file the server is started with (`--config`) from
+    /// the next (re)start on; e.g. `[auth]` sections, which need tables.
+    pub fn set_config(&mut self, toml: &str) {
+        std::fs::write(self.config_path(), toml).expect("write registry.toml");
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("registry.toml")
+    }
+
     /// The server's combined stdout/stderr so far (for failure messages).
     pub fn log(&self) -> String {
         let mut all = String::new();
@@ -251,6 +261,9 @@ impl Registry {
                 c
             } else {
                 let mut c = Command::new(registry_bin());
+                if self.config_path().exists() {
+                    c.arg("--config").arg(self.config_path());
+                }
                 c.args(serve_args(addr, &self.data_dir()));
                 c
             };
@@ -278,7 +291,8 @@ impl Registry {
         panic!("registry did not become ready: {last_err}\n{}", self.log());
     }
 
-    /// Polls `GET /v2/` until it answers 200, the process exits, or the deadline passes.
+    /// Polls `GET /v2/` until it answers 200 (or 401: access control is on), the process
+    /// exits, or the deadline passes.
     fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + READY_DEADLINE;
         let client = self.client();
@@ -291,8 +305,16 @@ impl Registry {
                     return Err(format!("server exited with {status}"));
                 }
             }
-            if let Ok(r) = client.request("GET", "/v2/", &[], b"") {
-                if r.status == 200 {
+            if self.config_path().exists()
+                && std::fs::read_to_string(self.config_path()).is_ok_and(|t| t.contains("[tls]"))
+            {
+                // TLS: our plain-HTTP client can't ask; the port accepting is enough (the
+                // server binds only after loading its certificate).
+                if std::net::TcpStream::connect(self.addr).is_ok() {
+                    return Ok(());
+                }
+            } else if let Ok(r) = client.request("GET", "/v2/", &[], b"") {
+                if r.status == 200 || r.status == 401 {
                     return Ok(());
                 }
                 return Err(format!("GET /v2/ answered {}", r.status));

@@ -1,5 +1,6 @@
 //! Content discovery: tags list, catalog, referrers.
 
+use actix_web::HttpMessage;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -42,10 +43,26 @@ pub async fn tags(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpRe
 /// `GET /v2/_catalog[?n=&last=]`.
 pub async fn catalog(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let q = query(&req)?;
-    let (n, last) = page(&q, st.cfg.max_page)?;
-    let mut repos = st
-        .db(move |m| m.list_repos(last.as_deref(), n.saturating_add(1)))
-        .await?;
+    let (n, mut last) = page(&q, st.cfg.max_page)?;
+    // Only repositories the caller may pull are listed (spec/auth.md §2): read pages of
+    // names until n + 1 visible ones (one more tells whether a next page exists).
+    let access = req.extensions().get::<crate::auth::Access>().cloned();
+    let mut repos = Vec::new();
+    loop {
+        let want = n.saturating_add(1);
+        let after = last.clone();
+        let batch = st.db(move |m| m.list_repos(after.as_deref(), want)).await?;
+        let exhausted = batch.len() < want;
+        last = batch.last().cloned().or(last);
+        repos.extend(batch.into_iter().filter(|r| {
+            access
+                .as_ref()
+                .is_none_or(|a| a.auth.visible(&a.principal, r))
+        }));
+        if repos.len() > n || exhausted {
+            break;
+        }
+    }
     let more = repos.len() > n;
     repos.truncate(n);
     let mut r = response(StatusCode::OK);

@@ -96,6 +96,9 @@ routes! {
     "/metrics" => {
         GET ops::metrics => "spec/api.md#metrics",
     }
+    "/auth/token" => {
+        GET crate::auth::token_endpoint => "spec/auth.md §4.2 (Docker token authentication)",
+    }
     "/log/checkpoint" => {
         GET log::checkpoint => "spec/transparency-log.md §5",
     }
@@ -145,7 +148,7 @@ fn repo(req: &HttpRequest) -> ApiResult<String> {
 }
 
 /// The query string as pairs (repeated keys kept in order).
-fn query(req: &HttpRequest) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn query(req: &HttpRequest) -> ApiResult<Vec<(String, String)>> {
     web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .map_err(|e| ApiError::new(Code::ParamInvalid).msg(e.to_string()))

@@ -1,0 +1,676 @@
+//! The request check and the token endpoint (spec/auth.md §2, §4.2, §5).
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{ResourceDef, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use base64::Engine;
+use serde_json::json;
+
+use super::audit::{Audit, Record};
+use super::token::AccessEntry;
+use super::{Access, Action, Actions, Auth, Decision, Mode, Principal};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::limits::Sessions;
+use crate::state::AppState;
+
+/// Most scopes one token request may ask for.
+pub const MAX_SCOPES: usize = 16;
+
+/// What a request needs (spec/auth.md §2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Need {
+    /// Nothing (health, metrics, the token endpoint, unknown paths).
+    Open,
+    /// Any authenticated caller (`GET /v2/`).
+    Login,
+    /// The catalog (filtered by the handler).
+    Catalog,
+    /// The log's read API.
+    LogRead,
+    /// A log submission (the handler checks `push` on the submitted repository).
+    LogWrite,
+    /// An action on a repository; for a mount, the source repository too.
+    Repo {
+        /// Repository name as routed.
+        name: String,
+        /// The action.
+        action: Action,
+        /// `from` of a cross-repository mount.
+        mount_from: Option<String>,
+    },
+}
+
+fn route_defs() -> &'static [(ResourceDef, &'static str)] {
+    static DEFS: OnceLock<Vec<(ResourceDef, &'static str)>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        let mut seen: Vec<&'static str> = Vec::new();
+        for r in crate::api::ROUTES {
+            if !seen.contains(&r.path) {
+                seen.push(r.path);
+            }
+        }
+        seen.into_iter().map(|p| (ResourceDef::new(p), p)).collect()
+    })
+}
+
+/// Classifies a request by the route table, in the router's own matching order, so the
+/// repository checked is the repository the handler serves.
+pub fn classify(method: &Method, path: &str, query: &str) -> Need {
+    for (def, pattern) in route_defs() {
+        let mut p = actix_web::dev::Path::new(path);
+        if !def.capture_match_info(&mut p) {
+            continue;
+        }
+        return match *pattern {
+            "/v2/" => Need::Login,
+            "/v2/_catalog" => Need::Catalog,
+            "/log/v1/entries" => Need::LogWrite,
+            pat if pat.starts_with("/log/") => Need::LogRead,
+            pat if pat.starts_with("/v2/{name") => {
+                let name = p.get("name").unwrap_or_default().to_owned();
+                let upload_session = pat.ends_with("/blobs/uploads/{id}");
+                let action = match *method {
+                    Method::GET | Method::HEAD => Action::Pull,
+                    Method::DELETE if upload_session => Action::Push,
+                    Method::DELETE => Action::Delete,
+                    _ => Action::Push,
+                };
+                let mut mount_from = None;
+                if *method == Method::POST && !upload_session {
+                    let q: Vec<(String, String)> =
+                        web::Query::from_query(query).map_or_else(|_| Vec::new(), |q| q.0);
+                    let has = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                    if has("mount").is_some() {
+                        mount_from = has("from");
+                    }
+                }
+                Need::Repo {
+                    name,
+                    action,
+                    mount_from,
+                }
+            }
+            _ => Need::Open,
+        };
+    }
+    Need::Open
+}
+
+/// Reads `Authorization`; bcrypt runs off the async threads.
+async fn authenticate(auth: &Arc<Auth>, header: Option<&str>) -> Result<Principal, String> {
+    let Some(h) = header else {
+        return Ok(Principal::Anonymous);
+    };
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .map_err(|_| "malformed Basic credentials".to_owned())?;
+        let s = String::from_utf8(raw).map_err(|_| "malformed Basic credentials".to_owned())?;
+        let (user, pass) = s
+            .split_once(':')
+            .ok_or_else(|| "malformed Basic credentials".to_owned())?;
+        let (user, pass) = (user.to_owned(), pass.to_owned());
+        let a = auth.clone();
+        let u = user.clone();
+        let ok = web::block(move || a.check_password(&u, &pass))
+            .await
+            .unwrap_or(false);
+        if ok {
+            Ok(Principal::User(user))
+        } else {
+            Err("wrong user name or password".into())
+        }
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        auth.check_token(rest)
+            .map(Principal::Token)
+            .map_err(|e| e.to_string())
+    } else {
+        Err(format!("unsupported authorization scheme {scheme:?}"))
+    }
+}
+
+fn scope_actions(action: Action) -> &'static str {
+    match action {
+        Action::Pull => "pull",
+        Action::Push => "pull,push",
+        Action::Delete => "delete",
+    }
+}
+
+/// The `WWW-Authenticate` value for a refused request.
+fn challenge(auth: &Auth, req: &ServiceRequest, scope: Option<&str>, insufficient: bool) -> String {
+    match auth.mode() {
+        Mode::Basic | Mode::None => "Basic realm=\"pqreg-registry\",charset=\"UTF-8\"".into(),
+        Mode::Token => {
+            let realm = auth.cfg.token.realm.clone().unwrap_or_else(|| {
+                let ci = req.connection_info();
+                format!("{}://{}/auth/token", ci.scheme(), ci.host())
+            });
+            let mut v = format!(
+                "Bearer realm=\"{realm}\",service=\"{}\"",
+                auth.cfg.token.service
+            );
+            if let Some(s) = scope {
+                v.push_str(&format!(",scope=\"{s}\""));
+            }
+            if insufficient {
+                v.push_str(",error=\"insufficient_scope\"");
+            }
+            v
+        }
+    }
+}
+
+fn refuse(
+    auth: &Auth,
+    req: ServiceRequest,
+    status401: bool,
+    message: String,
+    repo: Option<(&str, Action)>,
+    insufficient: bool,
+) -> ServiceResponse {
+    let mut err = if status401 {
+        ApiError::new(Code::Unauthorized)
+    } else {
+        ApiError::new(Code::Denied)
+    }
+    .msg(message);
+    if let Some((name, action)) = repo {
+        err = err.detail(json!([{"type": "repository", "name": name, "action": action.as_str()}]));
+    }
+    let mut resp = err.error_response();
+    if status401 {
+        let scope = repo.map(|(n, a)| format!("repository:{n}:{}", scope_actions(a)));
+        if let Ok(v) = challenge(auth, &req, scope.as_deref(), insufficient).parse() {
+            resp.headers_mut()
+                .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    req.into_response(resp)
+}
+
+/// Removes `mount` and `from` from a request's query, so the upload handler opens a new
+/// session instead of mounting from a repository the caller may not read.
+fn drop_mount(req: &mut ServiceRequest) {
+    let uri = req.uri().clone();
+    let kept: Vec<(String, String)> =
+        web::Query::<Vec<(String, String)>>::from_query(uri.query().unwrap_or(""))
+            .map_or_else(|_| Vec::new(), |q| q.0)
+            .into_iter()
+            .filter(|(k, _)| k != "mount" && k != "from")
+            .collect();
+    let q = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    let pq = if q.is_empty() {
+        uri.path().to_owned()
+    } else {
+        format!("{}?{q}", uri.path())
+    };
+    if let Ok(new) = Uri::builder().path_and_query(pq).build() {
+        req.head_mut().uri = new.clone();
+        req.match_info_mut().get_mut().update(&new);
+    }
+}
+
+/// The access-control middleware (wrap the app with it).
+pub struct Guard {
+    auth: Arc<Auth>,
+    sessions: Arc<Sessions>,
+}
+
+impl Guard {
+    /// A guard enforcing `auth` and the upload-session cap of `sessions`.
+    pub fn new(auth: Arc<Auth>, sessions: Arc<Sessions>) -> Guard {
+        Guard { auth, sessions }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Guard
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = GuardService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(GuardService {
+            service: Rc::new(service),
+            auth: self.auth.clone(),
+            sessions: self.sessions.clone(),
+        }))
+    }
+}
+
+/// [`Guard`]'s per-worker service.
+pub struct GuardService<S> {
+    service: Rc<S>,
+    auth: Arc<Auth>,
+    sessions: Arc<Sessions>,
+}
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B> Service<ServiceRequest> for GuardService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = BoxFut<Result<Self::Response, Self::Error>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let svc = self.service.clone();
+        let auth = self.auth.clone();
+        let sessions = self.sessions.clone();
+        Box::pin(async move { check(auth, &sessions, req, &*svc).await })
+    }
+}
+
+/// The middleware body: authenticate, decide, record, then call `srv` or answer itself.
+pub async fn check<S, B>(
+    auth: Arc<Auth>,
+    sessions: &Sessions,
+    mut req: ServiceRequest,
+    srv: &S,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
+    if header_bytes > sessions.max_header_bytes {
+        let resp = ApiError::new(Code::HeadersTooLarge)
+            .msg(format!(
+                "the request line and headers take {header_bytes} bytes; the limit is {}",
+                sessions.max_header_bytes
+            ))
+            .error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    let need = classify(req.method(), req.match_info().as_str(), req.query_string());
+    if auth.mode() == Mode::None || need == Need::Open {
+        req.extensions_mut().insert(Access {
+            auth,
+            principal: Principal::Anonymous,
+        });
+        return forward(sessions, None, req, srv).await;
+    }
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let principal = match (
+        header.as_deref(),
+        req.conn_data::<crate::tls::ClientIdentity>(),
+    ) {
+        // A verified client certificate names the caller when no other credentials are given.
+        (None, Some(id)) => Ok(Principal::User(id.0.clone())),
+        (h, _) => authenticate(&auth, h).await,
+    };
+    let remote = req
+        .connection_info()
+        .peer_addr()
+        .unwrap_or("unknown")
+        .to_owned();
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
+    let audit = |who: &str, repo: Option<&str>, action: &str, allowed: bool, reason: &str| {
+        auth.audit.record(&Record {
+            time: Audit::now(),
+            remote: &remote,
+            principal: who,
+            method: &method,
+            path: &path,
+            repository: repo,
+            action,
+            allowed,
+            reason,
+        });
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(reason) => {
+            let (repo, action) = match &need {
+                Need::Repo { name, action, .. } => (Some(name.as_str()), Some(*action)),
+                _ => (None, None),
+            };
+            audit(
+                "unauthenticated",
+                repo,
+                action.map_or("login", Action::as_str),
+                false,
+                &reason,
+            );
+            let r = refuse(&auth, req, true, reason, repo.zip(action), false);
+            return Ok(r.map_into_right_body());
+        }
+    };
+    let who = principal.audit_name();
+    let anonymous = principal == Principal::Anonymous;
+    let decision = match &need {
+        Need::Open => Decision::Allow,
+        Need::Login | Need::LogWrite if anonymous => {
+            Decision::Challenge("authentication required".into())
+        }
+        Need::Login | Need::LogWrite => Decision::Allow,
+        Need::Catalog if anonymous && !auth.policy.any_anonymous() => {
+            Decision::Challenge("authentication required".into())
+        }
+        Need::Catalog => Decision::Allow,
+        Need::LogRead if auth.cfg.log_public || !anonymous => Decision::Allow,
+        Need::LogRead => Decision::Challenge("authentication required to read the log".into()),
+        Need::Repo { name, action, .. } => auth.decide(&principal, name, *action),
+    };
+    let (repo, action) = match &need {
+        Need::Repo { name, action, .. } => (Some(name.clone()), Some(*action)),
+        _ => (None, None),
+    };
+    let action_name = match &need {
+        Need::Repo { action, .. } => action.as_str(),
+        Need::Catalog => "catalog",
+        Need::LogRead => "log-read",
+        Need::LogWrite => "log-submit",
+        _ => "login",
+    };
+    match decision {
+        Decision::Allow => {
+            audit(&who, repo.as_deref(), action_name, true, "allowed");
+            if let Need::Repo {
+                mount_from: Some(from),
+                ..
+            } = &need
+                && !auth.actions(&principal, from).has(Action::Pull)
+            {
+                audit(
+                    &who,
+                    Some(from),
+                    "pull",
+                    false,
+                    "mount source not readable: serving a new upload session instead",
+                );
+                drop_mount(&mut req);
+            }
+            let who = (principal != Principal::Anonymous).then_some(who);
+            req.extensions_mut().insert(Access { auth, principal });
+            forward(sessions, who, req, srv).await
+        }
+        Decision::Challenge(reason) => {
+            audit(&who, repo.as_deref(), action_name, false, &reason);
+            let insufficient = matches!(principal, Principal::Token(_));
+            let r = refuse(
+                &auth,
+                req,
+                true,
+                reason,
+                repo.as_deref().zip(action),
+                insufficient,
+            );
+            Ok(r.map_into_right_body())
+        }
+        Decision::Deny(reason) => {
+            audit(&who, repo.as_deref(), action_name, false, &reason);
+            let r = refuse(
+                &auth,
+                req,
+                false,
+                reason,
+                repo.as_deref().zip(action),
+                false,
+            );
+            Ok(r.map_into_right_body())
+        }
+    }
+}
+
+/// What a request does to upload sessions.
+enum UploadOp {
+    /// Opens one (`POST .../blobs/uploads/` without `digest`).
+    Start,
+    /// Uses, closes or cancels the session with this id.
+    Session(String),
+}
+
+fn upload_op(method: &Method, path: &str, query: &str) -> Option<UploadOp> {
+    for (def, pattern) in route_defs() {
+        let mut p = actix_web::dev::Path::new(path);
+        if !def.capture_match_info(&mut p) {
+            continue;
+        }
+        return match *pattern {
+            "/v2/{name:.+}/blobs/uploads/" | "/v2/{name:.+}/blobs/uploads"
+                if *method == Method::POST
+                    && !query.split('&').any(|kv| kv.starts_with("digest=")) =>
+            {
+                Some(UploadOp::Start)
+            }
+            "/v2/{name:.+}/blobs/uploads/{id}" => {
+                p.get("id").map(|id| UploadOp::Session(id.to_owned()))
+            }
+            _ => None,
+        };
+    }
+    None
+}
+
+/// Calls the handler, enforcing and tracking the per-client upload-session cap. `who` is the
+/// authenticated caller; anonymous callers are counted by address.
+async fn forward<S, B>(
+    sessions: &Sessions,
+    who: Option<String>,
+    req: ServiceRequest,
+    srv: &S,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let method = req.method().clone();
+    let op = upload_op(&method, req.match_info().as_str(), req.query_string());
+    let Some(op) = op else {
+        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let client = who.unwrap_or_else(|| {
+        let ci = req.connection_info();
+        let peer = ci.peer_addr().unwrap_or("unknown");
+        // The address without the port: one client, many connections.
+        peer.rsplit_once(':')
+            .map_or(peer, |(host, _)| host)
+            .to_owned()
+    });
+    if let UploadOp::Start = op
+        && let Err(n) = sessions.admit(&client)
+    {
+        let resp = ApiError::new(Code::TooManyRequests)
+            .msg(format!(
+                "{n} upload sessions are open for this client: finish or cancel some (DELETE their Location) before opening more"
+            ))
+            .error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    let res = srv.call(req).await?;
+    let status = res.status();
+    match op {
+        UploadOp::Start if status == StatusCode::ACCEPTED => {
+            let id = res
+                .headers()
+                .get(actix_web::http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split('?').next())
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_owned);
+            if let Some(id) = id {
+                sessions.opened(&client, &id);
+            }
+        }
+        UploadOp::Start => {}
+        UploadOp::Session(id) => {
+            let ended = status == StatusCode::NOT_FOUND
+                || method == Method::DELETE
+                || (method == Method::PUT && status.is_success());
+            if ended {
+                sessions.closed(&id);
+            } else {
+                sessions.touched(&id);
+            }
+        }
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// `GET /auth/token` (spec/auth.md §4.2).
+pub async fn token_endpoint(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let auth = st.auth.clone();
+    let Some(tokens) = auth.tokens() else {
+        return Err(ApiError::new(Code::NotFound)
+            .msg("this registry issues no tokens (auth.mode is not \"token\")"));
+    };
+    let bad = |m: &str| ApiError::new(Code::TokenRequestInvalid).msg(m.to_owned());
+    let q: Vec<(String, String)> =
+        web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map_err(|_| bad("malformed query string"))?
+            .0;
+    let service = q
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.as_str());
+    if service != Some(tokens.service()) {
+        return Err(bad(&format!(
+            "unknown service: this registry's service is {:?}",
+            tokens.service()
+        )));
+    }
+    let scopes: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' '))
+        .filter(|s| !s.is_empty())
+        .collect();
+    if scopes.len() > MAX_SCOPES {
+        return Err(bad("too many scopes"));
+    }
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let remote = req
+        .connection_info()
+        .peer_addr()
+        .unwrap_or("unknown")
+        .to_owned();
+    let principal = match header {
+        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
+            authenticate(&auth, Some(h)).await
+        }
+        Some(_) => Err("the token endpoint takes Basic credentials".to_owned()),
+        None => Ok(Principal::Anonymous),
+    };
+    let record = |who: &str, allowed: bool, reason: &str| {
+        auth.audit.record(&Record {
+            time: Audit::now(),
+            remote: &remote,
+            principal: who,
+            method: "GET",
+            path: req.path(),
+            repository: None,
+            action: "token",
+            allowed,
+            reason,
+        });
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(reason) => {
+            record("unauthenticated", false, &reason);
+            let mut resp = ApiError::new(Code::Unauthorized)
+                .msg(reason)
+                .error_response();
+            if let Ok(v) = "Basic realm=\"pqreg-registry\",charset=\"UTF-8\"".parse() {
+                resp.headers_mut()
+                    .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+            }
+            return Ok(resp);
+        }
+    };
+    let mut access = Vec::new();
+    for s in scopes {
+        let mut parts = s.splitn(2, ':');
+        let kind = parts.next().unwrap_or_default();
+        let rest = parts
+            .next()
+            .ok_or_else(|| bad(&format!("malformed scope {s:?}")))?;
+        let (name, acts) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| bad(&format!("malformed scope {s:?}")))?;
+        if kind != "repository" {
+            continue; // e.g. registry:catalog:* — the catalog filters by pull rights instead
+        }
+        crate::names::check_name(name)
+            .map_err(|_| bad(&format!("invalid repository in scope {s:?}")))?;
+        let asked: Actions = acts
+            .split(',')
+            .flat_map(|a| match a {
+                "*" => vec![Action::Pull, Action::Push, Action::Delete],
+                other => Action::parse(other).into_iter().collect(),
+            })
+            .collect();
+        let user = match &principal {
+            Principal::User(u) => Some(u.as_str()),
+            _ => None,
+        };
+        let granted = asked.and(auth.policy.allowed(user, name));
+        access.push(AccessEntry {
+            kind: "repository".into(),
+            name: name.to_owned(),
+            actions: granted
+                .list()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        });
+    }
+    let subject = match &principal {
+        Principal::User(u) => Some(u.as_str()),
+        _ => None,
+    };
+    let granted_text = access
+        .iter()
+        .map(|a| format!("{}:{}", a.name, a.actions.join(",")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (token, iat) = tokens.issue(subject, access).map_err(ApiError::internal)?;
+    record(
+        &principal.audit_name(),
+        true,
+        &format!("granted [{granted_text}]"),
+    );
+    let issued_at = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(iat),
+    )
+    .to_string();
+    Ok(HttpResponse::build(StatusCode::OK)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "token": token,
+            "access_token": token,
+            "expires_in": tokens.ttl(),
+            "issued_at": issued_at,
+        })))
+}
