@@ -93,11 +93,20 @@ fn fill(dir: &str, count: u64) {
     let dt = t0.elapsed().as_secs_f64();
     drop(log);
     let bytes = dir_bytes(&dir.join("log"));
+    let total = start + count;
     println!(
-        "fill: {count} entries in {dt:.1} s ({:.0} entries/s); log now {} entries, {bytes} bytes on disk ({:.0} bytes/entry)",
+        "fill: {count} entries in {dt:.1} s ({:.0} entries/s); log now {total} entries, {bytes} bytes on disk ({:.0} bytes/entry)",
         count as f64 / dt,
-        start + count,
-        bytes as f64 / (start + count) as f64
+        bytes as f64 / total as f64
+    );
+    // What the data needs: the same file after redb reclaims its free pages.
+    let mut db = redb::Database::open(dir.join("log/log.redb")).unwrap();
+    db.compact().unwrap();
+    drop(db);
+    let bytes = dir_bytes(&dir.join("log"));
+    println!(
+        "fill: after compaction {bytes} bytes ({:.0} bytes/entry)",
+        bytes as f64 / total as f64
     );
 }
 
@@ -265,6 +274,14 @@ fn verify_cost(n: u32) {
     );
 }
 
+/// Where the bytes of `<data-dir>/log/log.redb` go (redb's own accounting).
+fn stats(dir: &str) {
+    let db = redb::Database::open(std::path::Path::new(dir).join("log/log.redb")).unwrap();
+    let wtx = db.begin_write().unwrap();
+    println!("{:?}", wtx.stats().unwrap());
+    wtx.abort().unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize| -> u64 { args[i].parse().unwrap() };
@@ -272,6 +289,7 @@ fn main() {
         Some("fill") if args.len() == 3 => fill(&args[1], num(2)),
         Some("append") if args.len() == 4 => append(&args[1], num(2), num(3)),
         Some("proofs") if args.len() == 3 => proofs(&args[1], num(2)),
+        Some("stats") if args.len() == 2 => stats(&args[1]),
         Some("verify-cost") if args.len() == 2 => verify_cost(num(1) as u32),
         _ => {
             eprintln!(
