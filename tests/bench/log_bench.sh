@@ -76,4 +76,6 @@ stop
 
 echo "== 4. disk"
 b=$(du -sb "$TMP/p/log" | cut -f1)
-python3 -c "print(f'log directory at $ENTRIES entries: {$b} bytes = {$b/$ENTRIES*1e6/2**20:.0f} MiB per million entries')"
+k=$(du -sB1 "$TMP/p/log" | cut -f1)
+python3 -c "print(f'log directory at $ENTRIES entries: {$b} bytes apparent = {$b/$ENTRIES*1e6/2**20:.0f} MiB per million entries; {$k} bytes allocated = {$k/$ENTRIES*1e6/2**20:.0f} MiB per million')"
+"$BENCH" stats "$TMP/p"

@@ -238,27 +238,31 @@ async fn read_body(
 pub async fn submit(payload: web::Payload, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     st.writable()?;
     let body = read_body(payload, &st, MAX_SUBMISSION_BYTES, Code::LogEntryInvalid).await?;
-    // ML-DSA verification is CPU work: keep it off the async threads.
-    let sub = tokio::task::spawn_blocking(move || Submission::verify(&body))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            let code = match &e {
-                SubmissionError::Json(_) | SubmissionError::Envelope(_) => Code::LogEntryInvalid,
-                SubmissionError::Name(_) => Code::NameInvalid,
-                SubmissionError::Manifest(_) => Code::DigestInvalid,
-                _ => Code::SignatureInvalid,
-            };
-            ApiError::new(code).msg(e.to_string())
-        })?;
-    let (repo, digest) = (sub.repository.clone(), sub.manifest.to_string());
-    let d2 = digest.clone();
-    let exists = st
-        .db(move |m| Ok(m.get_manifest(&repo, &d2)?.is_some()))
-        .await?;
-    if !exists {
-        return Err(ApiError::new(Code::ManifestUnknown)
-            .detail(json!({ "repository": sub.repository, "manifest": digest })));
+    // ML-DSA verification is CPU work and the manifest lookup blocks: one trip off the
+    // async threads for both.
+    let meta = st.meta.clone();
+    let (sub, exists) = tokio::task::spawn_blocking(move || {
+        let sub = Submission::verify(&body)?;
+        let exists = meta
+            .get_manifest(&sub.repository, &sub.manifest.to_string())
+            .map(|m| m.is_some());
+        Ok::<_, SubmissionError>((sub, exists))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| {
+        let code = match &e {
+            SubmissionError::Json(_) | SubmissionError::Envelope(_) => Code::LogEntryInvalid,
+            SubmissionError::Name(_) => Code::NameInvalid,
+            SubmissionError::Manifest(_) => Code::DigestInvalid,
+            _ => Code::SignatureInvalid,
+        };
+        ApiError::new(code).msg(e.to_string())
+    })?;
+    if !exists? {
+        return Err(ApiError::new(Code::ManifestUnknown).detail(
+            json!({ "repository": sub.repository, "manifest": sub.manifest.to_string() }),
+        ));
     }
     let entry = sub
         .entry(now())

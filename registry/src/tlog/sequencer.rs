@@ -231,6 +231,9 @@ impl Sequencer {
                 delete_partials(&mut t, full_path(p), width)?;
                 t.insert(p.as_str(), d.as_slice())?;
             }
+            // In key order: neighbouring rows share B-tree pages, so each page is copied
+            // once per batch rather than once per row.
+            rows.sort_unstable();
             let mut s = wtx.open_table(SEARCH)?;
             for r in &rows {
                 s.insert(r, ())?;
