@@ -10,13 +10,16 @@
 
 pub mod auth;
 pub mod chunker;
+pub mod copy;
 pub mod error;
 pub mod exit;
+pub mod inspect;
 pub mod keyfile;
 pub mod pack;
 pub mod paths;
 pub mod reference;
 pub mod remote;
+pub mod rewrap;
 pub mod transfer;
 pub mod unpack;
 

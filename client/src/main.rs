@@ -5,6 +5,7 @@
 //! carries, and printed with what to do next.
 
 mod cli;
+mod model_cmd;
 mod remote_cmd;
 
 use std::io::{BufRead as _, Write as _};
@@ -153,19 +154,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             None,
         ),
-        Command::Inspect(a) => {
-            parse_ref(&a.reference)?;
-            not_implemented("inspect", "nothing was fetched")
-        }
-        Command::Recipients(RecipientsCommand::Add(a) | RecipientsCommand::Remove(a)) => {
-            parse_ref(&a.reference)?;
-            not_implemented("recipients", "the model was not changed")
-        }
-        Command::Copy(a) => {
-            parse_ref(&a.src)?;
-            parse_ref(&a.dst)?;
-            not_implemented("copy", "nothing was copied")
-        }
+        Command::Inspect(a) => model_cmd::inspect_cmd(&a),
+        Command::Recipients(RecipientsCommand::Add(a)) => model_cmd::recipients_cmd(&a, true),
+        Command::Recipients(RecipientsCommand::Remove(a)) => model_cmd::recipients_cmd(&a, false),
+        Command::Copy(a) => model_cmd::copy_cmd(&a),
         Command::Log(cmd) => {
             let registry = match &cmd {
                 LogCommand::Checkpoint(r) => &r.registry,
@@ -182,7 +174,7 @@ fn not_implemented(cmd: &str, nothing: &str) -> anyhow::Result<Outcome> {
     Err(fail(
         exit::ERROR,
         format!("`pqreg {cmd}` is not implemented yet ({nothing})"),
-        "This build has keygen, push, pull, verify, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
+        "This build has keygen, push, pull, verify, inspect, recipients, copy, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
     ))
 }
 

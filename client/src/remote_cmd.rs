@@ -20,13 +20,17 @@ use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
 use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey};
 use pqreg_spec::policy::Policy;
 
-type Passphrase = zeroize::Zeroizing<Vec<u8>>;
+pub(crate) type Passphrase = zeroize::Zeroizing<Vec<u8>>;
 
-fn passphrase(p: Option<&Path>) -> anyhow::Result<Option<Passphrase>> {
+pub(crate) fn passphrase(p: Option<&Path>) -> anyhow::Result<Option<Passphrase>> {
     Ok(p.map(keyfile::read_passphrase).transpose()?)
 }
 
-fn signing_key(path: &Path, pp: Option<&Passphrase>, flag: &str) -> anyhow::Result<SigningKey> {
+pub(crate) fn signing_key(
+    path: &Path,
+    pp: Option<&Passphrase>,
+    flag: &str,
+) -> anyhow::Result<SigningKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Signing(k) => Ok(k),
         _ => Err(fail(
@@ -37,7 +41,10 @@ fn signing_key(path: &Path, pp: Option<&Passphrase>, flag: &str) -> anyhow::Resu
     }
 }
 
-fn identity_key(path: &Path, pp: Option<&Passphrase>) -> anyhow::Result<RecipientPrivateKey> {
+pub(crate) fn identity_key(
+    path: &Path,
+    pp: Option<&Passphrase>,
+) -> anyhow::Result<RecipientPrivateKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Recipient(k) => Ok(k),
         _ => Err(fail(
@@ -48,7 +55,7 @@ fn identity_key(path: &Path, pp: Option<&Passphrase>) -> anyhow::Result<Recipien
     }
 }
 
-fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
+pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
     let cred = AuthEnv::from_process_env()
         .lookup(r.registry())?
         .map(|(c, _)| c);
@@ -57,6 +64,24 @@ fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> 
         ..TransferOptions::default()
     };
     Ok(RegistryClient::new(r.registry(), cred, opts)?)
+}
+
+/// Reads and checks the trust policy at `path`.
+pub(crate) fn read_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(
+            exit::ERROR,
+            format!("reading the trust policy {}: {e}", path.display()),
+            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
+        )
+    })?;
+    Policy::from_toml(&text).map_err(|e| {
+        fail(
+            exit::ERROR,
+            format!("trust policy {}: {e}", path.display()),
+            "Fix the policy file (spec/signing.md section 6 shows the format).",
+        )
+    })
 }
 
 /// `pqreg push DIR REF`.
@@ -181,20 +206,7 @@ pub(crate) fn pull(
     let policy_path = policy
         .map(Path::to_owned)
         .unwrap_or_else(|| paths.config.join("policy.toml"));
-    let text = std::fs::read_to_string(&policy_path).map_err(|e| {
-        fail(
-            exit::ERROR,
-            format!("reading the trust policy {}: {e}", policy_path.display()),
-            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
-        )
-    })?;
-    let policy = Policy::from_toml(&text).map_err(|e| {
-        fail(
-            exit::ERROR,
-            format!("trust policy {}: {e}", policy_path.display()),
-            "Fix the policy file (spec/signing.md section 6 shows the format).",
-        )
-    })?;
+    let policy = read_policy(&policy_path)?;
     let pp = passphrase(passphrase_file)?;
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;

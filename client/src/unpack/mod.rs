@@ -44,6 +44,7 @@ use pqreg_spec::statement::{FileEntry, Method};
 
 use crate::Error;
 
+pub(crate) use fetch::read_small;
 pub use source::{BlobSource, DirSource};
 
 /// Why unpacking failed; [`UnpackError::exit_code`] names the failed check.
@@ -409,15 +410,34 @@ fn verify_one<S: BlobSource>(
     Ok((v, (bytes.len() + bundle.len()) as u64))
 }
 
-/// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
-/// must not exist; see the module docs for the order of checks.
-pub fn unpack_model<S: BlobSource + Sync>(
+/// A model whose signature, log entry and manifest binding verified (spec/signing.md
+/// steps 1-7) and whose index, opened with the identity, lists exactly the signed files.
+/// No chunk has been fetched.
+#[derive(Debug)]
+pub struct VerifiedIndex {
+    /// The manifest.
+    pub model: ModelManifest,
+    /// The config.
+    pub config: Config,
+    /// The decrypted index.
+    pub index: Index,
+    /// The lineage secret (`None` when unencrypted).
+    pub secret: Option<LineageSecret>,
+    /// The signature that verified.
+    pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
+    /// Whether its log entry was verified.
+    pub log_verified: bool,
+    /// Blob bytes read (manifest, referrer, bundle, config, index).
+    pub blob_bytes: u64,
+}
+
+/// Steps 1-7 of spec/signing.md and the index check of [`unpack_model`], without
+/// fetching chunks: what `pqreg recipients` checks before it re-signs a model.
+pub fn verify_index<S: BlobSource>(
     source: &S,
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
-    out_dir: &Path,
-) -> Result<UnpackReport, Error> {
-    let staging = stage::Staging::new(out_dir)?;
+) -> Result<VerifiedIndex, Error> {
     let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
     let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
     let mut log_verified = false;
@@ -450,6 +470,36 @@ pub fn unpack_model<S: BlobSource + Sync>(
     statement
         .check_files(&file_entries(&index, |f| f.digest))
         .map_err(|e| Error::Spec(e.into()))?;
+    Ok(VerifiedIndex {
+        model,
+        config,
+        index,
+        secret,
+        signature: verified,
+        log_verified,
+        blob_bytes: manifest_len + sig_bytes + index_bytes,
+    })
+}
+
+/// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
+/// must not exist; see the module docs for the order of checks.
+pub fn unpack_model<S: BlobSource + Sync>(
+    source: &S,
+    manifest_digest: &Digest,
+    opts: &UnpackOptions<'_>,
+    out_dir: &Path,
+) -> Result<UnpackReport, Error> {
+    let staging = stage::Staging::new(out_dir)?;
+    let VerifiedIndex {
+        model,
+        config,
+        index,
+        secret,
+        signature: verified,
+        log_verified,
+        blob_bytes,
+    } = verify_index(source, manifest_digest, opts)?;
+    let statement = &verified.statement;
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
@@ -510,7 +560,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
         encrypted: config.is_encrypted(),
         files: index.files.len(),
         bytes: index.files.iter().map(|f| f.size).sum(),
-        blob_bytes: manifest_len + sig_bytes + index_bytes + read.into_inner(),
+        blob_bytes: blob_bytes + read.into_inner(),
         model_name: statement.model_name.clone(),
     })
 }
