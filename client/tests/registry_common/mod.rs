@@ -1,7 +1,8 @@
 //! The real `pqreg-registry` binary on 127.0.0.1 for the client's end-to-end tests:
 //! built once per test run, started on a free port with its own data directory, ready
-//! when `/v2/` answers, killed on drop.
-#![allow(clippy::unwrap_used)]
+//! when `/v2/` answers, killed on drop; its `/metrics` counters. Each test binary uses a
+//! subset (hence `dead_code`).
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,36 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// The registry's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        ureq::get(format!("http://{}/metrics", self.addr))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
+    /// Sum of `pqreg_http_requests_total` over the series of `method` whose route
+    /// contains `route_part`, and whose status is `status` if given.
+    pub fn requests(&self, method: &str, route_part: &str, status: Option<u16>) -> u64 {
+        let m = self.metrics();
+        m.lines()
+            .filter(|l| l.starts_with("pqreg_http_requests_total{"))
+            .filter(|l| l.contains(&format!("method=\"{method}\"")))
+            .filter(|l| {
+                l.split("route=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .is_some_and(|r| r.contains(route_part))
+            })
+            .filter(|l| status.is_none_or(|s| l.contains(&format!("status=\"{s}\""))))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
     }
 }
 

@@ -1,0 +1,625 @@
+//! `pqreg inspect`, `recipients add|remove` and `copy` (the binary) against real
+//! `pqreg-registry` processes on 127.0.0.1, and `-o json` of every command checked
+//! against the shapes documented in client/OUTPUT.md.
+//!
+//! - recipients: a recipient change uploads the new config and bundle only (counted with
+//!   the registry's `/metrics`: no chunk is re-uploaded), the new manifest has the same
+//!   layers; the added key decrypts, the removed key no longer opens the new manifest
+//!   (exit 14); a wrong identity exits 14 and changes nothing; a version signed by
+//!   another key is refused (exit 12) unless a policy trusts it.
+//! - copy: same registry (blobs mounted, nothing uploaded), another registry (uploaded),
+//!   digests preserved and `pqreg verify` passes at the destination; a missing source
+//!   and a non-pqreg manifest are clear errors.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pqreg::transfer::{RegistryClient, TransferOptions};
+use pqreg_spec::Digest;
+use serde_json::Value;
+
+mod registry_common;
+use registry_common::{Registry, start};
+
+/// Runs `pqreg` with a private XDG environment under `home`.
+fn pqreg(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pqreg"))
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("DOCKER_CONFIG", home.join("docker"))
+        .env_remove("PQREG_REGISTRY")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout {}\nstderr {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `pqreg -o json ARGS`, requires success and returns the one JSON document.
+fn json(home: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["-o", "json"];
+    all.extend_from_slice(args);
+    let o = pqreg(home, &all);
+    assert!(o.status.success(), "{args:?}: {}", show(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", show(&o)))
+}
+
+/// Runs `pqreg ARGS` and requires exit `code`; returns stderr.
+fn fails(home: &Path, args: &[&str], code: i32) -> String {
+    let o = pqreg(home, args);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", show(&o));
+    String::from_utf8(o.stderr).unwrap()
+}
+
+/// A trust policy letting `signer_pub` sign every repository of `registry`.
+fn policy(path: &Path, signer_pub: &Path, registry: &str) {
+    let pem = std::fs::read_to_string(signer_pub).unwrap();
+    std::fs::write(
+        path,
+        format!(
+            "version = 1\nrequire_log = false\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n[[rules]]\nrepositories = [\"{registry}/**\"]\nsigners = [\"release\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn tiny() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
+}
+
+/// The `json-<name>` examples of client/OUTPUT.md.
+fn documented(name: &str) -> Value {
+    let doc = include_str!("../OUTPUT.md");
+    let marker = format!("<!-- example: json-{name} -->\n```json\n");
+    let start = doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no example json-{name}"))
+        + marker.len();
+    let end = start + doc[start..].find("```").unwrap();
+    serde_json::from_str(&doc[start..end]).unwrap_or_else(|e| panic!("json-{name}: {e}"))
+}
+
+/// Requires `got` to have exactly the fields of `doc`, recursively (objects by key;
+/// arrays by their first elements when both have one; `null` matches anything; maps
+/// whose keys are data, not fields, are not compared).
+fn same_fields(doc: &Value, got: &Value, path: &str) {
+    match (doc, got) {
+        (Value::Object(d), Value::Object(g)) => {
+            let dk: BTreeSet<&String> = d.keys().collect();
+            let gk: BTreeSet<&String> = g.keys().collect();
+            assert_eq!(dk, gk, "fields of {path}: documented vs actual\n{got:#}");
+            for (k, v) in d {
+                if k == "annotations" || k == "credentials" {
+                    continue;
+                }
+                same_fields(v, &g[k], &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(d), Value::Array(g)) => {
+            if let (Some(a), Some(b)) = (d.first(), g.first()) {
+                same_fields(a, b, &format!("{path}[0]"));
+            }
+        }
+        (_, Value::Null) | (Value::Null, _) => {}
+        (d, g) => assert_eq!(
+            std::mem::discriminant(d),
+            std::mem::discriminant(g),
+            "type of {path}: documented {d}, actual {g}"
+        ),
+    }
+}
+
+fn check_doc(name: &str, got: &Value) {
+    same_fields(&documented(name), got, name);
+}
+
+/// Blob uploads the registry completed (`PUT …/blobs/uploads/<id>?digest=` → 201).
+fn uploads(reg: &Registry) -> u64 {
+    reg.requests("PUT", "uploads", Some(201))
+}
+
+struct Keys {
+    home: tempfile::TempDir,
+}
+
+impl Keys {
+    fn new() -> Self {
+        let k = Keys {
+            home: tempfile::tempdir().unwrap(),
+        };
+        for (kind, name) in [
+            ("--sign", "signer"),
+            ("--sign", "other"),
+            ("--recipient", "a"),
+            ("--recipient", "b"),
+            ("--recipient", "c"),
+        ] {
+            let v = json(k.h(), &["keygen", kind, "--out", &k.p(name)]);
+            check_doc("keygen", &v);
+        }
+        k
+    }
+
+    fn h(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.home.path().join(name).to_str().unwrap().to_owned()
+    }
+
+    /// The key ID of `name.pub` (what inspect lists).
+    fn key_id(&self, name: &str) -> String {
+        let pem = std::fs::read_to_string(self.h().join(format!("{name}.pub"))).unwrap();
+        pqreg_spec::keys::decode_public_pem(&pem)
+            .unwrap()
+            .key_id()
+            .to_string()
+    }
+
+    fn push(&self, reg: &Registry, reference: &str, recipient: &str, signer: &str) -> Value {
+        let v = json(
+            self.h(),
+            &[
+                "push",
+                tiny().to_str().unwrap(),
+                &format!("{}/{reference}", reg.addr),
+                "--recipient",
+                &self.p(&format!("{recipient}.pub")),
+                "--sign-key",
+                &self.p(&format!("{signer}.key")),
+            ],
+        );
+        check_doc("push", &v);
+        v
+    }
+
+    fn pull(&self, reference: &str, identity: &str, out: &str) -> Output {
+        pqreg(
+            self.h(),
+            &[
+                "-o",
+                "json",
+                "pull",
+                reference,
+                &self.p(out),
+                "--identity",
+                &self.p(&format!("{identity}.key")),
+                "--policy",
+                &self.p("trust.toml"),
+            ],
+        )
+    }
+
+    fn recipients(&self, action: &str, reference: &str, key: &str, identity: &str) -> Output {
+        pqreg(
+            self.h(),
+            &[
+                "-o",
+                "json",
+                "recipients",
+                action,
+                reference,
+                &self.p(&format!("{key}.pub")),
+                "--identity",
+                &self.p(&format!("{identity}.key")),
+                "--sign-key",
+                &self.p("signer.key"),
+            ],
+        )
+    }
+}
+
+fn recipient_ids(inspect: &Value) -> Vec<String> {
+    inspect["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn inspect_and_recipients() {
+    let reg = start();
+    let k = Keys::new();
+    let h = k.h();
+    policy(&h.join("trust.toml"), &h.join("signer.pub"), &reg.addr);
+    policy(&h.join("untrust.toml"), &h.join("other.pub"), &reg.addr);
+    let r = format!("{}/models/tiny:v1", reg.addr);
+    let pushed = k.push(&reg, "models/tiny:v1", "a", "signer");
+    let d0 = pushed["digest"].as_str().unwrap().to_owned();
+    let (id_a, id_b) = (k.key_id("a"), k.key_id("b"));
+    let signer = k.key_id("signer");
+
+    // inspect without a policy: what the bundles claim, nothing verified.
+    let i0 = json(h, &["inspect", &r]);
+    check_doc("inspect", &i0);
+    assert_eq!(i0["digest"], d0.as_str());
+    assert_eq!(i0["artifact_type"], "application/vnd.pqreg.model.v1");
+    assert_eq!(i0["encrypted"], true);
+    assert_eq!(recipient_ids(&i0), vec![id_a.clone()]);
+    assert_eq!(i0["recipients"][0]["kem"], "x-wing");
+    assert_eq!(i0["layers"]["count"], pushed["chunks"]);
+    assert!(i0["layers"]["total_bytes"].as_u64().unwrap() > 0);
+    let sigs = i0["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0]["algorithm"], "ml-dsa-65");
+    assert_eq!(sigs[0]["key_hint"], signer.as_str());
+    assert_eq!(sigs[0]["statement_manifest"], d0.as_str());
+    assert_eq!(sigs[0]["verification"], Value::Null);
+    assert_eq!(i0["policy"], Value::Null);
+    // With policies: trusted, then untrusted.
+    let i1 = json(h, &["inspect", &r, "--policy", &k.p("trust.toml")]);
+    check_doc("inspect", &i1);
+    let v = &i1["signatures"][0]["verification"];
+    assert_eq!(
+        (v["verified"].clone(), v["signer"].clone()),
+        (Value::Bool(true), Value::String(signer.clone()))
+    );
+    assert_eq!(v["log"], "absent");
+    let i2 = json(h, &["inspect", &r, "--policy", &k.p("untrust.toml")]);
+    let v = &i2["signatures"][0]["verification"];
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["error_code"], "UNTRUSTED_SIGNER");
+    // Text mode.
+    let o = pqreg(h, &["inspect", &r]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains(&format!("recipients     1\n  {id_a}  x-wing\n")),
+        "{text}"
+    );
+    assert!(text.contains("not verified (no trust policy)"), "{text}");
+
+    // recipients add b: only the new config and the bundle are uploaded.
+    let before = uploads(&reg);
+    let o = k.recipients("add", &r, "b", "a");
+    assert!(o.status.success(), "{}", show(&o));
+    let added: Value = serde_json::from_slice(&o.stdout).unwrap();
+    check_doc("recipients", &added);
+    assert_eq!(uploads(&reg) - before, 2, "{added}");
+    assert_eq!(added["uploaded_blobs"], 2);
+    assert_eq!(added["previous_digest"], d0.as_str());
+    assert_eq!(added["tag"], "v1");
+    let d1 = added["digest"].as_str().unwrap().to_owned();
+    assert_ne!(d1, d0);
+    let i3 = json(h, &["inspect", &r]);
+    assert_eq!(i3["digest"], d1.as_str());
+    let mut both = vec![id_a.clone(), id_b.clone()];
+    both.sort();
+    assert_eq!(recipient_ids(&i3), both);
+    assert_eq!(added["recipients"], serde_json::json!(both));
+    // Same index and chunk layers; a new config.
+    assert_eq!(i3["index"], i0["index"]);
+    assert_eq!(i3["layers"], i0["layers"]);
+    assert_ne!(i3["config"]["digest"], i0["config"]["digest"]);
+    assert_eq!(
+        added["reused_layers"],
+        i0["layers"]["count"].as_u64().unwrap() + 1
+    );
+    // Both keys decrypt the new version; the new signature verifies.
+    for (id, out) in [("a", "out-a"), ("b", "out-b")] {
+        let o = k.pull(&r, id, out);
+        assert!(o.status.success(), "{}", show(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        check_doc("pull", &v);
+        assert_eq!(v["digest"], d1.as_str());
+        assert_eq!(files(&h.join(out)), files(&tiny()));
+    }
+
+    // Negative cases change nothing.
+    let e = fails(
+        h,
+        &[
+            "recipients",
+            "add",
+            &r,
+            &k.p("c.pub"),
+            "--identity",
+            &k.p("c.key"),
+            "--sign-key",
+            &k.p("signer.key"),
+        ],
+        14,
+    );
+    assert!(e.contains("envelope has no entry"), "{e}");
+    let o = k.recipients("add", &r, "a", "a");
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err: Value = serde_json::from_slice(&o.stdout).unwrap();
+    check_doc("error", &err);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already a recipient")
+    );
+    let e = fails(
+        h,
+        &[
+            "recipients",
+            "remove",
+            &r,
+            &k.p("c.pub"),
+            "--identity",
+            &k.p("a.key"),
+            "--sign-key",
+            &k.p("signer.key"),
+        ],
+        1,
+    );
+    assert!(e.contains("is not a recipient"), "{e}");
+    // A version signed by `signer` is not re-signed by `other` without a policy saying so.
+    let e = fails(
+        h,
+        &[
+            "recipients",
+            "add",
+            &r,
+            &k.p("c.pub"),
+            "--identity",
+            &k.p("a.key"),
+            "--sign-key",
+            &k.p("other.key"),
+        ],
+        12,
+    );
+    assert!(
+        e.contains("signed only by keys that are not accepted"),
+        "{e}"
+    );
+    assert_eq!(json(h, &["inspect", &r])["digest"], d1.as_str());
+
+    // remove a (by key ID, with b's identity): a can no longer open the new manifest.
+    let o = pqreg(
+        h,
+        &[
+            "-o",
+            "json",
+            "recipients",
+            "remove",
+            &r,
+            &id_a,
+            "--identity",
+            &k.p("b.key"),
+            "--sign-key",
+            &k.p("signer.key"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let removed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    check_doc("recipients", &removed);
+    assert_eq!(removed["recipients"], serde_json::json!([id_b]));
+    assert_eq!(removed["key_id"], id_a.as_str());
+    let o = k.pull(&r, "a", "out-a2");
+    assert_eq!(o.status.code(), Some(14), "{}", show(&o));
+    assert!(!h.join("out-a2").exists());
+    let err: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(err["error"]["name"], "DECRYPTION");
+    let o = k.pull(&r, "b", "out-b2");
+    assert!(o.status.success(), "{}", show(&o));
+    // The removed key still opens the version it was a recipient of (removal is not
+    // revocation, spec/encryption.md §4.4).
+    let old = format!("{}/models/tiny@{d1}", reg.addr);
+    let o = k.pull(&old, "a", "out-a3");
+    assert!(o.status.success(), "{}", show(&o));
+    // The last recipient cannot be removed.
+    let e = fails(
+        h,
+        &[
+            "recipients",
+            "remove",
+            &r,
+            &k.p("b.pub"),
+            "--identity",
+            &k.p("b.key"),
+            "--sign-key",
+            &k.p("signer.key"),
+        ],
+        1,
+    );
+    assert!(e.contains("only recipient"), "{e}");
+    // Missing flags are usage errors.
+    fails(h, &["recipients", "add", &r, &k.p("c.pub")], 2);
+}
+
+/// Pushes a plain OCI image manifest (not a pqreg model) as `repo:v1`.
+fn push_plain_image(reg: &Registry, repo: &str) {
+    let c = RegistryClient::new(&reg.addr, None, TransferOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let path = dir.path().join("config");
+    std::fs::write(&path, config).unwrap();
+    let digest = Digest::sha256(config);
+    c.push_blob_file(repo, &digest, config.len() as u64, &path)
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest.to_string(), "size": config.len()},
+        "layers": []
+    });
+    c.put_manifest(
+        repo,
+        "v1",
+        &serde_json::to_vec(&manifest).unwrap(),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .unwrap();
+}
+
+#[test]
+fn copy_within_and_across_registries() {
+    let reg = start();
+    let reg2 = start();
+    let k = Keys::new();
+    let h = k.h();
+    let pushed = k.push(&reg, "models/tiny:v1", "a", "signer");
+    let digest = pushed["digest"].as_str().unwrap().to_owned();
+    let src = format!("{}/models/tiny:v1", reg.addr);
+
+    // Same registry: every blob is mounted, none uploaded; digests preserved.
+    let before = uploads(&reg);
+    let c1 = json(h, &["copy", &src, &format!("{}/copies/tiny", reg.addr)]);
+    check_doc("copy", &c1);
+    assert_eq!(uploads(&reg), before);
+    assert_eq!(c1["uploaded_blobs"], 0);
+    assert_eq!(c1["digest"], digest.as_str());
+    assert_eq!(c1["tag"], "v1");
+    assert!(c1["mounted_blobs"].as_u64().unwrap() >= pushed["chunks"].as_u64().unwrap() + 2);
+    let refs = c1["referrers"].as_array().unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0]["source"], refs[0]["destination"]);
+    policy(&h.join("trust.toml"), &h.join("signer.pub"), &reg.addr);
+    let v = json(
+        h,
+        &[
+            "verify",
+            &format!("{}/copies/tiny:v1", reg.addr),
+            "--identity",
+            &k.p("a.key"),
+            "--policy",
+            &k.p("trust.toml"),
+        ],
+    );
+    check_doc("pull", &v);
+    assert_eq!(v["digest"], digest.as_str());
+    assert_eq!(v["written_to"], Value::Null);
+
+    // Another registry: blobs uploaded, same digests, verify passes there.
+    let before2 = uploads(&reg2);
+    let dst = format!("{}/mirror/tiny:prod", reg2.addr);
+    let c2 = json(h, &["copy", &src, &dst]);
+    check_doc("copy", &c2);
+    assert_eq!(c2["tag"], "prod");
+    assert_eq!(c2["digest"], digest.as_str());
+    assert_eq!(c2["mounted_blobs"], 0);
+    let n = c2["uploaded_blobs"].as_u64().unwrap();
+    assert_eq!(uploads(&reg2) - before2, n);
+    // config, index, chunks, the bundle and the empty referrer config.
+    assert_eq!(n, pushed["chunks"].as_u64().unwrap() + 4);
+    let i = json(h, &["inspect", &dst]);
+    assert_eq!(i["digest"], digest.as_str());
+    assert_eq!(i["signatures"].as_array().unwrap().len(), 1);
+    policy(&h.join("trust2.toml"), &h.join("signer.pub"), &reg2.addr);
+    let o = pqreg(
+        h,
+        &[
+            "pull",
+            &dst,
+            &k.p("out"),
+            "--identity",
+            &k.p("a.key"),
+            "--policy",
+            &k.p("trust2.toml"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(files(&h.join("out")), files(&tiny()));
+    // A second copy uploads nothing.
+    let c3 = json(h, &["copy", &src, &dst]);
+    assert_eq!(c3["uploaded_blobs"], 0);
+
+    // Negative: a missing source, a non-pqreg manifest, a digest destination.
+    let e = fails(
+        h,
+        &[
+            "copy",
+            &format!("{}/nothing/here:v1", reg.addr),
+            &format!("{}/x/y", reg2.addr),
+        ],
+        1,
+    );
+    assert!(e.contains("not found"), "{e}");
+    push_plain_image(&reg, "images/plain");
+    let plain = format!("{}/images/plain:v1", reg.addr);
+    let e = fails(h, &["inspect", &plain], 1);
+    assert!(e.contains("is not a pqreg model"), "{e}");
+    let e = fails(
+        h,
+        &["copy", &plain, &format!("{}/images/plain2", reg2.addr)],
+        1,
+    );
+    assert!(e.contains("is not a pqreg model"), "{e}");
+    fails(h, &["copy", &src, &format!("{}/x@{digest}", reg2.addr)], 2);
+    fails(h, &["copy", &src, &src], 2);
+}
+
+/// keygen, env, login and logout in JSON (push, pull, verify, inspect, recipients and
+/// copy are checked above).
+#[test]
+fn json_of_local_commands() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    check_doc(
+        "keygen",
+        &json(
+            h,
+            &[
+                "keygen",
+                "--recipient",
+                "--out",
+                h.join("r").to_str().unwrap(),
+            ],
+        ),
+    );
+    let mut login = Command::new(env!("CARGO_BIN_EXE_pqreg"));
+    login
+        .args([
+            "-o",
+            "json",
+            "login",
+            "localhost:5000",
+            "-u",
+            "me",
+            "--password-stdin",
+        ])
+        .env("HOME", h)
+        .env("DOCKER_CONFIG", h.join("docker"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    check_doc("login", &serde_json::from_slice(&o.stdout).unwrap());
+    let env = json(h, &["env"]);
+    check_doc("env", &env);
+    assert_eq!(
+        env["credentials"],
+        serde_json::json!({"localhost:5000": "auths"})
+    );
+    check_doc("logout", &json(h, &["logout", "localhost:5000"]));
+}
