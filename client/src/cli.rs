@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::log_cmd::LogCommand;
+
 /// Push, pull and verify encrypted, post-quantum signed ML models.
 ///
 /// References are `host[:port]/repo[:tag][@sha256:hex]`; a digest wins over a tag.
@@ -218,6 +220,13 @@ pub struct CopyArgs {
     pub src: String,
     /// Destination: host[:port]/repo[:tag] (default tag: the source's tag, if it has one).
     pub dst: String,
+    /// Trust policy whose keys' public keys re-log the signatures in the destination's
+    /// log (default: $XDG_CONFIG_HOME/pqreg/policy.toml if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// A signer's public key file, to re-log its signatures (repeatable).
+    #[arg(long = "signer-pub", value_name = "PUB")]
+    pub signer_pubs: Vec<PathBuf>,
     /// Parallel transfers.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -241,45 +250,4 @@ pub struct LoginArgs {
 pub struct RegistryArg {
     /// Registry host[:port].
     pub registry: String,
-}
-
-/// `pqreg log …`.
-#[derive(Debug, Subcommand)]
-pub enum LogCommand {
-    /// Fetch, verify and print the log's latest checkpoint (and check consistency with
-    /// the newest one this client verified).
-    Checkpoint(RegistryArg),
-    /// List entries.
-    Entries(LogEntriesArgs),
-    /// Search entries by signer key ID or repository.
-    Search(LogSearchArgs),
-    /// Report entries for a key or repository that appeared since the last run.
-    Monitor(LogSearchArgs),
-}
-
-/// `pqreg log entries`.
-#[derive(Debug, Args)]
-pub struct LogEntriesArgs {
-    /// Registry host[:port].
-    pub registry: String,
-    /// First entry index.
-    #[arg(long, default_value_t = 0)]
-    pub start: u64,
-    /// Number of entries.
-    #[arg(long, default_value_t = 100)]
-    pub count: u64,
-}
-
-/// `pqreg log search|monitor`.
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("filter").required(true).multiple(true).args(["key", "repo"])))]
-pub struct LogSearchArgs {
-    /// Registry host[:port].
-    pub registry: String,
-    /// Signer key ID (sha256:…).
-    #[arg(long)]
-    pub key: Option<String>,
-    /// Repository.
-    #[arg(long)]
-    pub repo: Option<String>,
 }

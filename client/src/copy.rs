@@ -1,5 +1,5 @@
 //! `pqreg copy`: a model, every blob it names, and its referrers (signature bundles) from
-//! one repository to another, in the same registry or another one (spec/signing.md §5.1).
+//! one repository to another, in the same registry or another one (spec/signing.md §7.1).
 //!
 //! ```text
 //!   source manifest (digest checked; must be a pqreg model)
@@ -7,10 +7,11 @@
 //!                                  same registry -> cross-repo mount
 //!                                  otherwise     -> download to the blob cache, upload
 //!   manifest by digest (same bytes, same digest)
-//!   each referrer: its blobs, then its manifest by digest   (unchanged)
-//!     a bundle carrying a pqreg log entry, with a re-log hook: the same DSSE envelope,
-//!     its log entry replaced by one from the destination's log for the destination
-//!     repository -> a new bundle blob and a new referrer manifest
+//!   each referrer, ML-DSA bundles first: its blobs, then its manifest by digest
+//!     an ML-DSA bundle, with a re-log hook (the destination has a pqreg log): the same
+//!     DSSE envelope, its log entry replaced by one from the destination's log for the
+//!     destination repository -> a new bundle blob and a new referrer manifest
+//!     anything else (classical bundles too) unchanged
 //!   the tag, last
 //! ```
 //!
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle};
-use pqreg_spec::keys::KeyId;
+use pqreg_spec::keys::{KeyId, SignatureAlgorithm};
 use pqreg_spec::oci::{self, Descriptor, media_types};
 use pqreg_spec::policy::parse_algorithm;
 
@@ -42,14 +43,21 @@ pub enum CopyError {
         "referrer {0} carries a logged bundle but names no signature algorithm; it cannot be re-logged"
     )]
     NoAlgorithm(Digest),
+    /// A logged bundle must be re-logged in the destination's log, which needs its
+    /// signer's public key, and none was given.
+    #[error(
+        "the signature by {0} must be re-logged in the destination's log, which needs the signer's public key; pass --signer-pub FILE or a --policy that lists the key with its public_key"
+    )]
+    UnknownSigner(KeyId),
 }
 
 /// Where and how to copy.
 pub struct CopyOptions<'a> {
     /// Downloaded blobs go to `<cache>/blobs/sha256/<hex>` (the pull cache).
     pub cache_dir: &'a Path,
-    /// Re-logs a bundle in the destination's log (spec/signing.md §5.1): the hook a push
-    /// to the destination would use. `None`: bundles are copied unchanged.
+    /// Re-logs ML-DSA bundles in the destination's log (spec/signing.md §7.1): the hook
+    /// a push to the destination would use, with the signer's public key. `None` (the
+    /// destination has no pqreg log): bundles are copied unchanged.
     pub relog: Option<&'a mut dyn LogHook>,
 }
 
@@ -64,7 +72,8 @@ pub struct CopiedReferrer {
     pub artifact_type: Option<String>,
     /// Whether its bundle carries a log entry of the source's log.
     pub logged: bool,
-    /// Whether its log entry was replaced by one of the destination's log.
+    /// Whether it was re-logged: its log entry (if any) replaced by one of the
+    /// destination's log.
     pub relogged: bool,
 }
 
@@ -129,19 +138,26 @@ pub fn copy_model(
         digest,
     )?;
 
+    // ML-DSA bundles first: a destination with a log accepts a classical bundle only
+    // once the same statement is logged there (spec/signing.md §5).
+    let mut referrers = Vec::new();
     for r in src.referrers(src_repo, digest, None)?.manifests {
         let rm = src.get_manifest(src_repo, &r.digest.to_string())?;
         let refs = oci::references(&rm.bytes, &rm.media_type).map_err(|e| Error::Spec(e.into()))?;
-        let logged = r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-            && bundle_has_log_entry(&c, &refs.layers)?;
+        let bundle = r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE);
+        let pq = bundle && algorithm(&r).is_some_and(is_ml_dsa);
+        referrers.push((pq, bundle, r, rm, refs));
+    }
+    referrers.sort_by_key(|(pq, ..)| !pq);
+    for (pq, bundle, r, rm, refs) in referrers {
         let mut entry = CopiedReferrer {
             source: r.digest,
             destination: r.digest,
             artifact_type: r.artifact_type.clone(),
-            logged,
+            logged: bundle && bundle_has_log_entry(&c, &refs.layers)?,
             relogged: false,
         };
-        match (logged, opts.relog.as_deref_mut()) {
+        match (pq, opts.relog.as_deref_mut()) {
             (true, Some(hook)) => {
                 entry.destination = c.relog(&rm.bytes, &r, digest, hook)?;
                 entry.relogged = true;
@@ -301,12 +317,7 @@ impl Copier<'_> {
             .map_err(spec)?
             .parse()
             .map_err(|e: pqreg_spec::keys::KeyError| Error::Spec(e.into()))?;
-        let algorithm = r
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-            .and_then(|a| parse_algorithm(a))
-            .ok_or(CopyError::NoAlgorithm(r.digest))?;
+        let algorithm = algorithm(r).ok_or(CopyError::NoAlgorithm(r.digest))?;
         bundle.tlog_entries.clear();
         let entries = hook.log_entries(&LogRequest {
             manifest_digest: *subject,
@@ -352,6 +363,21 @@ impl Copier<'_> {
         )?;
         Ok(digest)
     }
+}
+
+/// The signature algorithm a referrer's annotation names.
+fn algorithm(r: &Descriptor) -> Option<SignatureAlgorithm> {
+    r.annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+        .and_then(|a| parse_algorithm(a))
+}
+
+fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
+    matches!(
+        a,
+        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
+    )
 }
 
 /// Whether the bundle among `layers` carries a pqreg log entry.

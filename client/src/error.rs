@@ -53,6 +53,16 @@ pub enum Error {
     /// A recipient change was refused.
     #[error(transparent)]
     Recipients(#[from] RecipientsError),
+    /// A transparency-log check or request failed (boxed: its variants carry both tree
+    /// heads).
+    #[error(transparent)]
+    Log(Box<crate::tlog::LogError>),
+}
+
+impl From<crate::tlog::LogError> for Error {
+    fn from(e: crate::tlog::LogError) -> Self {
+        Error::Log(Box::new(e))
+    }
 }
 
 impl Error {
@@ -69,6 +79,7 @@ impl Error {
             Error::Unpack(e) => e.exit_code(),
             Error::Transfer(e) => e.exit_code(),
             Error::Recipients(_) | Error::Inspect(_) | Error::Copy(_) => exit::ERROR,
+            Error::Log(e) => e.exit_code(),
         }
     }
 

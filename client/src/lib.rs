@@ -4,7 +4,8 @@
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
 //! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
 //! ([`exit`]), packing ([`pack`]) and verify-before-write unpacking ([`unpack`]), registry
-//! transfers ([`transfer`]) and the two joined ([`remote`]).
+//! transfers ([`transfer`]) and the two joined ([`remote`]), and the transparency-log
+//! client ([`tlog`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod paths;
 pub mod reference;
 pub mod remote;
 pub mod rewrap;
+pub mod tlog;
 pub mod transfer;
 pub mod unpack;
 

@@ -5,6 +5,7 @@
 //! carries, and printed with what to do next.
 
 mod cli;
+mod log_cmd;
 mod model_cmd;
 mod remote_cmd;
 
@@ -15,7 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser as _, ValueEnum as _};
 use serde_json::json;
 
-use cli::{Cli, Command, KeyAlg, KeygenArgs, LogCommand, Output, RecipientsCommand};
+use cli::{Cli, Command, KeyAlg, KeygenArgs, Output, RecipientsCommand};
 use pqreg::auth::{self, AuthEnv, Credential, Source};
 use pqreg::exit::{self, ExitCode};
 use pqreg::keyfile::{self, KeyKind};
@@ -159,23 +160,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Recipients(RecipientsCommand::Remove(a)) => model_cmd::recipients_cmd(&a, false),
         Command::Copy(a) => model_cmd::copy_cmd(&a),
         Command::Log(cmd) => {
-            let registry = match &cmd {
-                LogCommand::Checkpoint(r) => &r.registry,
-                LogCommand::Entries(e) => &e.registry,
-                LogCommand::Search(s) | LogCommand::Monitor(s) => &s.registry,
-            };
-            registry_arg(registry)?;
-            not_implemented("log", "the log was not queried")
+            registry_arg(log_cmd::registry_of(&cmd))?;
+            log_cmd::run(&cmd)
         }
     }
-}
-
-fn not_implemented(cmd: &str, nothing: &str) -> anyhow::Result<Outcome> {
-    Err(fail(
-        exit::ERROR,
-        format!("`pqreg {cmd}` is not implemented yet ({nothing})"),
-        "This build has keygen, push, pull, verify, inspect, recipients, copy, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
-    ))
 }
 
 pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
@@ -192,7 +180,7 @@ pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
 }
 
 /// Accepts `host[:port]` and, as docker does, `https://host[:port][/…]`.
-fn registry_arg(s: &str) -> anyhow::Result<String> {
+pub(crate) fn registry_arg(s: &str) -> anyhow::Result<String> {
     let host = auth::normalize_host(s);
     reference::validate_registry(host).map_err(|e| {
         fail(

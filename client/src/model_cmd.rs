@@ -8,21 +8,27 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::cli::{CopyArgs, InspectArgs, RecipientArgs};
-use crate::remote_cmd::{connect, identity_key, passphrase, read_policy, signing_key};
+use crate::remote_cmd::{
+    connect, credential, default_policy, identity_key, load_policy, passphrase, signing_key,
+    submitter,
+};
 use crate::{Outcome, fail, parse_ref};
-use pqreg::copy::{CopyOptions, copy_model};
+use pqreg::copy::{CopyError, CopyOptions, copy_model};
 use pqreg::exit;
 use pqreg::inspect::{InspectOptions, Inspection, inspect};
 use pqreg::keyfile;
-use pqreg::pack::SignOptions;
+use pqreg::pack::{LogHook, LogRequest, SignOptions};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
 use pqreg::rewrap::{RecipientChange, RewrapOptions, change_recipients, own_key_policy};
+use pqreg::tlog::{BundleLog, LogClient};
 use pqreg::transfer::{DEFAULT_CONCURRENCY, RegistryClient};
 use pqreg::unpack::UnpackOptions;
 use pqreg_spec::Digest;
-use pqreg_spec::keys::{KeyId, PublicKey};
+use pqreg_spec::bundle::TlogEntry;
+use pqreg_spec::keys::{KeyId, PublicKey, VerifyingKey};
+use pqreg_spec::policy::Policy;
 
 /// The manifest digest `r` names: its digest, else what its tag resolves to.
 fn resolve(client: &RegistryClient, r: &Reference) -> anyhow::Result<Digest> {
@@ -40,14 +46,26 @@ pub(crate) fn inspect_cmd(a: &InspectArgs) -> anyhow::Result<Outcome> {
         Some(p) => Some(p.clone()),
         None => Some(paths.config.join("policy.toml")).filter(|p| p.exists()),
     };
-    let policy = policy_path.as_deref().map(read_policy).transpose()?;
+    let policy = policy_path
+        .as_deref()
+        .map(|p| load_policy(Some(p), &paths))
+        .transpose()?;
     let client = connect(&r, DEFAULT_CONCURRENCY)?;
     let digest = resolve(&client, &r)?;
     let source = RegistrySource::new(&client, r.repository(), &paths.cache)?;
     let repository = r.name();
+    let bundle_log = match &policy {
+        Some(p) => Some(BundleLog {
+            policy: p,
+            registry: r.registry().to_owned(),
+            credential: credential(&r)?,
+            state: paths.state.clone(),
+        }),
+        None => None,
+    };
     let opts = InspectOptions {
         policy: policy.as_ref().map(|p| (p, repository.as_str())),
-        log_verifier: None,
+        log_verifier: bundle_log.as_ref().map(|b| b as &dyn pqreg::unpack::LogVerifier),
     };
     let info = inspect(&source, &digest, opts)?;
     let pinned = r.with_digest(digest);
@@ -178,24 +196,51 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
         Some(pk) => RecipientChange::Add(pk),
         None => RecipientChange::Remove(removed_key_id(&a.public_key)?),
     };
+    let paths = Paths::from_process_env();
     let policy = match &a.policy {
-        Some(p) => read_policy(p)?,
+        Some(p) => load_policy(Some(p), &paths)?,
         None => own_key_policy(&signing.verifying_key()),
     };
     let client = connect(&r, DEFAULT_CONCURRENCY)?;
     let digest = resolve(&client, &r)?;
-    let paths = Paths::from_process_env();
     let repo = r.repository();
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
     let mut verify = UnpackOptions::new(r.name(), &policy);
     verify.identity = Some(&identity);
+    // With --policy, the current version's log entry is verified as `pqreg verify` does;
+    // the own-key check leaves it (the signer re-signs its own signature).
+    let bundle_log = BundleLog {
+        policy: &policy,
+        registry: r.registry().to_owned(),
+        credential: credential(&r)?,
+        state: paths.state.clone(),
+    };
+    if a.policy.is_some() {
+        verify.log_verifier = Some(&bundle_log);
+    }
+    // The new signature is logged like a push's (the registry stores only logged ones).
+    let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
+    let fallback = default_policy(&paths);
+    let log_policy = if a.policy.is_some() {
+        Some(&policy)
+    } else {
+        fallback.as_ref()
+    };
+    let mut hook = submitter(
+        &log_client,
+        repo,
+        tag.clone(),
+        &signing.verifying_key(),
+        log_policy,
+        &paths,
+    );
     let mut opts = RewrapOptions {
         verify,
         signer: SignOptions {
             signing_key: &signing,
             classic_key: classic.as_ref(),
-            log_hook: None,
+            log_hook: Some(&mut hook),
         },
         tag: tag.clone(),
     };
@@ -271,6 +316,34 @@ fn removed_key_id(arg: &Path) -> anyhow::Result<KeyId> {
     Ok(recipient_public(arg)?.key_id())
 }
 
+/// `copy`'s log hook: a [`submitter`] for the destination with the public key of each
+/// bundle's signer, found by key ID.
+struct Relog<'a> {
+    client: &'a LogClient,
+    repo: String,
+    tag: Option<String>,
+    keys: Vec<VerifyingKey>,
+    policy: Option<&'a Policy>,
+    paths: &'a Paths,
+}
+
+impl LogHook for Relog<'_> {
+    fn log_entries(&mut self, req: &LogRequest<'_>) -> Result<Vec<TlogEntry>, pqreg::Error> {
+        let Some(key) = self.keys.iter().find(|k| k.key_id() == req.key_id) else {
+            return Err(CopyError::UnknownSigner(req.key_id).into());
+        };
+        submitter(
+            self.client,
+            &self.repo,
+            self.tag.clone(),
+            key,
+            self.policy,
+            self.paths,
+        )
+        .log_entries(req)
+    }
+}
+
 /// `pqreg copy SRC DST`.
 pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     let src = parse_ref(&a.src)?;
@@ -295,9 +368,41 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     let dst_client = connect(&dst, concurrency)?;
     let digest = resolve(&src_client, &src)?;
     let paths = Paths::from_process_env();
+    // Signatures are re-logged when the destination has a pqreg log (spec/signing.md
+    // §7.1), with their signers' public keys from the policy and --signer-pub.
+    let policy = match &a.policy {
+        Some(p) => Some(load_policy(Some(p), &paths)?),
+        None => default_policy(&paths),
+    };
+    let mut keys: Vec<VerifyingKey> = policy
+        .iter()
+        .flat_map(|p| p.keys.iter().filter_map(|k| k.public_key.clone()))
+        .collect();
+    for p in &a.signer_pubs {
+        match keyfile::load_public(p)? {
+            PublicKey::Signing(k) => keys.push(k),
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    format!("{} is not a signing public key", p.display()),
+                    "Pass the .pub file of `pqreg keygen --sign` to --signer-pub.",
+                ));
+            }
+        }
+    }
+    let log_client = LogClient::for_registry(dst.registry(), credential(&dst)?)?;
+    let has_log = log_client.checkpoint().is_ok();
+    let mut relog = Relog {
+        client: &log_client,
+        repo: dst.repository().to_owned(),
+        tag: tag.clone(),
+        keys,
+        policy: policy.as_ref(),
+        paths: &paths,
+    };
     let mut opts = CopyOptions {
         cache_dir: &paths.cache,
-        relog: None,
+        relog: if has_log { Some(&mut relog) } else { None },
     };
     let done = copy_model(
         &src_client,
@@ -325,7 +430,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     );
     if unlogged > 0 {
         eprintln!(
-            "pqreg: warning: {unlogged} signature bundle(s) carry a log entry of the source's log for {}; a trust policy that requires the log will not accept them for {} until they are re-logged in the destination's log (spec/signing.md §5.1)",
+            "pqreg: warning: {unlogged} signature bundle(s) carry a log entry of the source's log for {}; a trust policy that requires the log will not accept them for {} until they are re-logged in the destination's log (spec/signing.md §7.1)",
             src.name(),
             dst.name()
         );

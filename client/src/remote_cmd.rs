@@ -15,9 +15,10 @@ use pqreg::pack::{PackOptions, pack_model};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
+use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
 use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
-use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey};
+use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey, VerifyingKey};
 use pqreg_spec::policy::Policy;
 
 pub(crate) type Passphrase = zeroize::Zeroizing<Vec<u8>>;
@@ -55,10 +56,14 @@ pub(crate) fn identity_key(
     }
 }
 
-pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
-    let cred = AuthEnv::from_process_env()
+pub(crate) fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> {
+    Ok(AuthEnv::from_process_env()
         .lookup(r.registry())?
-        .map(|(c, _)| c);
+        .map(|(c, _)| c))
+}
+
+pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
+    let cred = credential(r)?;
     let opts = TransferOptions {
         concurrency,
         ..TransferOptions::default()
@@ -66,22 +71,55 @@ pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<Regis
     Ok(RegistryClient::new(r.registry(), cred, opts)?)
 }
 
-/// Reads and checks the trust policy at `path`.
-pub(crate) fn read_policy(path: &Path) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// The trust policy at `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
+pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<Policy> {
+    let policy_path = path
+        .map(Path::to_owned)
+        .unwrap_or_else(|| paths.config.join("policy.toml"));
+    let text = std::fs::read_to_string(&policy_path).map_err(|e| {
         fail(
             exit::ERROR,
-            format!("reading the trust policy {}: {e}", path.display()),
+            format!("reading the trust policy {}: {e}", policy_path.display()),
             "Pass --policy FILE (spec/signing.md section 6 shows the format).",
         )
     })?;
     Policy::from_toml(&text).map_err(|e| {
         fail(
             exit::ERROR,
-            format!("trust policy {}: {e}", path.display()),
+            format!("trust policy {}: {e}", policy_path.display()),
             "Fix the policy file (spec/signing.md section 6 shows the format).",
         )
     })
+}
+
+/// `$XDG_CONFIG_HOME/pqreg/policy.toml` if it exists and parses (push and recipients use
+/// its `[[logs]]` to check the log's answer; they do not need a policy).
+pub(crate) fn default_policy(paths: &Paths) -> Option<Policy> {
+    match std::fs::read_to_string(paths.config.join("policy.toml")) {
+        Ok(t) => Policy::from_toml(&t).ok(),
+        Err(_) => None,
+    }
+}
+
+/// The log hook of a signature by `signer` stored in `repo` (without host) of the
+/// registry `log_client` belongs to, for `push`, `recipients` and `copy`: it submits the
+/// signed statement to that registry's log before the bundle is stored.
+pub(crate) fn submitter<'a>(
+    log_client: &'a LogClient,
+    repo: &str,
+    tag: Option<String>,
+    signer: &VerifyingKey,
+    policy: Option<&'a Policy>,
+    paths: &Paths,
+) -> Submitter<'a> {
+    Submitter {
+        client: log_client,
+        repository: repo.to_owned(),
+        tag,
+        public_key: signer.to_spki_der(),
+        policy,
+        state: paths.state.clone(),
+    }
 }
 
 /// `pqreg push DIR REF`.
@@ -153,7 +191,20 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         Err(e) => return Err(e.into()),
     };
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
+    // The signed statement goes to the registry's log before either bundle is pushed
+    // (the PQ bundle carries the entry; the registry refuses bundles it has not logged).
+    let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
+    let policy = default_policy(&paths);
+    let mut submitter = submitter(
+        &log_client,
+        repo,
+        Some(tag.clone()),
+        &signing.verifying_key(),
+        policy.as_ref(),
+        &paths,
+    );
     let mut opts = PackOptions::new(&signing);
+    opts.log_hook = Some(&mut submitter);
     opts.recipients = &recipients;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
@@ -203,10 +254,7 @@ pub(crate) fn pull(
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
-    let policy_path = policy
-        .map(Path::to_owned)
-        .unwrap_or_else(|| paths.config.join("policy.toml"));
-    let policy = read_policy(&policy_path)?;
+    let policy = load_policy(policy, &paths)?;
     let pp = passphrase(passphrase_file)?;
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
@@ -218,6 +266,13 @@ pub(crate) fn pull(
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
+    let bundle_log = BundleLog {
+        policy: &policy,
+        registry: r.registry().to_owned(),
+        credential: credential(&r)?,
+        state: paths.state.clone(),
+    };
+    opts.log_verifier = Some(&bundle_log);
     let scratch;
     let out_dir = match out {
         Some(d) => d.to_owned(),

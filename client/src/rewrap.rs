@@ -98,7 +98,8 @@ pub struct Rewrapped {
 }
 
 /// A trust policy that accepts exactly `key`, for any repository, without the log: what
-/// a signer uses to check it signed the version it is about to re-sign.
+/// a signer uses to check it signed the version it is about to re-sign. (With no log
+/// verifier, [`verify_index`] then leaves a carried log entry unchecked.)
 pub fn own_key_policy(key: &VerifyingKey) -> Policy {
     Policy {
         require_log: false,
@@ -115,6 +116,7 @@ pub fn own_key_policy(key: &VerifyingKey) -> Policy {
             require_log: None,
             min_algorithm: None,
         }],
+        logs: Vec::new(),
     }
 }
 

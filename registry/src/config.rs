@@ -33,6 +33,20 @@ pub struct Config {
     pub log_format: String,
     /// Garbage collection.
     pub gc: GcConfig,
+    /// The transparency log.
+    pub log: LogConfig,
+}
+
+/// Transparency-log settings (spec/transparency-log.md §2, §7).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// The origin of a new log (default `<listen>/log`). An existing log keeps the origin
+    /// it was created with.
+    pub origin: Option<String>,
+    /// Witness verifier keys (`<name>+<id>+<base64>`, type 0x04 Ed25519 cosignature/v1 or
+    /// 0x06 ML-DSA-44) whose cosignatures are accepted.
+    pub witnesses: Vec<String>,
 }
 
 /// Garbage-collection settings.
@@ -58,6 +72,7 @@ impl Default for Config {
             workers: 0,
             log_format: "text".into(),
             gc: GcConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -152,7 +167,43 @@ impl Config {
                 "log_format must be \"text\" or \"json\"".into(),
             ));
         }
+        if let Some(o) = &self.log.origin
+            && (o.len() > 255 || pqreg_spec::note::check_key_name(o).is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "log.origin = {o:?} is not a key name (non-empty, at most 255 bytes, no spaces, no '+')"
+            )));
+        }
+        self.witness_keys()?;
         Ok(())
+    }
+
+    /// The origin a new log gets: `log.origin`, else `<listen>/log`.
+    pub fn log_origin(&self) -> String {
+        self.log
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("{}/log", self.listen))
+    }
+
+    /// The parsed `log.witnesses`.
+    pub fn witness_keys(&self) -> Result<Vec<pqreg_spec::note::VerifierKey>, ConfigError> {
+        use pqreg_spec::note::{SignatureType, VerifierKey};
+        self.log
+            .witnesses
+            .iter()
+            .map(|w| {
+                let k = VerifierKey::parse(w)
+                    .map_err(|e| ConfigError::Invalid(format!("log.witnesses: {w:?}: {e}")))?;
+                match k.signature_type() {
+                    SignatureType::CosignatureEd25519 | SignatureType::CosignatureMlDsa44 => Ok(k),
+                    t => Err(ConfigError::Invalid(format!(
+                        "log.witnesses: {w:?} is a {} key, not a cosignature key (0x04 or 0x06)",
+                        t.name()
+                    ))),
+                }
+            })
+            .collect()
     }
 }
 

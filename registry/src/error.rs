@@ -58,6 +58,18 @@ pub enum Code {
     SizeUnknown,
     /// pqreg log: a consistency proof from a larger to a smaller size.
     SizeDecreased,
+    /// pqreg log: a submission's signature, key, statement or manifest binding is invalid.
+    SignatureInvalid,
+    /// pqreg log: a signature-bundle referrer whose signature is not in the log.
+    LogEntryMissing,
+    /// pqreg log: a cosignature note that does not parse.
+    CosignatureMalformed,
+    /// pqreg log: a cosignature by no configured witness, or one that does not verify.
+    CosignatureRefused,
+    /// pqreg log: a cosigned checkpoint the log did not publish (recently).
+    CheckpointUnknown,
+    /// pqreg log: no entry with the given leaf hash.
+    LeafUnknown,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -209,6 +221,42 @@ pub const CODES: &[CodeInfo] = &[
         "SIZE_DECREASED",
         400,
         "tree size decreased",
+    ),
+    row(
+        Code::SignatureInvalid,
+        "SIGNATURE_INVALID",
+        400,
+        "signature invalid",
+    ),
+    row(
+        Code::LogEntryMissing,
+        "LOG_ENTRY_MISSING",
+        400,
+        "signature not in the log",
+    ),
+    row(
+        Code::CosignatureMalformed,
+        "COSIGNATURE_INVALID",
+        400,
+        "cosignature note malformed",
+    ),
+    row(
+        Code::CosignatureRefused,
+        "COSIGNATURE_INVALID",
+        403,
+        "cosignature not by a configured witness, or invalid",
+    ),
+    row(
+        Code::CheckpointUnknown,
+        "CHECKPOINT_UNKNOWN",
+        409,
+        "not a recent checkpoint of this log",
+    ),
+    row(
+        Code::LeafUnknown,
+        "LEAF_UNKNOWN",
+        404,
+        "no entry with this leaf hash",
     ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];

@@ -55,8 +55,7 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
             std::fs::remove_file(entry.path())?;
         }
     }
-    let origin = format!("{}/log", cfg.listen);
-    let log = tlog::Log::open(&cfg.data_dir, &origin)
+    let log = tlog::Log::open(&cfg.data_dir, &cfg.log_origin(), cfg.witness_keys()?)
         .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
     Ok(AppState {
         log,

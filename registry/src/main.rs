@@ -92,8 +92,8 @@ fn main() -> anyhow::Result<()> {
             }
             let dir = cfg.data_dir.join("log");
             std::fs::create_dir_all(&dir)?;
-            let origin = format!("{}/log", cfg.listen);
-            let keys = pqreg_registry::tlog::load_or_generate_keys(&dir.join("keys"), &origin)?;
+            let keys =
+                pqreg_registry::tlog::load_or_generate_keys(&dir.join("keys"), &cfg.log_origin())?;
             print!("{}", keys.verifier_keys());
             Ok(())
         }

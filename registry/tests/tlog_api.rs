@@ -4,20 +4,15 @@
 
 mod common;
 
+use common::signed::{Publisher, push_model, submit, submit_ok};
 use common::{agent, body, err_code, hdr, start};
+use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{LogVerifier, VerifiedCheckpoint};
+use pqreg_spec::keys::SignatureAlgorithm;
 use pqreg_spec::merkle::{self, api::B64Hash};
 use pqreg_spec::note::VerifierKey;
 use pqreg_spec::tile::{TileId, TileSet};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
-
-fn entry(i: u64) -> String {
-    let d = hex::encode(Sha256::digest(i.to_be_bytes()));
-    format!(
-        "pqreg-log-entry/v1\nkind tag\nrepository acme/model\ntag t{i}\nmanifest sha256:{d}\ntime 1764115200\n"
-    )
-}
 
 fn verifier(base: &str, origin: &str) -> LogVerifier {
     let a = agent();
@@ -47,22 +42,42 @@ fn checkpoint(base: &str, v: &LogVerifier) -> VerifiedCheckpoint {
     v.open(&body(&mut r)).unwrap()
 }
 
-fn submit_all(base: &str, v: &LogVerifier, from: u64, tasks: u64, per: u64) -> Vec<(u64, String)> {
+/// A registry's model `acme/model:v1` and a publisher that signs statements over it.
+struct Model {
+    digest: Digest,
+    publisher: std::sync::Arc<Publisher>,
+}
+
+fn model(base: &str) -> Model {
+    let m = push_model(&agent(), base, "acme/model", "v1", b"weights");
+    Model {
+        digest: Digest::sha256(&m),
+        publisher: std::sync::Arc::new(Publisher::new(SignatureAlgorithm::MlDsa65)),
+    }
+}
+
+/// `tasks` threads submit `per` signed statements each (statements `from..`); every
+/// answer's proof is checked against its checkpoint. Returns (index, entry) pairs.
+fn submit_all(
+    base: &str,
+    v: &LogVerifier,
+    m: &Model,
+    from: u64,
+    tasks: u64,
+    per: u64,
+) -> Vec<(u64, String)> {
     let handles: Vec<_> = (0..tasks)
         .map(|t| {
             let base = base.to_owned();
             let v = v.clone();
+            let (p, digest) = (m.publisher.clone(), m.digest);
             std::thread::spawn(move || {
                 let a = agent();
                 let mut out = vec![];
                 for k in 0..per {
-                    let e = entry(from + t * per + k);
-                    let mut r = a
-                        .post(format!("{base}/log/v1/entries"))
-                        .send(e.as_bytes())
-                        .unwrap();
-                    assert_eq!(r.status(), 200);
-                    let j: Value = serde_json::from_slice(&body(&mut r)).unwrap();
+                    let env = p.envelope(Publisher::statement(Some(digest), from + t * per + k));
+                    let j = submit_ok(&a, &base, &p.submission("acme/model", None, digest, &env));
+                    let e = j["entry"].as_str().unwrap().to_owned();
                     let cp = v
                         .open(j["checkpoint"].as_str().unwrap().as_bytes())
                         .unwrap();
@@ -74,6 +89,10 @@ fn submit_all(base: &str, v: &LogVerifier, from: u64, tasks: u64, per: u64) -> V
                         .map(|h| B64Hash::parse(h.as_str().unwrap()).unwrap().0)
                         .collect();
                     assert_eq!(cp.checkpoint.size, j["size"].as_u64().unwrap());
+                    assert_eq!(
+                        B64Hash::parse(j["leaf_hash"].as_str().unwrap()).unwrap().0,
+                        merkle::leaf_hash(e.as_bytes())
+                    );
                     merkle::verify_inclusion(
                         &merkle::leaf_hash(e.as_bytes()),
                         index,
@@ -140,14 +159,17 @@ fn concurrent_submissions_proofs_tiles_restart() {
     let base = reg.url();
     let origin = "127.0.0.1:0/log";
     let v = verifier(&base, origin);
+    let m = model(&base);
+    // Pushing the tagged model logged its tag move: entry 0.
     let cp0 = checkpoint(&base, &v);
-    assert_eq!(cp0.checkpoint.size, 0);
+    assert_eq!(cp0.checkpoint.size, 1);
 
-    // 64 tasks x 4 entries, then one more: 257 entries, the first level-0 tile is full.
-    let mut acked = submit_all(&base, &v, 0, 64, 4);
+    // 63 tasks x 4 entries, then 3 more, then one: 257 entries, the first level-0 tile is full.
+    let mut acked = submit_all(&base, &v, &m, 0, 63, 4);
+    acked.extend(submit_all(&base, &v, &m, 252, 3, 1));
     let cp1 = checkpoint(&base, &v);
     assert_eq!(cp1.checkpoint.size, 256);
-    acked.extend(submit_all(&base, &v, 256, 1, 1));
+    acked.extend(submit_all(&base, &v, &m, 256, 1, 1));
     let cp2 = checkpoint(&base, &v);
     assert_eq!(cp2.checkpoint.size, 257);
     consistency(&base, &cp1, &cp2);
@@ -166,10 +188,7 @@ fn concurrent_submissions_proofs_tiles_restart() {
         .call()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let mut r = a
-        .post(format!("{base}/log/v1/entries"))
-        .send(&b"garbage\n"[..])
-        .unwrap();
+    let mut r = submit(&a, &base, b"garbage\n");
     assert_eq!(r.status(), 400);
     assert_eq!(err_code(&mut r), "LOG_ENTRY_INVALID");
     let mut r = a
@@ -208,7 +227,7 @@ fn concurrent_submissions_proofs_tiles_restart() {
     assert_eq!(v2.log_keys, v.log_keys);
     let cp3 = checkpoint(&base, &v);
     assert_eq!(cp3.checkpoint.size, 257);
-    acked.extend(submit_all(&base, &v, 257, 8, 2));
+    acked.extend(submit_all(&base, &v, &m, 257, 8, 2));
     let cp4 = checkpoint(&base, &v);
     assert_eq!(cp4.checkpoint.size, 273);
     consistency(&base, &cp2, &cp4);
@@ -225,44 +244,7 @@ fn concurrent_submissions_proofs_tiles_restart() {
             assert_eq!(bundle[*i as usize], e.as_bytes());
         }
     }
-    assert_eq!(acked.len(), 273);
-    reg.stop();
-}
-
-/// Append throughput with 64 concurrent submitters (no client-side verification).
-/// `cargo test -p pqreg-registry --release --test tlog_api -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn append_throughput_64_submitters() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = start(dir.path(), |c| c.workers = 4);
-    let base = reg.url();
-    let per = 100u64;
-    let t0 = std::time::Instant::now();
-    let hs: Vec<_> = (0..64u64)
-        .map(|t| {
-            let base = base.clone();
-            std::thread::spawn(move || {
-                let a = agent();
-                for k in 0..per {
-                    let r = a
-                        .post(format!("{base}/log/v1/entries"))
-                        .send(entry(t * per + k).as_bytes())
-                        .unwrap();
-                    assert_eq!(r.status(), 200);
-                }
-            })
-        })
-        .collect();
-    for h in hs {
-        h.join().unwrap();
-    }
-    let dt = t0.elapsed().as_secs_f64();
-    println!(
-        "{} entries in {dt:.2} s: {:.0} entries/s",
-        64 * per,
-        (64 * per) as f64 / dt
-    );
+    assert_eq!(acked.len(), 272);
     reg.stop();
 }
 

@@ -15,8 +15,10 @@
 use serde::Deserialize;
 
 use crate::Digest;
+use crate::checkpoint::LogVerifier;
 use crate::dsse::SigningError;
 use crate::keys::{KeyId, SignatureAlgorithm, VerifyingKey};
+use crate::note::{NoteError, SignatureType, VerifierKey};
 
 /// The only policy format version.
 pub const POLICY_VERSION: u32 = 1;
@@ -93,6 +95,18 @@ pub enum PolicyError {
         /// The signer's key.
         key_id: KeyId,
     },
+    /// A `[[logs]]` entry is malformed: a verifier key that does not parse, a log key not
+    /// named with the origin, no ML-DSA-44 log key, a quorum above the witnesses.
+    #[error("log {origin:?} in the trust policy: {reason}")]
+    BadLog {
+        /// The log's origin as written.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two `[[logs]]` entries have the same origin.
+    #[error("log {0:?} is declared twice")]
+    DuplicateLog(String),
     /// The signer is trusted but its algorithm is weaker than the policy's minimum.
     #[error("key {key_id} uses {alg}, weaker than the required {min}")]
     WeakAlgorithm {
@@ -142,6 +156,18 @@ pub struct Policy {
     pub keys: Vec<PolicyKey>,
     /// The rules.
     pub rules: Vec<Rule>,
+    /// The transparency logs the client trusts, with their keys (`[[logs]]`).
+    pub logs: Vec<PolicyLog>,
+}
+
+/// A transparency log the policy trusts (`[[logs]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLog {
+    /// Origin, keys, witnesses and quorum.
+    pub verifier: LogVerifier,
+    /// Where to read the log's checkpoint and tiles (a mirror); `None`: the registry's
+    /// `/log` prefix.
+    pub url: Option<String>,
 }
 
 /// The name spec/signing.md gives an algorithm (policy files, referrer annotations).
@@ -322,6 +348,11 @@ impl Policy {
             .collect()
     }
 
+    /// The configured log whose checkpoints have this origin line.
+    pub fn log(&self, origin: &str) -> Option<&PolicyLog> {
+        self.logs.iter().find(|l| l.verifier.origin == origin)
+    }
+
     /// The declared key with this ID.
     pub fn key(&self, id: &KeyId) -> Option<&PolicyKey> {
         self.keys.iter().find(|k| k.id == *id)
@@ -417,13 +448,77 @@ impl Policy {
                 min_algorithm: r.min_algorithm.as_deref().map(alg).transpose()?,
             });
         }
+        let mut logs: Vec<PolicyLog> = Vec::with_capacity(w.logs.len());
+        for l in w.logs {
+            let log = log_from_wire(l)?;
+            if logs
+                .iter()
+                .any(|o| o.verifier.origin == log.verifier.origin)
+            {
+                return Err(PolicyError::DuplicateLog(log.verifier.origin));
+            }
+            logs.push(log);
+        }
         Ok(Self {
             require_log: w.require_log.unwrap_or(true),
             min_algorithm: w.min_algorithm.as_deref().map(alg).transpose()?,
             keys,
             rules,
+            logs,
         })
     }
+}
+
+/// One `[[logs]]` table: the log's keys (named with the origin; an ML-DSA-44 one is
+/// required, spec/transparency-log.md section 9), witnesses and quorum.
+fn log_from_wire(l: WireLog) -> Result<PolicyLog, PolicyError> {
+    let bad = |reason: String| PolicyError::BadLog {
+        origin: l.origin.clone(),
+        reason,
+    };
+    crate::note::check_key_name(&l.origin).map_err(|e| bad(e.to_string()))?;
+    let parse = |s: &String| VerifierKey::parse(s).map_err(|e: NoteError| bad(e.to_string()));
+    let log_keys = l.keys.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let witnesses = l
+        .witnesses
+        .iter()
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(k) = log_keys.iter().find(|k| k.name() != l.origin) {
+        return Err(bad(format!(
+            "log key {:?} is not named with the origin",
+            k.name()
+        )));
+    }
+    if !log_keys
+        .iter()
+        .any(|k| k.signature_type() == SignatureType::CosignatureMlDsa44)
+    {
+        return Err(bad("no ML-DSA-44 log key".into()));
+    }
+    let quorum = l.quorum.unwrap_or(0);
+    if quorum > witnesses.len() {
+        return Err(bad(format!(
+            "quorum {quorum} is more than the {} witnesses",
+            witnesses.len()
+        )));
+    }
+    if let Some(u) = &l.url {
+        let ok = (u.starts_with("https://") || u.starts_with("http://"))
+            && !u.chars().any(|c| c.is_whitespace() || c == '?' || c == '#');
+        if !ok {
+            return Err(bad(format!("url {u:?} is not an http(s) URL")));
+        }
+    }
+    Ok(PolicyLog {
+        verifier: LogVerifier {
+            origin: l.origin,
+            log_keys,
+            witnesses,
+            witness_quorum: quorum,
+        },
+        url: l.url.map(|u| u.trim_end_matches('/').to_owned()),
+    })
 }
 
 #[derive(Deserialize)]
@@ -436,6 +531,19 @@ struct WirePolicy {
     keys: Vec<WireKey>,
     #[serde(default)]
     rules: Vec<WireRule>,
+    #[serde(default)]
+    logs: Vec<WireLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireLog {
+    origin: String,
+    keys: Vec<String>,
+    #[serde(default)]
+    witnesses: Vec<String>,
+    quorum: Option<usize>,
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -142,6 +142,71 @@ fn policy_example() {
         n += 1;
     }
     assert_eq!(n, 5);
+
+    // The `[[logs]]` table: the log of spec/transparency-log.md, whose worked checkpoint
+    // it verifies.
+    let log = p.log("registry.example/log").unwrap();
+    let tl = include_str!("../transparency-log.md");
+    let marker = "<!-- example: checkpoint -->\n```text\n";
+    let start = tl.find(marker).unwrap() + marker.len();
+    let note = &tl[start..start + tl[start..].find("```").unwrap()];
+    assert_eq!(
+        log.verifier.open(note.as_bytes()).unwrap().checkpoint.size,
+        3
+    );
+    assert_eq!(log.url, None);
+    assert!(p.log("other.example/log").is_none());
+}
+
+#[test]
+fn policy_logs_refused() {
+    let base = example("policy");
+    let (head, logs) = base.split_at(base.find("[[logs]]").unwrap());
+    let keys: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.starts_with("  \""))
+        .map(|l| l.trim().trim_end_matches(',').trim_matches('"'))
+        .collect();
+    let with = |t: &str| Policy::from_toml(&format!("{head}{t}"));
+    let bad_log = |t: &str| {
+        matches!(
+            with(t),
+            Err(SigningError::Policy(PolicyError::BadLog { .. }))
+        )
+    };
+    // Ed25519 key only: the ML-DSA-44 key is required.
+    assert!(bad_log(&format!(
+        "[[logs]]\norigin = \"registry.example/log\"\nkeys = [\"{}\"]\n",
+        keys[0]
+    )));
+    // A key named with another origin.
+    assert!(bad_log(&format!(
+        "[[logs]]\norigin = \"other.example/log\"\nkeys = [\"{}\"]\n",
+        keys[1]
+    )));
+    // Not a verifier key; a quorum above the witnesses.
+    assert!(bad_log(
+        "[[logs]]\norigin = \"registry.example/log\"\nkeys = [\"nope\"]\n"
+    ));
+    assert!(bad_log(&format!(
+        "[[logs]]\norigin = \"registry.example/log\"\nkeys = [\"{}\"]\nquorum = 1\n",
+        keys[1]
+    )));
+    let one = format!(
+        "[[logs]]\norigin = \"registry.example/log\"\nkeys = [\"{}\"]\n",
+        keys[1]
+    );
+    assert!(with(&one).is_ok());
+    assert!(bad_log(&format!("{one}url = \"ftp://x\"\n")));
+    let mirrored = with(&format!("{one}url = \"https://mirror.example/log/\"\n")).unwrap();
+    assert_eq!(
+        mirrored.log("registry.example/log").unwrap().url.as_deref(),
+        Some("https://mirror.example/log")
+    );
+    assert!(matches!(
+        with(&format!("{one}\n{one}")),
+        Err(SigningError::Policy(PolicyError::DuplicateLog(_)))
+    ));
 }
 
 #[test]

@@ -395,7 +395,7 @@ impl Inner {
 }
 
 /// Loopback hosts (with or without a port) are reached over plain HTTP.
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {

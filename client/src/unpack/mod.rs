@@ -8,7 +8,7 @@
 //!   3  an ML-DSA bundle among the referrers; referrer and bundle digests    11 / 10
 //!   4-5 DSSE signature with the policy's (and keyring's) keys; the policy
 //!      authorizes the signer for the repository                            11 / 12
-//!   6  log entry: the policy's require_log needs a LogVerifier (none yet)   13
+//!   6  log entry, through the LogVerifier (when the policy requires it)   13
 //!   7  statement's manifest annotation = this manifest                      10 / 11
 //!   -  config and index blobs against their descriptors                     10
 //!   8  key envelope opened with the identity; index decrypted               14
@@ -441,22 +441,28 @@ pub fn verify_index<S: BlobSource>(
     let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
     let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
     let mut log_verified = false;
-    if let Some(entry) = &verified.log_entry {
-        let Some(lv) = opts.log_verifier else {
-            return Err(UnpackError::LogUnverified.into());
-        };
-        lv.verify(
-            entry,
-            &LogContext {
-                repository: &opts.repository,
-                manifest_digest: *manifest_digest,
-                statement_digest: verified.bundle.statement_digest(),
-                key_id: verified.key_id,
-            },
-        )?;
-        log_verified = true;
-    } else if opts.policy.log_required(&opts.repository) {
-        return Err(UnpackError::LogUnverified.into());
+    let required = opts.policy.log_required(&opts.repository);
+    match (&verified.log_entry, opts.log_verifier) {
+        (Some(entry), Some(lv)) => {
+            log_verified = lv.verify(
+                entry,
+                &LogContext {
+                    repository: &opts.repository,
+                    manifest_digest: *manifest_digest,
+                    statement_digest: verified.bundle.statement_digest(),
+                    key_id: verified.key_id,
+                },
+            )?;
+            if !log_verified && required {
+                return Err(UnpackError::LogUnverified.into());
+            }
+        }
+        // A policy that does not require the log, and no verifier: the entry is not
+        // checked (`pqreg recipients` re-signing its own signature).
+        (Some(_), None) if !required => {}
+        (Some(_), None) => return Err(UnpackError::LogUnverified.into()),
+        (None, _) if required => return Err(UnpackError::LogUnverified.into()),
+        (None, _) => {}
     }
     let statement = &verified.statement;
     statement

@@ -1,24 +1,48 @@
-//! The transparency log's HTTP API (spec/transparency-log.md §5, §8): checkpoint, tiles,
-//! proofs, keys, and entry submission.
+//! The transparency log's HTTP API (spec/transparency-log.md §5, §7, §8): checkpoint,
+//! tiles, proofs, search, keys, signed submissions and witness cosignatures; and the
+//! manifest-push check that signature bundles are logged (spec/signing.md §5).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use pqreg_spec::logentry::LogEntry;
+use pqreg_spec::Digest;
+use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES};
 use pqreg_spec::merkle::api::{B64Hash, ConsistencyProofResponse, InclusionProofResponse};
 use pqreg_spec::tile::TilePath;
+use serde_json::json;
 
 use super::{param, query, response};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::state::AppState;
+use crate::meta::now;
+use crate::state::{AppState, pump};
+use crate::storage::collect_limited;
+use crate::tlog::search::{DEFAULT_LIMIT, Filter, MAX_LIMIT};
+use crate::tlog::submission::{
+    BundleCheckError, MAX_SUBMISSION_BYTES, Submission, SubmissionError,
+};
+use crate::tlog::witness::CosignError;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// `GET /log/checkpoint`: the newest signed checkpoint.
+/// Runs a blocking log operation off the async threads.
+async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    st: &web::Data<AppState>,
+    f: impl FnOnce(&crate::tlog::Log) -> Result<T, E> + Send + 'static,
+) -> ApiResult<T> {
+    let s = st.clone();
+    tokio::task::spawn_blocking(move || f(&s.log))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// `GET /log/checkpoint`: the newest signed checkpoint, with the witness cosignatures
+/// received for it.
 pub async fn checkpoint(st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let note = blocking(&st, |l| l.checkpoint_note()).await?;
     Ok(response(StatusCode::OK)
         .content_type("text/plain; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
-        .body(st.log.head().note))
+        .body(note))
 }
 
 /// `GET /log/v1/keys`: the log's verifier keys, one per line (Ed25519, ML-DSA-44).
@@ -50,12 +74,9 @@ pub async fn tile(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpRe
     if !full && !current {
         return Err(unknown());
     }
-    let log = st.clone();
     let p = path.clone();
-    let data = tokio::task::spawn_blocking(move || log.log.read_tile(&p))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?
+    let data = blocking(&st, move |l| l.read_tile(&p))
+        .await?
         .ok_or_else(unknown)?;
     let cache = if full { IMMUTABLE } else { "no-cache" };
     Ok(response(StatusCode::OK)
@@ -93,21 +114,36 @@ fn check_size(st: &AppState, size: u64) -> ApiResult<()> {
     Ok(())
 }
 
-/// `GET /log/v1/proof/inclusion?index=&size=`.
+/// `GET /log/v1/proof/inclusion?index=&size=` or `?leaf_hash=&size=`.
 pub async fn inclusion(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let q = query(&req)?;
-    only(&q, &["index", "size"])?;
-    let (index, size) = (num(&q, "index")?, num(&q, "size")?);
+    only(&q, &["index", "leaf_hash", "size"])?;
+    let size = num(&q, "size")?;
     check_size(&st, size)?;
+    let index = match (param(&q, "index"), param(&q, "leaf_hash")) {
+        (Some(_), None) => num(&q, "index")?,
+        (None, Some(h)) => {
+            let leaf = B64Hash::parse(h).map_err(|_| {
+                ApiError::new(Code::ParamInvalid).msg("leaf_hash must be base64 of 32 bytes")
+            })?;
+            blocking(&st, move |l| l.index_of_leaf(&leaf.0, size))
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(Code::LeafUnknown)
+                        .msg(format!("no entry with this leaf hash below size {size}"))
+                })?
+        }
+        _ => {
+            return Err(
+                ApiError::new(Code::ParamInvalid).msg("give exactly one of index and leaf_hash")
+            );
+        }
+    };
     if index >= size {
         return Err(ApiError::new(Code::IndexOutOfRange)
             .msg(format!("index {index} is not below size {size}")));
     }
-    let s = st.clone();
-    let (leaf, proof) = tokio::task::spawn_blocking(move || s.log.inclusion(index, size))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let (leaf, proof) = blocking(&st, move |l| l.inclusion(index, size)).await?;
     Ok(HttpResponse::Ok().json(InclusionProofResponse {
         index,
         size,
@@ -125,11 +161,7 @@ pub async fn consistency(req: HttpRequest, st: web::Data<AppState>) -> ApiResult
     if from > to {
         return Err(ApiError::new(Code::SizeDecreased).msg(format!("from {from} > to {to}")));
     }
-    let s = st.clone();
-    let proof = tokio::task::spawn_blocking(move || s.log.consistency(from, to))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let proof = blocking(&st, move |l| l.consistency(from, to)).await?;
     Ok(HttpResponse::Ok().json(ConsistencyProofResponse {
         from,
         to,
@@ -137,14 +169,195 @@ pub async fn consistency(req: HttpRequest, st: web::Data<AppState>) -> ApiResult
     }))
 }
 
-/// `POST /log/v1/entries`: body = one encoded entry; answers once it is durable.
-pub async fn submit(body: web::Bytes, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    st.writable()?;
-    if body.len() > 1024 {
-        return Err(ApiError::new(Code::LogEntryInvalid).msg("entry larger than 1024 bytes"));
+/// `GET /log/v1/search?manifest=&signer=&repository=&tag=&after=&limit=` (§8.3).
+pub async fn search(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let q = query(&req)?;
+    only(
+        &q,
+        &["manifest", "signer", "repository", "tag", "after", "limit"],
+    )?;
+    for k in ["manifest", "signer", "repository", "tag", "after", "limit"] {
+        if q.iter().filter(|(n, _)| n == k).count() > 1 {
+            return Err(ApiError::new(Code::ParamInvalid).msg(format!("{k} given twice")));
+        }
     }
-    let entry = LogEntry::parse(&body)
+    let digest = |k: &str| -> ApiResult<Option<Digest>> {
+        param(&q, k)
+            .map(|v| {
+                v.parse::<Digest>().map_err(|_| {
+                    ApiError::new(Code::ParamInvalid).msg(format!("{k} must be sha256:<hex>"))
+                })
+            })
+            .transpose()
+    };
+    let filter = Filter {
+        manifest: digest("manifest")?,
+        signer: digest("signer")?.map(pqreg_spec::keys::KeyId),
+        repository: param(&q, "repository").map(str::to_owned),
+        tag: param(&q, "tag").map(str::to_owned),
+    };
+    if filter.is_empty() {
+        return Err(ApiError::new(Code::ParamInvalid)
+            .msg("give at least one of manifest, signer, repository, tag"));
+    }
+    let after = match param(&q, "after") {
+        Some(_) => Some(num(&q, "after")?),
+        None => None,
+    };
+    let limit = match param(&q, "limit") {
+        Some(_) => usize::try_from(num(&q, "limit")?).unwrap_or(usize::MAX),
+        None => DEFAULT_LIMIT,
+    };
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(Code::ParamInvalid).msg(format!("limit must be 1..{MAX_LIMIT}")));
+    }
+    let res = blocking(&st, move |l| l.search(&filter, after, limit)).await?;
+    Ok(HttpResponse::Ok().json(res))
+}
+
+/// Reads a request body of at most `limit` bytes (413 with `code` above it).
+async fn read_body(
+    payload: web::Payload,
+    st: &AppState,
+    limit: usize,
+    code: Code,
+) -> ApiResult<Vec<u8>> {
+    let (rx, feed) = pump(payload, st.metrics.clone());
+    let ((), body) = tokio::join!(feed, collect_limited(rx, limit));
+    match body {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(())) => Err(ApiError::new(code)
+            .with_status(413)
+            .msg(format!("body larger than {limit} bytes"))),
+        Err(_) => Err(ApiError::new(code).msg("request body ended early")),
+    }
+}
+
+/// `POST /log/v1/entries` (§8.5): a signed submission; answers once the entry the
+/// registry built from it is durable.
+pub async fn submit(payload: web::Payload, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    st.writable()?;
+    let body = read_body(payload, &st, MAX_SUBMISSION_BYTES, Code::LogEntryInvalid).await?;
+    // ML-DSA verification is CPU work: keep it off the async threads.
+    let sub = tokio::task::spawn_blocking(move || Submission::verify(&body))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            let code = match &e {
+                SubmissionError::Json(_) | SubmissionError::Envelope(_) => Code::LogEntryInvalid,
+                SubmissionError::Name(_) => Code::NameInvalid,
+                SubmissionError::Manifest(_) => Code::DigestInvalid,
+                _ => Code::SignatureInvalid,
+            };
+            ApiError::new(code).msg(e.to_string())
+        })?;
+    let (repo, digest) = (sub.repository.clone(), sub.manifest.to_string());
+    let d2 = digest.clone();
+    let exists = st
+        .db(move |m| Ok(m.get_manifest(&repo, &d2)?.is_some()))
+        .await?;
+    if !exists {
+        return Err(ApiError::new(Code::ManifestUnknown)
+            .detail(json!({ "repository": sub.repository, "manifest": digest })));
+    }
+    let entry = sub
+        .entry(now())
         .map_err(|e| ApiError::new(Code::LogEntryInvalid).msg(e.to_string()))?;
     let done = st.log.append(&entry).await.map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(done))
+}
+
+/// `POST /log/v1/cosignature` (§7): a witness's cosignature of a recent checkpoint.
+pub async fn cosignature(
+    payload: web::Payload,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    st.writable()?;
+    let body = read_body(
+        payload,
+        &st,
+        pqreg_spec::note::MAX_NOTE_BYTES,
+        Code::CosignatureMalformed,
+    )
+    .await?;
+    let s = st.clone();
+    let res = tokio::task::spawn_blocking(move || s.log.add_cosignature(&body))
+        .await
+        .map_err(ApiError::internal)?;
+    match res {
+        Ok(_) => Ok(response(StatusCode::NO_CONTENT).finish()),
+        Err(e) => Err(match &e {
+            CosignError::Malformed(_) => ApiError::new(Code::CosignatureMalformed),
+            CosignError::UnknownCheckpoint => ApiError::new(Code::CheckpointUnknown),
+            CosignError::NoWitness | CosignError::BadSignature(_) => {
+                ApiError::new(Code::CosignatureRefused)
+            }
+            _ => return Err(ApiError::internal(e)),
+        }
+        .msg(e.to_string())),
+    }
+}
+
+/// At manifest push: a manifest with a `subject` whose `artifactType` is the signature
+/// bundle's must carry a bundle that is logged here (spec/signing.md §5); otherwise 400
+/// `LOG_ENTRY_MISSING`. Other manifests pass.
+pub(super) async fn check_bundle_referrer(
+    st: &web::Data<AppState>,
+    repo: &str,
+    manifest: &[u8],
+    parsed: &crate::manifest::Parsed,
+) -> ApiResult<()> {
+    let Some(subject) = parsed.subject else {
+        return Ok(());
+    };
+    if parsed.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
+        return Ok(());
+    }
+    let missing = |reason: String| {
+        ApiError::new(Code::LogEntryMissing)
+            .msg(reason)
+            .detail(json!({ "subject": subject.to_string() }))
+    };
+    let referrer = pqreg_spec::bundle::referrer::ReferrerManifest::from_json(manifest)
+        .map_err(|e| missing(format!("not a signature-bundle referrer: {e}")))?;
+    let blob = referrer.bundle.digest;
+    let (r, b) = (repo.to_owned(), blob.to_string());
+    if !st.db(move |m| m.has_link(&r, &b)).await? {
+        return Err(
+            ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": blob.to_string() }))
+        );
+    }
+    let bytes = read_blob(st, &blob, MAX_BUNDLE_BYTES)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": blob.to_string() }))
+        })?;
+    let repo = repo.to_owned();
+    let s = st.clone();
+    let res = tokio::task::spawn_blocking(move || s.log.check_bundle(&repo, &subject, &bytes))
+        .await
+        .map_err(ApiError::internal)?;
+    match res {
+        Ok(()) => Ok(()),
+        Err(BundleCheckError::Log(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(missing(e.to_string())),
+    }
+}
+
+/// A whole blob of at most `limit` bytes (`None` if absent; too large is refused).
+async fn read_blob(st: &AppState, digest: &Digest, limit: usize) -> ApiResult<Option<Vec<u8>>> {
+    use futures_util::StreamExt;
+    let Some((size, mut stream)) = st.store.get(digest, None).await? else {
+        return Ok(None);
+    };
+    if size > limit as u64 {
+        return Err(
+            ApiError::new(Code::LogEntryMissing).msg(format!("bundle larger than {limit} bytes"))
+        );
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    while let Some(piece) = stream.next().await {
+        out.extend_from_slice(&piece?);
+    }
+    Ok(Some(out))
 }

@@ -132,6 +132,7 @@ pub async fn put(
     };
     let parsed = manifest::parse(&bytes, header(&req, "Content-Type"))
         .map_err(|e| ApiError::new(Code::ManifestInvalid).detail(json!({ "reason": e })))?;
+    super::log::check_bundle_referrer(&st, &name, &bytes, &parsed).await?;
     let size = bytes.len() as u64;
     let rec = ManifestRecord {
         media_type: parsed.media_type.clone(),

@@ -114,6 +114,12 @@ routes! {
     "/log/v1/proof/consistency" => {
         GET log::consistency => "spec/transparency-log.md §8.2",
     }
+    "/log/v1/search" => {
+        GET log::search => "spec/transparency-log.md §8.3",
+    }
+    "/log/v1/cosignature" => {
+        POST log::cosignature => "spec/transparency-log.md §7",
+    }
 }
 
 /// The spec document the `#anchor` entries of [`ROUTES`] refer to.

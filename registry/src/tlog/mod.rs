@@ -1,31 +1,34 @@
 //! The transparency log (spec/transparency-log.md): keys, the sequencer and durable state.
 //!
 //! Storage: `<data-dir>/log/keys` (the two private note keys, one per line, 0600) and
-//! `<data-dir>/log/log.redb` with two tables:
+//! `<data-dir>/log/log.redb` with these tables:
 //!
 //! | table | key | value |
 //! |---|---|---|
 //! | `tiles` | tile path (`tile/0/000`, `tile/0/000.p/3`, `tile/entries/000`, ...) | bytes |
 //! | `state` | `checkpoint` | the newest signed checkpoint note |
+//! | `search` | (term hash, leaf index) | `()`: the search index ([`search`]) |
+//! | `cosigned` | tree size | the checkpoint note of that size with witness lines ([`witness`]) |
 //!
-//! Every tile and bundle, full or partial, of every published size is kept, so proofs at
-//! any published size are answered from the tiles. One batch of entries is one redb write
-//! transaction: its full tiles, partial tiles, bundles and the checkpoint commit together
-//! before any submitter gets an answer.
+//! Every full tile and bundle is kept; of the partial ones only the newest of each tile
+//! (a wider tile, partial or full, stands in for a narrower one in every proof). One batch
+//! of entries is one redb write transaction: its full tiles, partial tiles, bundles, index
+//! rows and the checkpoint commit together before any submitter gets an answer.
 
 mod keys;
+pub mod search;
+mod sequencer;
+mod store;
+pub mod submission;
+pub mod witness;
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, RwLock, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 
-use pqreg_spec::checkpoint::Checkpoint;
 use pqreg_spec::logentry::LogEntry;
-use pqreg_spec::merkle::{self, Hash, HashReader, MerkleError, NodeId, ProofPlan, TreeBuilder};
-use pqreg_spec::note::{Note, NoteSigner};
-use pqreg_spec::tile::{
-    EntryBundleId, EntryBundleWriter, TileId, TileSet, TileWriter, parse_entry_bundle, parse_tile,
-    tiles_for_nodes,
-};
+use pqreg_spec::merkle::{self, Hash, MerkleError, NodeId, ProofPlan};
+use pqreg_spec::note::VerifierKey;
 use redb::{Database, TableDefinition};
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -34,6 +37,11 @@ pub use keys::{LogKeys, load_or_generate_keys};
 
 const TILES: TableDefinition<&str, &[u8]> = TableDefinition::new("tiles");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+const SEARCH: TableDefinition<(u64, u64), ()> = TableDefinition::new("search");
+const COSIGNED: TableDefinition<u64, &[u8]> = TableDefinition::new("cosigned");
+
+/// How many recently published checkpoints witnesses may cosign (besides the newest).
+const RECENT_CHECKPOINTS: usize = 64;
 
 /// Why a log operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +56,18 @@ pub enum LogError {
     /// Signing or parsing a note failed.
     #[error("log note: {0}")]
     Note(#[from] pqreg_spec::note::NoteError),
+    /// An entry could not be encoded.
+    #[error("log entry: {0}")]
+    Entry(#[from] pqreg_spec::logentry::LogEntryError),
     /// A key file could not be read or written.
     #[error("log keys: {0}")]
     Io(#[from] std::io::Error),
     /// The sequencer stopped.
     #[error("log sequencer stopped")]
     Stopped,
+    /// A batch failed to commit (the cause is logged by the sequencer).
+    #[error("log batch failed: {0}")]
+    Batch(String),
 }
 
 macro_rules! from_redb {
@@ -87,11 +101,8 @@ pub struct Appended {
     pub proof: Vec<merkle::api::B64Hash>,
     /// The signed checkpoint note of `size`.
     pub checkpoint: String,
-}
-
-struct Job {
-    entry: Vec<u8>,
-    reply: oneshot::Sender<Result<Appended, String>>,
+    /// The entry exactly as logged (its leaf hash is `SHA-256(0x00 || entry)`).
+    pub entry: String,
 }
 
 /// The newest published checkpoint.
@@ -105,11 +116,41 @@ pub struct Head {
     pub note: Vec<u8>,
 }
 
-/// The log: its database, keys, the newest checkpoint and the sequencer's queue.
+/// One queued entry: its encoding and its search-index terms.
+struct Queued {
+    entry: Vec<u8>,
+    terms: Vec<u64>,
+}
+
+enum Job {
+    /// One entry; the answer carries its proof.
+    One {
+        item: Queued,
+        reply: oneshot::Sender<Result<Appended, LogError>>,
+    },
+    /// Many entries committed in one batch; the answer is the first index and the size.
+    Bulk {
+        items: Vec<Queued>,
+        reply: oneshot::Sender<Result<(u64, u64), LogError>>,
+    },
+}
+
+impl Job {
+    fn len(&self) -> usize {
+        match self {
+            Job::One { .. } => 1,
+            Job::Bulk { items, .. } => items.len(),
+        }
+    }
+}
+
+/// The log: its database, keys, the newest checkpoints and the sequencer's queue.
 pub struct Log {
     db: Arc<Database>,
     keys: Arc<LogKeys>,
     head: Arc<RwLock<Head>>,
+    recent: Arc<Mutex<VecDeque<Head>>>,
+    witnesses: Vec<VerifierKey>,
     tx: mpsc::Sender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -136,23 +177,31 @@ impl std::fmt::Debug for Log {
 
 impl Log {
     /// Opens (or creates) the log under `<data_dir>/log` and starts the sequencer thread.
-    pub fn open(data_dir: &Path, origin: &str) -> Result<Self, LogError> {
+    /// `origin` names a new log (an existing one keeps its own); `witnesses` are the
+    /// verifier keys whose cosignatures are accepted (spec/transparency-log.md §7).
+    pub fn open(
+        data_dir: &Path,
+        origin: &str,
+        witnesses: Vec<VerifierKey>,
+    ) -> Result<Self, LogError> {
         let dir = data_dir.join("log");
         std::fs::create_dir_all(&dir)?;
         let keys = Arc::new(load_or_generate_keys(&dir.join("keys"), origin)?);
         let db = Arc::new(Database::create(dir.join("log.redb"))?);
-        let state = Sequencer::resume(db.clone(), keys.clone())?;
-        let head = Arc::new(RwLock::new(state.head.clone()));
+        let mut seq = sequencer::Sequencer::resume(db.clone(), keys.clone())?;
+        let head = Arc::new(RwLock::new(seq.head().clone()));
+        let recent = Arc::new(Mutex::new(VecDeque::from([seq.head().clone()])));
         let (tx, rx) = mpsc::channel::<Job>();
-        let mut seq = state;
-        let head2 = head.clone();
+        let (head2, recent2) = (head.clone(), recent.clone());
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
-            .spawn(move || seq.run(rx, head2))?;
+            .spawn(move || seq.run(rx, head2, recent2))?;
         Ok(Log {
             db,
             keys,
             head,
+            recent,
+            witnesses,
             tx,
             thread: Some(thread),
         })
@@ -163,27 +212,60 @@ impl Log {
         &self.keys
     }
 
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.keys.origin
+    }
+
     /// The newest published checkpoint.
     pub fn head(&self) -> Head {
         self.head.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Queues a parsed entry; resolves once it is durable and covered by a checkpoint.
-    pub async fn append(&self, entry: &LogEntry) -> Result<Appended, String> {
-        let bytes = entry.encode().map_err(|e| e.to_string())?;
+    fn queue(entry: &LogEntry) -> Result<Queued, LogError> {
+        let bytes = entry.encode()?;
+        let terms = search::entry_terms(entry, &merkle::leaf_hash(&bytes));
+        Ok(Queued {
+            entry: bytes,
+            terms,
+        })
+    }
+
+    /// Queues an entry; resolves once it is durable and covered by a signed checkpoint.
+    pub async fn append(&self, entry: &LogEntry) -> Result<Appended, LogError> {
+        let item = Self::queue(entry)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job {
-                entry: bytes,
-                reply,
-            })
-            .map_err(|_| LogError::Stopped.to_string())?;
-        rx.await.map_err(|_| LogError::Stopped.to_string())?
+            .send(Job::One { item, reply })
+            .map_err(|_| LogError::Stopped)?;
+        rx.await.map_err(|_| LogError::Stopped)?
+    }
+
+    /// Appends `entries` in one batch (one transaction, one checkpoint) and returns the
+    /// first one's index and the new size. Blocks the calling thread: for loaders and
+    /// tests, not for async handlers.
+    pub fn append_bulk(&self, entries: &[LogEntry]) -> Result<(u64, u64), LogError> {
+        let items = entries
+            .iter()
+            .map(Self::queue)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Bulk { items, reply })
+            .map_err(|_| LogError::Stopped)?;
+        rx.blocking_recv().map_err(|_| LogError::Stopped)?
     }
 
     /// Reads a stored tile or bundle by its path (`tile/...`).
     pub fn read_tile(&self, path: &str) -> Result<Option<Vec<u8>>, LogError> {
-        read_path(&self.db, path)
+        store::read_path(&self.db, path)
+    }
+
+    /// The entry at `index` (below the newest checkpoint's size), exactly as logged.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+        let rtx = self.db.begin_read()?;
+        let tiles = rtx.open_table(TILES)?;
+        store::EntryReader::new(&tiles, self.head().size).entry(index)
     }
 
     /// The inclusion proof of `index` at `size` (both checked by the caller).
@@ -191,269 +273,17 @@ impl Log {
         let plan = ProofPlan::inclusion(index, size)?;
         let mut nodes = plan.nodes().to_vec();
         nodes.push(NodeId::new(0, index));
-        let set = tile_set(&self.db, &nodes, size)?;
-        Ok((set.read_hash(NodeId::new(0, index))?, plan.read(&set)?))
+        let set = store::tile_set(&self.db, &nodes, size)?;
+        Ok((
+            merkle::HashReader::read_hash(&set, NodeId::new(0, index))?,
+            plan.read(&set)?,
+        ))
     }
 
     /// The consistency proof from `from` to `to` (checked by the caller).
     pub fn consistency(&self, from: u64, to: u64) -> Result<Vec<Hash>, LogError> {
         let plan = ProofPlan::consistency(from, to)?;
-        let set = tile_set(&self.db, plan.nodes(), to)?;
+        let set = store::tile_set(&self.db, plan.nodes(), to)?;
         Ok(plan.read(&set)?)
-    }
-}
-
-fn read_path(db: &Database, path: &str) -> Result<Option<Vec<u8>>, LogError> {
-    let rtx = db.begin_read()?;
-    let t = match rtx.open_table(TILES) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(t.get(path)?.map(|v| v.value().to_vec()))
-}
-
-/// The stored tile `id`, or one wider that stands in for it (sizes between two published
-/// checkpoints have no partial tile of their own).
-fn find_tile(db: &Database, id: TileId) -> Result<Option<(TileId, Vec<u8>)>, LogError> {
-    if let Some(d) = read_path(db, &id.path())? {
-        return Ok(Some((id, d)));
-    }
-    let full = TileId::new(id.level, id.index, 256)?;
-    if let Some(d) = read_path(db, &full.path())? {
-        return Ok(Some((full, d)));
-    }
-    let prefix = format!("{}.p/", full.path());
-    let rtx = db.begin_read()?;
-    let t = rtx.open_table(TILES)?;
-    for row in t.range(prefix.as_str()..)? {
-        let (k, v) = row?;
-        let Some(w) = k.value().strip_prefix(prefix.as_str()) else {
-            break;
-        };
-        if let Ok(w) = w.parse::<u16>()
-            && w > id.width
-        {
-            return Ok(Some((
-                TileId::new(id.level, id.index, w)?,
-                v.value().to_vec(),
-            )));
-        }
-    }
-    Ok(None)
-}
-
-/// Loads the tiles that hold `nodes` in the tree of `size`.
-fn tile_set(db: &Database, nodes: &[NodeId], size: u64) -> Result<TileSet, LogError> {
-    let mut set = TileSet::new(size);
-    for id in tiles_for_nodes(nodes, size)? {
-        let (id, data) = find_tile(db, id)?.ok_or(MerkleError::MissingNode {
-            level: id.level * 8,
-            index: id.index * 256,
-        })?;
-        set.insert(id, &data)?;
-    }
-    Ok(set)
-}
-
-struct Sequencer {
-    db: Arc<Database>,
-    keys: Arc<LogKeys>,
-    tree: TreeBuilder,
-    tiles: TileWriter,
-    bundles: EntryBundleWriter,
-    head: Head,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-impl Sequencer {
-    fn sign(keys: &LogKeys, size: u64, root: Hash) -> Result<Note, LogError> {
-        let cp = Checkpoint::new(&keys.origin, size, root)?;
-        let signers: [&NoteSigner; 2] = [&keys.ed25519, &keys.mldsa];
-        Ok(cp.sign(&signers, now())?)
-    }
-
-    /// Rebuilds the sequencer from the stored checkpoint and tiles.
-    fn resume(db: Arc<Database>, keys: Arc<LogKeys>) -> Result<Self, LogError> {
-        let stored = {
-            let rtx = db.begin_read()?;
-            match rtx.open_table(STATE) {
-                Ok(t) => t.get("checkpoint")?.map(|v| v.value().to_vec()),
-                Err(redb::TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let Some(note_bytes) = stored else {
-            let tree = TreeBuilder::new();
-            let note = Self::sign(&keys, 0, tree.root())?.to_bytes();
-            let wtx = db.begin_write()?;
-            wtx.open_table(STATE)?
-                .insert("checkpoint", note.as_slice())?;
-            wtx.open_table(TILES)?;
-            wtx.commit()?;
-            return Ok(Sequencer {
-                db,
-                keys,
-                head: Head {
-                    size: 0,
-                    root: tree.root(),
-                    note,
-                },
-                tree,
-                tiles: TileWriter::new(),
-                bundles: EntryBundleWriter::new(),
-            });
-        };
-        let note = Note::parse(&note_bytes)?;
-        let cp = Checkpoint::parse_body(note.text())?;
-        let size = cp.size;
-        let tree =
-            TreeBuilder::from_reader(&tile_set(&db, ProofPlan::root(size).nodes(), size)?, size)?;
-        if tree.root() != cp.root {
-            return Err(MerkleError::MissingNode { level: 0, index: 0 }.into());
-        }
-        let mut partials = Vec::new();
-        for level in 0..8u8 {
-            let count = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
-            if count == 0 {
-                break;
-            }
-            let w = (count % 256) as u16;
-            if w == 0 {
-                partials.push(Vec::new());
-                continue;
-            }
-            let id = TileId::new(level, count / 256, w)?;
-            let data = read_path(&db, &id.path())?.ok_or(MerkleError::MissingNode {
-                level: level * 8,
-                index: count,
-            })?;
-            partials.push(parse_tile(&data, w)?);
-        }
-        let tiles = TileWriter::resume(size, partials)?;
-        let w = (size % 256) as u16;
-        let bundle = if w == 0 {
-            Vec::new()
-        } else {
-            let id = EntryBundleId::new(size / 256, w)?;
-            let data = read_path(&db, &id.path())?.ok_or(MerkleError::MissingNode {
-                level: 0,
-                index: size,
-            })?;
-            parse_entry_bundle(&data, w)?
-                .into_iter()
-                .map(<[u8]>::to_vec)
-                .collect()
-        };
-        let bundles = EntryBundleWriter::resume(size, bundle)?;
-        Ok(Sequencer {
-            db,
-            keys,
-            head: Head {
-                size,
-                root: cp.root,
-                note: note_bytes,
-            },
-            tree,
-            tiles,
-            bundles,
-        })
-    }
-
-    fn run(&mut self, rx: mpsc::Receiver<Job>, head: Arc<RwLock<Head>>) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while let Ok(j) = rx.try_recv() {
-                batch.push(j);
-                if batch.len() >= 4096 {
-                    break;
-                }
-            }
-            let entries: Vec<Vec<u8>> = batch.iter().map(|j| j.entry.clone()).collect();
-            // Work on copies: a failed commit leaves the sequencer at the durable state.
-            let saved = (self.tree.clone(), self.tiles.clone(), self.bundles.clone());
-            match self.commit(&entries) {
-                Ok((start, leaves)) => {
-                    *head.write().unwrap_or_else(|p| p.into_inner()) = self.head.clone();
-                    self.answer(batch, start, &leaves);
-                }
-                Err(e) => {
-                    (self.tree, self.tiles, self.bundles) = saved;
-                    tracing::error!(error = %e, "log batch failed");
-                    for j in batch {
-                        let _ = j.reply.send(Err(e.to_string()));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Appends one batch in one write transaction; returns its first index and leaf hashes.
-    fn commit(&mut self, entries: &[Vec<u8>]) -> Result<(u64, Vec<Hash>), LogError> {
-        let start = self.tree.size();
-        let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut leaves = Vec::with_capacity(entries.len());
-        for e in entries {
-            let leaf = merkle::leaf_hash(e);
-            leaves.push(leaf);
-            for (node, hash) in self.tree.append(leaf) {
-                if let Some((id, data)) = self.tiles.push(node, hash) {
-                    writes.push((id.path(), data));
-                }
-            }
-            if let Some((id, data)) = self.bundles.push(e)? {
-                writes.push((id.path(), data));
-            }
-        }
-        for (id, data) in self.tiles.partial_tiles() {
-            writes.push((id.path(), data));
-        }
-        if let Some((id, data)) = self.bundles.partial_bundle()? {
-            writes.push((id.path(), data));
-        }
-        let size = self.tree.size();
-        let root = self.tree.root();
-        let note = Self::sign(&self.keys, size, root)?.to_bytes();
-        let wtx = self.db.begin_write()?;
-        {
-            let mut t = wtx.open_table(TILES)?;
-            for (p, d) in &writes {
-                t.insert(p.as_str(), d.as_slice())?;
-            }
-            wtx.open_table(STATE)?
-                .insert("checkpoint", note.as_slice())?;
-        }
-        wtx.commit()?;
-        self.head = Head { size, root, note };
-        Ok((start, leaves))
-    }
-
-    fn answer(&self, batch: Vec<Job>, start: u64, leaves: &[Hash]) {
-        let size = self.head.size;
-        let checkpoint = String::from_utf8_lossy(&self.head.note).into_owned();
-        // Proofs from the tiles just committed.
-        let reader = |index: u64| -> Result<Vec<Hash>, LogError> {
-            let plan = ProofPlan::inclusion(index, size)?;
-            let set = tile_set(&self.db, plan.nodes(), size)?;
-            Ok(plan.read(&set)?)
-        };
-        for (k, (job, leaf)) in batch.into_iter().zip(leaves).enumerate() {
-            let index = start + k as u64;
-            let res = reader(index)
-                .map(|proof| Appended {
-                    index,
-                    size,
-                    leaf_hash: merkle::api::B64Hash(*leaf),
-                    proof: proof.into_iter().map(merkle::api::B64Hash).collect(),
-                    checkpoint: checkpoint.clone(),
-                })
-                .map_err(|e| e.to_string());
-            let _ = job.reply.send(res);
-        }
     }
 }

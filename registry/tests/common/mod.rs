@@ -2,6 +2,8 @@
 //! to it over real HTTP with a blocking client.
 #![allow(dead_code, clippy::unwrap_used)] // test helpers: a failure should panic
 
+pub mod signed;
+
 use std::path::Path;
 
 use pqreg_registry::Running;

@@ -1,0 +1,342 @@
+//! One log as a client sees it: checkpoints verified with the trust policy's keys, the
+//! update rules of spec/transparency-log.md §9 against the stored checkpoint, and proofs
+//! and entries read from tiles and entry bundles (§5 "Proof from tiles").
+//!
+//! Tiles of the newest checkpoint's size serve every smaller tree too: a proof for a tree
+//! of `n` leaves needs only perfect subtrees of that tree, which are the same in every
+//! larger tree, and the registry serves partial tiles only at its newest size.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use pqreg_spec::Digest;
+use pqreg_spec::checkpoint::{LogVerifier, VerifiedCheckpoint, check_update};
+use pqreg_spec::merkle::{Hash, MerkleError, ProofPlan, leaf_hash, verify_inclusion};
+use pqreg_spec::note::NoteError;
+use pqreg_spec::tile::{EntryBundleId, TileId, TileSet, parse_entry_bundle, tiles_for_nodes};
+
+use super::{CheckpointStore, Fork, LogClient, LogError};
+
+/// A tree head: size and root, as error messages and outputs show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    /// Number of leaves.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+}
+
+impl std::fmt::Display for TreeHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "(size {}, root {})",
+            self.size,
+            base64::engine::general_purpose::STANDARD.encode(self.root)
+        )
+    }
+}
+
+impl TreeHead {
+    /// The head of a verified checkpoint.
+    pub fn of(c: &VerifiedCheckpoint) -> Self {
+        TreeHead {
+            size: c.checkpoint.size,
+            root: c.checkpoint.root,
+        }
+    }
+}
+
+/// The `logId.keyId` of a pqreg log in a bundle: SHA-256 of its origin (spec/signing.md §4.1).
+pub fn log_id(origin: &str) -> [u8; 32] {
+    *Digest::sha256(origin.as_bytes()).as_bytes()
+}
+
+/// What [`Log::update`] did.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Nothing was stored; the checkpoint is now stored.
+    First,
+    /// The checkpoint equals the stored one.
+    Same,
+    /// Consistency was proven and the stored checkpoint advanced from `from` to `to`.
+    Advanced {
+        /// The previously stored head.
+        from: TreeHead,
+        /// The newly stored head.
+        to: TreeHead,
+    },
+}
+
+/// A log: its client, its keys (from the policy) and its state directory.
+pub struct Log<'a> {
+    client: &'a LogClient,
+    verifier: &'a LogVerifier,
+    store: CheckpointStore,
+    cache: Mutex<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+/// Tiles fetched for one tree size, for many proofs.
+pub struct Tiles {
+    set: TileSet,
+    size: u64,
+    have: HashSet<TileId>,
+}
+
+impl<'a> Log<'a> {
+    /// The log `verifier.origin`, reached through `client`, with state under `state`
+    /// (`$XDG_STATE_HOME/pqreg`).
+    pub fn new(client: &'a LogClient, verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
+        Log {
+            client,
+            verifier,
+            store: CheckpointStore::new(state, &verifier.origin),
+            cache: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.verifier.origin
+    }
+
+    /// The HTTP client.
+    pub fn client(&self) -> &LogClient {
+        self.client
+    }
+
+    /// The state directory.
+    pub fn store(&self) -> &CheckpointStore {
+        &self.store
+    }
+
+    fn note_err(&self, source: NoteError) -> LogError {
+        LogError::Checkpoint {
+            origin: self.verifier.origin.clone(),
+            source,
+        }
+    }
+
+    fn tiles_err(&self, source: MerkleError) -> LogError {
+        LogError::Tiles {
+            origin: self.verifier.origin.clone(),
+            source,
+        }
+    }
+
+    /// Parses and verifies a checkpoint note with the log's keys (and witness quorum).
+    pub fn open(&self, note: &[u8]) -> Result<VerifiedCheckpoint, LogError> {
+        self.verifier.open(note).map_err(|e| self.note_err(e))
+    }
+
+    /// The stored checkpoint, verified again (a state file edited by hand is refused).
+    pub fn stored(&self) -> Result<Option<VerifiedCheckpoint>, LogError> {
+        self.store.load()?.map(|b| self.open(&b)).transpose()
+    }
+
+    /// Fetches and verifies the log's newest checkpoint.
+    pub fn latest(&self) -> Result<VerifiedCheckpoint, LogError> {
+        let note = self.client.checkpoint()?;
+        self.open(&note)
+    }
+
+    /// Applies spec/transparency-log.md §9 to the verified checkpoint `c`: store it if
+    /// nothing is stored; otherwise prove consistency between the stored checkpoint, `c`
+    /// and the log's newest checkpoint (fetched only when sizes differ) and store the
+    /// newest. A failure saves the offending checkpoint as evidence and keeps the stored
+    /// one.
+    pub fn update(&self, c: &VerifiedCheckpoint) -> Result<Update, LogError> {
+        let Some(s) = self.stored()? else {
+            self.store.store(&c.note.to_bytes())?;
+            return Ok(Update::First);
+        };
+        if s.checkpoint.size == c.checkpoint.size {
+            self.check_pair(&s, c, 0)?;
+            return Ok(Update::Same);
+        }
+        let latest = self.latest()?;
+        self.update_with(&s, &[c, &latest])?;
+        Ok(Update::Advanced {
+            from: TreeHead::of(&s),
+            to: TreeHead::of(&latest),
+        })
+    }
+
+    /// Checks the stored `s` and `others` pairwise in size order (tiles of the largest);
+    /// stores the largest.
+    fn update_with(
+        &self,
+        s: &VerifiedCheckpoint,
+        others: &[&VerifiedCheckpoint],
+    ) -> Result<(), LogError> {
+        // The log's newest checkpoint (the last of `others`) must not be smaller than
+        // any checkpoint verified before: that is a rewind (§9 rule 4 can only be proven
+        // from a log that still has the larger tree).
+        let Some(&latest) = others.last() else {
+            return Ok(());
+        };
+        let biggest = others
+            .iter()
+            .copied()
+            .chain(std::iter::once(s))
+            .max_by_key(|c| c.checkpoint.size)
+            .unwrap_or(s);
+        if latest.checkpoint.size < biggest.checkpoint.size {
+            let evidence = self.evidence(latest);
+            return Err(LogError::Rewound(Box::new(Fork {
+                origin: self.origin().to_owned(),
+                old: TreeHead::of(biggest),
+                new: TreeHead::of(latest),
+                source: MerkleError::SizeDecreased {
+                    size1: biggest.checkpoint.size,
+                    size2: latest.checkpoint.size,
+                },
+                evidence,
+            })));
+        }
+        let largest = latest;
+        let mut heads: Vec<&VerifiedCheckpoint> = others.to_vec();
+        heads.push(s);
+        heads.sort_by_key(|c| c.checkpoint.size);
+        let tile_size = largest.checkpoint.size;
+        for w in heads.windows(2) {
+            self.check_pair(w[0], w[1], tile_size)?;
+        }
+        if largest.checkpoint.size > s.checkpoint.size {
+            self.store.store(&largest.note.to_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Consistency of `a` (smaller or equal) with `b`, the proof read from tiles of
+    /// `tile_size`; on failure the one that is not stored is saved as evidence.
+    fn check_pair(
+        &self,
+        a: &VerifiedCheckpoint,
+        b: &VerifiedCheckpoint,
+        tile_size: u64,
+    ) -> Result<(), LogError> {
+        let proof = if a.checkpoint.size == b.checkpoint.size || a.checkpoint.size == 0 {
+            Vec::new()
+        } else {
+            let mut tiles = self.tiles(tile_size);
+            let plan = ProofPlan::consistency(a.checkpoint.size, b.checkpoint.size)
+                .map_err(|e| self.tiles_err(e))?;
+            self.read_plan(&mut tiles, &plan)?
+        };
+        match check_update(&a.checkpoint, &b.checkpoint, &proof) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let stored = self.store.load().ok().flatten();
+                let offender = if stored.as_deref() == Some(&a.note.to_bytes()[..]) {
+                    b
+                } else {
+                    a
+                };
+                let evidence = self.evidence(offender);
+                let source = match e {
+                    NoteError::Inconsistent(m) => m,
+                    other => return Err(self.note_err(other)),
+                };
+                Err(LogError::Inconsistent(Box::new(Fork {
+                    origin: self.origin().to_owned(),
+                    old: TreeHead::of(a),
+                    new: TreeHead::of(b),
+                    source,
+                    evidence,
+                })))
+            }
+        }
+    }
+
+    fn evidence(&self, c: &VerifiedCheckpoint) -> String {
+        match self.store.save_evidence(&c.note.to_bytes()) {
+            Ok(p) => p.display().to_string(),
+            Err(e) => format!("not saved: {e}"),
+        }
+    }
+
+    /// An empty tile set for proofs in trees up to `size` leaves.
+    pub fn tiles(&self, size: u64) -> Tiles {
+        Tiles {
+            set: TileSet::new(size),
+            size,
+            have: HashSet::new(),
+        }
+    }
+
+    fn fetch_cached(
+        &self,
+        path: String,
+        fetch: impl FnOnce() -> Result<Vec<u8>, LogError>,
+    ) -> Result<Vec<u8>, LogError> {
+        if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&path).cloned()) {
+            return Ok(b);
+        }
+        let b = fetch()?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(path, b.clone());
+        }
+        Ok(b)
+    }
+
+    fn read_plan(&self, tiles: &mut Tiles, plan: &ProofPlan) -> Result<Vec<Hash>, LogError> {
+        let ids = tiles_for_nodes(plan.nodes(), tiles.size).map_err(|e| self.tiles_err(e))?;
+        for id in ids {
+            if tiles.have.contains(&id) {
+                continue;
+            }
+            let data = self.fetch_cached(id.path(), || self.client.tile(&id))?;
+            tiles.set.insert(id, &data).map_err(|e| self.tiles_err(e))?;
+            tiles.have.insert(id);
+        }
+        plan.read(&tiles.set).map_err(|e| self.tiles_err(e))
+    }
+
+    /// The inclusion proof of `index` in the tree of `size` leaves, from `tiles`.
+    pub fn inclusion_proof(
+        &self,
+        tiles: &mut Tiles,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<Hash>, LogError> {
+        let plan = ProofPlan::inclusion(index, size).map_err(|e| self.tiles_err(e))?;
+        self.read_plan(tiles, &plan)
+    }
+
+    /// The raw entry `index` from the entry bundles of the tree of `size` leaves
+    /// (unverified: check it with [`Log::check_inclusion`]).
+    pub fn entry(&self, index: u64, size: u64) -> Result<Vec<u8>, LogError> {
+        let (id, pos) = EntryBundleId::for_entry(index, size)
+            .ok_or_else(|| self.tiles_err(MerkleError::IndexOutOfRange { index, size }))?;
+        let data = self.fetch_cached(id.path(), || self.client.entry_bundle(&id))?;
+        let entries = parse_entry_bundle(&data, id.width).map_err(|e| self.tiles_err(e))?;
+        entries
+            .get(pos)
+            .map(|e| e.to_vec())
+            .ok_or_else(|| self.tiles_err(MerkleError::BadEntryBundle("entry missing")))
+    }
+
+    /// Verifies that `entry` is leaf `index` of the verified `head`, with the proof read
+    /// from `tiles`; returns the proof.
+    pub fn check_inclusion(
+        &self,
+        tiles: &mut Tiles,
+        entry: &[u8],
+        index: u64,
+        head: &VerifiedCheckpoint,
+    ) -> Result<Vec<Hash>, LogError> {
+        let size = head.checkpoint.size;
+        let proof = self.inclusion_proof(tiles, index, size)?;
+        verify_inclusion(
+            &leaf_hash(entry),
+            index,
+            size,
+            &proof,
+            &head.checkpoint.root,
+        )
+        .map_err(|source| LogError::Inclusion(Box::new((index, TreeHead::of(head), source))))?;
+        Ok(proof)
+    }
+}

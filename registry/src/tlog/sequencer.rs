@@ -1,0 +1,303 @@
+//! The sequencer: one thread that appends queued entries in batches. Each batch is one
+//! redb write transaction (tiles, bundles, search rows, checkpoint) and one pair of log
+//! signatures, however many entries it holds.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+
+use pqreg_spec::checkpoint::Checkpoint;
+use pqreg_spec::merkle::{self, Hash, MerkleError, NodeId, ProofPlan, TreeBuilder};
+use pqreg_spec::note::{Note, NoteSigner};
+use pqreg_spec::tile::{
+    EntryBundleId, EntryBundleWriter, TileId, TileWriter, parse_entry_bundle, parse_tile,
+};
+use redb::Database;
+
+use super::store::{delete_partials, read_path, tile_set};
+use super::{Appended, Head, Job, LogError, LogKeys, RECENT_CHECKPOINTS, SEARCH, STATE, TILES};
+
+/// Most entries one batch takes from the queue (a bulk job is never split).
+const MAX_BATCH: usize = 4096;
+
+pub(super) struct Sequencer {
+    db: Arc<Database>,
+    keys: Arc<LogKeys>,
+    tree: TreeBuilder,
+    tiles: TileWriter,
+    bundles: EntryBundleWriter,
+    head: Head,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Strips the `.p/<w>` suffix of a tile or bundle path.
+fn full_path(path: &str) -> &str {
+    path.split_once(".p/").map_or(path, |(f, _)| f)
+}
+
+impl Sequencer {
+    fn sign(keys: &LogKeys, size: u64, root: Hash) -> Result<Note, LogError> {
+        let cp = Checkpoint::new(&keys.origin, size, root)?;
+        let signers: [&NoteSigner; 2] = [&keys.ed25519, &keys.mldsa];
+        Ok(cp.sign(&signers, now())?)
+    }
+
+    pub(super) fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Rebuilds the sequencer from the stored checkpoint and tiles.
+    pub(super) fn resume(db: Arc<Database>, keys: Arc<LogKeys>) -> Result<Self, LogError> {
+        let stored = {
+            let rtx = db.begin_read()?;
+            match rtx.open_table(STATE) {
+                Ok(t) => t.get("checkpoint")?.map(|v| v.value().to_vec()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let Some(note_bytes) = stored else {
+            let tree = TreeBuilder::new();
+            let note = Self::sign(&keys, 0, tree.root())?.to_bytes();
+            let wtx = db.begin_write()?;
+            wtx.open_table(STATE)?
+                .insert("checkpoint", note.as_slice())?;
+            wtx.open_table(TILES)?;
+            wtx.open_table(SEARCH)?;
+            wtx.open_table(super::COSIGNED)?;
+            wtx.commit()?;
+            return Ok(Sequencer {
+                db,
+                keys,
+                head: Head {
+                    size: 0,
+                    root: tree.root(),
+                    note,
+                },
+                tree,
+                tiles: TileWriter::new(),
+                bundles: EntryBundleWriter::new(),
+            });
+        };
+        let note = Note::parse(&note_bytes)?;
+        let cp = Checkpoint::parse_body(note.text())?;
+        let size = cp.size;
+        let tree =
+            TreeBuilder::from_reader(&tile_set(&db, ProofPlan::root(size).nodes(), size)?, size)?;
+        if tree.root() != cp.root {
+            return Err(MerkleError::MissingNode { level: 0, index: 0 }.into());
+        }
+        let mut partials = Vec::new();
+        for level in 0..8u8 {
+            let count = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
+            if count == 0 {
+                break;
+            }
+            let w = (count % 256) as u16;
+            if w == 0 {
+                partials.push(Vec::new());
+                continue;
+            }
+            let id = TileId::new(level, count / 256, w)?;
+            let data = read_path(&db, &id.path())?.ok_or(MerkleError::MissingNode {
+                level: level * 8,
+                index: count,
+            })?;
+            partials.push(parse_tile(&data, w)?);
+        }
+        let tiles = TileWriter::resume(size, partials)?;
+        let w = (size % 256) as u16;
+        let bundle = if w == 0 {
+            Vec::new()
+        } else {
+            let id = EntryBundleId::new(size / 256, w)?;
+            let data = read_path(&db, &id.path())?.ok_or(MerkleError::MissingNode {
+                level: 0,
+                index: size,
+            })?;
+            parse_entry_bundle(&data, w)?
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        let bundles = EntryBundleWriter::resume(size, bundle)?;
+        Ok(Sequencer {
+            db,
+            keys,
+            head: Head {
+                size,
+                root: cp.root,
+                note: note_bytes,
+            },
+            tree,
+            tiles,
+            bundles,
+        })
+    }
+
+    pub(super) fn run(
+        &mut self,
+        rx: mpsc::Receiver<Job>,
+        head: Arc<RwLock<Head>>,
+        recent: Arc<Mutex<VecDeque<Head>>>,
+    ) {
+        while let Ok(first) = rx.recv() {
+            let mut n = first.len();
+            let mut batch = vec![first];
+            while n < MAX_BATCH {
+                let Ok(j) = rx.try_recv() else { break };
+                n += j.len();
+                batch.push(j);
+            }
+            // Work on copies: a failed commit leaves the sequencer at the durable state.
+            let saved = (self.tree.clone(), self.tiles.clone(), self.bundles.clone());
+            match self.commit(&batch) {
+                Ok((start, leaves)) => {
+                    *head.write().unwrap_or_else(|p| p.into_inner()) = self.head.clone();
+                    {
+                        let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
+                        r.push_back(self.head.clone());
+                        while r.len() > RECENT_CHECKPOINTS {
+                            r.pop_front();
+                        }
+                    }
+                    self.answer(batch, start, &leaves);
+                }
+                Err(e) => {
+                    (self.tree, self.tiles, self.bundles) = saved;
+                    tracing::error!(error = %e, "log batch failed");
+                    let msg = e.to_string();
+                    for j in batch {
+                        match j {
+                            Job::One { reply, .. } => {
+                                let _ = reply.send(Err(LogError::Batch(msg.clone())));
+                            }
+                            Job::Bulk { reply, .. } => {
+                                let _ = reply.send(Err(LogError::Batch(msg.clone())));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends one batch in one write transaction; returns its first index and leaf hashes.
+    fn commit(&mut self, batch: &[Job]) -> Result<(u64, Vec<Hash>), LogError> {
+        let start = self.tree.size();
+        let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut rows: Vec<(u64, u64)> = Vec::new();
+        let mut leaves = Vec::new();
+        let items = batch.iter().flat_map(|j| match j {
+            Job::One { item, .. } => std::slice::from_ref(item),
+            Job::Bulk { items, .. } => items.as_slice(),
+        });
+        for item in items {
+            let index = self.tree.size();
+            let leaf = merkle::leaf_hash(&item.entry);
+            leaves.push(leaf);
+            rows.extend(item.terms.iter().map(|t| (*t, index)));
+            for (node, hash) in self.tree.append(leaf) {
+                if let Some((id, data)) = self.tiles.push(node, hash) {
+                    writes.push((id.path(), data));
+                }
+            }
+            if let Some((id, data)) = self.bundles.push(&item.entry)? {
+                writes.push((id.path(), data));
+            }
+        }
+        for (id, data) in self.tiles.partial_tiles() {
+            writes.push((id.path(), data));
+        }
+        if let Some((id, data)) = self.bundles.partial_bundle()? {
+            writes.push((id.path(), data));
+        }
+        let size = self.tree.size();
+        let root = self.tree.root();
+        let note = Self::sign(&self.keys, size, root)?.to_bytes();
+        let wtx = self.db.begin_write()?;
+        {
+            let mut t = wtx.open_table(TILES)?;
+            for (p, d) in &writes {
+                // Only the widest version of a tile is kept: it stands in for the others.
+                let width = p
+                    .split_once(".p/")
+                    .and_then(|(_, w)| w.parse::<u16>().ok())
+                    .unwrap_or(256);
+                delete_partials(&mut t, full_path(p), width)?;
+                t.insert(p.as_str(), d.as_slice())?;
+            }
+            let mut s = wtx.open_table(SEARCH)?;
+            for r in &rows {
+                s.insert(r, ())?;
+            }
+            wtx.open_table(STATE)?
+                .insert("checkpoint", note.as_slice())?;
+        }
+        wtx.commit()?;
+        self.head = Head { size, root, note };
+        Ok((start, leaves))
+    }
+
+    /// Answers each job of a committed batch; the single entries get their inclusion
+    /// proofs, all read from one set of tiles.
+    fn answer(&self, batch: Vec<Job>, start: u64, leaves: &[Hash]) {
+        let size = self.head.size;
+        let checkpoint = String::from_utf8_lossy(&self.head.note).into_owned();
+        let mut index = start;
+        let mut singles = Vec::new();
+        for job in batch {
+            match job {
+                Job::One { item, reply } => {
+                    singles.push((index, item.entry, reply));
+                    index += 1;
+                }
+                Job::Bulk { items, reply } => {
+                    let _ = reply.send(Ok((index, size)));
+                    index += items.len() as u64;
+                }
+            }
+        }
+        if singles.is_empty() {
+            return;
+        }
+        let plans: Result<Vec<ProofPlan>, MerkleError> = singles
+            .iter()
+            .map(|(i, _, _)| ProofPlan::inclusion(*i, size))
+            .collect();
+        let proofs = plans.map_err(LogError::from).and_then(|plans| {
+            let nodes: Vec<NodeId> = plans.iter().flat_map(|p| p.nodes().to_vec()).collect();
+            let set = tile_set(&self.db, &nodes, size)?;
+            plans
+                .iter()
+                .map(|p| p.read(&set).map_err(LogError::from))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match proofs {
+            Ok(proofs) => {
+                for ((index, entry, reply), proof) in singles.into_iter().zip(proofs) {
+                    let leaf = leaves[(index - start) as usize];
+                    let _ = reply.send(Ok(Appended {
+                        index,
+                        size,
+                        leaf_hash: merkle::api::B64Hash(leaf),
+                        proof: proof.into_iter().map(merkle::api::B64Hash).collect(),
+                        checkpoint: checkpoint.clone(),
+                        entry: String::from_utf8_lossy(&entry).into_owned(),
+                    }));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "log proofs after commit");
+                let msg = e.to_string();
+                for (_, _, reply) in singles {
+                    let _ = reply.send(Err(LogError::Batch(msg.clone())));
+                }
+            }
+        }
+    }
+}
