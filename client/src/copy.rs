@@ -253,16 +253,20 @@ impl Copier<'_> {
             self.stats.downloaded_bytes += s.downloaded;
         }
         for o in self.dst.push_blobs(self.dst_repo, &missing)? {
-            match o {
-                PushOutcome::Uploaded(n) => {
-                    self.stats.uploaded += 1;
-                    self.stats.uploaded_bytes += n;
-                }
-                PushOutcome::Mounted => self.stats.mounted += 1,
-                PushOutcome::Skipped => self.stats.present += 1,
-            }
+            self.count(o);
         }
         Ok(())
+    }
+
+    fn count(&mut self, o: PushOutcome) {
+        match o {
+            PushOutcome::Uploaded(n) => {
+                self.stats.uploaded += 1;
+                self.stats.uploaded_bytes += n;
+            }
+            PushOutcome::Mounted => self.stats.mounted += 1,
+            PushOutcome::Skipped => self.stats.present += 1,
+        }
     }
 
     /// Reads a small blob of the source (through the cache; its download is not counted:
@@ -350,7 +354,9 @@ impl Copier<'_> {
             }],
         );
         let _ = std::fs::remove_file(&tmp);
-        pushed?;
+        for o in pushed? {
+            self.count(o);
+        }
         self.blobs(&[Descriptor::empty()])?;
         let digest = Digest::sha256(&json);
         put(

@@ -140,7 +140,7 @@ fn with_log(
         .and_then(|n| Checkpoint::parse_body(n.text()))
         .map_err(|source| LogError::Checkpoint {
             origin: format!("(served by {host})"),
-            source,
+            cause: source,
         })?
         .origin;
     let plog: &PolicyLog = policy
@@ -153,7 +153,7 @@ fn with_log(
         .transpose()?;
     let client = mirror.as_ref().unwrap_or(&registry);
     let log = Log::new(client, &plog.verifier, &paths.state);
-    Ok(f(&log)?)
+    Ok(f(&log).map_err(pqreg::Error::from)?)
 }
 
 fn b64(h: &Hash) -> String {
@@ -247,7 +247,10 @@ fn get(log: &Log<'_>, index: u64) -> Result<Outcome, LogError> {
     let mut tiles = log.tiles(size);
     let proof = log.check_inclusion(&mut tiles, &entry, index, &c)?;
     let text = String::from_utf8_lossy(&entry).into_owned();
-    let parsed = LogEntry::parse(&entry).map_err(|source| LogError::Entry { index, source })?;
+    let parsed = LogEntry::parse(&entry).map_err(|source| LogError::Entry {
+        index,
+        cause: source,
+    })?;
     eprintln!(
         "pqreg: entry {index} of {} is included in {} ({} proof hashes)",
         log.origin(),
@@ -401,7 +404,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
             log.check_inclusion(&mut tiles, &bytes, h.index, &c)?;
             let e = LogEntry::parse(&bytes).map_err(|source| LogError::Entry {
                 index: h.index,
-                source,
+                cause: source,
             })?;
             if !filter.matches(&e) {
                 return Err(LogError::EntryMismatch(format!(
@@ -451,7 +454,7 @@ fn monitor(log: &Log<'_>, keys: &[Digest], repos: &[String]) -> Result<Outcome, 
             .and_then(|s| s.trim().parse::<u64>().ok())
             .ok_or_else(|| LogError::Io {
                 path: log.store().dir().join(MONITOR_STATE),
-                source: std::io::Error::other("not a decimal entry index"),
+                cause: std::io::Error::other("not a decimal entry index"),
             })?,
         None => 0,
     };

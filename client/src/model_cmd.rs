@@ -65,7 +65,9 @@ pub(crate) fn inspect_cmd(a: &InspectArgs) -> anyhow::Result<Outcome> {
     };
     let opts = InspectOptions {
         policy: policy.as_ref().map(|p| (p, repository.as_str())),
-        log_verifier: bundle_log.as_ref().map(|b| b as &dyn pqreg::unpack::LogVerifier),
+        log_verifier: bundle_log
+            .as_ref()
+            .map(|b| b as &dyn pqreg::unpack::LogVerifier),
     };
     let info = inspect(&source, &digest, opts)?;
     let pinned = r.with_digest(digest);

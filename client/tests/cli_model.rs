@@ -21,7 +21,7 @@ use pqreg_spec::Digest;
 use serde_json::Value;
 
 mod registry_common;
-use registry_common::{Registry, start};
+use registry_common::{Registry, start_with_origin};
 
 /// Runs `pqreg` with a private XDG environment under `home`.
 fn pqreg(home: &Path, args: &[&str]) -> Output {
@@ -63,16 +63,35 @@ fn fails(home: &Path, args: &[&str], code: i32) -> String {
     String::from_utf8(o.stderr).unwrap()
 }
 
-/// A trust policy letting `signer_pub` sign every repository of `registry`.
-fn policy(path: &Path, signer_pub: &Path, registry: &str) {
+/// A trust policy letting `signer_pub` sign every repository of `regs`, requiring the log
+/// of each (its `[[logs]]` from the registry's `/log/v1/keys` and checkpoint origin).
+fn policy(path: &Path, signer_pub: &Path, regs: &[&Registry]) {
     let pem = std::fs::read_to_string(signer_pub).unwrap();
-    std::fs::write(
-        path,
-        format!(
-            "version = 1\nrequire_log = false\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n[[rules]]\nrepositories = [\"{registry}/**\"]\nsigners = [\"release\"]\n"
-        ),
-    )
-    .unwrap();
+    let patterns: Vec<String> = regs.iter().map(|r| format!("\"{}/**\"", r.addr)).collect();
+    let mut text = format!(
+        "version = 1\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n[[rules]]\nrepositories = [{}]\nsigners = [\"release\"]\n",
+        patterns.join(", ")
+    );
+    for r in regs {
+        let get = |path: &str| {
+            ureq::get(format!("http://{}{path}", r.addr))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap()
+        };
+        let keys: Vec<String> = get("/log/v1/keys")
+            .lines()
+            .map(|k| format!("\"{k}\""))
+            .collect();
+        let origin = get("/log/checkpoint").lines().next().unwrap().to_owned();
+        text.push_str(&format!(
+            "\n[[logs]]\norigin = \"{origin}\"\nkeys = [{}]\n",
+            keys.join(", ")
+        ));
+    }
+    std::fs::write(path, text).unwrap();
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -248,11 +267,11 @@ fn recipient_ids(inspect: &Value) -> Vec<String> {
 
 #[test]
 fn inspect_and_recipients() {
-    let reg = start();
+    let reg = start_with_origin("models.test/log");
     let k = Keys::new();
     let h = k.h();
-    policy(&h.join("trust.toml"), &h.join("signer.pub"), &reg.addr);
-    policy(&h.join("untrust.toml"), &h.join("other.pub"), &reg.addr);
+    policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg]);
+    policy(&h.join("untrust.toml"), &h.join("other.pub"), &[&reg]);
     let r = format!("{}/models/tiny:v1", reg.addr);
     let pushed = k.push(&reg, "models/tiny:v1", "a", "signer");
     let d0 = pushed["digest"].as_str().unwrap().to_owned();
@@ -276,6 +295,15 @@ fn inspect_and_recipients() {
     assert_eq!(sigs[0]["statement_manifest"], d0.as_str());
     assert_eq!(sigs[0]["verification"], Value::Null);
     assert_eq!(i0["policy"], Value::Null);
+    // push logged the signature: the entry the bundle carries.
+    let e = &sigs[0]["log_entries"][0];
+    assert_eq!(sigs[0]["log_entries"].as_array().unwrap().len(), 1);
+    assert_eq!(e["kind"], "signature");
+    assert_eq!(e["repository"], "models/tiny");
+    assert_eq!(e["tag"], "v1");
+    assert_eq!(e["manifest"], d0.as_str());
+    assert_eq!(e["origin"], "models.test/log");
+    assert!(e["index"].as_u64().unwrap() < e["tree_size"].as_u64().unwrap());
     // With policies: trusted, then untrusted.
     let i1 = json(h, &["inspect", &r, "--policy", &k.p("trust.toml")]);
     check_doc("inspect", &i1);
@@ -284,7 +312,7 @@ fn inspect_and_recipients() {
         (v["verified"].clone(), v["signer"].clone()),
         (Value::Bool(true), Value::String(signer.clone()))
     );
-    assert_eq!(v["log"], "absent");
+    assert_eq!(v["log"], "verified");
     let i2 = json(h, &["inspect", &r, "--policy", &k.p("untrust.toml")]);
     let v = &i2["signatures"][0]["verification"];
     assert_eq!(v["verified"], false);
@@ -477,58 +505,92 @@ fn push_plain_image(reg: &Registry, repo: &str) {
 
 #[test]
 fn copy_within_and_across_registries() {
-    let reg = start();
-    let reg2 = start();
+    let reg = start_with_origin("source.test/log");
+    let reg2 = start_with_origin("destination.test/log");
     let k = Keys::new();
     let h = k.h();
     let pushed = k.push(&reg, "models/tiny:v1", "a", "signer");
     let digest = pushed["digest"].as_str().unwrap().to_owned();
     let src = format!("{}/models/tiny:v1", reg.addr);
 
-    // Same registry: every blob is mounted, none uploaded; digests preserved.
+    policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg, &reg2]);
+    let verify = |r: &str| {
+        json(
+            h,
+            &[
+                "verify",
+                r,
+                "--identity",
+                &k.p("a.key"),
+                "--policy",
+                &k.p("trust.toml"),
+            ],
+        )
+    };
+
+    // The signature must be re-logged for the destination repository: without the
+    // signer's public key, copy refuses (and moves no tag).
+    let copies = format!("{}/copies/tiny", reg.addr);
+    let e = fails(h, &["copy", &src, &copies], 1);
+    assert!(e.contains("must be re-logged"), "{e}");
+    fails(h, &["inspect", &format!("{copies}:v1")], 1);
+
+    // Same registry: every model blob is mounted; only the re-logged bundle is uploaded.
     let before = uploads(&reg);
-    let c1 = json(h, &["copy", &src, &format!("{}/copies/tiny", reg.addr)]);
+    let c1 = json(
+        h,
+        &["copy", &src, &copies, "--signer-pub", &k.p("signer.pub")],
+    );
     check_doc("copy", &c1);
-    assert_eq!(uploads(&reg), before);
-    assert_eq!(c1["uploaded_blobs"], 0);
+    assert_eq!(uploads(&reg) - before, 1, "{c1}");
+    assert_eq!(c1["uploaded_blobs"], 1);
     assert_eq!(c1["digest"], digest.as_str());
     assert_eq!(c1["tag"], "v1");
-    assert!(c1["mounted_blobs"].as_u64().unwrap() >= pushed["chunks"].as_u64().unwrap() + 2);
+    // (The refused copy above mounted the model's blobs already.)
+    let placed = c1["mounted_blobs"].as_u64().unwrap() + c1["skipped_blobs"].as_u64().unwrap();
+    assert!(placed >= pushed["chunks"].as_u64().unwrap() + 2, "{c1}");
     let refs = c1["referrers"].as_array().unwrap();
     assert_eq!(refs.len(), 1);
-    assert_eq!(refs[0]["source"], refs[0]["destination"]);
-    policy(&h.join("trust.toml"), &h.join("signer.pub"), &reg.addr);
-    let v = json(
-        h,
-        &[
-            "verify",
-            &format!("{}/copies/tiny:v1", reg.addr),
-            "--identity",
-            &k.p("a.key"),
-            "--policy",
-            &k.p("trust.toml"),
-        ],
+    assert_eq!(
+        (refs[0]["logged"].clone(), refs[0]["relogged"].clone()),
+        (Value::Bool(true), Value::Bool(true))
     );
+    assert_ne!(refs[0]["source"], refs[0]["destination"]);
+    // verify with a policy that requires the log: the copy's entry names its repository.
+    let v = verify(&format!("{copies}:v1"));
     check_doc("pull", &v);
     assert_eq!(v["digest"], digest.as_str());
+    assert_eq!(v["log_verified"], true);
     assert_eq!(v["written_to"], Value::Null);
+    let i = json(h, &["inspect", &format!("{copies}:v1")]);
+    assert_eq!(
+        i["signatures"][0]["log_entries"][0]["repository"],
+        "copies/tiny"
+    );
+    assert_eq!(i["signatures"][0]["referrer"], refs[0]["destination"]);
 
-    // Another registry: blobs uploaded, same digests, verify passes there.
+    // Another registry (keys from the policy): blobs uploaded, same digests, the
+    // signature logged in that registry's log, verify and pull pass there.
     let before2 = uploads(&reg2);
     let dst = format!("{}/mirror/tiny:prod", reg2.addr);
-    let c2 = json(h, &["copy", &src, &dst]);
+    let c2 = json(h, &["copy", &src, &dst, "--policy", &k.p("trust.toml")]);
     check_doc("copy", &c2);
     assert_eq!(c2["tag"], "prod");
     assert_eq!(c2["digest"], digest.as_str());
     assert_eq!(c2["mounted_blobs"], 0);
     let n = c2["uploaded_blobs"].as_u64().unwrap();
     assert_eq!(uploads(&reg2) - before2, n);
-    // config, index, chunks, the bundle and the empty referrer config.
+    // config, index, chunks, the re-logged bundle and the empty referrer config.
     assert_eq!(n, pushed["chunks"].as_u64().unwrap() + 4);
+    assert_eq!(c2["referrers"][0]["relogged"], true);
     let i = json(h, &["inspect", &dst]);
     assert_eq!(i["digest"], digest.as_str());
     assert_eq!(i["signatures"].as_array().unwrap().len(), 1);
-    policy(&h.join("trust2.toml"), &h.join("signer.pub"), &reg2.addr);
+    assert_eq!(
+        i["signatures"][0]["log_entries"][0]["origin"],
+        "destination.test/log"
+    );
+    assert_eq!(verify(&dst)["log_verified"], true);
     let o = pqreg(
         h,
         &[
@@ -538,14 +600,14 @@ fn copy_within_and_across_registries() {
             "--identity",
             &k.p("a.key"),
             "--policy",
-            &k.p("trust2.toml"),
+            &k.p("trust.toml"),
         ],
     );
     assert!(o.status.success(), "{}", show(&o));
     assert_eq!(files(&h.join("out")), files(&tiny()));
-    // A second copy uploads nothing.
-    let c3 = json(h, &["copy", &src, &dst]);
-    assert_eq!(c3["uploaded_blobs"], 0);
+    // A second copy uploads no model blob (only a newly logged bundle).
+    let c3 = json(h, &["copy", &src, &dst, "--policy", &k.p("trust.toml")]);
+    assert_eq!(c3["uploaded_blobs"], 1, "{c3}");
 
     // Negative: a missing source, a non-pqreg manifest, a digest destination.
     let e = fails(

@@ -29,7 +29,7 @@ pub fn repository_path(name: &str) -> &str {
 fn origin_of(note: &[u8]) -> Result<Checkpoint, LogError> {
     let err = |source| LogError::Checkpoint {
         origin: "(unknown)".into(),
-        source,
+        cause: source,
     };
     let n = Note::parse(note).map_err(err)?;
     Checkpoint::parse_body(n.text()).map_err(err)
@@ -92,7 +92,7 @@ impl BundleLog<'_> {
         let body = &e.canonicalized_body;
         let entry = LogEntry::parse(body).map_err(|source| LogError::Entry {
             index: e.log_index,
-            source,
+            cause: source,
         })?;
         check_fields(
             &entry,
@@ -148,8 +148,16 @@ impl BundleLog<'_> {
 }
 
 impl LogVerifier for BundleLog<'_> {
-    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<(), Error> {
-        self.check(entry, ctx).map(|_| ()).map_err(Error::from)
+    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<bool, Error> {
+        match self.check(entry, ctx) {
+            Ok(_) => Ok(true),
+            // A log the policy does not know, for a repository it does not require the
+            // log for: not checked (reported as such).
+            Err(LogError::Unconfigured(_)) if !self.policy.log_required(ctx.repository) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -191,7 +199,7 @@ impl Submitter<'_> {
         let body = resp.entry.into_bytes();
         let entry = LogEntry::parse(&body).map_err(|source| LogError::Entry {
             index: resp.index,
-            source,
+            cause: source,
         })?;
         check_fields(
             &entry,

@@ -59,12 +59,12 @@ pub enum LogError {
     #[error("no log with origin {0:?} is configured in the trust policy's [[logs]]")]
     Unconfigured(String),
     /// A checkpoint did not parse or verify with the log's keys.
-    #[error("checkpoint of {origin}: {source}")]
+    #[error("checkpoint of {origin}: {cause}")]
     Checkpoint {
         /// The log.
         origin: String,
         /// The note error.
-        source: NoteError,
+        cause: NoteError,
     },
     /// A newer checkpoint is smaller than one already verified: the log rewound.
     #[error(
@@ -82,31 +82,31 @@ pub enum LogError {
     #[error("entry {} is not included in tree head {}: {}", .0.0, .0.1, .0.2)]
     Inclusion(Box<(u64, TreeHead, MerkleError)>),
     /// Tiles or entry bundles are malformed or missing hashes.
-    #[error("tiles of {origin}: {source}")]
+    #[error("tiles of {origin}: {cause}")]
     Tiles {
         /// The log.
         origin: String,
         /// The check that failed.
-        source: MerkleError,
+        cause: MerkleError,
     },
     /// A log entry does not parse.
-    #[error("log entry {index}: {source}")]
+    #[error("log entry {index}: {cause}")]
     Entry {
         /// The entry index (`u64::MAX` when unknown).
         index: u64,
         /// The parse error.
-        source: LogEntryError,
+        cause: LogEntryError,
     },
     /// A bundle's log entry does not match the signature it should record.
     #[error("the log entry does not match the signature: {0}")]
     EntryMismatch(String),
     /// Local state could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 

@@ -20,7 +20,7 @@ pub struct CheckpointStore {
 fn io(path: &Path, source: std::io::Error) -> LogError {
     LogError::Io {
         path: path.to_owned(),
-        source,
+        cause: source,
     }
 }
 

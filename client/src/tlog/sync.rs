@@ -114,14 +114,14 @@ impl<'a> Log<'a> {
     fn note_err(&self, source: NoteError) -> LogError {
         LogError::Checkpoint {
             origin: self.verifier.origin.clone(),
-            source,
+            cause: source,
         }
     }
 
     fn tiles_err(&self, source: MerkleError) -> LogError {
         LogError::Tiles {
             origin: self.verifier.origin.clone(),
-            source,
+            cause: source,
         }
     }
 

@@ -204,8 +204,10 @@ pub struct LogContext<'r> {
 
 /// Verifies a bundle's log entry: the log client implements it.
 pub trait LogVerifier: Sync {
-    /// Checks `entry` (body, inclusion proof, checkpoint, consistency) for `ctx`.
-    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<(), Error>;
+    /// Checks `entry` (body, inclusion proof, checkpoint, consistency) for `ctx`;
+    /// `Ok(false)`: not checked, which the verifier may answer only when the policy does
+    /// not require the log for the repository (e.g. the log is not configured).
+    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<bool, Error>;
 }
 
 /// How to verify and where keys come from.

@@ -15,7 +15,7 @@ pub struct Registry {
     child: Child,
     /// `host:port` the registry listens on.
     pub addr: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Registry {
@@ -87,9 +87,31 @@ pub fn registry_bin() -> PathBuf {
 /// Starts a registry on a free 127.0.0.1 port with a fresh data directory.
 pub fn start() -> Registry {
     let dir = tempfile::tempdir().unwrap();
+    let mut reg = start_in(dir.path());
+    reg._dir = Some(dir);
+    reg
+}
+
+/// Starts a registry like [`start`] whose log has the origin `origin` (the default,
+/// `127.0.0.1:0/log`, is the same for every test registry).
+pub fn start_with_origin(origin: &str) -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = start_in_env(dir.path(), &[("PQREG_REGISTRY__LOG__ORIGIN", origin)]);
+    reg._dir = Some(dir);
+    reg
+}
+
+/// Starts a registry on a free 127.0.0.1 port with the data directory `dir` (kept when
+/// the registry is dropped: restart it, or copy it to restore later).
+pub fn start_in(dir: &Path) -> Registry {
+    start_in_env(dir, &[])
+}
+
+fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
     let mut child = Command::new(registry_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
+        .envs(envs.iter().copied())
         .env("PQREG_REGISTRY__LOG_FORMAT", "json")
         .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
         .env("PQREG_REGISTRY__WORKERS", "2")
@@ -121,7 +143,7 @@ pub fn start() -> Registry {
     let reg = Registry {
         child,
         addr,
-        _dir: dir,
+        _dir: None,
     };
     // Bounded poll of /v2/.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,0 +1,532 @@
+//! The transparency log from the client's side, end to end: the real `pqreg-registry`
+//! binary on 127.0.0.1 and the real `pqreg` binary.
+//!
+//! - push submits to the log and pull verifies it (default policy: require_log = true);
+//!   `pqreg log checkpoint|get|search|verify|monitor` against the same log;
+//! - a rewound log (the registry restarted from a copy of an older data directory, as an
+//!   operator restoring a backup would) and then a forked one (the restored log grows to
+//!   the same size with other entries): pull, `log verify` and `log monitor` exit 13 and
+//!   name both tree heads, the stored checkpoint is kept and evidence is saved;
+//! - a hostile mirror (`[[logs]] url`, a proxy in front of the registry that flips tile
+//!   bytes, breaks the checkpoint signature or swaps an entry): every command exits 13
+//!   with the failed check named.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+mod registry_common;
+use registry_common::{Registry, start, start_in};
+
+/// A private XDG environment.
+struct Home {
+    dir: tempfile::TempDir,
+    /// The signer's key ID.
+    key_id: String,
+}
+
+impl Home {
+    fn new() -> Self {
+        let mut h = Home {
+            dir: tempfile::tempdir().unwrap(),
+            key_id: String::new(),
+        };
+        h.key_id = h
+            .run_ok(&["keygen", "--sign", "--out", &h.p("signer")])
+            .trim()
+            .to_owned();
+        h.run_ok(&["keygen", "--recipient", "--out", &h.p("rcpt")]);
+        h
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn p(&self, s: &str) -> String {
+        self.path().join(s).to_str().unwrap().to_owned()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let h = self.path();
+        Command::new(env!("CARGO_BIN_EXE_pqreg"))
+            .args(args)
+            .env("HOME", h)
+            .env("XDG_CACHE_HOME", h.join("cache"))
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("DOCKER_CONFIG", h.join("docker"))
+            .env_remove("PQREG_REGISTRY")
+            .output()
+            .unwrap()
+    }
+
+    fn run_ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: status {:?}\nstdout {}\nstderr {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["-o", "json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.run_ok(&a)).unwrap()
+    }
+
+    /// Runs a command that must fail with exit 13; returns stderr.
+    fn fails_13(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(13), "{args:?}: {err}");
+        err
+    }
+
+    /// The default trust policy: the signer for `*/models/*`, require_log = true (the
+    /// default), and the registry's log with the keys it publishes.
+    fn write_policy(&self, reg: &Registry, mirror: Option<&str>) {
+        let keys = get(&format!("http://{}/log/v1/keys", reg.addr));
+        let keys = String::from_utf8(keys).unwrap();
+        let pem = std::fs::read_to_string(self.path().join("signer.pub")).unwrap();
+        let keys: Vec<String> = keys.lines().map(|k| format!("  \"{k}\",")).collect();
+        let url = mirror
+            .map(|u| format!("url = \"{u}\"\n"))
+            .unwrap_or_default();
+        let policy = format!(
+            "version = 1\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n\
+             [[rules]]\nrepositories = [\"*/models/*\"]\nsigners = [\"release\"]\n\n\
+             [[logs]]\norigin = \"{}\"\nkeys = [\n{}\n]\n{url}",
+            origin(reg),
+            keys.join("\n")
+        );
+        let dir = self.path().join("config").join("pqreg");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("policy.toml"), policy).unwrap();
+    }
+
+    fn push(&self, model: &Path, r: &str) -> String {
+        let v = self.json(&[
+            "push",
+            model.to_str().unwrap(),
+            r,
+            "--recipient",
+            &self.p("rcpt.pub"),
+            "--sign-key",
+            &self.p("signer.key"),
+        ]);
+        v["digest"].as_str().unwrap().to_owned()
+    }
+
+    fn pull_args(&self, r: &str, out: &str) -> Vec<String> {
+        vec![
+            "pull".into(),
+            r.into(),
+            self.p(out),
+            "--identity".into(),
+            self.p("rcpt.key"),
+        ]
+    }
+
+    fn pull(&self, r: &str, out: &str) -> serde_json::Value {
+        let mut a = vec!["-o".to_owned(), "json".to_owned()];
+        a.extend(self.pull_args(r, out));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        serde_json::from_str(&self.run_ok(&a)).unwrap()
+    }
+
+    fn pull_fails_13(&self, r: &str, out: &str) -> String {
+        let a = self.pull_args(r, out);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let err = self.fails_13(&a);
+        assert!(!self.path().join(out).exists());
+        err
+    }
+
+    fn state_dir(&self, reg: &Registry) -> PathBuf {
+        use sha2::Digest as _;
+        let id = sha2::Sha256::digest(origin(reg).as_bytes());
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        self.path()
+            .join("state")
+            .join("pqreg")
+            .join("logs")
+            .join(hex)
+    }
+}
+
+fn get(url: &str) -> Vec<u8> {
+    let mut r = ureq::get(url).call().unwrap();
+    r.body_mut().read_to_vec().unwrap()
+}
+
+/// The log's origin: the first line of its checkpoint.
+fn origin(reg: &Registry) -> String {
+    let cp = get(&format!("http://{}/log/checkpoint", reg.addr));
+    String::from_utf8(cp)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
+}
+
+/// A copy of the tiny model with one file changed (another model, other entries).
+fn variant(home: &Home, name: &str, extra: &str) -> PathBuf {
+    let dir = home.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(tiny()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), extra).unwrap();
+    dir
+}
+
+#[test]
+fn push_pull_and_log_commands() {
+    let reg = start();
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    let r1 = format!("{}/models/tiny:v1", reg.addr);
+    let d1 = h.push(&tiny(), &r1);
+    // Pull with the default policy (require_log = true): the log is verified.
+    let v = h.pull(&r1, "out1");
+    assert_eq!(v["log_verified"], true, "{v}");
+    let stored = h.state_dir(&reg).join("checkpoint");
+    let first = std::fs::read(&stored).unwrap();
+    assert!(first.starts_with(origin(&reg).as_bytes()));
+
+    // A second model: its bundle's checkpoint is larger than the stored one, so pull
+    // proves consistency from the tiles and advances the stored checkpoint.
+    let m2 = variant(&h, "m2", "second");
+    let r2 = format!("{}/models/other:v1", reg.addr);
+    let d2 = h.push(&m2, &r2);
+    h.pull(&r2, "out2");
+    let second = std::fs::read(&stored).unwrap();
+    assert_ne!(first, second);
+
+    let cp = h.json(&["log", "checkpoint", &reg.addr]);
+    let size = cp["size"].as_u64().unwrap();
+    assert!(size >= 4, "{cp}");
+    assert_eq!(cp["origin"], origin(&reg));
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        cp["note"].as_str().unwrap().as_bytes()
+    );
+
+    // Search by digest, key, repository: each hit verified included.
+    let s = h.json(&["log", "search", &reg.addr, "--digest", &d1]);
+    let hits = s["entries"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{s}");
+    assert!(hits.iter().all(|e| e["fields"]["manifest"] == d1.as_str()));
+    let sig = hits
+        .iter()
+        .find(|e| e["fields"]["kind"] == "signature")
+        .unwrap();
+    assert_eq!(sig["fields"]["signer"], h.key_id.as_str());
+    let by_key = h.json(&["log", "search", &reg.addr, "--key", &h.key_id]);
+    assert_eq!(by_key["entries"].as_array().unwrap().len(), 2, "{by_key}");
+    let by_repo = h.json(&["log", "search", &reg.addr, "--repo", "models/other"]);
+    assert!(
+        by_repo["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["fields"]["manifest"] == d2.as_str())
+    );
+
+    // get: the entry at the signature's index, with its proof.
+    let idx = sig["index"].as_u64().unwrap();
+    let g = h.json(&["log", "get", &reg.addr, &idx.to_string()]);
+    assert_eq!(g["entry"], sig["entry"]);
+    let text = h.run_ok(&["log", "get", &reg.addr, &idx.to_string()]);
+    assert!(
+        text.starts_with("pqreg-log-entry/v1\nkind signature\n"),
+        "{text}"
+    );
+    // Out of range: a log failure (no such leaf in the verified tree).
+    h.fails_13(&["log", "get", &reg.addr, &size.to_string()]);
+
+    let v = h.json(&["log", "verify", &reg.addr]);
+    assert_eq!(v["consistent"], true);
+    assert_eq!(v["newest"]["size"], size);
+
+    // monitor: first run reads every entry; the next reads only new ones.
+    let m = h.json(&["log", "monitor", &reg.addr, "--key", &h.key_id]);
+    let reports = m["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{m}");
+    assert!(reports.iter().all(|r| r["reason"] == "watched-signer"));
+    let m = h.json(&["log", "monitor", &reg.addr, "--key", &h.key_id]);
+    assert_eq!(m["reports"].as_array().unwrap().len(), 0, "{m}");
+    let r3 = format!("{}/models/tiny:v2", reg.addr);
+    h.push(&variant(&h, "m3", "third"), &r3);
+    let m = h.json(&[
+        "log",
+        "monitor",
+        &reg.addr,
+        "--repo",
+        "models/tiny",
+        "--key",
+        &h.key_id,
+    ]);
+    let reasons: Vec<&str> = m["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    // The tag move (watched repository; the manifest is pushed first) and the new
+    // signature (watched key).
+    assert_eq!(reasons, ["watched-repository", "watched-signer"], "{m}");
+    // The state directory holds only its files: no temporary file left behind.
+    let mut names: Vec<String> = std::fs::read_dir(h.state_dir(&reg))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["checkpoint", "monitor"]);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn evidence_count(h: &Home, reg: &Registry) -> usize {
+    std::fs::read_dir(h.state_dir(reg).join("evidence"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn rewound_then_forked_log() {
+    let data = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let h = Home::new();
+    let m2 = variant(&h, "m2", "second");
+    let m2b = variant(&h, "m2b", "second, other branch");
+
+    // v1 on the log; the operator takes a backup (registry stopped).
+    let reg = start_in(data.path());
+    h.write_policy(&reg, None);
+    h.push(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
+    drop(reg);
+    copy_dir(data.path(), backup.path());
+    // v2 is logged and pulled: the client stores the larger checkpoint.
+    let reg = start_in(data.path());
+    let r2 = format!("{}/models/tiny:v2", reg.addr);
+    h.push(&m2, &r2);
+    h.pull(&r2, "out2");
+    let stored_path = h.state_dir(&reg).join("checkpoint");
+    let stored = std::fs::read(&stored_path).unwrap();
+    h.run_ok(&["log", "verify", &reg.addr]);
+    drop(reg);
+
+    // The backup is restored: same keys, same origin, a smaller tree.
+    let restored = start_in(backup.path());
+    let r1 = format!("{}/models/tiny:v1", restored.addr);
+    let err = h.pull_fails_13(&r1, "out1");
+    assert!(err.contains("rewound"), "{err}");
+    let err = h.fails_13(&["log", "verify", &restored.addr]);
+    assert!(
+        err.contains("rewound") && err.matches("(size ").count() == 2,
+        "{err}"
+    );
+    h.fails_13(&["log", "monitor", &restored.addr, "--key", &h.key_id]);
+    assert_eq!(std::fs::read(&stored_path).unwrap(), stored);
+    assert!(evidence_count(&h, &restored) >= 3);
+
+    // The restored log grows again with other entries to the same size: a fork. (Pushed
+    // by a publisher whose client has not seen the other branch: ours would refuse, its
+    // stored checkpoint is the larger one.)
+    let other = Home::new();
+    for f in ["signer.key", "signer.pub", "rcpt.pub"] {
+        std::fs::copy(h.path().join(f), other.path().join(f)).unwrap();
+    }
+    let r2b = format!("{}/models/tiny:v2", restored.addr);
+    other.push(&m2b, &r2b);
+    let err = h.fails_13(&["log", "verify", &restored.addr]);
+    assert!(
+        err.contains("inconsistent") && err.matches("(size ").count() == 2,
+        "{err}"
+    );
+    let err = h.pull_fails_13(&r2b, "out2b");
+    assert!(err.contains("inconsistent"), "{err}");
+    h.fails_13(&["log", "checkpoint", &restored.addr]);
+    assert_eq!(std::fs::read(&stored_path).unwrap(), stored);
+}
+
+/// What the hostile mirror does to the log's responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tamper {
+    Nothing,
+    /// Flip a bit in every hash of every hash tile.
+    TileByte,
+    /// Flip a base64 character of the log's first signature line.
+    CheckpointSig,
+    /// Change every entry's time in the entry bundles (same lengths).
+    EntrySwap,
+}
+
+/// A plain HTTP proxy in front of the registry's log that tampers as told: what a
+/// compromised mirror or CDN could serve (spec/transparency-log.md §5: tiles may be
+/// served from anywhere).
+struct Mirror {
+    addr: String,
+    mode: Arc<Mutex<Tamper>>,
+}
+
+impl Mirror {
+    fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mode = Arc::new(Mutex::new(Tamper::Nothing));
+        let m = mode.clone();
+        let upstream = upstream.to_owned();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(stream) = conn else { continue };
+                let t = *m.lock().unwrap();
+                let _ = serve(stream, &upstream, t);
+            }
+        });
+        Mirror { addr, mode }
+    }
+
+    fn set(&self, t: Tamper) {
+        *self.mode.lock().unwrap() = t;
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/log", self.addr)
+    }
+}
+
+fn serve(mut stream: std::net::TcpStream, upstream: &str, t: Tamper) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let (status, mut body) = match ureq::get(format!("http://{upstream}{path}")).call() {
+        Ok(mut r) => (200, r.body_mut().read_to_vec().unwrap_or_default()),
+        Err(ureq::Error::StatusCode(c)) => (c, Vec::new()),
+        Err(_) => (502, Vec::new()),
+    };
+    if status == 200 {
+        tamper(&path, &mut body, t);
+    }
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(&body)?;
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    Ok(())
+}
+
+fn tamper(path: &str, body: &mut [u8], t: Tamper) {
+    match t {
+        Tamper::TileByte if path.starts_with("/log/tile/") && !path.contains("/entries/") => {
+            for h in body.chunks_mut(32) {
+                h[0] ^= 1;
+            }
+        }
+        Tamper::CheckpointSig if path == "/log/checkpoint" => {
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            let start = text.find("\n— ").unwrap() + 1;
+            let end = start + text[start..].find('\n').unwrap();
+            let pos = end - 6;
+            body[pos] = if body[pos] == b'A' { b'B' } else { b'A' };
+        }
+        Tamper::EntrySwap if path.starts_with("/log/tile/entries/") => {
+            let pat = b"\ntime 1";
+            let mut i = 0;
+            while i + pat.len() <= body.len() {
+                if &body[i..i + pat.len()] == pat {
+                    body[i + 6] = b'2';
+                }
+                i += 1;
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn hostile_mirror() {
+    let reg = start();
+    let mirror = Mirror::start(&reg.addr);
+    // A publisher pushes; a consumer, reading the log through the mirror, pulls.
+    let publisher = Home::new();
+    publisher.write_policy(&reg, None);
+    let consumer = Home::new();
+    for f in ["signer.pub", "rcpt.pub", "rcpt.key"] {
+        std::fs::copy(publisher.path().join(f), consumer.path().join(f)).unwrap();
+    }
+    consumer.write_policy(&reg, Some(&mirror.url()));
+    let r1 = format!("{}/models/tiny:v1", reg.addr);
+    let r2 = format!("{}/models/tiny:v2", reg.addr);
+    publisher.push(&tiny(), &r1);
+    consumer.pull(&r1, "out1");
+    publisher.push(&variant(&publisher, "m2", "second"), &r2);
+    let stored_path = consumer.state_dir(&reg).join("checkpoint");
+    let stored = std::fs::read(&stored_path).unwrap();
+
+    // Flipped tile bytes: the consistency proof computed from them fails.
+    mirror.set(Tamper::TileByte);
+    let err = consumer.pull_fails_13(&r2, "out2");
+    assert!(err.contains("inconsistent"), "{err}");
+    let err = consumer.fails_13(&["log", "verify", &reg.addr]);
+    assert!(err.contains("inconsistent"), "{err}");
+    consumer.fails_13(&["log", "monitor", &reg.addr, "--key", &consumer.key_id]);
+    assert_eq!(std::fs::read(&stored_path).unwrap(), stored);
+
+    // A broken log signature on the newest checkpoint.
+    mirror.set(Tamper::CheckpointSig);
+    let err = consumer.fails_13(&["log", "checkpoint", &reg.addr]);
+    assert!(err.contains("checkpoint of"), "{err}");
+    consumer.pull_fails_13(&r2, "out2");
+    assert_eq!(std::fs::read(&stored_path).unwrap(), stored);
+
+    // Entries that are not the leaves the tiles commit to.
+    mirror.set(Tamper::EntrySwap);
+    let err = consumer.fails_13(&["log", "get", &reg.addr, "0"]);
+    assert!(err.contains("is not included"), "{err}");
+    let err = consumer.fails_13(&["log", "monitor", &reg.addr, "--key", &consumer.key_id]);
+    assert!(err.contains("is not included"), "{err}");
+
+    // The honest mirror: everything verifies and the monitor sees both signatures.
+    mirror.set(Tamper::Nothing);
+    consumer.pull(&r2, "out2");
+    assert_ne!(std::fs::read(&stored_path).unwrap(), stored);
+    let m = consumer.json(&["log", "monitor", &reg.addr, "--key", &publisher.key_id]);
+    assert_eq!(m["reports"].as_array().unwrap().len(), 2, "{m}");
+}
