@@ -9,14 +9,13 @@ use serde_json::json;
 
 use crate::cli::{CopyArgs, InspectArgs, RecipientArgs};
 use crate::remote_cmd::{
-    connect, credential, default_policy, identity_key, load_policy, passphrase, signing_key,
-    submitter,
+    connect, credential, default_policy, identity_key, load_policy, passphrase, recipient_public,
+    signing_key, signing_public, submitter,
 };
 use crate::{Outcome, fail, parse_ref};
 use pqreg::copy::{CopyError, CopyOptions, copy_model};
 use pqreg::exit;
 use pqreg::inspect::{InspectOptions, Inspection, inspect};
-use pqreg::keyfile;
 use pqreg::pack::{LogHook, LogRequest, SignOptions};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
@@ -27,7 +26,7 @@ use pqreg::transfer::{DEFAULT_CONCURRENCY, RegistryClient};
 use pqreg::unpack::UnpackOptions;
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::TlogEntry;
-use pqreg_spec::keys::{KeyId, PublicKey, VerifyingKey};
+use pqreg_spec::keys::{KeyId, VerifyingKey};
 use pqreg_spec::policy::Policy;
 
 /// The manifest digest `r` names: its digest, else what its tag resolves to.
@@ -190,7 +189,7 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
         .map(|p| signing_key(p, pp.as_ref(), "--classic-sign-key"))
         .transpose()?;
     let public = if add {
-        Some(recipient_public(&a.public_key)?)
+        Some(recipient_public(&a.public_key, "recipients add")?)
     } else {
         None
     };
@@ -289,17 +288,6 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
     })
 }
 
-fn recipient_public(path: &Path) -> anyhow::Result<pqreg_spec::keys::RecipientPublicKey> {
-    match keyfile::load_public(path)? {
-        PublicKey::Recipient(k) => Ok(k),
-        _ => Err(fail(
-            exit::USAGE,
-            format!("{} is not a recipient public key", path.display()),
-            "Pass the .pub file of `pqreg keygen --recipient`.",
-        )),
-    }
-}
-
 /// The key ID to remove: a recipient public key file, or a key ID as `pqreg inspect`
 /// prints it.
 fn removed_key_id(arg: &Path) -> anyhow::Result<KeyId> {
@@ -315,7 +303,7 @@ fn removed_key_id(arg: &Path) -> anyhow::Result<KeyId> {
             )
         });
     }
-    Ok(recipient_public(arg)?.key_id())
+    Ok(recipient_public(arg, "recipients remove")?.key_id())
 }
 
 /// `copy`'s log hook: a [`submitter`] for the destination with the public key of each
@@ -381,16 +369,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
         .flat_map(|p| p.keys.iter().filter_map(|k| k.public_key.clone()))
         .collect();
     for p in &a.signer_pubs {
-        match keyfile::load_public(p)? {
-            PublicKey::Signing(k) => keys.push(k),
-            _ => {
-                return Err(fail(
-                    exit::USAGE,
-                    format!("{} is not a signing public key", p.display()),
-                    "Pass the .pub file of `pqreg keygen --sign` to --signer-pub.",
-                ));
-            }
-        }
+        keys.push(signing_public(p, "--signer-pub")?);
     }
     let log_client = LogClient::for_registry(dst.registry(), credential(&dst)?)?;
     let has_log = log_client.checkpoint().is_ok();

@@ -18,7 +18,9 @@ use pqreg::remote::{RegistrySink, RegistrySource};
 use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
 use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
-use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey, VerifyingKey};
+use pqreg_spec::keys::{
+    PrivateKey, PublicKey, RecipientPrivateKey, RecipientPublicKey, SigningKey, VerifyingKey,
+};
 use pqreg_spec::policy::Policy;
 
 pub(crate) type Passphrase = zeroize::Zeroizing<Vec<u8>>;
@@ -60,6 +62,30 @@ pub(crate) fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Cr
     Ok(AuthEnv::from_process_env()
         .lookup(r.registry())?
         .map(|(c, _)| c))
+}
+
+/// The recipient public key in `path` (given with `flag`).
+pub(crate) fn recipient_public(path: &Path, flag: &str) -> anyhow::Result<RecipientPublicKey> {
+    match keyfile::load_public(path)? {
+        PublicKey::Recipient(k) => Ok(k),
+        _ => Err(fail(
+            exit::USAGE,
+            format!("{} is not a recipient public key", path.display()),
+            format!("Pass the .pub file of `pqreg keygen --recipient` to {flag}."),
+        )),
+    }
+}
+
+/// The signature verification key in `path` (given with `flag`).
+pub(crate) fn signing_public(path: &Path, flag: &str) -> anyhow::Result<VerifyingKey> {
+    match keyfile::load_public(path)? {
+        PublicKey::Signing(k) => Ok(k),
+        _ => Err(fail(
+            exit::USAGE,
+            format!("{} is not a signing public key", path.display()),
+            format!("Pass the .pub file of `pqreg keygen --sign` to {flag}."),
+        )),
+    }
 }
 
 pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
@@ -149,19 +175,11 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(|p| signing_key(p, pp.as_ref(), "--classic-sign-key"))
         .transpose()?;
-    let mut recipients = Vec::new();
-    for p in &a.recipients {
-        match keyfile::load_public(p)? {
-            PublicKey::Recipient(k) => recipients.push(k),
-            _ => {
-                return Err(fail(
-                    exit::USAGE,
-                    format!("{} is not a recipient public key", p.display()),
-                    "Pass the .pub file of `pqreg keygen --recipient` to --recipient.",
-                ));
-            }
-        }
-    }
+    let recipients = a
+        .recipients
+        .iter()
+        .map(|p| recipient_public(p, "--recipient"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let identity = a
         .identity
         .as_deref()

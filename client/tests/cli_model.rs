@@ -473,6 +473,38 @@ fn inspect_and_recipients() {
         1,
     );
     assert!(e.contains("only recipient"), "{e}");
+    // An unencrypted model has no recipients to change.
+    let open = format!("{}/models/open:v1", reg.addr);
+    json(
+        h,
+        &[
+            "push",
+            tiny().to_str().unwrap(),
+            &open,
+            "--sign-key",
+            &k.p("signer.key"),
+        ],
+    );
+    let i = json(h, &["inspect", &open]);
+    assert_eq!(
+        (i["encrypted"].clone(), i["recipients"].clone()),
+        (Value::Bool(false), serde_json::json!([]))
+    );
+    let e = fails(
+        h,
+        &[
+            "recipients",
+            "add",
+            &open,
+            &k.p("c.pub"),
+            "--identity",
+            &k.p("a.key"),
+            "--sign-key",
+            &k.p("signer.key"),
+        ],
+        1,
+    );
+    assert!(e.contains("is not encrypted"), "{e}");
     // Missing flags are usage errors.
     fails(h, &["recipients", "add", &r, &k.p("c.pub")], 2);
 }
@@ -503,6 +535,40 @@ fn push_plain_image(reg: &Registry, repo: &str) {
     .unwrap();
 }
 
+/// Pushes an SBOM-like referrer of the model `subject` (`size` bytes) to `repo`; returns
+/// its digest.
+fn push_other_referrer(reg: &Registry, repo: &str, subject: &str, size: u64) -> String {
+    let c = RegistryClient::new(&reg.addr, None, TransferOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut descs = Vec::new();
+    for (name, bytes) in [("empty", &b"{}"[..]), ("sbom", &b"{\"sbom\":true}"[..])] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let d = Digest::sha256(bytes);
+        c.push_blob_file(repo, &d, bytes.len() as u64, &path)
+            .unwrap();
+        descs.push((d.to_string(), bytes.len()));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.sbom+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": descs[0].0, "size": descs[0].1},
+        "layers": [{"mediaType": "application/vnd.example.sbom+json", "digest": descs[1].0, "size": descs[1].1}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": size}
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let d = Digest::sha256(&bytes);
+    c.put_manifest(
+        repo,
+        &d.to_string(),
+        &bytes,
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .unwrap();
+    d.to_string()
+}
+
 #[test]
 fn copy_within_and_across_registries() {
     let reg = start_with_origin("source.test/log");
@@ -512,7 +578,14 @@ fn copy_within_and_across_registries() {
     let pushed = k.push(&reg, "models/tiny:v1", "a", "signer");
     let digest = pushed["digest"].as_str().unwrap().to_owned();
     let src = format!("{}/models/tiny:v1", reg.addr);
-
+    let size = json(h, &["inspect", &src])["size"].as_u64().unwrap();
+    let sbom = push_other_referrer(&reg, "models/tiny", &digest, size);
+    let i = json(h, &["inspect", &src]);
+    assert_eq!(i["other_referrers"][0]["digest"], sbom.as_str());
+    assert_eq!(
+        i["other_referrers"][0]["media_type"],
+        "application/vnd.example.sbom+json"
+    );
     policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg, &reg2]);
     let verify = |r: &str| {
         json(
@@ -549,8 +622,12 @@ fn copy_within_and_across_registries() {
     // (The refused copy above mounted the model's blobs already.)
     let placed = c1["mounted_blobs"].as_u64().unwrap() + c1["skipped_blobs"].as_u64().unwrap();
     assert!(placed >= pushed["chunks"].as_u64().unwrap() + 2, "{c1}");
+    // The signature first (re-logged: a new bundle digest), then the SBOM unchanged.
     let refs = c1["referrers"].as_array().unwrap();
-    assert_eq!(refs.len(), 1);
+    assert_eq!(refs.len(), 2);
+    assert_eq!(refs[1]["source"], sbom.as_str());
+    assert_eq!(refs[1]["destination"], sbom.as_str());
+    assert_eq!(refs[1]["relogged"], false);
     assert_eq!(
         (refs[0]["logged"].clone(), refs[0]["relogged"].clone()),
         (Value::Bool(true), Value::Bool(true))
@@ -580,8 +657,10 @@ fn copy_within_and_across_registries() {
     assert_eq!(c2["mounted_blobs"], 0);
     let n = c2["uploaded_blobs"].as_u64().unwrap();
     assert_eq!(uploads(&reg2) - before2, n);
-    // config, index, chunks, the re-logged bundle and the empty referrer config.
-    assert_eq!(n, pushed["chunks"].as_u64().unwrap() + 4);
+    // config, index, chunks, the re-logged bundle, the empty referrer config, the SBOM.
+    assert_eq!(n, pushed["chunks"].as_u64().unwrap() + 5);
+    let i = json(h, &["inspect", &dst]);
+    assert_eq!(i["other_referrers"][0]["digest"], sbom.as_str());
     assert_eq!(c2["referrers"][0]["relogged"], true);
     let i = json(h, &["inspect", &dst]);
     assert_eq!(i["digest"], digest.as_str());
