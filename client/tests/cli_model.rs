@@ -764,3 +764,102 @@ fn json_of_local_commands() {
     );
     check_doc("logout", &json(h, &["logout", "localhost:5000"]));
 }
+
+/// A model with a classical (ECDSA P-256) bundle too: copy re-logs the ML-DSA bundle first,
+/// so the destination accepts the classical one unchanged; recipients re-signs both.
+#[test]
+fn classical_bundle_is_copied_after_the_relogged_one() {
+    let reg = start_with_origin("one.test/log");
+    let reg2 = start_with_origin("two.test/log");
+    let k = Keys::new();
+    let h = k.h();
+    json(
+        h,
+        &[
+            "keygen",
+            "--sign",
+            "--alg",
+            "ecdsa-p256",
+            "--out",
+            &k.p("p256"),
+        ],
+    );
+    let src = format!("{}/models/tiny:v1", reg.addr);
+    let pushed = json(
+        h,
+        &[
+            "push",
+            tiny().to_str().unwrap(),
+            &src,
+            "--recipient",
+            &k.p("a.pub"),
+            "--sign-key",
+            &k.p("signer.key"),
+            "--classic-sign-key",
+            &k.p("p256.key"),
+        ],
+    );
+    let digest = pushed["digest"].as_str().unwrap().to_owned();
+    let algs = |i: &Value| {
+        let mut v: Vec<String> = i["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["algorithm"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        algs(&json(h, &["inspect", &src])),
+        ["ecdsa-p256-sha256", "ml-dsa-65"]
+    );
+    let dst = format!("{}/mirror/tiny:v1", reg2.addr);
+    let c = json(h, &["copy", &src, &dst, "--signer-pub", &k.p("signer.pub")]);
+    let refs = c["referrers"].as_array().unwrap();
+    assert_eq!(refs.len(), 2);
+    assert_eq!(refs[0]["relogged"], true);
+    assert_eq!(refs[1]["relogged"], false);
+    assert_eq!(refs[1]["source"], refs[1]["destination"]);
+    let i = json(h, &["inspect", &dst]);
+    assert_eq!(i["digest"], digest.as_str());
+    assert_eq!(algs(&i), ["ecdsa-p256-sha256", "ml-dsa-65"]);
+    policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg2]);
+    let v = json(
+        h,
+        &[
+            "verify",
+            &dst,
+            "--identity",
+            &k.p("a.key"),
+            "--policy",
+            &k.p("trust.toml"),
+        ],
+    );
+    assert_eq!(v["log_verified"], true);
+
+    // recipients add with the classical key too: both bundles for the new manifest.
+    let o = pqreg(
+        h,
+        &[
+            "-o",
+            "json",
+            "recipients",
+            "add",
+            &dst,
+            &k.p("b.pub"),
+            "--identity",
+            &k.p("a.key"),
+            "--sign-key",
+            &k.p("signer.key"),
+            "--classic-sign-key",
+            &k.p("p256.key"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let i = json(h, &["inspect", &dst]);
+    assert_ne!(i["digest"], digest.as_str());
+    assert_eq!(algs(&i), ["ecdsa-p256-sha256", "ml-dsa-65"]);
+    let o = k.pull(&dst, "b", "out");
+    assert!(o.status.success(), "{}", show(&o));
+}
