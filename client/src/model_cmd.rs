@@ -25,9 +25,10 @@ use pqreg::tlog::{BundleLog, LogClient};
 use pqreg::transfer::{DEFAULT_CONCURRENCY, RegistryClient};
 use pqreg::unpack::UnpackOptions;
 use pqreg_spec::Digest;
-use pqreg_spec::bundle::TlogEntry;
-use pqreg_spec::keys::{KeyId, VerifyingKey};
-use pqreg_spec::policy::Policy;
+use pqreg_spec::bundle::referrer::ANNOTATION_ALGORITHM;
+use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, TlogEntry};
+use pqreg_spec::keys::{KeyId, SignatureAlgorithm, VerifyingKey};
+use pqreg_spec::policy::{Policy, algorithm_name};
 
 /// The manifest digest `r` names: its digest, else what its tag resolves to.
 fn resolve(client: &RegistryClient, r: &Reference) -> anyhow::Result<Digest> {
@@ -247,6 +248,12 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
     };
     let done = change_recipients(&source, &mut sink, &digest, change, &mut opts)?;
     let st = sink.stats();
+    if classic.is_none() && has_classic_bundle(&client, repo, &digest) {
+        eprintln!(
+            "pqreg: warning: {} had a classical (ECDSA P-256) bundle for OMS tools; the new manifest has none (pass --classic-sign-key to sign one)",
+            r.with_digest(digest)
+        );
+    }
     let pinned = r.with_digest(done.manifest_digest);
     let changed = match change {
         RecipientChange::Add(pk) => pk.key_id(),
@@ -286,6 +293,21 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
             "skipped_blobs": st.skipped_blobs,
         }),
     })
+}
+
+/// Whether `digest` has a classical signature bundle among its referrers (best effort:
+/// only for a warning).
+fn has_classic_bundle(client: &RegistryClient, repo: &str, digest: &Digest) -> bool {
+    client
+        .referrers(repo, digest, Some(BUNDLE_MEDIA_TYPE))
+        .is_ok_and(|idx| {
+            idx.manifests.iter().any(|d| {
+                d.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+                    .is_some_and(|a| a == algorithm_name(SignatureAlgorithm::EcdsaP256Sha256))
+            })
+        })
 }
 
 /// The key ID to remove: a recipient public key file, or a key ID as `pqreg inspect`

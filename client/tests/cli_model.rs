@@ -2,14 +2,20 @@
 //! `pqreg-registry` processes on 127.0.0.1, and `-o json` of every command checked
 //! against the shapes documented in client/OUTPUT.md.
 //!
+//! - inspect: recipients, layers, signatures and their log entries; verification under a
+//!   trusted and an untrusted policy.
 //! - recipients: a recipient change uploads the new config and bundle only (counted with
 //!   the registry's `/metrics`: no chunk is re-uploaded), the new manifest has the same
 //!   layers; the added key decrypts, the removed key no longer opens the new manifest
 //!   (exit 14); a wrong identity exits 14 and changes nothing; a version signed by
 //!   another key is refused (exit 12) unless a policy trusts it.
-//! - copy: same registry (blobs mounted, nothing uploaded), another registry (uploaded),
-//!   digests preserved and `pqreg verify` passes at the destination; a missing source
-//!   and a non-pqreg manifest are clear errors.
+//!   Each new signature is logged (policies here require the log, with `[[logs]]`).
+//! - copy: same registry (blobs mounted; only the re-logged bundle uploaded), another
+//!   registry (uploaded), digests preserved, signatures re-logged in the destination's
+//!   log for the destination repository so `pqreg verify` passes there with the log;
+//!   other referrers and classical bundles copied unchanged, after the re-logged one;
+//!   without the signer's public key, a missing source, a non-pqreg manifest: clear
+//!   errors.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -862,4 +868,10 @@ fn classical_bundle_is_copied_after_the_relogged_one() {
     assert_eq!(algs(&i), ["ecdsa-p256-sha256", "ml-dsa-65"]);
     let o = k.pull(&dst, "b", "out");
     assert!(o.status.success(), "{}", show(&o));
+    // Without it, the classical bundle is not carried over, and the client says so.
+    let o = k.recipients("add", &dst, "c", "a");
+    assert!(o.status.success(), "{}", show(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("had a classical (ECDSA P-256) bundle"), "{e}");
+    assert_eq!(algs(&json(h, &["inspect", &dst])), ["ml-dsa-65"]);
 }
