@@ -13,6 +13,7 @@ pub mod chunker;
 pub mod error;
 pub mod exit;
 pub mod keyfile;
+pub mod oms;
 pub mod pack;
 pub mod paths;
 pub mod reference;

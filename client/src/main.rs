@@ -145,12 +145,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.identity.as_deref(),
             a.policy.as_deref(),
             a.passphrase_file.as_deref(),
+            a.oms_signature.as_deref(),
         ),
         Command::Verify(a) => remote_cmd::pull(
             &a.reference,
             None,
             a.identity.as_deref(),
             a.policy.as_deref(),
+            None,
             None,
         ),
         Command::Inspect(a) => {

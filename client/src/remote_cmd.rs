@@ -169,12 +169,14 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
 /// verified into a temporary directory under the cache, which is then deleted).
+/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`).
 pub(crate) fn pull(
     reference: &str,
     out: Option<&Path>,
     identity: Option<&Path>,
     policy: Option<&Path>,
     passphrase_file: Option<&Path>,
+    oms_signature: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
@@ -217,7 +219,19 @@ pub(crate) fn pull(
             scratch.path().join("model")
         }
     };
+    // The classical bundle is looked up first, so a model without one writes nothing.
+    let classic = oms_signature
+        .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
+        .transpose()?;
     let report = unpack_model(&source, &digest, &opts, &out_dir)?;
+    if let (Some(c), Some(path)) = (&classic, oms_signature) {
+        if let Err(e) = c.check(&digest, &report.statement_digest) {
+            // The model verified, but the user asked for both: leave neither.
+            let _ = std::fs::remove_dir_all(&out_dir);
+            return Err(e.into());
+        }
+        c.write(path)?;
+    }
     let pinned = r.with_digest(digest);
     eprintln!(
         "pqreg: {} {pinned}: signed by {} ({}), {}{} files, {} bytes; downloaded {} bytes",
@@ -241,6 +255,7 @@ pub(crate) fn pull(
             "downloaded_bytes": source.downloaded_bytes(),
             "log_verified": report.log_verified,
             "written_to": out,
+            "oms_signature": oms_signature,
         }),
     })
 }
