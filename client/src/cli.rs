@@ -149,6 +149,10 @@ pub struct PullArgs {
     /// Passphrase file for an encrypted identity.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Also write the model's classical OMS bundle (pushed with --classic-sign-key) to
+    /// FILE, for `model_signing verify key DIR --signature FILE` (spec/signing.md 5.1).
+    #[arg(long, value_name = "FILE")]
+    pub oms_signature: Option<PathBuf>,
 }
 
 /// `pqreg verify`.

@@ -30,7 +30,8 @@ use pqreg_spec::policy::parse_algorithm;
 
 use crate::Error;
 use crate::inspect::check_model;
-use crate::pack::{LogHook, LogRequest};
+use crate::pack::{BlobSink as _, LogHook, LogRequest};
+use crate::remote::RegistrySink;
 use crate::transfer::{BlobFile, PushOutcome, RegistryClient, TransferError};
 
 /// Why a copy failed beyond transfer and format errors.
@@ -126,17 +127,11 @@ pub fn copy_model(
         dst,
         dst_repo,
         cache: opts.cache_dir.join("blobs").join("sha256"),
+        sink: RegistrySink::new(dst, dst_repo, &opts.cache_dir.join("tmp"))?,
         stats: &mut copied,
     };
     c.blobs(&blobs)?;
-    put(
-        dst,
-        dst_repo,
-        &digest.to_string(),
-        &m.bytes,
-        &m.media_type,
-        digest,
-    )?;
+    c.put(&m.bytes, &m.media_type, None)?;
 
     // ML-DSA bundles first: a destination with a log accepts a classical bundle only
     // once the same statement is logged there (spec/signing.md §5).
@@ -166,37 +161,15 @@ pub fn copy_model(
                 let mut rb: Vec<Descriptor> = refs.config.into_iter().collect();
                 rb.extend(refs.layers);
                 c.blobs(&rb)?;
-                put(
-                    dst,
-                    dst_repo,
-                    &r.digest.to_string(),
-                    &rm.bytes,
-                    &rm.media_type,
-                    &r.digest,
-                )?;
+                c.put(&rm.bytes, &rm.media_type, None)?;
             }
         }
         c.stats.referrers.push(entry);
     }
     if let Some(t) = tag {
-        put(dst, dst_repo, t, &m.bytes, &m.media_type, digest)?;
+        c.put(&m.bytes, &m.media_type, Some(t))?;
     }
     Ok(copied)
-}
-
-fn put(
-    dst: &RegistryClient,
-    repo: &str,
-    reference: &str,
-    bytes: &[u8],
-    media_type: &str,
-    expected: &Digest,
-) -> Result<(), Error> {
-    let got = dst.put_manifest(repo, reference, bytes, media_type)?;
-    if got != *expected {
-        return Err(TransferError::mismatch("copied manifest", expected, &got).into());
-    }
-    Ok(())
 }
 
 struct Copier<'c> {
@@ -205,10 +178,19 @@ struct Copier<'c> {
     dst: &'c RegistryClient,
     dst_repo: &'c str,
     cache: PathBuf,
+    /// Manifests go through the push sink: it checks the digest and, on registries
+    /// without the referrers API, lists referrers in the referrers tag.
+    sink: RegistrySink<'c>,
     stats: &'c mut Copied,
 }
 
 impl Copier<'_> {
+    /// Stores manifest `bytes` by digest, or under `tag`.
+    fn put(&mut self, bytes: &[u8], media_type: &str, tag: Option<&str>) -> Result<(), Error> {
+        let desc = Descriptor::of(media_type, bytes);
+        self.sink.put_manifest(&desc, bytes, tag)
+    }
+
     fn cache_path(&self, d: &Digest) -> PathBuf {
         self.cache.join(d.hex())
     }
@@ -358,16 +340,8 @@ impl Copier<'_> {
             self.count(o);
         }
         self.blobs(&[Descriptor::empty()])?;
-        let digest = Digest::sha256(&json);
-        put(
-            self.dst,
-            self.dst_repo,
-            &digest.to_string(),
-            &json,
-            media_types::OCI_MANIFEST,
-            &digest,
-        )?;
-        Ok(digest)
+        self.put(&json, media_types::OCI_MANIFEST, None)?;
+        Ok(Digest::sha256(&json))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod exit;
 pub mod inspect;
 pub mod keyfile;
+pub mod oms;
 pub mod pack;
 pub mod paths;
 pub mod reference;

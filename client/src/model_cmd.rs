@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::cli::{CopyArgs, InspectArgs, RecipientArgs};
 use crate::remote_cmd::{
-    connect, credential, default_policy, identity_key, load_policy, passphrase, recipient_public,
-    signing_key, signing_public, submitter,
+    connect, credential, default_policy, has_log, identity_key, load_policy, passphrase,
+    recipient_public, signing_key, signing_public, submitter,
 };
 use crate::{Outcome, fail, parse_ref};
 use pqreg::copy::{CopyError, CopyOptions, copy_model};
@@ -242,7 +242,11 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
         signer: SignOptions {
             signing_key: &signing,
             classic_key: classic.as_ref(),
-            log_hook: Some(&mut hook),
+            log_hook: if has_log(&log_client, r.registry()) {
+                Some(&mut hook)
+            } else {
+                None
+            },
         },
         tag: tag.clone(),
     };
@@ -394,7 +398,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
         keys.push(signing_public(p, "--signer-pub")?);
     }
     let log_client = LogClient::for_registry(dst.registry(), credential(&dst)?)?;
-    let has_log = log_client.checkpoint().is_ok();
+    let logged = has_log(&log_client, dst.registry());
     let mut relog = Relog {
         client: &log_client,
         repo: dst.repository().to_owned(),
@@ -405,7 +409,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     };
     let mut opts = CopyOptions {
         cache_dir: &paths.cache,
-        relog: if has_log { Some(&mut relog) } else { None },
+        relog: if logged { Some(&mut relog) } else { None },
     };
     let done = copy_model(
         &src_client,

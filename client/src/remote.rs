@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use pqreg_spec::Digest;
-use pqreg_spec::oci::{Descriptor, ImageManifest};
+use pqreg_spec::oci::{Descriptor, ImageIndex, ImageManifest, media_types};
 
 use crate::Error;
 use crate::pack::{BlobSink, PackError};
@@ -80,6 +80,51 @@ impl<'c> RegistrySink<'c> {
     }
 }
 
+impl RegistrySink<'_> {
+    /// Makes a pushed manifest with a `subject` findable on registries without the
+    /// referrers API (Debian's docker-registry, distribution 2.8): when the referrers list
+    /// (which the client reads through the tag-schema fallback on such registries) does not
+    /// show it, it is added to the referrers tag `sha256-<hex>` of the subject, an image
+    /// index (distribution-spec v1.1, "Referrers Tag Schema").
+    fn list_in_referrers_tag(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<(), Error> {
+        let Ok(m) = ImageManifest::from_json(bytes) else {
+            return Ok(());
+        };
+        let Some(subject) = &m.subject else {
+            return Ok(());
+        };
+        let listed = self.client.referrers(&self.repo, &subject.digest, None)?;
+        if listed.manifests.iter().any(|d| d.digest == desc.digest) {
+            return Ok(());
+        }
+        let tag = format!("sha256-{}", subject.digest.hex());
+        let mut index = match self.client.get_manifest(&self.repo, &tag) {
+            Ok(f) => ImageIndex::from_json(&f.bytes).map_err(|e| TransferError::BadResponse {
+                op: format!("read referrers tag {}:{tag}", self.repo),
+                message: e.to_string(),
+            })?,
+            Err(TransferError::NotFound { .. }) => ImageIndex {
+                schema_version: 2,
+                media_type: Some(media_types::OCI_INDEX.to_owned()),
+                artifact_type: None,
+                manifests: Vec::new(),
+                subject: None,
+                annotations: None,
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let mut entry = desc.clone();
+        entry.artifact_type = Some(m.effective_artifact_type().to_owned());
+        entry.annotations = m.annotations.clone();
+        index.manifests.retain(|d| d.digest != desc.digest);
+        index.manifests.push(entry);
+        self.client
+            .put_manifest(&self.repo, &tag, &index.to_json(), media_types::OCI_INDEX)?;
+        self.stats.manifests += 1;
+        Ok(())
+    }
+}
+
 impl BlobSink for RegistrySink<'_> {
     fn has_blob(&mut self, digest: &Digest) -> Result<bool, Error> {
         Ok(self.client.has_blob(&self.repo, digest)?)
@@ -130,6 +175,9 @@ impl BlobSink for RegistrySink<'_> {
             .into());
         }
         self.stats.manifests += 1;
+        if tag.is_none() {
+            self.list_in_referrers_tag(desc, bytes)?;
+        }
         Ok(())
     }
 

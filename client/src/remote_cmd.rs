@@ -127,6 +127,19 @@ pub(crate) fn default_policy(paths: &Paths) -> Option<Policy> {
     }
 }
 
+/// Whether the registry of `log_client` runs a pqreg transparency log (its
+/// `/log/checkpoint` answers). Any other OCI registry has none: signatures stored there
+/// are not logged (a policy that requires the log refuses them), which is said on stderr.
+pub(crate) fn has_log(log_client: &LogClient, registry: &str) -> bool {
+    let yes = log_client.checkpoint().is_ok();
+    if !yes {
+        eprintln!(
+            "pqreg: {registry} has no pqreg transparency log: signatures stored there are not logged in it (pullers from there whose policy requires the log will refuse them)"
+        );
+    }
+    yes
+}
+
 /// The log hook of a signature by `signer` stored in `repo` (without host) of the
 /// registry `log_client` belongs to, for `push`, `recipients` and `copy`: it submits the
 /// signed statement to that registry's log before the bundle is stored.
@@ -222,7 +235,9 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         &paths,
     );
     let mut opts = PackOptions::new(&signing);
-    opts.log_hook = Some(&mut submitter);
+    if has_log(&log_client, r.registry()) {
+        opts.log_hook = Some(&mut submitter);
+    }
     opts.recipients = &recipients;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
@@ -263,12 +278,14 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
 /// verified into a temporary directory under the cache, which is then deleted).
+/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`).
 pub(crate) fn pull(
     reference: &str,
     out: Option<&Path>,
     identity: Option<&Path>,
     policy: Option<&Path>,
     passphrase_file: Option<&Path>,
+    oms_signature: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
@@ -302,7 +319,19 @@ pub(crate) fn pull(
             scratch.path().join("model")
         }
     };
+    // The classical bundle is looked up first, so a model without one writes nothing.
+    let classic = oms_signature
+        .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
+        .transpose()?;
     let report = unpack_model(&source, &digest, &opts, &out_dir)?;
+    if let (Some(c), Some(path)) = (&classic, oms_signature) {
+        if let Err(e) = c.check(&digest, &report.statement_digest) {
+            // The model verified, but the user asked for both: leave neither.
+            let _ = std::fs::remove_dir_all(&out_dir);
+            return Err(e.into());
+        }
+        c.write(path)?;
+    }
     let pinned = r.with_digest(digest);
     eprintln!(
         "pqreg: {} {pinned}: signed by {} ({}), {}{} files, {} bytes; downloaded {} bytes",
@@ -326,6 +355,7 @@ pub(crate) fn pull(
             "downloaded_bytes": source.downloaded_bytes(),
             "log_verified": report.log_verified,
             "written_to": out,
+            "oms_signature": oms_signature,
         }),
     })
 }

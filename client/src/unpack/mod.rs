@@ -160,6 +160,16 @@ pub enum UnpackError {
         /// Computed.
         actual: Digest,
     },
+    /// `--oms-signature`: no ECDSA P-256 (classical OMS) bundle refers to the manifest.
+    #[error(
+        "no classical (ECDSA P-256) OMS bundle refers to {0}; the publisher pushed without --classic-sign-key"
+    )]
+    NoClassicSignature(Digest),
+    /// The classical bundle signs another statement than the ML-DSA bundle that verified.
+    #[error(
+        "the classical OMS bundle of {0} signs a different statement than the verified ML-DSA bundle"
+    )]
+    ClassicStatementMismatch(Digest),
     /// The statement is signed per shard; this client checks `files` statements only.
     #[error("the statement uses serialization method shards, which pull does not check yet")]
     UnsupportedMethod,
@@ -182,7 +192,9 @@ impl UnpackError {
             | UnpackError::ChunkLength { .. }
             | UnpackError::IndexDigest { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
-            UnpackError::NoSignature(_) => exit::BAD_SIGNATURE,
+            UnpackError::NoSignature(_)
+            | UnpackError::NoClassicSignature(_)
+            | UnpackError::ClassicStatementMismatch(_) => exit::BAD_SIGNATURE,
             UnpackError::LogUnverified => exit::LOG_PROOF,
             UnpackError::NoIdentity(_) | UnpackError::Decrypt { .. } => exit::DECRYPTION,
         }
@@ -261,6 +273,8 @@ pub struct UnpackReport {
     pub blob_bytes: u64,
     /// The statement's subject name.
     pub model_name: String,
+    /// SHA-256 of the verified statement (the ML-DSA bundle's DSSE payload).
+    pub statement_digest: Digest,
 }
 
 /// The model's config, decrypted index and lineage secret, checked against the manifest
@@ -570,6 +584,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
         bytes: index.files.iter().map(|f| f.size).sum(),
         blob_bytes: blob_bytes + read.into_inner(),
         model_name: statement.model_name.clone(),
+        statement_digest: verified.bundle.statement_digest(),
     })
 }
 

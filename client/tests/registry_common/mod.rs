@@ -15,7 +15,10 @@ pub struct Registry {
     child: Child,
     /// `host:port` the registry listens on.
     pub addr: String,
-    _dir: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    /// The temporary directory `dir` is (or is in), removed on drop; `None` for
+    /// [`start_in`].
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Drop for Registry {
@@ -26,6 +29,13 @@ impl Drop for Registry {
 }
 
 impl Registry {
+    /// The data directory: for pqreg-registry `--data-dir` (blobs under
+    /// `blobs/sha256/<2 hex>/<hex>`), for docker-registry the storage root (blobs,
+    /// manifests included, under `docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data`).
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The registry's `/metrics` text.
     pub fn metrics(&self) -> String {
         ureq::get(format!("http://{}/metrics", self.addr))
@@ -88,7 +98,7 @@ pub fn registry_bin() -> PathBuf {
 pub fn start() -> Registry {
     let dir = tempfile::tempdir().unwrap();
     let mut reg = start_in(dir.path());
-    reg._dir = Some(dir);
+    reg._tmp = Some(dir);
     reg
 }
 
@@ -97,7 +107,7 @@ pub fn start() -> Registry {
 pub fn start_with_origin(origin: &str) -> Registry {
     let dir = tempfile::tempdir().unwrap();
     let mut reg = start_in_env(dir.path(), &[("PQREG_REGISTRY__LOG__ORIGIN", origin)]);
-    reg._dir = Some(dir);
+    reg._tmp = Some(dir);
     reg
 }
 
@@ -143,8 +153,64 @@ fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
     let reg = Registry {
         child,
         addr,
-        _dir: None,
+        dir: dir.to_owned(),
+        _tmp: None,
     };
+    wait_ready(&reg);
+    reg
+}
+
+/// Starts Debian's `docker-registry` (distribution 2.8: plain OCI storage, no referrers
+/// API, no log) on a free 127.0.0.1 port with a temp config and storage root; `None`
+/// when it is not installed (the test is skipped; under CI=true it fails).
+pub fn start_docker_registry() -> Option<Registry> {
+    if Command::new("docker-registry")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let msg = "docker-registry not installed; .ci/setup installs it";
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "CI=true: {msg}"
+        );
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+        dir: dir.path().to_owned(),
+        _tmp: Some(dir),
+    };
+    wait_ready(&reg);
+    Some(reg)
+}
+
+fn wait_ready(reg: &Registry) {
     // Bounded poll of /v2/.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -156,5 +222,4 @@ fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
         assert!(Instant::now() < deadline, "registry did not answer /v2/");
         std::thread::sleep(Duration::from_millis(50));
     }
-    reg
 }
