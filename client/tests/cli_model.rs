@@ -26,23 +26,10 @@ use pqreg::transfer::{RegistryClient, TransferOptions};
 use pqreg_spec::Digest;
 use serde_json::Value;
 
+mod cli_common;
 mod registry_common;
+use cli_common::{files, pqreg, tiny};
 use registry_common::{Registry, start_with_origin};
-
-/// Runs `pqreg` with a private XDG environment under `home`.
-fn pqreg(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pqreg"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("DOCKER_CONFIG", home.join("docker"))
-        .env_remove("PQREG_REGISTRY")
-        .env_remove("XDG_RUNTIME_DIR")
-        .output()
-        .unwrap()
-}
 
 fn show(o: &Output) -> String {
     format!(
@@ -98,25 +85,6 @@ fn policy(path: &Path, signer_pub: &Path, regs: &[&Registry]) {
         ));
     }
     std::fs::write(path, text).unwrap();
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn tiny() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
 }
 
 /// The `json-<name>` examples of client/OUTPUT.md.
