@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cli::{CopyArgs, InspectArgs, RecipientArgs};
 use crate::remote_cmd::{
     connect, credential, default_policy, has_log, identity_key, load_policy, passphrase,
-    recipient_public, signing_key, signing_public, submitter,
+    recipient_public, signing_keys, signing_public, submitter,
 };
 use crate::{Outcome, fail, parse_ref};
 use pqreg::copy::{CopyError, CopyOptions, copy_model};
@@ -183,12 +183,7 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
         ));
     };
     let identity = identity_key(id_path, pp.as_ref())?;
-    let signing = signing_key(sign_path, pp.as_ref(), "--sign-key")?;
-    let classic = a
-        .classic_sign_key
-        .as_deref()
-        .map(|p| signing_key(p, pp.as_ref(), "--classic-sign-key"))
-        .transpose()?;
+    let (signing, classic) = signing_keys(sign_path, a.classic_sign_key.as_deref(), pp.as_ref())?;
     let public = if add {
         Some(recipient_public(&a.public_key, "recipients add")?)
     } else {

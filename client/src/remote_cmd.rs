@@ -44,6 +44,19 @@ pub(crate) fn signing_key(
     }
 }
 
+/// The ML-DSA key of `--sign-key` and the optional ECDSA key of `--classic-sign-key`.
+pub(crate) fn signing_keys(
+    sign: &Path,
+    classic: Option<&Path>,
+    pp: Option<&Passphrase>,
+) -> anyhow::Result<(SigningKey, Option<SigningKey>)> {
+    let signing = signing_key(sign, pp, "--sign-key")?;
+    let classic = classic
+        .map(|p| signing_key(p, pp, "--classic-sign-key"))
+        .transpose()?;
+    Ok((signing, classic))
+}
+
 pub(crate) fn identity_key(
     path: &Path,
     pp: Option<&Passphrase>,
@@ -182,12 +195,7 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
             "Generate one with `pqreg keygen --sign --out NAME` and pass --sign-key NAME.key.",
         ));
     };
-    let signing = signing_key(sign_path, pp.as_ref(), "--sign-key")?;
-    let classic = a
-        .classic_sign_key
-        .as_deref()
-        .map(|p| signing_key(p, pp.as_ref(), "--classic-sign-key"))
-        .transpose()?;
+    let (signing, classic) = signing_keys(sign_path, a.classic_sign_key.as_deref(), pp.as_ref())?;
     let recipients = a
         .recipients
         .iter()

@@ -51,9 +51,17 @@ fn json(home: &Path, args: &[&str]) -> Value {
 
 /// Runs `pqreg ARGS` and requires exit `code`; returns stderr.
 fn fails(home: &Path, args: &[&str], code: i32) -> String {
-    let o = pqreg(home, args);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", show(&o));
-    String::from_utf8(o.stderr).unwrap()
+    exits(&pqreg(home, args), code)
+}
+
+/// Requires exit `code` of `o`; returns stderr, or the JSON error's message with `-o json`.
+fn exits(o: &Output, code: i32) -> String {
+    assert_eq!(o.status.code(), Some(code), "{}", show(o));
+    let err: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    match err["error"]["message"].as_str() {
+        Some(m) => m.to_owned(),
+        None => String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
 }
 
 /// A trust policy letting `signer_pub` sign every repository of `regs`, requiring the log
@@ -212,6 +220,25 @@ impl Keys {
     }
 
     fn recipients(&self, action: &str, reference: &str, key: &str, identity: &str) -> Output {
+        self.recipients_by(
+            action,
+            reference,
+            &self.p(&format!("{key}.pub")),
+            identity,
+            "signer",
+        )
+    }
+
+    /// `pqreg -o json recipients ACTION REFERENCE PUB --identity IDENTITY.key --sign-key
+    /// SIGNER.key` (`public` is a path or a key ID).
+    fn recipients_by(
+        &self,
+        action: &str,
+        reference: &str,
+        public: &str,
+        identity: &str,
+        signer: &str,
+    ) -> Output {
         pqreg(
             self.h(),
             &[
@@ -220,11 +247,11 @@ impl Keys {
                 "recipients",
                 action,
                 reference,
-                &self.p(&format!("{key}.pub")),
+                public,
                 "--identity",
                 &self.p(&format!("{identity}.key")),
                 "--sign-key",
-                &self.p("signer.key"),
+                &self.p(&format!("{signer}.key")),
             ],
         )
     }
@@ -337,18 +364,8 @@ fn inspect_and_recipients() {
     }
 
     // Negative cases change nothing.
-    let e = fails(
-        h,
-        &[
-            "recipients",
-            "add",
-            &r,
-            &k.p("c.pub"),
-            "--identity",
-            &k.p("c.key"),
-            "--sign-key",
-            &k.p("signer.key"),
-        ],
+    let e = exits(
+        &k.recipients_by("add", &r, &k.p("c.pub"), "c", "signer"),
         14,
     );
     assert!(e.contains("envelope has no entry"), "{e}");
@@ -362,36 +379,13 @@ fn inspect_and_recipients() {
             .unwrap()
             .contains("already a recipient")
     );
-    let e = fails(
-        h,
-        &[
-            "recipients",
-            "remove",
-            &r,
-            &k.p("c.pub"),
-            "--identity",
-            &k.p("a.key"),
-            "--sign-key",
-            &k.p("signer.key"),
-        ],
+    let e = exits(
+        &k.recipients_by("remove", &r, &k.p("c.pub"), "a", "signer"),
         1,
     );
     assert!(e.contains("is not a recipient"), "{e}");
     // A version signed by `signer` is not re-signed by `other` without a policy saying so.
-    let e = fails(
-        h,
-        &[
-            "recipients",
-            "add",
-            &r,
-            &k.p("c.pub"),
-            "--identity",
-            &k.p("a.key"),
-            "--sign-key",
-            &k.p("other.key"),
-        ],
-        12,
-    );
+    let e = exits(&k.recipients_by("add", &r, &k.p("c.pub"), "a", "other"), 12);
     assert!(
         e.contains("signed only by keys that are not accepted"),
         "{e}"
@@ -399,21 +393,7 @@ fn inspect_and_recipients() {
     assert_eq!(json(h, &["inspect", &r])["digest"], d1.as_str());
 
     // remove a (by key ID, with b's identity): a can no longer open the new manifest.
-    let o = pqreg(
-        h,
-        &[
-            "-o",
-            "json",
-            "recipients",
-            "remove",
-            &r,
-            &id_a,
-            "--identity",
-            &k.p("b.key"),
-            "--sign-key",
-            &k.p("signer.key"),
-        ],
-    );
+    let o = k.recipients_by("remove", &r, &id_a, "b", "signer");
     assert!(o.status.success(), "{}", show(&o));
     let removed: Value = serde_json::from_slice(&o.stdout).unwrap();
     check_doc("recipients", &removed);
@@ -432,18 +412,8 @@ fn inspect_and_recipients() {
     let o = k.pull(&old, "a", "out-a3");
     assert!(o.status.success(), "{}", show(&o));
     // The last recipient cannot be removed.
-    let e = fails(
-        h,
-        &[
-            "recipients",
-            "remove",
-            &r,
-            &k.p("b.pub"),
-            "--identity",
-            &k.p("b.key"),
-            "--sign-key",
-            &k.p("signer.key"),
-        ],
+    let e = exits(
+        &k.recipients_by("remove", &r, &k.p("b.pub"), "b", "signer"),
         1,
     );
     assert!(e.contains("only recipient"), "{e}");
@@ -464,18 +434,8 @@ fn inspect_and_recipients() {
         (i["encrypted"].clone(), i["recipients"].clone()),
         (Value::Bool(false), serde_json::json!([]))
     );
-    let e = fails(
-        h,
-        &[
-            "recipients",
-            "add",
-            &open,
-            &k.p("c.pub"),
-            "--identity",
-            &k.p("a.key"),
-            "--sign-key",
-            &k.p("signer.key"),
-        ],
+    let e = exits(
+        &k.recipients_by("add", &open, &k.p("c.pub"), "a", "signer"),
         1,
     );
     assert!(e.contains("is not encrypted"), "{e}");
