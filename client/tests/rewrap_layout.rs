@@ -161,56 +161,26 @@ fn refusals() {
     let stranger = RecipientPrivateKey::generate(KemAlgorithm::XWing).unwrap();
     let d = &packed.manifest_digest;
 
-    let e = change(
-        &layout,
-        d,
-        RecipientChange::Add(&pk),
-        &keys.recipient,
-        &keys.signer,
-        &own,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            pqreg::Error::Recipients(RecipientsError::AlreadyRecipient(_))
-        ),
-        "{e}"
-    );
+    // Each refusal names its reason.
+    let refused = |c: RecipientChange<'_>| {
+        change(&layout, d, c, &keys.recipient, &keys.signer, &own).unwrap_err()
+    };
     let id = keys.recipient.key_id().unwrap();
-    let e = change(
-        &layout,
-        d,
-        RecipientChange::Remove(id),
-        &keys.recipient,
-        &keys.signer,
-        &own,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            pqreg::Error::Recipients(RecipientsError::LastRecipient(_))
-        ),
-        "{e}"
-    );
     let sid = stranger.key_id().unwrap();
-    let e = change(
-        &layout,
-        d,
-        RecipientChange::Remove(sid),
-        &keys.recipient,
-        &keys.signer,
-        &own,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            pqreg::Error::Recipients(RecipientsError::NotRecipient(_))
-        ),
-        "{e}"
-    );
+    for (e, want) in [
+        (refused(RecipientChange::Add(&pk)), "AlreadyRecipient"),
+        (refused(RecipientChange::Remove(id)), "LastRecipient"),
+        (refused(RecipientChange::Remove(sid)), "NotRecipient"),
+    ] {
+        let got = match &e {
+            pqreg::Error::Recipients(RecipientsError::AlreadyRecipient(_)) => "AlreadyRecipient",
+            pqreg::Error::Recipients(RecipientsError::LastRecipient(_)) => "LastRecipient",
+            pqreg::Error::Recipients(RecipientsError::NotRecipient(_)) => "NotRecipient",
+            _ => "other",
+        };
+        assert_eq!(got, want, "{e}");
+        assert_eq!(e.exit_code(), pqreg::exit::ERROR);
+    }
     // A non-recipient identity cannot unwrap the secret.
     let spk = stranger.public_key().unwrap();
     let e = change(
