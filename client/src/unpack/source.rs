@@ -25,6 +25,9 @@ pub trait BlobSource {
     /// The referrers of `subject`, as the referrers API lists them: descriptors of
     /// manifests with their `artifactType` and annotations.
     fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error>;
+    /// A hint that these blobs will be opened next, in this order: a network source starts
+    /// fetching them in the background. The default does nothing.
+    fn prefetch(&self, _blobs: &[Descriptor]) {}
 }
 
 /// An OCI image layout directory as a [`BlobSource`].
