@@ -203,6 +203,22 @@ fn pqreg_registry_store_tampered() {
         "--policy",
         &h.p("trust.toml"),
     ]));
+    // The blob cache is not trusted either: a cached chunk changed on disk is caught
+    // (the unpacker hashes every blob it did not download itself in this run).
+    let cached = h.path().join("cache/pqreg/blobs/sha256").join(last.hex());
+    altered(&cached, flip_at(100), || {
+        let o = h.run(&[
+            "pull",
+            &r,
+            &h.p("from-cache"),
+            "--identity",
+            &h.p("rcpt.key"),
+            "--policy",
+            &h.p("trust.toml"),
+        ]);
+        exits(&o, 10, "cached chunk altered");
+        assert!(!h.path().join("from-cache").exists());
+    });
     pull_fails(
         &h,
         &r,
