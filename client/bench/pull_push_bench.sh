@@ -8,7 +8,8 @@
 #   - skopeo copy of the same files unencrypted (each file one layer of an OCI layout) to
 #     docker-registry, and back from it to an OCI layout directory;
 #   - cp -r of the model directory (the floor).
-# Prints seconds, MB/s (model bytes / time), our/skopeo ratios, bytes transferred and peak
+# Prints seconds, MB/s (model bytes / time), the client's CPU seconds (user + sys: less
+# noisy than wall time on a shared machine), our/skopeo ratios, bytes transferred and peak
 # client RSS (/usr/bin/time -v). Targets: transferred <= 0.70x the model; push >= 2.5x and
 # pull >= 4x the skopeo path; client RSS <= 256 MiB.
 #
@@ -127,6 +128,7 @@ run() {
         echo "$name failed:" >&2; cat "$TMP/$name.err" >&2; exit 1; }
     awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$TMP/$name.time" > "$TMP/$name.s"
     awk -F': ' '/Maximum resident set size/{print $2}' "$TMP/$name.time" > "$TMP/$name.rss"
+    awk -F': ' '/User time|System time/{s+=$2} END{print s}' "$TMP/$name.time" > "$TMP/$name.cpu"
 }
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
@@ -156,14 +158,15 @@ import sys
 tmp, model, sk, conc, up_pq, down_pq, up_dr, down_dr = sys.argv[1], *map(int, sys.argv[2:])
 def s(n): return float(open(f"{tmp}/{n}.s").read())
 def rss(n): return int(open(f"{tmp}/{n}.rss").read()) / 1024
+def cpu(n): return float(open(f"{tmp}/{n}.cpu").read())
 rows = [("cp -r (floor)", "cp", model), ("skopeo push -> docker-registry", "skopeo_push", sk),
         ("skopeo pull <- docker-registry", "skopeo_pull", sk),
         ("pqreg push -> pqreg-registry", "push_pq", up_pq), ("pqreg pull <- pqreg-registry", "pull_pq", down_pq),
         ("pqreg push -> docker-registry", "push_dr", up_dr), ("pqreg pull <- docker-registry", "pull_dr", down_dr)]
 print(f"model {model} bytes ({model/2**20:.0f} MiB); pqreg --concurrency {conc}")
-print(f"{'':34} {'seconds':>8} {'MB/s':>7} {'bytes sent/received':>20} {'x model':>8} {'peak RSS MiB':>13}")
+print(f"{'':34} {'seconds':>8} {'MB/s':>7} {'CPU s':>6} {'bytes sent/received':>20} {'x model':>8} {'peak RSS MiB':>13}")
 for label, n, b in rows:
-    print(f"{label:34} {s(n):8.2f} {model/1e6/s(n):7.0f} {b:20d} {b/model:8.3f} {rss(n):13.1f}")
+    print(f"{label:34} {s(n):8.2f} {model/1e6/s(n):7.0f} {cpu(n):6.2f} {b:20d} {b/model:8.3f} {rss(n):13.1f}")
 print(f"push ratio (skopeo push / pqreg push, to pqreg-registry)      {s('skopeo_push')/s('push_pq'):.2f}x (target >= 2.5x)")
 print(f"pull ratio (skopeo pull / pqreg pull, from pqreg-registry)    {s('skopeo_pull')/s('pull_pq'):.2f}x (target >= 4x)")
 print(f"push ratio, both to docker-registry                           {s('skopeo_push')/s('push_dr'):.2f}x")

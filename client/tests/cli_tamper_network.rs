@@ -70,8 +70,18 @@ fn flip_at(pos: usize) -> impl FnOnce(&mut Vec<u8>) {
     }
 }
 
-/// Pulls `reference` with an empty cache and asserts exit `want` and nothing left behind.
-fn pull_fails(h: &Home, reference: &str, identity: &str, trust: &str, want: i32, what: &str) {
+/// Pulls `reference` with an empty cache and asserts exit `want` and nothing left behind:
+/// no output or staging directory, no cached blob that is not its digest's content, and
+/// nothing (not even a resumable `.partial`) of the blob `tampered`.
+fn pull_fails_on(
+    h: &Home,
+    reference: &str,
+    identity: &str,
+    trust: &str,
+    want: i32,
+    what: &str,
+    tampered: Option<&Digest>,
+) {
     let cache = h.path().join("cache");
     let _ = fs::remove_dir_all(&cache);
     let out = h.path().join("out");
@@ -96,13 +106,20 @@ fn pull_fails(h: &Home, reference: &str, identity: &str, trust: &str, want: i32,
         for e in fs::read_dir(&blobs).unwrap() {
             let e = e.unwrap();
             let name = e.file_name().to_string_lossy().into_owned();
-            assert!(!name.ends_with(".partial"), "{what}: {name} left in cache");
-            if e.file_type().unwrap().is_file() {
+            if let Some(t) = tampered {
+                assert!(!name.starts_with(&t.hex()), "{what}: {name} left in cache");
+            }
+            // Other blobs' downloads cut short by the failure stay, to be resumed.
+            if e.file_type().unwrap().is_file() && !name.ends_with(".partial") {
                 let d = Digest::sha256(&fs::read(e.path()).unwrap());
                 assert_eq!(d.hex(), name, "{what}: cached blob is not its digest");
             }
         }
     }
+}
+
+fn pull_fails(h: &Home, reference: &str, identity: &str, trust: &str, want: i32, what: &str) {
+    pull_fails_on(h, reference, identity, trust, want, what, None);
 }
 
 fn push(h: &Home, reference: &str, signer: &str) -> Digest {
@@ -171,7 +188,10 @@ fn pqreg_registry_store_tampered() {
     altered(
         &blob_file(&reg, false, &last),
         |b| b.truncate(b.len() - 7),
-        || pull_fails(&h, &r, "rcpt.key", "trust.toml", 10, "chunk truncated"),
+        || {
+            let what = "chunk truncated";
+            pull_fails_on(&h, &r, "rcpt.key", "trust.toml", 10, what, Some(&last));
+        },
     );
     // A pristine store pulls (the cases above restored every byte).
     ok(&h.run(&[
@@ -183,6 +203,22 @@ fn pqreg_registry_store_tampered() {
         "--policy",
         &h.p("trust.toml"),
     ]));
+    // The blob cache is not trusted either: a cached chunk changed on disk is caught
+    // (the unpacker hashes every blob it did not download itself in this run).
+    let cached = h.path().join("cache/pqreg/blobs/sha256").join(last.hex());
+    altered(&cached, flip_at(100), || {
+        let o = h.run(&[
+            "pull",
+            &r,
+            &h.p("from-cache"),
+            "--identity",
+            &h.p("rcpt.key"),
+            "--policy",
+            &h.p("trust.toml"),
+        ]);
+        exits(&o, 10, "cached chunk altered");
+        assert!(!h.path().join("from-cache").exists());
+    });
     pull_fails(
         &h,
         &r,

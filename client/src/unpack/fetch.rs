@@ -23,18 +23,20 @@ use crate::Error;
 
 const BUF: usize = 1 << 20;
 
-/// A reader that hashes and counts what passes through it.
+/// A reader that hashes (unless the source already verified the blob) and counts what
+/// passes through it.
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: Hasher,
+    /// `None`: the source checked this blob's digest itself ([`BlobSource::verified`]).
+    hasher: Option<Hasher>,
     n: u64,
 }
 
 impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
+    pub fn new(inner: R, verified: bool) -> Self {
         HashingReader {
             inner,
-            hasher: Hasher::new(),
+            hasher: (!verified).then(Hasher::new),
             n: 0,
         }
     }
@@ -43,14 +45,17 @@ impl<R: Read> HashingReader<R> {
     fn finish(mut self, what: &'static str, desc: &Descriptor) -> Result<(), Error> {
         let mut sink = io::sink();
         let _ = io::copy(&mut self, &mut sink);
-        check(what, desc, self.n, self.hasher.finalize())
+        let digest = self.hasher.map_or(desc.digest, Hasher::finalize);
+        check(what, desc, self.n, digest)
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.n += n as u64;
         Ok(n)
     }
@@ -157,7 +162,8 @@ pub(crate) fn fetch_layer<S: BlobSource>(
     key: Option<ChunkKey>,
 ) -> Result<u64, Error> {
     let raw = source.open_blob(&job.layer.digest)?;
-    let counted = HashingReader::new(raw.take(job.layer.size + 1));
+    let verified = source.verified(&job.layer.digest);
+    let counted = HashingReader::new(raw.take(job.layer.size + 1), verified);
     let mut opener = OpenReader::with_codec(counted, key, stored_or_planes()?);
     let files: Vec<File> = job
         .targets

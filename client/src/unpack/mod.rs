@@ -525,6 +525,8 @@ pub fn unpack_model<S: BlobSource + Sync>(
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
+    // Only now, with the signature and the index verified, are the chunks fetched.
+    source.prefetch(&jobs.iter().map(|j| j.layer.clone()).collect::<Vec<_>>());
     let read = AtomicU64::new(0);
     run_parallel(jobs.len(), opts.threads, |i| {
         let job = &jobs[i];
