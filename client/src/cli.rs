@@ -166,6 +166,16 @@ pub struct VerifyArgs {
     /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Verify without network: the model from --layout, the log from --proof (both
+    /// written by `pqreg log proof REF --out FILE --layout DIR`).
+    #[arg(long, requires_all = ["layout", "proof"])]
+    pub offline: bool,
+    /// OCI image layout holding the model and its signature (with --offline).
+    #[arg(long, value_name = "DIR", requires = "offline")]
+    pub layout: Option<PathBuf>,
+    /// Offline log proof, C2SP tlog-proof (with --offline).
+    #[arg(long, value_name = "FILE", requires = "offline")]
+    pub proof: Option<PathBuf>,
 }
 
 /// `pqreg inspect`.

@@ -73,8 +73,8 @@ pub const UNTRUSTED_SIGNER: ExitCode = ExitCode {
 pub const LOG_PROOF: ExitCode = ExitCode {
     code: 13,
     name: "LOG_PROOF",
-    meaning: "The transparency log entry is missing, its inclusion proof or checkpoint signature does not verify, or the log is not consistent with the newest checkpoint this client verified (it rewound or forked).",
-    action: "Do not use the model. Report it to the log's operator with the checkpoints in $XDG_STATE_HOME/pqreg/.",
+    meaning: "The transparency log entry is missing or does not match the signature, its inclusion proof or checkpoint signature does not verify, a tile or entry does not hash to the signed root, the log is not in the trust policy's [[logs]], or the log is not consistent with the newest checkpoint this client verified (it rewound or forked).",
+    action: "Do not use the model. If the log is not configured, add its keys to [[logs]] in the trust policy; otherwise report it to the log's operator with the checkpoints (and evidence/) in $XDG_STATE_HOME/pqreg/logs/.",
 };
 
 /// A chunk, the index or the key envelope did not decrypt.

@@ -11,6 +11,7 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
+use pqreg_spec::keys::KeyId;
 use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
 use pqreg_spec::merkle::{Hash, leaf_hash};
 use pqreg_spec::note::Note;
@@ -35,6 +36,9 @@ pub enum LogCommand {
     /// Read every entry added since the last run (from the tiles) and report those of
     /// the watched keys and repositories.
     Monitor(LogMonitorArgs),
+    /// Write an offline proof (C2SP tlog-proof) of a model's signature entry, and with
+    /// --layout the model itself, for `pqreg verify --offline`.
+    Proof(crate::proof_cmd::LogProofArgs),
 }
 
 /// The log to use.
@@ -88,19 +92,10 @@ pub struct LogMonitorArgs {
     pub repo: Vec<String>,
 }
 
-/// The registry argument the clap checks saw (main validates it before running).
-pub(crate) fn registry_of(cmd: &LogCommand) -> &str {
-    match cmd {
-        LogCommand::Checkpoint(a) | LogCommand::Verify(a) => &a.registry,
-        LogCommand::Get(a) => &a.log.registry,
-        LogCommand::Search(a) => &a.log.registry,
-        LogCommand::Monitor(a) => &a.log.registry,
-    }
-}
-
 /// Runs a `pqreg log` command.
 pub(crate) fn run(cmd: &LogCommand) -> anyhow::Result<Outcome> {
     match cmd {
+        LogCommand::Proof(a) => crate::proof_cmd::proof(a),
         LogCommand::Checkpoint(a) => with_log(a, checkpoint),
         LogCommand::Verify(a) => with_log(a, verify),
         LogCommand::Get(a) => with_log(&a.log, |log| get(log, a.index)),
@@ -117,7 +112,18 @@ pub(crate) fn run(cmd: &LogCommand) -> anyhow::Result<Outcome> {
             for r in &a.repo {
                 check_repo(r)?;
             }
-            with_log(&a.log, |log| monitor(log, &keys, &a.repo))
+            // The policy's rules say who may sign a repository of this registry.
+            let host = crate::registry_arg(&a.log.registry)?;
+            let policy = crate::remote_cmd::load_policy(
+                a.log.policy.as_deref(),
+                &Paths::from_process_env(),
+            )?;
+            let expected = |repo: &str, signer: &Digest| {
+                policy
+                    .authorize(&format!("{host}/{repo}"), &KeyId(*signer))
+                    .is_ok()
+            };
+            with_log(&a.log, |log| monitor(log, &keys, &a.repo, &expected))
         }
     }
 }
@@ -128,32 +134,45 @@ fn with_log(
     f: impl FnOnce(&Log<'_>) -> Result<Outcome, LogError>,
 ) -> anyhow::Result<Outcome> {
     let host = crate::registry_arg(&a.registry)?;
+    with_log_host(&host, a.policy.as_deref(), f)
+}
+
+/// [`with_log`] for a validated registry host.
+pub(crate) fn with_log_host<T>(
+    host: &str,
+    policy: Option<&std::path::Path>,
+    f: impl FnOnce(&Log<'_>) -> Result<T, LogError>,
+) -> anyhow::Result<T> {
     let paths = Paths::from_process_env();
-    let policy = crate::remote_cmd::load_policy(a.policy.as_deref(), &paths)?;
+    let policy = crate::remote_cmd::load_policy(policy, &paths)?;
     let cred = pqreg::auth::AuthEnv::from_process_env()
-        .lookup(&host)?
+        .lookup(host)?
         .map(|(c, _)| c);
-    let registry = LogClient::for_registry(&host, cred)?;
-    // The registry's checkpoint names the log (unverified until the policy's keys say so).
-    let note = registry.checkpoint()?;
-    let origin = Note::parse(&note)
-        .and_then(|n| Checkpoint::parse_body(n.text()))
-        .map_err(|source| LogError::Checkpoint {
-            origin: format!("(served by {host})"),
-            cause: source,
-        })?
-        .origin;
-    let plog: &PolicyLog = policy
-        .log(&origin)
-        .ok_or_else(|| LogError::Unconfigured(origin.clone()))?;
-    let mirror = plog
-        .url
-        .as_deref()
-        .map(|u| LogClient::new(u, None))
-        .transpose()?;
-    let client = mirror.as_ref().unwrap_or(&registry);
-    let log = Log::new(client, &plog.verifier, &paths.state);
-    Ok(f(&log).map_err(pqreg::Error::from)?)
+    // Every log failure goes through pqreg::Error, so it gets its exit code (13).
+    let run = || -> Result<T, LogError> {
+        let registry = LogClient::for_registry(host, cred)?;
+        // The registry's checkpoint names the log (unverified until the policy's keys say so).
+        let note = registry.checkpoint()?;
+        let origin = Note::parse(&note)
+            .and_then(|n| Checkpoint::parse_body(n.text()))
+            .map_err(|source| LogError::Checkpoint {
+                origin: format!("(served by {host})"),
+                cause: source,
+            })?
+            .origin;
+        let plog: &PolicyLog = policy
+            .log(&origin)
+            .ok_or_else(|| LogError::Unconfigured(origin.clone()))?;
+        let mirror = plog
+            .url
+            .as_deref()
+            .map(|u| LogClient::new(u, None))
+            .transpose()?;
+        let client = mirror.as_ref().unwrap_or(&registry);
+        let log = Log::new(client, &plog.verifier, &paths.state).with_api(&registry);
+        f(&log)
+    };
+    Ok(run().map_err(pqreg::Error::from)?)
 }
 
 fn b64(h: &Hash) -> String {
@@ -172,7 +191,7 @@ fn signers(c: &VerifiedCheckpoint) -> Vec<String> {
 }
 
 /// The newest checkpoint, verified, consistent with the stored one and stored.
-fn advance(log: &Log<'_>) -> Result<(VerifiedCheckpoint, Update), LogError> {
+pub(crate) fn advance(log: &Log<'_>) -> Result<(VerifiedCheckpoint, Update), LogError> {
     let latest = log.latest()?;
     let update = log.update(&latest)?;
     Ok((latest, update))
@@ -389,12 +408,13 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
     let client_base = log.origin().to_owned();
     let mut hits = Vec::new();
     let mut after: Option<u64> = None;
-    for _ in 0..MAX_SEARCH_PAGES {
+    let mut truncated = false;
+    for page_no in 0..MAX_SEARCH_PAGES {
         let mut q = filter.query();
         if let Some(a) = after {
             q.push(("after", a.to_string()));
         }
-        let page = log.client().search(&q)?;
+        let page = log.api()?.search(&q)?;
         for h in page.entries {
             if h.index >= size {
                 // Appended after the checkpoint we verified: not provable yet.
@@ -415,15 +435,23 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
             hits.push((h.index, e, bytes));
         }
         match page.next {
-            Some(n) => after = Some(n),
+            Some(n) => {
+                after = Some(n);
+                truncated = page_no + 1 == MAX_SEARCH_PAGES;
+            }
             None => break,
         }
     }
     eprintln!(
-        "pqreg: {} entries found in {} {}, each verified included",
+        "pqreg: {} entries found in {} {}, each verified included{}",
         hits.len(),
         log.origin(),
-        TreeHead::of(&c)
+        TreeHead::of(&c),
+        if truncated {
+            format!("; stopped after {MAX_SEARCH_PAGES} pages, more may match (narrow the filter)")
+        } else {
+            String::new()
+        }
     );
     Ok(Outcome {
         text: hits
@@ -433,6 +461,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
             .join("\n"),
         json: json!({
             "checkpoint": head_json(&TreeHead::of(&c)),
+            "truncated": truncated,
             "entries": hits.iter().map(|(i, e, b)| json!({
                 "index": i,
                 "entry": String::from_utf8_lossy(b),
@@ -445,7 +474,12 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
 /// The monitor's position in a log: the next entry index to read.
 const MONITOR_STATE: &str = "monitor";
 
-fn monitor(log: &Log<'_>, keys: &[Digest], repos: &[String]) -> Result<Outcome, LogError> {
+fn monitor(
+    log: &Log<'_>,
+    keys: &[Digest],
+    repos: &[String],
+    expected: &dyn Fn(&str, &Digest) -> bool,
+) -> Result<Outcome, LogError> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
     let from = match log.store().read(MONITOR_STATE)? {
@@ -478,9 +512,12 @@ fn monitor(log: &Log<'_>, keys: &[Digest], repos: &[String]) -> Result<Outcome, 
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                if signer.is_some_and(|s| keys.contains(&s)) {
+                let watched_repo = repos.contains(&e.repository);
+                if watched_repo && signer.is_some_and(|s| !expected(&e.repository, &s)) {
+                    report("unexpected-signer", entry_line(index, &e));
+                } else if signer.is_some_and(|s| keys.contains(&s)) {
                     report("watched-signer", entry_line(index, &e));
-                } else if repos.contains(&e.repository) {
+                } else if watched_repo {
                     report("watched-repository", entry_line(index, &e));
                 }
             }

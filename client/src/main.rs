@@ -7,6 +7,7 @@
 mod cli;
 mod log_cmd;
 mod model_cmd;
+mod proof_cmd;
 mod remote_cmd;
 
 use std::io::{BufRead as _, Write as _};
@@ -149,6 +150,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.passphrase_file.as_deref(),
             a.oms_signature.as_deref(),
         ),
+        Command::Verify(a) if a.offline => proof_cmd::verify_offline(
+            &a.reference,
+            a.layout.as_deref().unwrap_or(std::path::Path::new(".")),
+            a.proof.as_deref().unwrap_or(std::path::Path::new("-")),
+            a.identity.as_deref(),
+            a.policy.as_deref(),
+        ),
         Command::Verify(a) => remote_cmd::pull(
             &a.reference,
             None,
@@ -161,10 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Recipients(RecipientsCommand::Add(a)) => model_cmd::recipients_cmd(&a, true),
         Command::Recipients(RecipientsCommand::Remove(a)) => model_cmd::recipients_cmd(&a, false),
         Command::Copy(a) => model_cmd::copy_cmd(&a),
-        Command::Log(cmd) => {
-            registry_arg(log_cmd::registry_of(&cmd))?;
-            log_cmd::run(&cmd)
-        }
+        Command::Log(cmd) => log_cmd::run(&cmd),
     }
 }
 

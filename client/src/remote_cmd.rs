@@ -17,7 +17,8 @@ use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
 use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
-use pqreg::unpack::{UnpackOptions, read_index, unpack_model};
+use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, read_index, unpack_model};
+use pqreg_spec::Digest;
 use pqreg_spec::keys::{
     PrivateKey, PublicKey, RecipientPrivateKey, RecipientPublicKey, SigningKey, VerifyingKey,
 };
@@ -316,26 +317,17 @@ pub(crate) fn pull(
         state: paths.state.clone(),
     };
     opts.log_verifier = Some(&bundle_log);
-    let scratch;
-    let out_dir = match out {
-        Some(d) => d.to_owned(),
-        None => {
-            let tmp = paths.cache.join("tmp");
-            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            scratch = tempfile::tempdir_in(&tmp)
-                .with_context(|| format!("creating a directory in {}", tmp.display()))?;
-            scratch.path().join("model")
-        }
-    };
     // The classical bundle is looked up first, so a model without one writes nothing.
     let classic = oms_signature
         .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
         .transpose()?;
-    let report = unpack_model(&source, &digest, &opts, &out_dir)?;
+    let report = verify_into(&source, &digest, &opts, out, &paths)?;
     if let (Some(c), Some(path)) = (&classic, oms_signature) {
         if let Err(e) = c.check(&digest, &report.statement_digest) {
             // The model verified, but the user asked for both: leave neither.
-            let _ = std::fs::remove_dir_all(&out_dir);
+            if let Some(d) = out {
+                let _ = std::fs::remove_dir_all(d);
+            }
             return Err(e.into());
         }
         c.write(path)?;
@@ -366,4 +358,27 @@ pub(crate) fn pull(
             "oms_signature": oms_signature,
         }),
     })
+}
+
+/// Unpacks into `out`, or (verify) into a scratch directory under the cache that is
+/// deleted afterwards.
+pub(crate) fn verify_into<S: BlobSource + Sync>(
+    source: &S,
+    digest: &Digest,
+    opts: &UnpackOptions<'_>,
+    out: Option<&Path>,
+    paths: &Paths,
+) -> anyhow::Result<UnpackReport> {
+    let scratch;
+    let out_dir = match out {
+        Some(d) => d.to_owned(),
+        None => {
+            let tmp = paths.cache.join("tmp");
+            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            scratch = tempfile::tempdir_in(&tmp)
+                .with_context(|| format!("creating a directory in {}", tmp.display()))?;
+            scratch.path().join("model")
+        }
+    };
+    Ok(unpack_model(source, digest, opts, &out_dir)?)
 }

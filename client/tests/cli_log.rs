@@ -113,15 +113,22 @@ impl Home {
     }
 
     fn push(&self, model: &Path, r: &str) -> String {
-        let v = self.json(&[
-            "push",
-            model.to_str().unwrap(),
-            r,
-            "--recipient",
-            &self.p("rcpt.pub"),
-            "--sign-key",
-            &self.p("signer.key"),
-        ]);
+        self.push_with(model, r, &[])
+    }
+
+    fn push_with(&self, model: &Path, r: &str, extra: &[&str]) -> String {
+        let mut a = vec![
+            "push".to_owned(),
+            model.to_str().unwrap().to_owned(),
+            r.to_owned(),
+            "--recipient".into(),
+            self.p("rcpt.pub"),
+            "--sign-key".into(),
+            self.p("signer.key"),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let v = self.json(&a);
         v["digest"].as_str().unwrap().to_owned()
     }
 
@@ -210,9 +217,25 @@ fn push_pull_and_log_commands() {
 
     // A second model: its bundle's checkpoint is larger than the stored one, so pull
     // proves consistency from the tiles and advances the stored checkpoint.
+    // With a classical OMS bundle too: the PQ bundle (logged) goes first, so the
+    // registry accepts the classical one (it requires the statement to be logged).
     let m2 = variant(&h, "m2", "second");
     let r2 = format!("{}/models/other:v1", reg.addr);
-    let d2 = h.push(&m2, &r2);
+    h.run_ok(&[
+        "keygen",
+        "--sign",
+        "--alg",
+        "ecdsa-p256",
+        "--out",
+        &h.p("classic"),
+    ]);
+    let d2 = h.push_with(&m2, &r2, &["--classic-sign-key", &h.p("classic.key")]);
+    let refs: serde_json::Value = serde_json::from_slice(&get(&format!(
+        "http://{}/v2/models/other/referrers/{d2}",
+        reg.addr
+    )))
+    .unwrap();
+    assert_eq!(refs["manifests"].as_array().unwrap().len(), 2, "{refs}");
     h.pull(&r2, "out2");
     let second = std::fs::read(&stored).unwrap();
     assert_ne!(first, second);
@@ -259,6 +282,14 @@ fn push_pull_and_log_commands() {
     // Out of range: a log failure (no such leaf in the verified tree).
     h.fails_13(&["log", "get", &reg.addr, &size.to_string()]);
 
+    // A policy without the log: every log command refuses it (13), with the fix named.
+    std::fs::write(h.path().join("nolog.toml"), "version = 1\n").unwrap();
+    let err = h.fails_13(&["log", "verify", &reg.addr, "--policy", &h.p("nolog.toml")]);
+    assert!(
+        err.contains("no log with origin") && err.contains("add its keys to [[logs]]"),
+        "{err}"
+    );
+
     let v = h.json(&["log", "verify", &reg.addr]);
     assert_eq!(v["consistent"], true);
     assert_eq!(v["newest"]["size"], size);
@@ -290,6 +321,20 @@ fn push_pull_and_log_commands() {
     // The tag move (watched repository; the manifest is pushed first) and the new
     // signature (watched key).
     assert_eq!(reasons, ["watched-repository", "watched-signer"], "{m}");
+    // Someone whose key the policy does not list for models/* signs models/tiny.
+    let intruder = Home::new();
+    intruder.push(
+        &variant(&intruder, "m4", "fourth"),
+        &format!("{}/models/tiny:v3", reg.addr),
+    );
+    let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/tiny"]);
+    let reasons: Vec<&str> = m["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["watched-repository", "unexpected-signer"], "{m}");
     // The state directory holds only its files: no temporary file left behind.
     let mut names: Vec<String> = std::fs::read_dir(h.state_dir(&reg))
         .unwrap()
@@ -529,4 +574,130 @@ fn hostile_mirror() {
     assert_ne!(std::fs::read(&stored_path).unwrap(), stored);
     let m = consumer.json(&["log", "monitor", &reg.addr, "--key", &publisher.key_id]);
     assert_eq!(m["reports"].as_array().unwrap().len(), 2, "{m}");
+}
+
+#[test]
+fn offline_proof_and_verify() {
+    let reg = start();
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    let r1 = format!("{}/models/tiny:v1", reg.addr);
+    let r2 = format!("{}/models/tiny:v2", reg.addr);
+    let d1 = h.push(&tiny(), &r1);
+    h.push(&variant(&h, "m2", "second"), &r2);
+    let p1 = h.p("v1.tlog-proof");
+    let v = h.json(&[
+        "log",
+        "proof",
+        &r1,
+        "--out",
+        &p1,
+        "--layout",
+        &h.p("layout"),
+    ]);
+    assert_eq!(v["checkpoint"]["size"], 4, "{v}");
+    let text = std::fs::read_to_string(&p1).unwrap();
+    assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{text}");
+    // Without --out the proof is printed.
+    let p2 = h.p("v2.tlog-proof");
+    std::fs::write(&p2, h.run_ok(&["log", "proof", &r2])).unwrap();
+    let addr = reg.addr.clone();
+    drop(reg);
+
+    // Another machine, no network: the layout and the proof suffice.
+    let offline = Home::new();
+    for f in ["signer.pub", "rcpt.key"] {
+        std::fs::copy(h.path().join(f), offline.path().join(f)).unwrap();
+    }
+    std::fs::create_dir_all(offline.path().join("config/pqreg")).unwrap();
+    std::fs::copy(
+        h.path().join("config/pqreg/policy.toml"),
+        offline.path().join("config/pqreg/policy.toml"),
+    )
+    .unwrap();
+    let verify = |proof: &str| {
+        vec![
+            "verify".to_owned(),
+            format!("{addr}/models/tiny@{d1}"),
+            "--offline".into(),
+            "--layout".into(),
+            h.p("layout"),
+            "--proof".into(),
+            proof.to_owned(),
+            "--identity".into(),
+            offline.p("rcpt.key"),
+        ]
+    };
+    let args = verify(&p1);
+    let mut a: Vec<&str> = vec!["-o", "json"];
+    a.extend(args.iter().map(String::as_str));
+    let v: serde_json::Value = serde_json::from_str(&offline.run_ok(&a)).unwrap();
+    assert_eq!(v["log_verified"], true, "{v}");
+    assert_eq!(v["offline"], true);
+    // The tag in the layout names the same model.
+    offline.run_ok(&[
+        "verify",
+        &r1,
+        "--offline",
+        "--layout",
+        &h.p("layout"),
+        "--proof",
+        &p1,
+        "--identity",
+        &offline.p("rcpt.key"),
+    ]);
+
+    // The proof of the other model's entry.
+    let args = verify(&p2);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = offline.fails_13(&a);
+    assert!(err.contains("another entry"), "{err}");
+    // A flipped proof hash.
+    let bad = h.p("bad.tlog-proof");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let l = &mut lines[3];
+    let c = if l.starts_with('A') { "B" } else { "A" };
+    l.replace_range(0..1, c);
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let args = verify(&bad);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = offline.fails_13(&a);
+    assert!(err.contains("is not included"), "{err}");
+    // Truncated: no checkpoint.
+    std::fs::write(&bad, &text[..text.find("\n\n").unwrap() + 1]).unwrap();
+    let err = offline.fails_13(&a);
+    assert!(err.contains("proof file"), "{err}");
+}
+
+/// A checkpoint read, then the log grows: the registry drops the partial tiles and entry
+/// bundles of the old size, and the client reads the same hashes from the wider ones.
+#[test]
+fn proofs_for_an_older_checkpoint_after_growth() {
+    use pqreg::tlog::{Log, LogClient};
+    let reg = start();
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    h.push(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
+    let text = std::fs::read_to_string(h.path().join("config/pqreg/policy.toml")).unwrap();
+    let policy = pqreg_spec::policy::Policy::from_toml(&text).unwrap();
+    let plog = policy.log(&origin(&reg)).unwrap();
+    let client = LogClient::for_registry(&reg.addr, None).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let log = Log::new(&client, &plog.verifier, state.path());
+    let old = log.latest().unwrap();
+    assert_eq!(old.checkpoint.size, 2);
+    h.push(
+        &variant(&h, "m2", "second"),
+        &format!("{}/models/tiny:v2", reg.addr),
+    );
+    let gone = ureq::get(format!("http://{}/log/tile/0/000.p/2", reg.addr)).call();
+    assert!(
+        gone.is_err(),
+        "the registry still serves the old partial tile"
+    );
+    for i in 0..2 {
+        let entry = log.entry(i, 2).unwrap();
+        let mut tiles = log.tiles(2);
+        log.check_inclusion(&mut tiles, &entry, i, &old).unwrap();
+    }
 }

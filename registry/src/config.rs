@@ -267,6 +267,40 @@ mod tests {
         assert!(Config::load(None, Vec::new()).is_ok());
     }
 
+    #[test]
+    fn log_origin_and_witnesses() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.log_origin(), "127.0.0.1:5000/log");
+        let w = "witness.example/w1+d9ed62c5+BO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR";
+        let c = Config::load(
+            None,
+            env(&[
+                ("PQREG_REGISTRY__LOG__ORIGIN", "reg.example/log"),
+                ("PQREG_REGISTRY__LOG__WITNESSES", &format!("[\"{w}\"]")),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.log_origin(), "reg.example/log");
+        assert_eq!(c.witness_keys().unwrap()[0].to_string(), w);
+        // Not a key name; not a cosignature key (0x01 is the log's own type); not a key.
+        assert!(Config::load(None, env(&[("PQREG_REGISTRY__LOG__ORIGIN", "a b")])).is_err());
+        let ed = "registry.example/log+9c2dabef+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c";
+        assert!(
+            Config::load(
+                None,
+                env(&[("PQREG_REGISTRY__LOG__WITNESSES", &format!("[\"{ed}\"]"))])
+            )
+            .is_err()
+        );
+        assert!(Config::load(None, env(&[("PQREG_REGISTRY__LOG__WITNESSES", "[\"x\"]")])).is_err());
+    }
+
     /// spec/api.md's example configuration is the defaults (but for `data_dir`).
     #[test]
     fn doc_example_is_defaults() {

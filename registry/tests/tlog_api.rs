@@ -4,34 +4,14 @@
 
 mod common;
 
-use common::signed::{Publisher, push_model, submit, submit_ok};
+use common::signed::{Publisher, log_verifier as verifier, push_model, submit, submit_ok};
 use common::{agent, body, err_code, hdr, start};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{LogVerifier, VerifiedCheckpoint};
 use pqreg_spec::keys::SignatureAlgorithm;
 use pqreg_spec::merkle::{self, api::B64Hash};
-use pqreg_spec::note::VerifierKey;
 use pqreg_spec::tile::{TileId, TileSet};
 use serde_json::Value;
-
-fn verifier(base: &str, origin: &str) -> LogVerifier {
-    let a = agent();
-    let keys = String::from_utf8(body(
-        &mut a.get(format!("{base}/log/v1/keys")).call().unwrap(),
-    ))
-    .unwrap();
-    let log_keys: Vec<VerifierKey> = keys
-        .lines()
-        .map(|l| VerifierKey::parse(l).unwrap())
-        .collect();
-    assert_eq!(log_keys.len(), 2);
-    LogVerifier {
-        origin: origin.to_owned(),
-        log_keys,
-        witnesses: vec![],
-        witness_quorum: 0,
-    }
-}
 
 fn checkpoint(base: &str, v: &LogVerifier) -> VerifiedCheckpoint {
     let mut r = agent()

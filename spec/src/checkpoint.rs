@@ -219,6 +219,8 @@ pub fn check_update(old: &Checkpoint, new: &Checkpoint, proof: &[Hash]) -> Resul
 pub const LOG_SIGNATURE_TYPES: [SignatureType; 2] =
     [SignatureType::Ed25519, SignatureType::CosignatureMlDsa44];
 
+pub mod proof;
+
 #[cfg(test)]
 mod tests;
 

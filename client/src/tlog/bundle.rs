@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use pqreg_spec::bundle::{InclusionProof, PQREG_ENTRY_KIND, PQREG_ENTRY_VERSION, TlogEntry};
 use pqreg_spec::checkpoint::Checkpoint;
+use pqreg_spec::checkpoint::proof::ProofFile;
 use pqreg_spec::logentry::{EntryKind, LogEntry};
 use pqreg_spec::merkle::{leaf_hash, verify_inclusion};
 use pqreg_spec::note::Note;
-use pqreg_spec::policy::Policy;
+use pqreg_spec::policy::{Policy, PolicyLog};
 use pqreg_spec::{Digest, keys::KeyId};
 
 use super::http::b64;
@@ -72,6 +73,47 @@ fn check_fields(
     Ok(())
 }
 
+/// The bundle entry's body parsed and matched against the signature (`ctx`), and its
+/// time against `integratedTime`.
+fn check_entry(e: &TlogEntry, ctx: &LogContext<'_>) -> Result<LogEntry, LogError> {
+    let entry = LogEntry::parse(&e.canonicalized_body).map_err(|source| LogError::Entry {
+        index: e.log_index,
+        cause: source,
+    })?;
+    check_fields(
+        &entry,
+        repository_path(ctx.repository),
+        &ctx.manifest_digest,
+        &ctx.statement_digest,
+        &ctx.key_id,
+    )?;
+    if entry.time != e.integrated_time {
+        return Err(LogError::EntryMismatch(format!(
+            "integratedTime {} differs from the entry's time {}",
+            e.integrated_time, entry.time
+        )));
+    }
+    Ok(entry)
+}
+
+/// The policy's log for the origin of `checkpoint` (unverified here), after checking the
+/// bundle entry's `logId` names that origin.
+fn configured_log<'p>(
+    policy: &'p Policy,
+    e: &TlogEntry,
+    checkpoint: &[u8],
+) -> Result<&'p PolicyLog, LogError> {
+    let cp = origin_of(checkpoint)?;
+    if e.log_id[..] != log_id(&cp.origin) {
+        return Err(LogError::EntryMismatch(
+            "logId is not the SHA-256 of the checkpoint's origin".into(),
+        ));
+    }
+    policy
+        .log(&cp.origin)
+        .ok_or(LogError::Unconfigured(cp.origin))
+}
+
 /// Step 6 of pull/verify: a bundle's log entry checked against the signature, its
 /// inclusion proof against its checkpoint, the checkpoint against the policy's log keys,
 /// and consistency with the stored checkpoint (§9).
@@ -90,34 +132,9 @@ impl BundleLog<'_> {
     /// The checks, with the log's own error.
     pub fn check(&self, e: &TlogEntry, ctx: &LogContext<'_>) -> Result<TreeHead, LogError> {
         let body = &e.canonicalized_body;
-        let entry = LogEntry::parse(body).map_err(|source| LogError::Entry {
-            index: e.log_index,
-            cause: source,
-        })?;
-        check_fields(
-            &entry,
-            repository_path(ctx.repository),
-            &ctx.manifest_digest,
-            &ctx.statement_digest,
-            &ctx.key_id,
-        )?;
-        if entry.time != e.integrated_time {
-            return Err(LogError::EntryMismatch(format!(
-                "integratedTime {} differs from the entry's time {}",
-                e.integrated_time, entry.time
-            )));
-        }
+        check_entry(e, ctx)?;
         let p = &e.inclusion_proof;
-        let cp = origin_of(p.checkpoint.as_bytes())?;
-        if e.log_id[..] != log_id(&cp.origin) {
-            return Err(LogError::EntryMismatch(
-                "logId is not the SHA-256 of the checkpoint's origin".into(),
-            ));
-        }
-        let plog = self
-            .policy
-            .log(&cp.origin)
-            .ok_or_else(|| LogError::Unconfigured(cp.origin.clone()))?;
+        let plog = configured_log(self.policy, e, p.checkpoint.as_bytes())?;
         let head = TreeHead {
             size: p.tree_size,
             root: p.root_hash,
@@ -255,5 +272,52 @@ impl Submitter<'_> {
 impl LogHook for Submitter<'_> {
     fn log_entries(&mut self, req: &LogRequest<'_>) -> Result<Vec<TlogEntry>, Error> {
         Ok(vec![self.submit(req).map_err(Error::from)?])
+    }
+}
+
+/// Step 6 without network (`pqreg verify --offline`): the bundle's entry checked against
+/// the signature and against an offline proof file (spec/transparency-log.md §11), whose
+/// checkpoint is verified with the policy's log keys and compared with the stored one
+/// when the sizes are equal.
+pub struct ProofLog<'a> {
+    /// The trust policy (its `[[logs]]`).
+    pub policy: &'a Policy,
+    /// The proof file.
+    pub proof: ProofFile,
+    /// `$XDG_STATE_HOME/pqreg`.
+    pub state: PathBuf,
+}
+
+impl ProofLog<'_> {
+    /// The checks; the verified head, and whether consistency with the stored checkpoint
+    /// was established (`false`: sizes differ, left to the next online check).
+    pub fn check(&self, e: &TlogEntry, ctx: &LogContext<'_>) -> Result<(TreeHead, bool), LogError> {
+        let body = &e.canonicalized_body;
+        check_entry(e, ctx)?;
+        if self.proof.extra.as_deref() != Some(&body[..]) || self.proof.index != e.log_index {
+            return Err(LogError::EntryMismatch(
+                "the proof file is for another entry than the bundle's".into(),
+            ));
+        }
+        let plog = configured_log(self.policy, e, &self.proof.checkpoint)?;
+        let log = Log::offline(&plog.verifier, &self.state);
+        let c = log.open(&self.proof.checkpoint)?;
+        let head = TreeHead::of(&c);
+        verify_inclusion(
+            &leaf_hash(body),
+            self.proof.index,
+            head.size,
+            &self.proof.proof,
+            &head.root,
+        )
+        .map_err(|source| LogError::Inclusion(Box::new((self.proof.index, head, source))))?;
+        let consistent = log.update_offline(&c)?;
+        Ok((head, consistent))
+    }
+}
+
+impl LogVerifier for ProofLog<'_> {
+    fn verify(&self, entry: &TlogEntry, ctx: &LogContext<'_>) -> Result<bool, Error> {
+        self.check(entry, ctx).map(|_| true).map_err(Error::from)
     }
 }

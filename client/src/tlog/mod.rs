@@ -23,7 +23,7 @@ mod http;
 mod state;
 mod sync;
 
-pub use bundle::{BundleLog, Submitter};
+pub use bundle::{BundleLog, ProofLog, Submitter, repository_path};
 pub use http::{LogClient, SubmitRequest, SubmitResponse};
 pub use state::CheckpointStore;
 pub use sync::{Log, Tiles, TreeHead, Update, log_id};
@@ -97,6 +97,9 @@ pub enum LogError {
         /// The parse error.
         cause: LogEntryError,
     },
+    /// An offline proof file is malformed.
+    #[error("proof file: {0}")]
+    ProofFile(pqreg_spec::checkpoint::proof::ProofFileError),
     /// A bundle's log entry does not match the signature it should record.
     #[error("the log entry does not match the signature: {0}")]
     EntryMismatch(String),
@@ -135,3 +138,6 @@ impl LogError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -71,7 +71,8 @@ pub enum Update {
 
 /// A log: its client, its keys (from the policy) and its state directory.
 pub struct Log<'a> {
-    client: &'a LogClient,
+    client: Option<&'a LogClient>,
+    api: Option<&'a LogClient>,
     verifier: &'a LogVerifier,
     store: CheckpointStore,
     cache: Mutex<std::collections::HashMap<String, Vec<u8>>>,
@@ -89,10 +90,47 @@ impl<'a> Log<'a> {
     /// (`$XDG_STATE_HOME/pqreg`).
     pub fn new(client: &'a LogClient, verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
         Log {
-            client,
+            client: Some(client),
+            api: None,
             verifier,
             store: CheckpointStore::new(state, &verifier.origin),
             cache: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The log without network (offline verification): only what the stored checkpoint
+    /// and the caller's data decide; anything that needs the log fails.
+    pub fn offline(verifier: &'a LogVerifier, state: &std::path::Path) -> Self {
+        Log {
+            client: None,
+            api: None,
+            verifier,
+            store: CheckpointStore::new(state, &verifier.origin),
+            cache: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn net(&self) -> Result<&LogClient, LogError> {
+        self.client.ok_or_else(|| LogError::Http {
+            url: self.verifier.origin.clone(),
+            message: "offline: the log is not contacted".into(),
+        })
+    }
+
+    /// §9 without network: store `c` if nothing is stored; if the stored checkpoint has
+    /// `c`'s size, require the same root. `Ok(false)`: the sizes differ, consistency is
+    /// left to the next online check (nothing is replaced).
+    pub fn update_offline(&self, c: &VerifiedCheckpoint) -> Result<bool, LogError> {
+        match self.stored()? {
+            None => {
+                self.store.store(&c.note.to_bytes())?;
+                Ok(true)
+            }
+            Some(s) if s.checkpoint.size == c.checkpoint.size => {
+                self.check_pair(&s, c, 0)?;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
         }
     }
 
@@ -101,9 +139,20 @@ impl<'a> Log<'a> {
         &self.verifier.origin
     }
 
-    /// The HTTP client.
-    pub fn client(&self) -> &LogClient {
-        self.client
+    /// Uses `api` for the registry's own endpoints (search) when checkpoints and tiles
+    /// come from a mirror.
+    pub fn with_api(mut self, api: &'a LogClient) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// The client of the registry's endpoints (search): [`Log::with_api`]'s, else the
+    /// one tiles come from (an error offline).
+    pub fn api(&self) -> Result<&LogClient, LogError> {
+        match self.api {
+            Some(a) => Ok(a),
+            None => self.net(),
+        }
     }
 
     /// The state directory.
@@ -137,7 +186,7 @@ impl<'a> Log<'a> {
 
     /// Fetches and verifies the log's newest checkpoint.
     pub fn latest(&self) -> Result<VerifiedCheckpoint, LogError> {
-        let note = self.client.checkpoint()?;
+        let note = self.net()?.checkpoint()?;
         self.open(&note)
     }
 
@@ -287,11 +336,37 @@ impl<'a> Log<'a> {
             if tiles.have.contains(&id) {
                 continue;
             }
-            let data = self.fetch_cached(id.path(), || self.client.tile(&id))?;
-            tiles.set.insert(id, &data).map_err(|e| self.tiles_err(e))?;
+            let (got, data) = match self.fetch_cached(id.path(), || self.net()?.tile(&id)) {
+                Ok(d) => (id, d),
+                // The log grew since its checkpoint was read and dropped this partial
+                // tile: a wider one holds the same hashes.
+                Err(e) => {
+                    let wider = self.grown_size().and_then(|n| {
+                        TileId::at_size(id.level, id.index, n).filter(|w| w.width > id.width)
+                    });
+                    let Some(w) = wider else { return Err(e) };
+                    (w, self.fetch_cached(w.path(), || self.net()?.tile(&w))?)
+                }
+            };
+            tiles
+                .set
+                .insert(got, &data)
+                .map_err(|e| self.tiles_err(e))?;
             tiles.have.insert(id);
         }
         plan.read(&tiles.set).map_err(|e| self.tiles_err(e))
+    }
+
+    /// The size of the log's current checkpoint, read without verifying it: it only picks
+    /// which (wider) tile to fetch; the hashes are still checked against verified roots.
+    fn grown_size(&self) -> Option<u64> {
+        let note = self.net().ok()?.checkpoint().ok()?;
+        let n = pqreg_spec::note::Note::parse(&note).ok()?;
+        Some(
+            pqreg_spec::checkpoint::Checkpoint::parse_body(n.text())
+                .ok()?
+                .size,
+        )
     }
 
     /// The inclusion proof of `index` in the tree of `size` leaves, from `tiles`.
@@ -310,7 +385,22 @@ impl<'a> Log<'a> {
     pub fn entry(&self, index: u64, size: u64) -> Result<Vec<u8>, LogError> {
         let (id, pos) = EntryBundleId::for_entry(index, size)
             .ok_or_else(|| self.tiles_err(MerkleError::IndexOutOfRange { index, size }))?;
-        let data = self.fetch_cached(id.path(), || self.client.entry_bundle(&id))?;
+        let (id, data) = match self.fetch_cached(id.path(), || self.net()?.entry_bundle(&id)) {
+            Ok(d) => (id, d),
+            // As for tiles: a wider bundle of a grown log holds the same entries.
+            Err(e) => {
+                let wider = self.grown_size().and_then(|n| {
+                    EntryBundleId::for_entry(index, n)
+                        .map(|(w, _)| w)
+                        .filter(|w| w.width > id.width)
+                });
+                let Some(w) = wider else { return Err(e) };
+                (
+                    w,
+                    self.fetch_cached(w.path(), || self.net()?.entry_bundle(&w))?,
+                )
+            }
+        };
         let entries = parse_entry_bundle(&data, id.width).map_err(|e| self.tiles_err(e))?;
         entries
             .get(pos)

@@ -145,3 +145,25 @@ pub fn push_bundle(
     let d = Digest::sha256(&m);
     put_manifest(a, base, repo, &d.to_string(), &m)
 }
+
+/// The log's verifier (its two keys from `GET /log/v1/keys`), no witnesses.
+pub fn log_verifier(base: &str, origin: &str) -> pqreg_spec::checkpoint::LogVerifier {
+    let keys = String::from_utf8(super::body(
+        &mut super::agent()
+            .get(format!("{base}/log/v1/keys"))
+            .call()
+            .unwrap(),
+    ))
+    .unwrap();
+    let log_keys: Vec<pqreg_spec::note::VerifierKey> = keys
+        .lines()
+        .map(|l| pqreg_spec::note::VerifierKey::parse(l).unwrap())
+        .collect();
+    assert_eq!(log_keys.len(), 2);
+    pqreg_spec::checkpoint::LogVerifier {
+        origin: origin.to_owned(),
+        log_keys,
+        witnesses: vec![],
+        witness_quorum: 0,
+    }
+}

@@ -191,3 +191,47 @@ fn witness_example() {
         })
     );
 }
+
+#[test]
+fn tlog_proof_example() {
+    use super::proof::{ProofFile, ProofFileError};
+    let text = example("tlog-proof");
+    let p = ProofFile::parse(text.as_bytes()).unwrap();
+    assert_eq!(p.encode(), text.as_bytes());
+    assert_eq!(p.index, 2);
+    let keys: Vec<VerifierKey> = example("log-verifier-keys")
+        .lines()
+        .map(|l| VerifierKey::parse(l).unwrap())
+        .collect();
+    let v = LogVerifier {
+        origin: "registry.example/log".into(),
+        log_keys: keys,
+        witnesses: vec![],
+        witness_quorum: 0,
+    };
+    let c = v.open(&p.checkpoint).unwrap().checkpoint;
+    let leaf = leaf_hash(p.extra.as_deref().unwrap());
+    verify_inclusion(&leaf, p.index, c.size, &p.proof, &c.root).unwrap();
+    // Strictness: each variation refused.
+    let refuse = |t: &str| ProofFile::parse(t.as_bytes()).unwrap_err();
+    assert_eq!(
+        refuse(&text.replacen("@v1", "@v2", 1)),
+        ProofFileError::BadHeader
+    );
+    for t in [
+        text.replacen("index 2", "index 02", 1),
+        text.replacen("index 2", "index two", 1),
+        text.replacen("extra EA==", "extra EA", 1),
+        text.replacen("+sVCA+fM", "-sVCA+fM", 1),
+        text.replacen("\nindex 2\n", "\n", 1),
+    ] {
+        assert!(matches!(refuse(&t), ProofFileError::BadLine { .. }), "{t}");
+    }
+    let cut = &text[..text.find("\n\n").unwrap() + 1];
+    assert_eq!(refuse(cut), ProofFileError::MissingCheckpoint);
+    // A flipped bit in the proof: parses, no longer proves inclusion.
+    let mut bad = p.clone();
+    bad.proof[0][0] ^= 1;
+    let again = ProofFile::parse(&bad.encode()).unwrap();
+    assert!(verify_inclusion(&leaf, again.index, c.size, &again.proof, &c.root).is_err());
+}
