@@ -439,6 +439,30 @@ fn inspect_and_recipients() {
         1,
     );
     assert!(e.contains("is not encrypted"), "{e}");
+    // With --policy, the current version is verified under it (signature and log entry),
+    // so another key may re-sign; a puller trusting only `signer` then refuses (12).
+    let o = pqreg(
+        h,
+        &[
+            "-o",
+            "json",
+            "recipients",
+            "add",
+            &r,
+            &k.p("c.pub"),
+            "--identity",
+            &k.p("b.key"),
+            "--sign-key",
+            &k.p("other.key"),
+            "--policy",
+            &k.p("trust.toml"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["previous_signer"], signer.as_str());
+    assert_eq!(v["signer"], k.key_id("other").as_str());
+    exits(&k.pull(&r, "c", "out-c"), 12);
     // Missing flags are usage errors.
     fails(h, &["recipients", "add", &r, &k.p("c.pub")], 2);
 }
