@@ -4,8 +4,9 @@
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
 //! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
 //! ([`exit`]), packing ([`pack`]) and verify-before-write unpacking ([`unpack`]), registry
-//! transfers ([`transfer`]) and the two joined ([`remote`]), and the transparency-log
-//! client ([`tlog`]).
+//! transfers ([`transfer`]) and the two joined ([`remote`]), the transparency-log
+//! client ([`tlog`]), and what works on stored models: [`inspect`], recipient changes
+//! ([`rewrap`]) and [`copy`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
