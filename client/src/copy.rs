@@ -60,6 +60,9 @@ pub struct CopyOptions<'a> {
     /// a push to the destination would use, with the signer's public key. `None` (the
     /// destination has no pqreg log): bundles are copied unchanged.
     pub relog: Option<&'a mut dyn LogHook>,
+    /// The signers whose bundles `relog` can log (it needs their public keys); with
+    /// `relog`, a bundle by another key fails the copy before anything is copied.
+    pub signers: &'a [KeyId],
 }
 
 /// One referrer copied.
@@ -130,9 +133,6 @@ pub fn copy_model(
         sink: RegistrySink::new(dst, dst_repo, &opts.cache_dir.join("tmp"))?,
         stats: &mut copied,
     };
-    c.blobs(&blobs)?;
-    c.put(&m.bytes, &m.media_type, None)?;
-
     // ML-DSA bundles first: a destination with a log accepts a classical bundle only
     // once the same statement is logged there (spec/signing.md §5).
     let mut referrers = Vec::new();
@@ -141,8 +141,17 @@ pub fn copy_model(
         let refs = oci::references(&rm.bytes, &rm.media_type).map_err(|e| Error::Spec(e.into()))?;
         let bundle = r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE);
         let pq = bundle && algorithm(&r).is_some_and(is_ml_dsa);
+        if pq && opts.relog.is_some() {
+            // Before anything is copied: every signature to re-log has a known signer.
+            let key_id = c.bundle_signer(&rm.bytes)?;
+            if !opts.signers.contains(&key_id) {
+                return Err(CopyError::UnknownSigner(key_id).into());
+            }
+        }
         referrers.push((pq, bundle, r, rm, refs));
     }
+    c.blobs(&blobs)?;
+    c.put(&m.bytes, &m.media_type, None)?;
     referrers.sort_by_key(|(pq, ..)| !pq);
     for (pq, bundle, r, rm, refs) in referrers {
         let mut entry = CopiedReferrer {
@@ -281,6 +290,18 @@ impl Copier<'_> {
         Ok(bytes)
     }
 
+    /// The key ID the bundle of a referrer manifest names as its signer (its hint).
+    fn bundle_signer(&self, referrer_bytes: &[u8]) -> Result<KeyId, Error> {
+        let spec = |e: pqreg_spec::dsse::SigningError| Error::Spec(e.into());
+        let referrer = ReferrerManifest::from_json(referrer_bytes).map_err(spec)?;
+        let desc = Descriptor::new(
+            referrer.bundle.media_type.clone(),
+            referrer.bundle.digest,
+            referrer.bundle.size,
+        );
+        hint_key_id(&Bundle::from_json(&self.read(&desc)?).map_err(spec)?)
+    }
+
     /// Replaces the bundle's log entry with one of the destination's log and stores the
     /// new bundle and referrer; returns the new referrer's digest.
     fn relog(
@@ -298,11 +319,7 @@ impl Copier<'_> {
             referrer.bundle.size,
         );
         let mut bundle = Bundle::from_json(&self.read(&desc)?).map_err(spec)?;
-        let key_id: KeyId = bundle
-            .public_key_hint()
-            .map_err(spec)?
-            .parse()
-            .map_err(|e: pqreg_spec::keys::KeyError| Error::Spec(e.into()))?;
+        let key_id = hint_key_id(&bundle)?;
         let algorithm = algorithm(r).ok_or(CopyError::NoAlgorithm(r.digest))?;
         bundle.tlog_entries.clear();
         let entries = hook.log_entries(&LogRequest {
@@ -343,6 +360,15 @@ impl Copier<'_> {
         self.put(&json, media_types::OCI_MANIFEST, None)?;
         Ok(Digest::sha256(&json))
     }
+}
+
+/// The key ID of a pqreg bundle's public-key hint.
+fn hint_key_id(bundle: &Bundle) -> Result<KeyId, Error> {
+    bundle
+        .public_key_hint()
+        .map_err(|e| Error::Spec(e.into()))?
+        .parse()
+        .map_err(|e: pqreg_spec::keys::KeyError| Error::Spec(e.into()))
 }
 
 /// The signature algorithm a referrer's annotation names.

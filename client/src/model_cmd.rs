@@ -394,6 +394,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     }
     let log_client = LogClient::for_registry(dst.registry(), credential(&dst)?)?;
     let logged = has_log(&log_client, dst.registry());
+    let signers: Vec<KeyId> = keys.iter().map(VerifyingKey::key_id).collect();
     let mut relog = Relog {
         client: &log_client,
         repo: dst.repository().to_owned(),
@@ -405,6 +406,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     let mut opts = CopyOptions {
         cache_dir: &paths.cache,
         relog: if logged { Some(&mut relog) } else { None },
+        signers: &signers,
     };
     let done = copy_model(
         &src_client,

@@ -560,11 +560,18 @@ fn copy_within_and_across_registries() {
     };
 
     // The signature must be re-logged for the destination repository: without the
-    // signer's public key, copy refuses (and moves no tag).
+    // signer's public key, copy refuses before it copies anything.
     let copies = format!("{}/copies/tiny", reg.addr);
+    let before = reg.requests("POST", "uploads", None);
     let e = fails(h, &["copy", &src, &copies], 1);
     assert!(e.contains("must be re-logged"), "{e}");
-    fails(h, &["inspect", &format!("{copies}:v1")], 1);
+    assert_eq!(
+        reg.requests("POST", "uploads", None),
+        before,
+        "no blob mounted or uploaded"
+    );
+    let e = fails(h, &["inspect", &format!("{copies}@{digest}")], 1);
+    assert!(e.contains("not found"), "{e}");
 
     // Same registry: every model blob is mounted; only the re-logged bundle is uploaded.
     let before = uploads(&reg);
@@ -577,9 +584,12 @@ fn copy_within_and_across_registries() {
     assert_eq!(c1["uploaded_blobs"], 1);
     assert_eq!(c1["digest"], digest.as_str());
     assert_eq!(c1["tag"], "v1");
-    // (The refused copy above mounted the model's blobs already.)
-    let placed = c1["mounted_blobs"].as_u64().unwrap() + c1["skipped_blobs"].as_u64().unwrap();
-    assert!(placed >= pushed["chunks"].as_u64().unwrap() + 2, "{c1}");
+    // config, index, chunks, the SBOM's two blobs and the empty referrer config.
+    assert_eq!(
+        c1["mounted_blobs"],
+        pushed["chunks"].as_u64().unwrap() + 4,
+        "{c1}"
+    );
     // The signature first (re-logged: a new bundle digest), then the SBOM unchanged.
     let refs = c1["referrers"].as_array().unwrap();
     assert_eq!(refs.len(), 2);
