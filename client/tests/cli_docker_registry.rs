@@ -46,18 +46,7 @@ fn skopeo_copy(src: &str, dst: &str) {
 }
 
 fn pull(h: &Home, reference: &str, out: &str) -> serde_json::Value {
-    let o = ok(&h.run(&[
-        "-o",
-        "json",
-        "pull",
-        reference,
-        &h.p(out),
-        "--identity",
-        &h.p("rcpt.key"),
-        "--policy",
-        &h.p("trust.toml"),
-    ]));
-    serde_json::from_str(&o).unwrap()
+    serde_json::from_str(&ok(&h.pull(reference, out, "rcpt.key", &[]))).unwrap()
 }
 
 #[test]
@@ -78,18 +67,8 @@ fn docker_registry_push_pull_and_skopeo_copy() {
     );
     let src = tiny();
     let r = format!("{}/models/tiny:v1", a.addr);
-    let pushed: serde_json::Value = serde_json::from_str(&ok(&h.run(&[
-        "-o",
-        "json",
-        "push",
-        src.to_str().unwrap(),
-        &r,
-        "--recipient",
-        &h.p("rcpt.pub"),
-        "--sign-key",
-        &h.p("signer.key"),
-    ])))
-    .unwrap();
+    let pushed: serde_json::Value =
+        serde_json::from_str(&ok(&h.push(&src, &r, "signer.key", &[]))).unwrap();
     let digest = pushed["digest"].as_str().unwrap().to_owned();
 
     let got = pull(&h, &r, "out-a");
@@ -148,15 +127,12 @@ fn docker_registry_push_pull_and_skopeo_copy() {
     assert_eq!(got["digest"], digest);
     // Without the referrers tag, a copy has no signature: exit 11, nothing written.
     skopeo_copy(&r, &format!("{}/models/bare:v1", b.addr));
-    let o = h.run(&[
-        "pull",
+    let o = h.pull(
         &format!("{}/models/bare:v1", b.addr),
-        &h.p("out-bare"),
-        "--identity",
-        &h.p("rcpt.key"),
-        "--policy",
-        &h.p("trust.toml"),
-    ]);
+        "out-bare",
+        "rcpt.key",
+        &[],
+    );
     cli_common::exits(&o, 11, "copy without its referrers");
     assert!(!h.path().join("out-bare").exists());
 }

@@ -42,108 +42,50 @@ fn pulled_model_verifies_with_model_signing() {
     };
     let reg = registry_common::start();
     let h = Home::new();
-    ok(&h.run(&[
-        "keygen",
-        "--sign",
-        "--alg",
-        "ecdsa-p256",
-        "--out",
-        &h.p("classic"),
-    ]));
+    for name in ["classic", "stranger"] {
+        ok(&h.run(&[
+            "keygen",
+            "--sign",
+            "--alg",
+            "ecdsa-p256",
+            "--out",
+            &h.p(name),
+        ]));
+    }
     policy(
         &h.path().join("trust.toml"),
         &h.path().join("signer.pub"),
         &format!("{}/models/*", reg.addr),
     );
     let src = tiny();
-    let src = src.to_str().unwrap();
     let signed = format!("{}/models/oms:v1", reg.addr);
-    ok(&h.run(&[
-        "push",
-        src,
-        &signed,
-        "--recipient",
-        &h.p("rcpt.pub"),
-        "--sign-key",
-        &h.p("signer.key"),
-        "--classic-sign-key",
-        &h.p("classic.key"),
-    ]));
-    let out = ok(&h.run(&[
-        "-o",
-        "json",
-        "pull",
-        &signed,
-        &h.p("out"),
-        "--identity",
-        &h.p("rcpt.key"),
-        "--policy",
-        &h.p("trust.toml"),
-        "--oms-signature",
-        &h.p("model.sig"),
-    ]));
+    let classic = ["--classic-sign-key", &h.p("classic.key")];
+    ok(&h.push(&src, &signed, "signer.key", &classic));
+    let sig = h.p("model.sig");
+    let out = ok(&h.pull(&signed, "out", "rcpt.key", &["--oms-signature", &sig]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["oms_signature"], h.p("model.sig"));
-    assert_eq!(files(&h.path().join("out")), files(Path::new(src)));
-    assert!(model_signing_verify(
-        &ms,
-        &h.p("out"),
-        &h.p("model.sig"),
-        &h.p("classic.pub")
-    ));
+    assert_eq!(v["oms_signature"], sig);
+    assert_eq!(files(&h.path().join("out")), files(&src));
+    let verify = |key: &str| model_signing_verify(&ms, &h.p("out"), &sig, &h.p(key));
+    assert!(verify("classic.pub"));
     // Another key does not verify it.
-    ok(&h.run(&[
-        "keygen",
-        "--sign",
-        "--alg",
-        "ecdsa-p256",
-        "--out",
-        &h.p("stranger"),
-    ]));
-    assert!(!model_signing_verify(
-        &ms,
-        &h.p("out"),
-        &h.p("model.sig"),
-        &h.p("stranger.pub")
-    ));
+    assert!(!verify("stranger.pub"));
     // One byte of one pulled file changed: model_signing refuses the model.
     let (name, mut bytes) = files(&h.path().join("out")).into_iter().next().unwrap();
     bytes[0] ^= 1;
     std::fs::write(h.path().join("out").join(&name), bytes).unwrap();
-    assert!(!model_signing_verify(
-        &ms,
-        &h.p("out"),
-        &h.p("model.sig"),
-        &h.p("classic.pub")
-    ));
+    assert!(!verify("classic.pub"));
 
     // Without --classic-sign-key there is no OMS bundle: exit 11, nothing written.
     let unsigned = format!("{}/models/oms:pq-only", reg.addr);
-    ok(&h.run(&[
-        "push",
-        src,
-        &unsigned,
-        "--recipient",
-        &h.p("rcpt.pub"),
-        "--sign-key",
-        &h.p("signer.key"),
-    ]));
-    let o = h.run(&[
-        "pull",
-        &unsigned,
-        &h.p("out2"),
-        "--identity",
-        &h.p("rcpt.key"),
-        "--policy",
-        &h.p("trust.toml"),
-        "--oms-signature",
-        &h.p("model2.sig"),
-    ]);
+    ok(&h.push(&src, &unsigned, "signer.key", &[]));
+    let sig2 = h.p("model2.sig");
+    let o = h.pull(&unsigned, "out2", "rcpt.key", &["--oms-signature", &sig2]);
     exits(
         &o,
         11,
         "pull --oms-signature of a model without a classical bundle",
     );
     assert!(!h.path().join("out2").exists());
-    assert!(!h.path().join("model2.sig").exists());
+    assert!(!Path::new(&sig2).exists());
 }

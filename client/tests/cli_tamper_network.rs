@@ -77,7 +77,6 @@ fn pull_fails_on(
     h: &Home,
     reference: &str,
     identity: &str,
-    trust: &str,
     want: i32,
     what: &str,
     tampered: Option<&Digest>,
@@ -85,15 +84,7 @@ fn pull_fails_on(
     let cache = h.path().join("cache");
     let _ = fs::remove_dir_all(&cache);
     let out = h.path().join("out");
-    let o = h.run(&[
-        "pull",
-        reference,
-        out.to_str().unwrap(),
-        "--identity",
-        &h.p(identity),
-        "--policy",
-        &h.p(trust),
-    ]);
+    let o = h.pull(reference, "out", identity, &[]);
     exits(&o, want, what);
     assert!(!out.exists(), "{what}: output directory written");
     for e in fs::read_dir(h.path()).unwrap() {
@@ -118,22 +109,12 @@ fn pull_fails_on(
     }
 }
 
-fn pull_fails(h: &Home, reference: &str, identity: &str, trust: &str, want: i32, what: &str) {
-    pull_fails_on(h, reference, identity, trust, want, what, None);
+fn pull_fails(h: &Home, reference: &str, identity: &str, want: i32, what: &str) {
+    pull_fails_on(h, reference, identity, want, what, None);
 }
 
 fn push(h: &Home, reference: &str, signer: &str) -> Digest {
-    let o = ok(&h.run(&[
-        "-o",
-        "json",
-        "push",
-        tiny().to_str().unwrap(),
-        reference,
-        "--recipient",
-        &h.p("rcpt.pub"),
-        "--sign-key",
-        &h.p(signer),
-    ]));
+    let o = ok(&h.push(&tiny(), reference, signer, &[]));
     let v: Value = serde_json::from_str(&o).unwrap();
     v["digest"].as_str().unwrap().parse().unwrap()
 }
@@ -174,14 +155,7 @@ fn pqreg_registry_store_tampered() {
         let path = blob_file(&reg, false, d);
         let len = fs::metadata(&path).unwrap().len() as usize;
         altered(&path, flip_at(len / 2), || {
-            pull_fails(
-                &h,
-                &r,
-                "rcpt.key",
-                "trust.toml",
-                10,
-                &format!("{what} flipped"),
-            );
+            pull_fails(&h, &r, "rcpt.key", 10, &format!("{what} flipped"));
         });
     }
     let last = digest_of(layers.last().unwrap());
@@ -190,50 +164,26 @@ fn pqreg_registry_store_tampered() {
         |b| b.truncate(b.len() - 7),
         || {
             let what = "chunk truncated";
-            pull_fails_on(&h, &r, "rcpt.key", "trust.toml", 10, what, Some(&last));
+            pull_fails_on(&h, &r, "rcpt.key", 10, what, Some(&last));
         },
     );
     // A pristine store pulls (the cases above restored every byte).
-    ok(&h.run(&[
-        "pull",
-        &r,
-        &h.p("good"),
-        "--identity",
-        &h.p("rcpt.key"),
-        "--policy",
-        &h.p("trust.toml"),
-    ]));
+    ok(&h.pull(&r, "good", "rcpt.key", &[]));
     // The blob cache is not trusted either: a cached chunk changed on disk is caught
     // (the unpacker hashes every blob it did not download itself in this run).
     let cached = h.path().join("cache/pqreg/blobs/sha256").join(last.hex());
     altered(&cached, flip_at(100), || {
-        let o = h.run(&[
-            "pull",
-            &r,
-            &h.p("from-cache"),
-            "--identity",
-            &h.p("rcpt.key"),
-            "--policy",
-            &h.p("trust.toml"),
-        ]);
+        let o = h.pull(&r, "from-cache", "rcpt.key", &[]);
         exits(&o, 10, "cached chunk altered");
         assert!(!h.path().join("from-cache").exists());
     });
-    pull_fails(
-        &h,
-        &r,
-        "stranger.key",
-        "trust.toml",
-        14,
-        "wrong recipient key",
-    );
+    pull_fails(&h, &r, "stranger.key", 14, "wrong recipient key");
     // Signed by a key the policy does not list.
     let other = push(&h, &format!("{}/models/other:v1", reg.addr), "other.key");
     pull_fails(
         &h,
         &format!("{}/models/other@{other}", reg.addr),
         "rcpt.key",
-        "trust.toml",
         12,
         "untrusted signer",
     );
@@ -259,14 +209,7 @@ fn docker_registry_manifests_tampered() {
     };
     for reference in [&r, &pinned] {
         altered(&mpath, flip_hex, || {
-            pull_fails(
-                &h,
-                reference,
-                "rcpt.key",
-                "trust.toml",
-                10,
-                "manifest flipped",
-            );
+            pull_fails(&h, reference, "rcpt.key", 10, "manifest flipped");
         });
     }
     // A second model, signed by the trusted key, and one signed by an untrusted key.
@@ -277,16 +220,7 @@ fn docker_registry_manifests_tampered() {
     altered(
         &mpath,
         |b| *b = v2_bytes,
-        || {
-            pull_fails(
-                &h,
-                &pinned,
-                "rcpt.key",
-                "trust.toml",
-                10,
-                "manifest swapped",
-            )
-        },
+        || pull_fails(&h, &pinned, "rcpt.key", 10, "manifest swapped"),
     );
     // Tag v1 moved to the untrusted model: its signer is refused.
     let link = reg
@@ -295,16 +229,7 @@ fn docker_registry_manifests_tampered() {
     altered(
         &link,
         |b| *b = evil.to_string().into_bytes(),
-        || {
-            pull_fails(
-                &h,
-                &r,
-                "rcpt.key",
-                "trust.toml",
-                12,
-                "tag swapped to untrusted",
-            )
-        },
+        || pull_fails(&h, &r, "rcpt.key", 12, "tag swapped to untrusted"),
     );
     // Tag v1 moved to v2 (same trusted signer): pqreg pulls v2, whole and as signed, and
     // says so; that the tag moved is only visible in the transparency log (tag entries).
@@ -314,30 +239,10 @@ fn docker_registry_manifests_tampered() {
         |b| *b = v2.to_string().into_bytes(),
         || {
             let _ = fs::remove_dir_all(h.path().join("cache"));
-            let o = ok(&h.run(&[
-                "-o",
-                "json",
-                "pull",
-                &r,
-                &h.p("swapped"),
-                "--identity",
-                &h.p("rcpt.key"),
-                "--policy",
-                &h.p("trust.toml"),
-            ]));
+            let o = ok(&h.pull(&r, "swapped", "rcpt.key", &[]));
             let v: Value = serde_json::from_str(&o).unwrap();
             assert_eq!(v["digest"], v2.to_string());
-            let o = ok(&h.run(&[
-                "-o",
-                "json",
-                "pull",
-                &pinned,
-                &h.p("pinned"),
-                "--identity",
-                &h.p("rcpt.key"),
-                "--policy",
-                &h.p("trust.toml"),
-            ]));
+            let o = ok(&h.pull(&pinned, "pinned", "rcpt.key", &[]));
             let v: Value = serde_json::from_str(&o).unwrap();
             assert_eq!(v["digest"], digest.to_string());
         },

@@ -13,7 +13,7 @@
 //!   -  config and index blobs against their descriptors                     10
 //!   8  key envelope opened with the identity; index decrypted               14
 //!   -  index digest = config.index; index files = statement resources       10
-//!   8  every chunk layer streamed: layer digest, segment tags, chunk digest 10 / 14
+//!   8  every chunk layer streamed: layer digest, segment tags, length      10 / 14
 //!   9  every staged file re-hashed against the index and the statement      10
 //!   -  fsync files and directories; rename the staging dir to out_dir
 //! ```
@@ -124,14 +124,6 @@ pub enum UnpackError {
         /// The segment error.
         source: SegmentError,
     },
-    /// A decrypted chunk does not hash to its digest.
-    #[error("chunk {chunk} decrypted to content with digest {actual}")]
-    ChunkDigest {
-        /// The index's chunk digest.
-        chunk: Digest,
-        /// Computed.
-        actual: Digest,
-    },
     /// A decrypted chunk has another length than the index says.
     #[error("chunk {chunk} decrypted to {actual} bytes, the index says {expected}")]
     ChunkLength {
@@ -188,7 +180,6 @@ impl UnpackError {
             UnpackError::ManifestDigest { .. }
             | UnpackError::BlobDigest { .. }
             | UnpackError::BlobSize { .. }
-            | UnpackError::ChunkDigest { .. }
             | UnpackError::ChunkLength { .. }
             | UnpackError::IndexDigest { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,

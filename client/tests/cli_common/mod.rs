@@ -110,6 +110,24 @@ impl Home {
     pub fn run(&self, args: &[&str]) -> Output {
         pqreg(self.dir.path(), args)
     }
+
+    /// `pqreg -o json push DIR REF --recipient rcpt.pub --sign-key SIGNER EXTRA…`.
+    pub fn push(&self, dir: &Path, reference: &str, signer: &str, extra: &[&str]) -> Output {
+        let (rcpt, key) = (self.p("rcpt.pub"), self.p(signer));
+        let mut args = vec!["-o", "json", "push", dir.to_str().unwrap(), reference];
+        args.extend(["--recipient", &rcpt, "--sign-key", &key]);
+        args.extend(extra);
+        self.run(&args)
+    }
+
+    /// `pqreg -o json pull REF HOME/OUT --identity IDENTITY --policy trust.toml EXTRA…`.
+    pub fn pull(&self, reference: &str, out: &str, identity: &str, extra: &[&str]) -> Output {
+        let (out, id, trust) = (self.p(out), self.p(identity), self.p("trust.toml"));
+        let mut args = vec!["-o", "json", "pull", reference, &out];
+        args.extend(["--identity", &id, "--policy", &trust]);
+        args.extend(extra);
+        self.run(&args)
+    }
 }
 
 /// True under CI (`CI=true`), where every tool `.ci/setup` installs must be present.
