@@ -9,196 +9,23 @@
 //!   name both tree heads, the stored checkpoint is kept and evidence is saved;
 //! - a hostile mirror (`[[logs]] url`, a proxy in front of the registry that flips tile
 //!   bytes, breaks the checkpoint signature or swaps an entry): every command exits 13
-//!   with the failed check named.
+//!   with the failed check named;
+//! - offline proofs and `verify --offline`, proofs after the log grew, a witness quorum.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
-
+mod log_common;
 mod registry_common;
-use registry_common::{Registry, start, start_in};
+use log_common::*;
+use registry_common::{start, start_in, start_in_env};
 
-/// A private XDG environment.
-struct Home {
-    dir: tempfile::TempDir,
-    /// The signer's key ID.
-    key_id: String,
-}
-
-impl Home {
-    fn new() -> Self {
-        let mut h = Home {
-            dir: tempfile::tempdir().unwrap(),
-            key_id: String::new(),
-        };
-        h.key_id = h
-            .run_ok(&["keygen", "--sign", "--out", &h.p("signer")])
-            .trim()
-            .to_owned();
-        h.run_ok(&["keygen", "--recipient", "--out", &h.p("rcpt")]);
-        h
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn p(&self, s: &str) -> String {
-        self.path().join(s).to_str().unwrap().to_owned()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let h = self.path();
-        Command::new(env!("CARGO_BIN_EXE_pqreg"))
-            .args(args)
-            .env("HOME", h)
-            .env("XDG_CACHE_HOME", h.join("cache"))
-            .env("XDG_CONFIG_HOME", h.join("config"))
-            .env("XDG_STATE_HOME", h.join("state"))
-            .env("DOCKER_CONFIG", h.join("docker"))
-            .env_remove("PQREG_REGISTRY")
-            .output()
-            .unwrap()
-    }
-
-    fn run_ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "{args:?}: status {:?}\nstdout {}\nstderr {}",
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut a = vec!["-o", "json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.run_ok(&a)).unwrap()
-    }
-
-    /// Runs a command that must fail with exit 13; returns stderr.
-    fn fails_13(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(13), "{args:?}: {err}");
-        err
-    }
-
-    /// The default trust policy: the signer for `*/models/*`, require_log = true (the
-    /// default), and the registry's log with the keys it publishes.
-    fn write_policy(&self, reg: &Registry, mirror: Option<&str>) {
-        let keys = get(&format!("http://{}/log/v1/keys", reg.addr));
-        let keys = String::from_utf8(keys).unwrap();
-        let pem = std::fs::read_to_string(self.path().join("signer.pub")).unwrap();
-        let keys: Vec<String> = keys.lines().map(|k| format!("  \"{k}\",")).collect();
-        let url = mirror
-            .map(|u| format!("url = \"{u}\"\n"))
-            .unwrap_or_default();
-        let policy = format!(
-            "version = 1\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n\
-             [[rules]]\nrepositories = [\"*/models/*\"]\nsigners = [\"release\"]\n\n\
-             [[logs]]\norigin = \"{}\"\nkeys = [\n{}\n]\n{url}",
-            origin(reg),
-            keys.join("\n")
-        );
-        let dir = self.path().join("config").join("pqreg");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("policy.toml"), policy).unwrap();
-    }
-
-    fn push(&self, model: &Path, r: &str) -> String {
-        self.push_with(model, r, &[])
-    }
-
-    fn push_with(&self, model: &Path, r: &str, extra: &[&str]) -> String {
-        let mut a = vec![
-            "push".to_owned(),
-            model.to_str().unwrap().to_owned(),
-            r.to_owned(),
-            "--recipient".into(),
-            self.p("rcpt.pub"),
-            "--sign-key".into(),
-            self.p("signer.key"),
-        ];
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let v = self.json(&a);
-        v["digest"].as_str().unwrap().to_owned()
-    }
-
-    fn pull_args(&self, r: &str, out: &str) -> Vec<String> {
-        vec![
-            "pull".into(),
-            r.into(),
-            self.p(out),
-            "--identity".into(),
-            self.p("rcpt.key"),
-        ]
-    }
-
-    fn pull(&self, r: &str, out: &str) -> serde_json::Value {
-        let mut a = vec!["-o".to_owned(), "json".to_owned()];
-        a.extend(self.pull_args(r, out));
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        serde_json::from_str(&self.run_ok(&a)).unwrap()
-    }
-
-    fn pull_fails_13(&self, r: &str, out: &str) -> String {
-        let a = self.pull_args(r, out);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let err = self.fails_13(&a);
-        assert!(!self.path().join(out).exists());
-        err
-    }
-
-    fn state_dir(&self, reg: &Registry) -> PathBuf {
-        use sha2::Digest as _;
-        let id = sha2::Sha256::digest(origin(reg).as_bytes());
-        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        self.path()
-            .join("state")
-            .join("pqreg")
-            .join("logs")
-            .join(hex)
-    }
-}
-
-fn get(url: &str) -> Vec<u8> {
-    let mut r = ureq::get(url).call().unwrap();
-    r.body_mut().read_to_vec().unwrap()
-}
-
-/// The log's origin: the first line of its checkpoint.
-fn origin(reg: &Registry) -> String {
-    let cp = get(&format!("http://{}/log/checkpoint", reg.addr));
-    String::from_utf8(cp)
+/// The `reason`s of a `log monitor -o json` run, in order.
+fn reasons(m: &serde_json::Value) -> Vec<&str> {
+    m["reports"]
+        .as_array()
         .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
-}
-
-/// A copy of the tiny model with one file changed (another model, other entries).
-fn variant(home: &Home, name: &str, extra: &str) -> PathBuf {
-    let dir = home.path().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(tiny()).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-    }
-    std::fs::write(dir.join("notes.txt"), extra).unwrap();
-    dir
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -312,15 +139,10 @@ fn push_pull_and_log_commands() {
         "--key",
         &h.key_id,
     ]);
-    let reasons: Vec<&str> = m["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let got = reasons(&m);
     // The tag move (watched repository; the manifest is pushed first) and the new
     // signature (watched key).
-    assert_eq!(reasons, ["watched-repository", "watched-signer"], "{m}");
+    assert_eq!(got, ["watched-repository", "watched-signer"], "{m}");
     // Someone whose key the policy does not list for models/* signs models/tiny.
     let intruder = Home::new();
     intruder.push(
@@ -328,13 +150,8 @@ fn push_pull_and_log_commands() {
         &format!("{}/models/tiny:v3", reg.addr),
     );
     let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/tiny"]);
-    let reasons: Vec<&str> = m["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
-    assert_eq!(reasons, ["watched-repository", "unexpected-signer"], "{m}");
+    let got = reasons(&m);
+    assert_eq!(got, ["watched-repository", "unexpected-signer"], "{m}");
     // The state directory holds only its files: no temporary file left behind.
     let mut names: Vec<String> = std::fs::read_dir(h.state_dir(&reg))
         .unwrap()
@@ -342,25 +159,6 @@ fn push_pull_and_log_commands() {
         .collect();
     names.sort();
     assert_eq!(names, ["checkpoint", "monitor"]);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
-fn evidence_count(h: &Home, reg: &Registry) -> usize {
-    std::fs::read_dir(h.state_dir(reg).join("evidence"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -419,110 +217,6 @@ fn rewound_then_forked_log() {
     assert!(err.contains("inconsistent"), "{err}");
     h.fails_13(&["log", "checkpoint", &restored.addr]);
     assert_eq!(std::fs::read(&stored_path).unwrap(), stored);
-}
-
-/// What the hostile mirror does to the log's responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tamper {
-    Nothing,
-    /// Flip a bit in every hash of every hash tile.
-    TileByte,
-    /// Flip a base64 character of the log's first signature line.
-    CheckpointSig,
-    /// Change every entry's time in the entry bundles (same lengths).
-    EntrySwap,
-}
-
-/// A plain HTTP proxy in front of the registry's log that tampers as told: what a
-/// compromised mirror or CDN could serve (spec/transparency-log.md §5: tiles may be
-/// served from anywhere).
-struct Mirror {
-    addr: String,
-    mode: Arc<Mutex<Tamper>>,
-}
-
-impl Mirror {
-    fn start(upstream: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let mode = Arc::new(Mutex::new(Tamper::Nothing));
-        let m = mode.clone();
-        let upstream = upstream.to_owned();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(stream) = conn else { continue };
-                let t = *m.lock().unwrap();
-                let _ = serve(stream, &upstream, t);
-            }
-        });
-        Mirror { addr, mode }
-    }
-
-    fn set(&self, t: Tamper) {
-        *self.mode.lock().unwrap() = t;
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/log", self.addr)
-    }
-}
-
-fn serve(mut stream: std::net::TcpStream, upstream: &str, t: Tamper) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
-            break;
-        }
-    }
-    let (status, mut body) = match ureq::get(format!("http://{upstream}{path}")).call() {
-        Ok(mut r) => (200, r.body_mut().read_to_vec().unwrap_or_default()),
-        Err(ureq::Error::StatusCode(c)) => (c, Vec::new()),
-        Err(_) => (502, Vec::new()),
-    };
-    if status == 200 {
-        tamper(&path, &mut body, t);
-    }
-    write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(&body)?;
-    let mut rest = Vec::new();
-    let _ = reader.read_to_end(&mut rest);
-    Ok(())
-}
-
-fn tamper(path: &str, body: &mut [u8], t: Tamper) {
-    match t {
-        Tamper::TileByte if path.starts_with("/log/tile/") && !path.contains("/entries/") => {
-            for h in body.chunks_mut(32) {
-                h[0] ^= 1;
-            }
-        }
-        Tamper::CheckpointSig if path == "/log/checkpoint" => {
-            let text = String::from_utf8(body.to_vec()).unwrap();
-            let start = text.find("\n— ").unwrap() + 1;
-            let end = start + text[start..].find('\n').unwrap();
-            let pos = end - 6;
-            body[pos] = if body[pos] == b'A' { b'B' } else { b'A' };
-        }
-        Tamper::EntrySwap if path.starts_with("/log/tile/entries/") => {
-            let pat = b"\ntime 1";
-            let mut i = 0;
-            while i + pat.len() <= body.len() {
-                if &body[i..i + pat.len()] == pat {
-                    body[i + 6] = b'2';
-                }
-                i += 1;
-            }
-        }
-        _ => {}
-    }
 }
 
 #[test]
@@ -700,4 +394,53 @@ fn proofs_for_an_older_checkpoint_after_growth() {
         let mut tiles = log.tiles(2);
         log.check_inclusion(&mut tiles, &entry, i, &old).unwrap();
     }
+}
+
+/// A policy that requires one witness: bundles' checkpoints (signed before any witness saw
+/// them) are accepted only once the log's newest checkpoint is cosigned and consistent.
+#[test]
+fn witness_quorum() {
+    use pqreg_spec::note::{NoteSigner, SignatureType};
+    let w = NoteSigner::from_seed(
+        "witness.example/w1",
+        SignatureType::CosignatureEd25519,
+        &[3; 32],
+    )
+    .unwrap();
+    let vkey = w.verifier_key().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let reg = start_in_env(
+        data.path(),
+        &[("PQREG_REGISTRY__LOG__WITNESSES", &format!("[\"{vkey}\"]"))],
+    );
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    let policy = h.path().join("config/pqreg/policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!("witnesses = [\"{vkey}\"]\nquorum = 1\n"));
+    std::fs::write(&policy, text).unwrap();
+
+    let r1 = format!("{}/models/tiny:v1", reg.addr);
+    h.push(&tiny(), &r1);
+    let err = h.fails_13(&["log", "checkpoint", &reg.addr]);
+    assert!(err.contains("witness cosignatures verified"), "{err}");
+    let err = h.pull_fails_13(&r1, "out0");
+    assert!(err.contains("witness cosignatures verified"), "{err}");
+
+    cosign(&reg, &w);
+    let cp = h.json(&["log", "checkpoint", &reg.addr]);
+    let sigs = cp["signatures"].as_array().unwrap();
+    assert!(
+        sigs.iter()
+            .any(|s| s.as_str().unwrap().starts_with("witness.example/w1+")),
+        "{cp}"
+    );
+    h.pull(&r1, "out1");
+
+    // A newer model: its pull needs the log's newest checkpoint cosigned again.
+    let r2 = format!("{}/models/tiny:v2", reg.addr);
+    h.push(&variant(&h, "m2", "second"), &r2);
+    h.pull_fails_13(&r2, "out2");
+    cosign(&reg, &w);
+    h.pull(&r2, "out2");
 }

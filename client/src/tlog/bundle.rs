@@ -152,14 +152,24 @@ impl BundleLog<'_> {
             None => LogClient::for_registry(&self.registry, self.credential.clone())?,
         };
         let log = Log::new(&client, &plog.verifier, &self.state);
-        let c = log.open(p.checkpoint.as_bytes())?;
+        // With witnesses, the bundle's checkpoint (older than any cosignature) carries the
+        // log's signatures only and is tied to the newest, witnessed checkpoint.
+        let c = if log.needs_witnesses() {
+            log.open_unwitnessed(p.checkpoint.as_bytes())?
+        } else {
+            log.open(p.checkpoint.as_bytes())?
+        };
         if TreeHead::of(&c) != head {
             return Err(LogError::EntryMismatch(format!(
                 "the inclusion proof is for tree head {head}, its checkpoint is {}",
                 TreeHead::of(&c)
             )));
         }
-        log.update(&c)?;
+        if log.needs_witnesses() {
+            log.update_witnessed(&c)?;
+        } else {
+            log.update(&c)?;
+        }
         Ok(head)
     }
 }
@@ -247,8 +257,15 @@ impl Submitter<'_> {
             .map_err(|source| LogError::Inclusion(Box::new((resp.index, head, source))))?;
         if let Some(plog) = self.policy.and_then(|p| p.log(&cp.origin)) {
             let log = Log::new(self.client, &plog.verifier, &self.state);
-            let c = log.open(resp.checkpoint.as_bytes())?;
-            log.update(&c)?;
+            // A fresh checkpoint has no witness cosignatures yet: with a quorum configured
+            // only the log's signatures are checked here (pull ties the entry to a
+            // witnessed checkpoint).
+            if log.needs_witnesses() {
+                log.open_unwitnessed(resp.checkpoint.as_bytes())?;
+            } else {
+                let c = log.open(resp.checkpoint.as_bytes())?;
+                log.update(&c)?;
+            }
         }
         Ok(TlogEntry {
             log_index: resp.index,

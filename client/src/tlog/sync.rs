@@ -179,9 +179,14 @@ impl<'a> Log<'a> {
         self.verifier.open(note).map_err(|e| self.note_err(e))
     }
 
-    /// The stored checkpoint, verified again (a state file edited by hand is refused).
+    /// The stored checkpoint, its log signatures verified again (a state file edited by
+    /// hand is refused; witnesses were checked when it was stored, and a policy that adds
+    /// a quorum later does not invalidate what was verified before).
     pub fn stored(&self) -> Result<Option<VerifiedCheckpoint>, LogError> {
-        self.store.load()?.map(|b| self.open(&b)).transpose()
+        self.store
+            .load()?
+            .map(|b| self.open_unwitnessed(&b))
+            .transpose()
     }
 
     /// Fetches and verifies the log's newest checkpoint.
@@ -210,6 +215,44 @@ impl<'a> Log<'a> {
             from: TreeHead::of(&s),
             to: TreeHead::of(&latest),
         })
+    }
+
+    /// Whether the policy requires witness cosignatures on this log's checkpoints.
+    pub fn needs_witnesses(&self) -> bool {
+        self.verifier.witness_quorum > 0
+    }
+
+    /// Verifies a checkpoint with the log's keys alone, ignoring the witness quorum: a
+    /// bundle's checkpoint is signed when its entry is appended, before any witness saw
+    /// it. Use [`Log::update_witnessed`] on it, which ties it to a witnessed checkpoint.
+    pub fn open_unwitnessed(&self, note: &[u8]) -> Result<VerifiedCheckpoint, LogError> {
+        let v = LogVerifier {
+            witness_quorum: 0,
+            ..self.verifier.clone()
+        };
+        v.open(note).map_err(|e| self.note_err(e))
+    }
+
+    /// §9 for a checkpoint opened with [`Log::open_unwitnessed`]: always fetches the log's
+    /// newest checkpoint (which must meet the witness quorum) and proves the stored
+    /// checkpoint, `c` and the newest consistent; stores the newest.
+    pub fn update_witnessed(&self, c: &VerifiedCheckpoint) -> Result<Update, LogError> {
+        let latest = self.latest()?;
+        match self.stored()? {
+            Some(s) => {
+                self.update_with(&s, &[c, &latest])?;
+                Ok(Update::Advanced {
+                    from: TreeHead::of(&s),
+                    to: TreeHead::of(&latest),
+                })
+            }
+            None => {
+                // `c` stands in for the stored checkpoint; nothing was stored before.
+                self.update_with(c, &[&latest])?;
+                self.store.store(&latest.note.to_bytes())?;
+                Ok(Update::First)
+            }
+        }
     }
 
     /// Checks the stored `s` and `others` pairwise in size order (tiles of the largest);

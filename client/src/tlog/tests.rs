@@ -153,6 +153,15 @@ fn bundle_entry_checks() {
     let store = CheckpointStore::new(state.path(), ORIGIN);
     assert!(store.load().unwrap().unwrap() == good.inclusion_proof.checkpoint.as_bytes());
     check(&p, state.path(), &f, &good).unwrap();
+    // A stored checkpoint edited by hand (its text changed) is refused, not trusted.
+    let stored = store.load().unwrap().unwrap();
+    let edited = String::from_utf8(stored.clone())
+        .unwrap()
+        .replacen("\n3\n", "\n4\n", 1);
+    store.store(edited.as_bytes()).unwrap();
+    let err = check(&p, state.path(), &f, &good).unwrap_err();
+    assert!(matches!(err, LogError::Checkpoint { .. }), "{err}");
+    store.store(&stored).unwrap();
 
     // A proof for the wrong leaf: entry 2's body with entry 1's proof.
     let mut e = good.clone();

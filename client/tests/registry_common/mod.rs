@@ -117,15 +117,16 @@ pub fn start_in(dir: &Path) -> Registry {
     start_in_env(dir, &[])
 }
 
-fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
+/// [`start_in`] with extra `PQREG_REGISTRY__…` configuration in the environment.
+pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
     let mut child = Command::new(registry_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
-        .envs(envs.iter().copied())
         .env("PQREG_REGISTRY__LOG_FORMAT", "json")
         .env("PQREG_REGISTRY__GC__INTERVAL_SECS", "0")
         .env("PQREG_REGISTRY__WORKERS", "2")
         .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
