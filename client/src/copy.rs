@@ -290,8 +290,8 @@ impl Copier<'_> {
         Ok(bytes)
     }
 
-    /// The key ID the bundle of a referrer manifest names as its signer (its hint).
-    fn bundle_signer(&self, referrer_bytes: &[u8]) -> Result<KeyId, Error> {
+    /// The referrer manifest and the bundle it stores, read from the source.
+    fn bundle_of(&self, referrer_bytes: &[u8]) -> Result<(ReferrerManifest, Bundle), Error> {
         let spec = |e: pqreg_spec::dsse::SigningError| Error::Spec(e.into());
         let referrer = ReferrerManifest::from_json(referrer_bytes).map_err(spec)?;
         let desc = Descriptor::new(
@@ -299,7 +299,13 @@ impl Copier<'_> {
             referrer.bundle.digest,
             referrer.bundle.size,
         );
-        hint_key_id(&Bundle::from_json(&self.read(&desc)?).map_err(spec)?)
+        let bundle = Bundle::from_json(&self.read(&desc)?).map_err(spec)?;
+        Ok((referrer, bundle))
+    }
+
+    /// The key ID the bundle of a referrer manifest names as its signer (its hint).
+    fn bundle_signer(&self, referrer_bytes: &[u8]) -> Result<KeyId, Error> {
+        hint_key_id(&self.bundle_of(referrer_bytes)?.1)
     }
 
     /// Replaces the bundle's log entry with one of the destination's log and stores the
@@ -311,14 +317,7 @@ impl Copier<'_> {
         subject: &Digest,
         hook: &mut dyn LogHook,
     ) -> Result<Digest, Error> {
-        let spec = |e: pqreg_spec::dsse::SigningError| Error::Spec(e.into());
-        let referrer = ReferrerManifest::from_json(referrer_bytes).map_err(spec)?;
-        let desc = Descriptor::new(
-            referrer.bundle.media_type.clone(),
-            referrer.bundle.digest,
-            referrer.bundle.size,
-        );
-        let mut bundle = Bundle::from_json(&self.read(&desc)?).map_err(spec)?;
+        let (referrer, mut bundle) = self.bundle_of(referrer_bytes)?;
         let key_id = hint_key_id(&bundle)?;
         let algorithm = algorithm(r).ok_or(CopyError::NoAlgorithm(r.digest))?;
         bundle.tlog_entries.clear();
