@@ -6,12 +6,8 @@
 //! cargo run --release -p pqreg --example pack_bench -- [--mib 256] [--threads 2] [--plain]
 //! ```
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::Instant;
 
-use pqreg::chunker::safetensors::{Dtype, build_header};
-use pqreg::chunker::synth::SplitMix64;
 use pqreg::pack::{DirSink, PackOptions, pack_model};
 use pqreg::unpack::{DirSource, UnpackOptions, unpack_model};
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey, SignatureAlgorithm, SigningKey};
@@ -26,20 +22,6 @@ fn vm_hwm_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
-}
-
-/// bf16 of ~N(0, 0.02): Irwin-Hall of 4 uniforms, scaled to unit variance.
-fn fill_bf16(rng: &mut SplitMix64, out: &mut [u8]) {
-    for v in out.chunks_exact_mut(2) {
-        let r = rng.next_u64();
-        let s: f32 = (0..4)
-            .map(|i| ((r >> (16 * i)) & 0xffff) as f32 / 65536.0)
-            .sum();
-        let x = (s - 2.0) * 3f32.sqrt() * 0.02;
-        let bits = x.to_bits();
-        let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
-        v.copy_from_slice(&(rounded as u16).to_le_bytes());
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,39 +40,8 @@ fn main() -> anyhow::Result<()> {
     }
     let tmp = tempfile::tempdir()?;
     let model = tmp.path().join("model");
-    std::fs::create_dir_all(&model)?;
-    // 32 MiB projection-like tensors plus a few small norms (F32-free: all bf16).
-    let big = 32u64 << 20;
-    let n_big = (mib << 20) / big;
-    let mut defs: Vec<(String, Vec<u64>)> = Vec::new();
-    for i in 0..n_big {
-        defs.push((format!("layers.{i}.norm"), vec![4096]));
-        defs.push((format!("layers.{i}.proj"), vec![big / 2 / 4096, 4096]));
-    }
-    let refs: Vec<(&str, Dtype, &[u64])> = defs
-        .iter()
-        .map(|(n, s)| (n.as_str(), Dtype::BF16, s.as_slice()))
-        .collect();
-    let header = build_header(&BTreeMap::new(), &refs);
     let t0 = Instant::now();
-    {
-        let mut f =
-            std::io::BufWriter::new(std::fs::File::create(model.join("model.safetensors"))?);
-        f.write_all(&header)?;
-        let mut rng = SplitMix64(42);
-        let mut buf = vec![0u8; 1 << 20];
-        for (_, s) in &defs {
-            let mut left = s.iter().product::<u64>() * 2;
-            while left > 0 {
-                let n = left.min(buf.len() as u64) as usize;
-                fill_bf16(&mut rng, &mut buf[..n]);
-                f.write_all(&buf[..n])?;
-                left -= n as u64;
-            }
-        }
-        f.flush()?;
-    }
-    std::fs::write(model.join("config.json"), br#"{"model_type":"synthetic"}"#)?;
+    pqreg::chunker::synth::write_bf16_model(&model, mib, 42)?;
     eprintln!(
         "generated in {:.1}s; RSS peak so far {} KiB",
         t0.elapsed().as_secs_f64(),

@@ -43,7 +43,7 @@ pub enum Command {
     /// Run every check `pull` runs, writing nothing.
     Verify(VerifyArgs),
     /// Show a model's manifest, recipients' key IDs, signatures and log entries.
-    Inspect(RefArg),
+    Inspect(InspectArgs),
     /// Add or remove a recipient (rewraps the content key; no chunk is re-uploaded).
     #[command(subcommand)]
     Recipients(RecipientsCommand),
@@ -149,6 +149,10 @@ pub struct PullArgs {
     /// Passphrase file for an encrypted identity.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Also write the model's classical OMS bundle (pushed with --classic-sign-key) to
+    /// FILE, for `model_signing verify key DIR --signature FILE` (spec/signing.md 5.1).
+    #[arg(long, value_name = "FILE")]
+    pub oms_signature: Option<PathBuf>,
 }
 
 /// `pqreg verify`.
@@ -174,11 +178,15 @@ pub struct VerifyArgs {
     pub proof: Option<PathBuf>,
 }
 
-/// A single reference argument.
+/// `pqreg inspect`.
 #[derive(Debug, Args)]
-pub struct RefArg {
+pub struct InspectArgs {
     /// host[:port]/repo[:tag][@sha256:hex].
     pub reference: String,
+    /// Trust policy to check each signature against (default:
+    /// $XDG_CONFIG_HOME/pqreg/policy.toml if it exists; without one, nothing is verified).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// `pqreg recipients add|remove`.
@@ -193,26 +201,49 @@ pub enum RecipientsCommand {
 /// Arguments of `recipients add|remove`.
 #[derive(Debug, Args)]
 pub struct RecipientArgs {
-    /// The model.
+    /// The model: host[:port]/repo[:tag][@sha256:hex].
     pub reference: String,
-    /// The recipient's public key file.
+    /// The recipient's public key file (for remove, its key ID `sha256:…` also works).
     #[arg(value_name = "PUB")]
     pub public_key: PathBuf,
     /// A current recipient's private key (to unwrap the content key).
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
-    /// The signing key for the new signature.
+    /// The ML-DSA signing key for the new signature.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    /// An ECDSA P-256 key for a second, classical OMS bundle.
+    #[arg(long, value_name = "P256")]
+    pub classic_sign_key: Option<PathBuf>,
+    /// Tag to move to the new manifest (default: the reference's tag; none for a digest).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Trust policy the current version must verify under (default: it must be signed
+    /// by --sign-key's own key).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Passphrase file for encrypted private keys.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// `pqreg copy`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Source reference.
+    /// Source reference: host[:port]/repo[:tag][@sha256:hex].
     pub src: String,
-    /// Destination reference.
+    /// Destination: host[:port]/repo[:tag] (default tag: the source's tag, if it has one).
     pub dst: String,
+    /// Trust policy whose keys' public keys re-log the signatures in the destination's
+    /// log (default: $XDG_CONFIG_HOME/pqreg/policy.toml if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// A signer's public key file, to re-log its signatures (repeatable).
+    #[arg(long = "signer-pub", value_name = "PUB")]
+    pub signer_pubs: Vec<PathBuf>,
+    /// Parallel transfers.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 /// `pqreg login`.

@@ -4,9 +4,12 @@
 pub use crate::auth::AuthError;
 pub use crate::chunker::ChunkError;
 pub use crate::chunker::safetensors::SafetensorsError;
+pub use crate::copy::CopyError;
+pub use crate::inspect::InspectError;
 pub use crate::keyfile::KeyFileError;
 pub use crate::pack::PackError;
 pub use crate::reference::ReferenceError;
+pub use crate::rewrap::RecipientsError;
 pub use crate::transfer::TransferError;
 pub use crate::unpack::UnpackError;
 
@@ -41,6 +44,15 @@ pub enum Error {
     /// Talking to a registry failed.
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    /// A manifest could not be inspected as a model.
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// A copy failed.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    /// A recipient change was refused.
+    #[error(transparent)]
+    Recipients(#[from] RecipientsError),
     /// A transparency-log check or request failed (boxed: its variants carry both tree
     /// heads).
     #[error(transparent)]
@@ -66,6 +78,7 @@ impl Error {
             Error::Pack(_) => exit::ERROR,
             Error::Unpack(e) => e.exit_code(),
             Error::Transfer(e) => e.exit_code(),
+            Error::Recipients(_) | Error::Inspect(_) | Error::Copy(_) => exit::ERROR,
             Error::Log(e) => e.exit_code(),
         }
     }

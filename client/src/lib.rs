@@ -4,20 +4,25 @@
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
 //! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
 //! ([`exit`]), packing ([`pack`]) and verify-before-write unpacking ([`unpack`]), registry
-//! transfers ([`transfer`]) and the two joined ([`remote`]), and the transparency-log
-//! client ([`tlog`]).
+//! transfers ([`transfer`]) and the two joined ([`remote`]), the transparency-log
+//! client ([`tlog`]), and what works on stored models: [`inspect`], recipient changes
+//! ([`rewrap`]) and [`copy`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod chunker;
+pub mod copy;
 pub mod error;
 pub mod exit;
+pub mod inspect;
 pub mod keyfile;
+pub mod oms;
 pub mod pack;
 pub mod paths;
 pub mod reference;
 pub mod remote;
+pub mod rewrap;
 pub mod tlog;
 pub mod transfer;
 pub mod unpack;

@@ -6,6 +6,7 @@
 
 mod cli;
 mod log_cmd;
+mod model_cmd;
 mod proof_cmd;
 mod remote_cmd;
 
@@ -147,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.identity.as_deref(),
             a.policy.as_deref(),
             a.passphrase_file.as_deref(),
+            a.oms_signature.as_deref(),
         ),
         Command::Verify(a) if a.offline => proof_cmd::verify_offline(
             &a.reference,
@@ -161,30 +163,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.identity.as_deref(),
             a.policy.as_deref(),
             None,
+            None,
         ),
-        Command::Inspect(a) => {
-            parse_ref(&a.reference)?;
-            not_implemented("inspect", "nothing was fetched")
-        }
-        Command::Recipients(RecipientsCommand::Add(a) | RecipientsCommand::Remove(a)) => {
-            parse_ref(&a.reference)?;
-            not_implemented("recipients", "the model was not changed")
-        }
-        Command::Copy(a) => {
-            parse_ref(&a.src)?;
-            parse_ref(&a.dst)?;
-            not_implemented("copy", "nothing was copied")
-        }
+        Command::Inspect(a) => model_cmd::inspect_cmd(&a),
+        Command::Recipients(RecipientsCommand::Add(a)) => model_cmd::recipients_cmd(&a, true),
+        Command::Recipients(RecipientsCommand::Remove(a)) => model_cmd::recipients_cmd(&a, false),
+        Command::Copy(a) => model_cmd::copy_cmd(&a),
         Command::Log(cmd) => log_cmd::run(&cmd),
     }
-}
-
-fn not_implemented(cmd: &str, nothing: &str) -> anyhow::Result<Outcome> {
-    Err(fail(
-        exit::ERROR,
-        format!("`pqreg {cmd}` is not implemented yet ({nothing})"),
-        "This build has keygen, push, pull, verify, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.",
-    ))
 }
 
 pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {

@@ -19,16 +19,22 @@ use pqreg::tlog::{BundleLog, LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
 use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, read_index, unpack_model};
 use pqreg_spec::Digest;
-use pqreg_spec::keys::{PrivateKey, PublicKey, RecipientPrivateKey, SigningKey};
+use pqreg_spec::keys::{
+    PrivateKey, PublicKey, RecipientPrivateKey, RecipientPublicKey, SigningKey, VerifyingKey,
+};
 use pqreg_spec::policy::Policy;
 
-type Passphrase = zeroize::Zeroizing<Vec<u8>>;
+pub(crate) type Passphrase = zeroize::Zeroizing<Vec<u8>>;
 
-fn passphrase(p: Option<&Path>) -> anyhow::Result<Option<Passphrase>> {
+pub(crate) fn passphrase(p: Option<&Path>) -> anyhow::Result<Option<Passphrase>> {
     Ok(p.map(keyfile::read_passphrase).transpose()?)
 }
 
-fn signing_key(path: &Path, pp: Option<&Passphrase>, flag: &str) -> anyhow::Result<SigningKey> {
+pub(crate) fn signing_key(
+    path: &Path,
+    pp: Option<&Passphrase>,
+    flag: &str,
+) -> anyhow::Result<SigningKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Signing(k) => Ok(k),
         _ => Err(fail(
@@ -37,6 +43,19 @@ fn signing_key(path: &Path, pp: Option<&Passphrase>, flag: &str) -> anyhow::Resu
             format!("Pass a key made by `pqreg keygen --sign` to {flag}."),
         )),
     }
+}
+
+/// The ML-DSA key of `--sign-key` and the optional ECDSA key of `--classic-sign-key`.
+pub(crate) fn signing_keys(
+    sign: &Path,
+    classic: Option<&Path>,
+    pp: Option<&Passphrase>,
+) -> anyhow::Result<(SigningKey, Option<SigningKey>)> {
+    let signing = signing_key(sign, pp, "--sign-key")?;
+    let classic = classic
+        .map(|p| signing_key(p, pp, "--classic-sign-key"))
+        .transpose()?;
+    Ok((signing, classic))
 }
 
 pub(crate) fn identity_key(
@@ -53,10 +72,34 @@ pub(crate) fn identity_key(
     }
 }
 
-fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> {
+pub(crate) fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> {
     Ok(AuthEnv::from_process_env()
         .lookup(r.registry())?
         .map(|(c, _)| c))
+}
+
+/// The recipient public key in `path` (given with `flag`).
+pub(crate) fn recipient_public(path: &Path, flag: &str) -> anyhow::Result<RecipientPublicKey> {
+    match keyfile::load_public(path)? {
+        PublicKey::Recipient(k) => Ok(k),
+        _ => Err(fail(
+            exit::USAGE,
+            format!("{} is not a recipient public key", path.display()),
+            format!("Pass the .pub file of `pqreg keygen --recipient` to {flag}."),
+        )),
+    }
+}
+
+/// The signature verification key in `path` (given with `flag`).
+pub(crate) fn signing_public(path: &Path, flag: &str) -> anyhow::Result<VerifyingKey> {
+    match keyfile::load_public(path)? {
+        PublicKey::Signing(k) => Ok(k),
+        _ => Err(fail(
+            exit::USAGE,
+            format!("{} is not a signing public key", path.display()),
+            format!("Pass the .pub file of `pqreg keygen --sign` to {flag}."),
+        )),
+    }
 }
 
 pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
@@ -89,6 +132,49 @@ pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<
     })
 }
 
+/// `$XDG_CONFIG_HOME/pqreg/policy.toml` if it exists and parses (push and recipients use
+/// its `[[logs]]` to check the log's answer; they do not need a policy).
+pub(crate) fn default_policy(paths: &Paths) -> Option<Policy> {
+    match std::fs::read_to_string(paths.config.join("policy.toml")) {
+        Ok(t) => Policy::from_toml(&t).ok(),
+        Err(_) => None,
+    }
+}
+
+/// Whether the registry of `log_client` runs a pqreg transparency log (its
+/// `/log/checkpoint` answers). Any other OCI registry has none: signatures stored there
+/// are not logged (a policy that requires the log refuses them), which is said on stderr.
+pub(crate) fn has_log(log_client: &LogClient, registry: &str) -> bool {
+    let yes = log_client.checkpoint().is_ok();
+    if !yes {
+        eprintln!(
+            "pqreg: {registry} has no pqreg transparency log: signatures stored there are not logged in it (pullers from there whose policy requires the log will refuse them)"
+        );
+    }
+    yes
+}
+
+/// The log hook of a signature by `signer` stored in `repo` (without host) of the
+/// registry `log_client` belongs to, for `push`, `recipients` and `copy`: it submits the
+/// signed statement to that registry's log before the bundle is stored.
+pub(crate) fn submitter<'a>(
+    log_client: &'a LogClient,
+    repo: &str,
+    tag: Option<String>,
+    signer: &VerifyingKey,
+    policy: Option<&'a Policy>,
+    paths: &Paths,
+) -> Submitter<'a> {
+    Submitter {
+        client: log_client,
+        repository: repo.to_owned(),
+        tag,
+        public_key: signer.to_spki_der(),
+        policy,
+        state: paths.state.clone(),
+    }
+}
+
 /// `pqreg push DIR REF`.
 pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
@@ -110,25 +196,12 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
             "Generate one with `pqreg keygen --sign --out NAME` and pass --sign-key NAME.key.",
         ));
     };
-    let signing = signing_key(sign_path, pp.as_ref(), "--sign-key")?;
-    let classic = a
-        .classic_sign_key
-        .as_deref()
-        .map(|p| signing_key(p, pp.as_ref(), "--classic-sign-key"))
-        .transpose()?;
-    let mut recipients = Vec::new();
-    for p in &a.recipients {
-        match keyfile::load_public(p)? {
-            PublicKey::Recipient(k) => recipients.push(k),
-            _ => {
-                return Err(fail(
-                    exit::USAGE,
-                    format!("{} is not a recipient public key", p.display()),
-                    "Pass the .pub file of `pqreg keygen --recipient` to --recipient.",
-                ));
-            }
-        }
-    }
+    let (signing, classic) = signing_keys(sign_path, a.classic_sign_key.as_deref(), pp.as_ref())?;
+    let recipients = a
+        .recipients
+        .iter()
+        .map(|p| recipient_public(p, "--recipient"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let identity = a
         .identity
         .as_deref()
@@ -161,20 +234,19 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     // The signed statement goes to the registry's log before either bundle is pushed
     // (the PQ bundle carries the entry; the registry refuses bundles it has not logged).
     let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
-    let policy = match std::fs::read_to_string(paths.config.join("policy.toml")) {
-        Ok(t) => Policy::from_toml(&t).ok(),
-        Err(_) => None,
-    };
-    let mut submitter = Submitter {
-        client: &log_client,
-        repository: repo.to_owned(),
-        tag: Some(tag.clone()),
-        public_key: signing.verifying_key().to_spki_der(),
-        policy: policy.as_ref(),
-        state: paths.state.clone(),
-    };
+    let policy = default_policy(&paths);
+    let mut submitter = submitter(
+        &log_client,
+        repo,
+        Some(tag.clone()),
+        &signing.verifying_key(),
+        policy.as_ref(),
+        &paths,
+    );
     let mut opts = PackOptions::new(&signing);
-    opts.log_hook = Some(&mut submitter);
+    if has_log(&log_client, r.registry()) {
+        opts.log_hook = Some(&mut submitter);
+    }
     opts.recipients = &recipients;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
@@ -215,12 +287,14 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
 /// verified into a temporary directory under the cache, which is then deleted).
+/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`).
 pub(crate) fn pull(
     reference: &str,
     out: Option<&Path>,
     identity: Option<&Path>,
     policy: Option<&Path>,
     passphrase_file: Option<&Path>,
+    oms_signature: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
@@ -243,7 +317,21 @@ pub(crate) fn pull(
         state: paths.state.clone(),
     };
     opts.log_verifier = Some(&bundle_log);
+    // The classical bundle is looked up first, so a model without one writes nothing.
+    let classic = oms_signature
+        .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
+        .transpose()?;
     let report = verify_into(&source, &digest, &opts, out, &paths)?;
+    if let (Some(c), Some(path)) = (&classic, oms_signature) {
+        if let Err(e) = c.check(&digest, &report.statement_digest) {
+            // The model verified, but the user asked for both: leave neither.
+            if let Some(d) = out {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            return Err(e.into());
+        }
+        c.write(path)?;
+    }
     let pinned = r.with_digest(digest);
     eprintln!(
         "pqreg: {} {pinned}: signed by {} ({}), {}{} files, {} bytes; downloaded {} bytes",
@@ -267,6 +355,7 @@ pub(crate) fn pull(
             "downloaded_bytes": source.downloaded_bytes(),
             "log_verified": report.log_verified,
             "written_to": out,
+            "oms_signature": oms_signature,
         }),
     })
 }

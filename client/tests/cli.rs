@@ -144,37 +144,23 @@ fn login_refuses_bad_input() {
 }
 
 #[test]
-fn unbuilt_commands_fail_honestly() {
+fn json_errors_go_to_stdout() {
     let home = tempfile::tempdir().unwrap();
     let p = home.path();
-    let hint = "pqreg: hint: This build has keygen, push, pull, verify, login, logout and env; the rest of issue 4 is being built. Use a newer pqreg.\n";
-    let cases: [(&[&str], &str); 3] = [
-        (
-            &["inspect", "localhost:5000/m"],
-            "inspect` is not implemented yet (nothing was fetched)",
-        ),
-        (
-            &["recipients", "add", "localhost:5000/m", "r.pub"],
-            "recipients` is not implemented yet (the model was not changed)",
-        ),
-        (
-            &["copy", "a.io/m", "b.io/m"],
-            "copy` is not implemented yet (nothing was copied)",
-        ),
-    ];
-    for (args, msg) in cases {
-        check(
-            p,
-            args,
-            "",
-            1,
-            "",
-            &format!("pqreg: error: `pqreg {msg}\n{hint}"),
-        );
-    }
-    assert!(!p.join("out").exists());
     // -o json puts the error on stdout.
-    let r = pqreg(p, &["-o", "json", "inspect", "localhost:5000/m"], "");
+    let r = pqreg(
+        p,
+        &[
+            "-o",
+            "json",
+            "pull",
+            "localhost:5000/m",
+            "out",
+            "--policy",
+            "/nonexistent/policy.toml",
+        ],
+        "",
+    );
     assert_eq!((r.code, r.stderr.as_str()), (1, ""));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["error"]["name"], "ERROR");

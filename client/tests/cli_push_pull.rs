@@ -4,62 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+mod cli_common;
 mod registry_common;
+use cli_common::{files, ok, policy, pqreg};
 use registry_common::start;
-
-/// Runs `pqreg` with a private XDG environment under `home`.
-fn pqreg(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pqreg"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("DOCKER_CONFIG", home.join("docker"))
-        .env_remove("PQREG_REGISTRY")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout {}\nstderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn policy(path: &Path, signer_pub: &Path, repo_pattern: &str) {
-    let pem = std::fs::read_to_string(signer_pub).unwrap();
-    std::fs::write(
-        path,
-        format!(
-            "version = 1\nrequire_log = false\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n[[rules]]\nrepositories = [\"{repo_pattern}\"]\nsigners = [\"release\"]\n"
-        ),
-    )
-    .unwrap();
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            assert!(e.file_type().unwrap().is_file());
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn push_pull_roundtrip_untrusted_and_dedup() {

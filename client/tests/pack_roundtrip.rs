@@ -146,3 +146,36 @@ fn walk_refuses_symlinks_bad_names_and_empty_dirs() {
         "{err}"
     );
 }
+
+/// A safetensors file past the size where packing hashes the whole file on a second
+/// thread (scan.rs, 8 MiB): its digest in the index is the file's SHA-256, and the
+/// model unpacks (step 9 re-hashes it against the statement).
+#[test]
+fn large_file_digest_hashed_in_parallel() {
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    pqreg::chunker::synth::write_bf16_model(&model, 64, 7).unwrap();
+    let packed = pack(&model, &tmp.path().join("layout"), &keys, true);
+    let bytes = std::fs::read(model.join("model.safetensors")).unwrap();
+    assert!(bytes.len() > 64 << 20);
+    let f = packed
+        .index
+        .files
+        .iter()
+        .find(|f| f.path == "model.safetensors")
+        .unwrap();
+    assert_eq!(f.digest, pqreg_spec::Digest::sha256(&bytes));
+    assert!(f.chunks.len() > 1);
+    let out = tmp.path().join("out");
+    let policy = policy_for(&keys.signer);
+    unpack(
+        &tmp.path().join("layout"),
+        &packed.manifest_digest,
+        &keys,
+        &policy,
+        &out,
+    )
+    .unwrap();
+    assert_eq!(tree(&out), tree(&model));
+}

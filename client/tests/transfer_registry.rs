@@ -21,33 +21,6 @@ impl Registry {
         RegistryClient::new(&self.addr, None, TransferOptions::default()).unwrap()
     }
 
-    fn metrics(&self) -> String {
-        ureq::get(format!("http://{}/metrics", self.addr))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap()
-    }
-
-    /// Sum of `pqreg_http_requests_total` over the series whose labels contain all of
-    /// `labels` (each `key="value"`, or `route` matched as a substring).
-    fn requests(&self, method: &str, route_part: &str, status: Option<u16>) -> u64 {
-        let m = self.metrics();
-        m.lines()
-            .filter(|l| l.starts_with("pqreg_http_requests_total{"))
-            .filter(|l| l.contains(&format!("method=\"{method}\"")))
-            .filter(|l| {
-                l.split("route=\"")
-                    .nth(1)
-                    .and_then(|r| r.split('"').next())
-                    .is_some_and(|r| r.contains(route_part))
-            })
-            .filter(|l| status.is_none_or(|s| l.contains(&format!("status=\"{s}\""))))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-            .sum()
-    }
-
     fn counter(&self, name: &str) -> u64 {
         let m = self.metrics();
         m.lines()

@@ -86,6 +86,60 @@ impl SplitMix64 {
     }
 }
 
+/// Fills `out` with little-endian bf16 values of ~N(0, `std`): an Irwin-Hall sum of four
+/// uniforms scaled to unit variance, rounded to nearest even (like trained weights, the
+/// exponent byte is skewed and the mantissa byte near-uniform).
+pub fn fill_bf16_normal(rng: &mut SplitMix64, std: f32, out: &mut [u8]) {
+    for v in out.chunks_exact_mut(2) {
+        let r = rng.next_u64();
+        let s: f32 = (0..4)
+            .map(|i| ((r >> (16 * i)) & 0xffff) as f32 / 65536.0)
+            .sum();
+        let x = (s - 2.0) * 3f32.sqrt() * std;
+        let bits = x.to_bits();
+        let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
+        v.copy_from_slice(&(rounded as u16).to_le_bytes());
+    }
+}
+
+/// Writes a ~`mib` MiB bf16 safetensors model (32 MiB projections, each after a small
+/// norm; weights ~N(0, 0.02) from `seed`) to `dir/model.safetensors`, plus a
+/// `dir/config.json`, streaming 1 MiB at a time. Returns the bytes written.
+pub fn write_bf16_model(dir: &std::path::Path, mib: u64, seed: u64) -> std::io::Result<u64> {
+    use std::io::Write as _;
+    let big = 32u64 << 20;
+    let mut defs: Vec<(String, Vec<u64>)> = Vec::new();
+    for i in 0..((mib << 20) / big).max(1) {
+        defs.push((format!("layers.{i}.norm"), vec![4096]));
+        defs.push((format!("layers.{i}.proj"), vec![big / 2 / 4096, 4096]));
+    }
+    let refs: Vec<(&str, Dtype, &[u64])> = defs
+        .iter()
+        .map(|(n, s)| (n.as_str(), Dtype::BF16, s.as_slice()))
+        .collect();
+    let header = build_header(&BTreeMap::new(), &refs);
+    std::fs::create_dir_all(dir)?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("model.safetensors"))?);
+    f.write_all(&header)?;
+    let mut total = header.len() as u64;
+    let mut rng = SplitMix64(seed);
+    let mut buf = vec![0u8; 1 << 20];
+    for (_, s) in &defs {
+        let mut left = s.iter().product::<u64>() * 2;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            fill_bf16_normal(&mut rng, 0.02, &mut buf[..n]);
+            f.write_all(&buf[..n])?;
+            left -= n as u64;
+            total += n as u64;
+        }
+    }
+    f.flush()?;
+    let config = br#"{"model_type":"synthetic"}"#;
+    std::fs::write(dir.join("config.json"), config)?;
+    Ok(total + config.len() as u64)
+}
+
 fn seed_for(seed: u64, name: &str) -> u64 {
     let d = Digest::sha256(format!("{seed}/{name}").as_bytes());
     let mut b = [0u8; 8];

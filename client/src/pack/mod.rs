@@ -40,11 +40,12 @@ use pqreg_spec::envelope::{KeyEnvelope, LineageSecret};
 use pqreg_spec::keys::{KeyId, RecipientPublicKey, SigningKey};
 use pqreg_spec::oci::Descriptor;
 use pqreg_spec::segment::{ChunkKey, SealWriter};
+use pqreg_spec::statement::FileEntry;
 
 use crate::Error;
 use crate::chunker::PlanParams;
 
-pub use sign::{LogHook, LogRequest, SignedBundle};
+pub use sign::{LogHook, LogRequest, SignOptions, SignedBundle, sign_model};
 pub use sink::{BlobSink, DirSink, REF_NAME};
 
 /// Why packing failed. Every variant is exit code 1 (nothing was verified or trusted).
@@ -214,7 +215,7 @@ pub fn pack_model(
     sink: &mut impl BlobSink,
 ) -> Result<PackedModel, Error> {
     opts.plan.validate()?;
-    sign::check_keys(opts)?;
+    signer(opts).check_keys()?;
     let files = scan::walk(dir, opts.follow_symlinks)?;
     if files.is_empty() {
         return Err(PackError::EmptyModel.into());
@@ -365,7 +366,21 @@ pub fn pack_model(
             .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
             .unwrap_or_else(|| "model".to_owned())
     });
-    let signed = sign::sign_and_store(opts, &model_name, &scanned, &manifest_desc, sink)?;
+    let entries: Vec<FileEntry> = scanned
+        .iter()
+        .map(|f| FileEntry {
+            path: f.file.rel.clone(),
+            digest: f.digest,
+            size: f.file.size,
+        })
+        .collect();
+    let signed = sign_model(
+        &mut signer(opts),
+        &model_name,
+        &entries,
+        &manifest_desc,
+        sink,
+    )?;
     stats.stored_bytes += signed.0.stored_bytes;
     if let Some(c) = &signed.1 {
         stats.stored_bytes += c.stored_bytes;
@@ -380,6 +395,18 @@ pub fn pack_model(
         classic_bundle: signed.1,
         stats,
     })
+}
+
+/// The signing part of `opts`.
+fn signer<'s>(opts: &'s mut PackOptions<'_>) -> SignOptions<'s> {
+    SignOptions {
+        signing_key: opts.signing_key,
+        classic_key: opts.classic_key,
+        log_hook: match opts.log_hook.as_deref_mut() {
+            Some(h) => Some(h),
+            None => None,
+        },
+    }
 }
 
 /// Pass 1 over every file, files spread over `threads` workers.

@@ -168,41 +168,96 @@ fn tile(plan: Vec<ChunkSpec>, len: u64, target: u64) -> Vec<(u64, u64, Layout)> 
     out
 }
 
+/// Files at least this large hash the whole file on a second thread, beside the chunk
+/// hashes (each byte is still hashed once per purpose; the two passes run in parallel).
+const PARALLEL_HASH_MIN: u64 = 8 << 20;
+
+/// Buffers in flight between the reader and the whole-file hasher.
+const HASH_BUFS: usize = 4;
+
 fn hash_planned(
     f: &SourceFile,
     mut file: File,
     plan: Vec<(u64, u64, Layout)>,
 ) -> Result<ScannedFile, PackError> {
-    let mut whole = Hasher::new();
-    let mut chunks = Vec::with_capacity(plan.len());
-    let mut buf = vec![0u8; BUF];
-    for (offset, len, layout) in plan {
-        let mut h = Hasher::new();
-        let mut left = len;
-        while left > 0 {
-            let n = (left as usize).min(BUF);
-            file.read_exact(&mut buf[..n]).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    PackError::FileChanged(f.abs.clone())
-                } else {
-                    io(&f.abs)(e)
+    std::thread::scope(|scope| {
+        // The whole-file hash: inline for small files, else on its own thread, fed the
+        // buffers the chunk hasher read (and handing them back for reuse).
+        let (to_hasher, from_reader) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_BUFS);
+        let (give_back, free) = std::sync::mpsc::channel::<Vec<u8>>();
+        let mut inline = None;
+        let hasher = if f.size >= PARALLEL_HASH_MIN {
+            Some(scope.spawn(move || {
+                let mut whole = Hasher::new();
+                for buf in from_reader {
+                    whole.update(&buf);
+                    if give_back.send(buf).is_err() {
+                        break;
+                    }
                 }
-            })?;
-            whole.update(&buf[..n]);
-            h.update(&buf[..n]);
-            left -= n as u64;
+                whole.finalize()
+            }))
+        } else {
+            inline = Some(Hasher::new());
+            None
+        };
+        let mut chunks = Vec::with_capacity(plan.len());
+        let mut spare = 0;
+        let mut reuse: Option<Vec<u8>> = None;
+        for (offset, len, layout) in plan {
+            let mut h = Hasher::new();
+            let mut left = len;
+            while left > 0 {
+                let n = (left as usize).min(BUF);
+                let mut buf = match reuse.take().map_or_else(|| free.try_recv(), Ok) {
+                    Ok(b) => b,
+                    Err(_) if spare < HASH_BUFS + 1 => {
+                        spare += 1;
+                        vec![0u8; BUF]
+                    }
+                    Err(_) => free.recv().unwrap_or_else(|_| vec![0u8; BUF]),
+                };
+                buf.resize(n, 0);
+                file.read_exact(&mut buf).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        PackError::FileChanged(f.abs.clone())
+                    } else {
+                        io(&f.abs)(e)
+                    }
+                })?;
+                h.update(&buf);
+                match &mut inline {
+                    Some(whole) => {
+                        whole.update(&buf);
+                        reuse = Some(buf);
+                    }
+                    None => {
+                        // The hasher thread only stops when this sender is dropped.
+                        let _ = to_hasher.send(buf);
+                    }
+                }
+                left -= n as u64;
+            }
+            chunks.push(HashedChunk {
+                offset,
+                len,
+                layout,
+                digest: h.finalize(),
+            });
         }
-        chunks.push(HashedChunk {
-            offset,
-            len,
-            layout,
-            digest: h.finalize(),
-        });
-    }
-    Ok(ScannedFile {
-        file: f.clone(),
-        digest: whole.finalize(),
-        chunks,
+        drop(to_hasher);
+        let digest = match (inline, hasher) {
+            (Some(whole), _) => whole.finalize(),
+            (None, Some(t)) => t
+                .join()
+                .map_err(|_| PackError::FileChanged(f.abs.clone()))?,
+            (None, None) => return Err(PackError::FileChanged(f.abs.clone())),
+        };
+        Ok(ScannedFile {
+            file: f.clone(),
+            digest,
+            chunks,
+        })
     })
 }
 

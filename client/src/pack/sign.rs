@@ -1,7 +1,12 @@
-//! Signing a packed model (spec/signing.md): the in-toto statement over the plaintext
+//! Signing a model manifest (spec/signing.md): the in-toto statement over the plaintext
 //! files, bound to the manifest digest; its DSSE envelope signed with ML-DSA; the
-//! Sigstore bundle; the OCI referrer manifest that stores it next to the model. An
-//! optional classical ECDSA P-256 bundle signs the same statement bytes for OMS tools.
+//! Sigstore bundle with its log entry (from the [`LogHook`]); the OCI referrer manifest
+//! that stores it next to the model. An optional classical ECDSA P-256 bundle signs the
+//! same statement bytes for OMS tools.
+//!
+//! [`sign_model`] is the one signing step: `push` ([`super::pack_model`]) and a
+//! recipient change ([`crate::rewrap`]) both call it, so a log hook set on
+//! [`SignOptions`] applies to both.
 
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::referrer::{self, ReferrerManifest};
@@ -11,8 +16,7 @@ use pqreg_spec::keys::{KeyId, SignatureAlgorithm, SigningKey};
 use pqreg_spec::oci::{self, Descriptor};
 use pqreg_spec::statement::{FileEntry, PAYLOAD_TYPE, Statement};
 
-use super::scan::ScannedFile;
-use super::{BlobSink, PackError, PackOptions};
+use super::{BlobSink, PackError};
 use crate::Error;
 
 /// What a log hook is asked to record (spec/transparency-log.md §3 entry fields).
@@ -59,51 +63,71 @@ fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
     )
 }
 
-pub(super) fn check_keys(opts: &PackOptions<'_>) -> Result<(), PackError> {
-    let a = opts.signing_key.alg();
-    if !is_ml_dsa(a) {
-        return Err(PackError::NotPostQuantum(a.name()));
-    }
-    if let Some(c) = opts.classic_key
-        && c.alg() != SignatureAlgorithm::EcdsaP256Sha256
-    {
-        return Err(PackError::NotClassical(c.alg().name()));
-    }
-    Ok(())
+/// Who signs, and where its log entry comes from.
+pub struct SignOptions<'a> {
+    /// The ML-DSA key that signs the statement.
+    pub signing_key: &'a SigningKey,
+    /// An optional ECDSA P-256 key for a second, classical bundle OMS tools verify.
+    pub classic_key: Option<&'a SigningKey>,
+    /// Called once for the ML-DSA bundle to obtain its transparency-log entries; `None`
+    /// leaves `tlogEntries` empty.
+    pub log_hook: Option<&'a mut dyn LogHook>,
 }
 
-pub(super) fn sign_and_store(
-    opts: &mut PackOptions<'_>,
+impl std::fmt::Debug for SignOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignOptions")
+            .field("signing_key", &self.signing_key.key_id())
+            .field("classic_key", &self.classic_key.map(SigningKey::key_id))
+            .field("log_hook", &self.log_hook.is_some())
+            .finish()
+    }
+}
+
+impl SignOptions<'_> {
+    /// Refuses a non-ML-DSA signing key and a classical key that is not ECDSA P-256.
+    pub fn check_keys(&self) -> Result<(), PackError> {
+        let a = self.signing_key.alg();
+        if !is_ml_dsa(a) {
+            return Err(PackError::NotPostQuantum(a.name()));
+        }
+        if let Some(c) = self.classic_key
+            && c.alg() != SignatureAlgorithm::EcdsaP256Sha256
+        {
+            return Err(PackError::NotClassical(c.alg().name()));
+        }
+        Ok(())
+    }
+}
+
+/// Signs the model `manifest` whose plaintext files are `files` (spec/signing.md §3:
+/// statement with the manifest annotation, DSSE, bundle with the log hook's entries) and
+/// stores each bundle in `sink` as a referrer of `manifest` (§5). Returns the ML-DSA
+/// bundle and, with a classical key, the classical one.
+pub fn sign_model(
+    signer: &mut SignOptions<'_>,
     model_name: &str,
-    files: &[ScannedFile],
+    files: &[FileEntry],
     manifest: &Descriptor,
     sink: &mut impl BlobSink,
 ) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
-    let entries: Vec<FileEntry> = files
-        .iter()
-        .map(|f| FileEntry {
-            path: f.file.rel.clone(),
-            digest: f.digest,
-            size: f.file.size,
-        })
-        .collect();
-    let statement = Statement::from_files(model_name, &entries, Some(manifest.digest))
+    signer.check_keys()?;
+    let statement = Statement::from_files(model_name, files, Some(manifest.digest))
         .map_err(|e| Error::Spec(e.into()))?;
     let payload = statement.to_json();
-    let key = opts.signing_key;
+    let key = signer.signing_key;
     let pq = store_bundle(
-        opts,
+        signer,
         key,
         key.key_id().to_string(),
         payload.clone(),
         manifest,
         sink,
     )?;
-    let classic_key = opts.classic_key;
-    let classic = match classic_key {
+    let classic = match signer.classic_key {
         Some(k) => {
             let hint = oms_key_hint(&k.verifying_key().to_spki_der());
-            Some(store_bundle(opts, k, hint, payload, manifest, sink)?)
+            Some(store_bundle(signer, k, hint, payload, manifest, sink)?)
         }
         None => None,
     };
@@ -111,7 +135,7 @@ pub(super) fn sign_and_store(
 }
 
 fn store_bundle(
-    opts: &mut PackOptions<'_>,
+    opts: &mut SignOptions<'_>,
     key: &SigningKey,
     hint: String,
     payload: Vec<u8>,

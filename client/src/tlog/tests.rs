@@ -155,7 +155,9 @@ fn bundle_entry_checks() {
     check(&p, state.path(), &f, &good).unwrap();
     // A stored checkpoint edited by hand (its text changed) is refused, not trusted.
     let stored = store.load().unwrap().unwrap();
-    let edited = String::from_utf8(stored.clone()).unwrap().replacen("\n3\n", "\n4\n", 1);
+    let edited = String::from_utf8(stored.clone())
+        .unwrap()
+        .replacen("\n3\n", "\n4\n", 1);
     store.store(edited.as_bytes()).unwrap();
     let err = check(&p, state.path(), &f, &good).unwrap_err();
     assert!(matches!(err, LogError::Checkpoint { .. }), "{err}");

@@ -7,7 +7,7 @@ use oci_client::client::BlobResponse;
 use oci_client::errors::OciDistributionError;
 use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
 use super::error::{Failure, TransferError, classify};
 use super::retry::retry;
@@ -71,10 +71,24 @@ impl Inner {
         size: u64,
         path: &Path,
     ) -> Result<PushOutcome, TransferError> {
+        let file = std::fs::File::open(path).map_err(io_err(path))?;
+        self.push_blob_open(repo, digest, size, file, path).await
+    }
+
+    /// [`Inner::push_blob_file`] from an open file (each attempt reads it from offset 0
+    /// through a duplicate of the descriptor); `path` names it in errors.
+    pub(crate) async fn push_blob_open(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        file: std::fs::File,
+        path: &Path,
+    ) -> Result<PushOutcome, TransferError> {
         if self.has_blob(repo, digest).await? {
             return Ok(PushOutcome::Skipped);
         }
-        let len = tokio::fs::metadata(path).await.map_err(io_err(path))?.len();
+        let len = file.metadata().map_err(io_err(path))?.len();
         if len != size {
             return Err(TransferError::SizeMismatch {
                 what: path.display().to_string(),
@@ -88,8 +102,11 @@ impl Inner {
         retry(self.opts.retry, &op, |_| async {
             // Each attempt streams the file from its start: a monolithic upload cannot
             // resume, and the registry discards a session whose digest check failed.
-            let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
-            let body = tokio_util::io::ReaderStream::with_capacity(file.take(size), READ_CHUNK)
+            let mut f = tokio::fs::File::from_std(file.try_clone().map_err(io_err(path))?);
+            f.seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(io_err(path))?;
+            let body = tokio_util::io::ReaderStream::with_capacity(f.take(size), READ_CHUNK)
                 .map_err(OciDistributionError::IoError);
             match self
                 .oci

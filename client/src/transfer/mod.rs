@@ -121,7 +121,16 @@ pub struct PullStats {
 pub struct RegistryClient {
     rt: tokio::runtime::Runtime,
     inner: Arc<Inner>,
+    /// Bounds the background transfers ([`RegistryClient::spawn_push_blob`],
+    /// [`RegistryClient::spawn_pull_blob_to`]) to [`TransferOptions::concurrency`].
+    background: Arc<tokio::sync::Semaphore>,
 }
+
+/// A transfer running in the background on the client's runtime; [`RegistryClient::wait`]
+/// returns its result. Dropping it does not stop it (the runtime does, when the client is
+/// dropped).
+#[derive(Debug)]
+pub struct Pending<T>(tokio::task::JoinHandle<Result<T, TransferError>>);
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,6 +204,7 @@ impl RegistryClient {
         // oci-client looks credentials up per registry; store ours once.
         rt.block_on(oci.store_auth_if_needed(registry_host, &auth));
         Ok(RegistryClient {
+            background: Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
             rt,
             inner: Arc::new(Inner {
                 oci,
@@ -209,6 +219,11 @@ impl RegistryClient {
     /// The registry host this client talks to.
     pub fn host(&self) -> &str {
         &self.inner.host
+    }
+
+    /// How many transfers run at once ([`TransferOptions::concurrency`], at least 1).
+    pub fn concurrency(&self) -> usize {
+        self.inner.opts.concurrency.max(1)
     }
 
     /// Whether requests go over plain HTTP (loopback or configured insecure registry).
@@ -256,6 +271,56 @@ impl RegistryClient {
     ) -> Result<PullStats, TransferError> {
         self.rt
             .block_on(self.inner.pull_blob_to(repo, digest, size, dest))
+    }
+
+    /// Starts uploading the blob in `file` (from its start; the file may be unlinked
+    /// meanwhile; `path` names it in errors) in the background, at most [`TransferOptions::concurrency`] at a time.
+    pub fn spawn_push_blob(
+        &self,
+        repo: &str,
+        digest: Digest,
+        size: u64,
+        file: std::fs::File,
+        path: PathBuf,
+    ) -> Pending<PushOutcome> {
+        let inner = Arc::clone(&self.inner);
+        let permits = Arc::clone(&self.background);
+        let repo = repo.to_owned();
+        Pending(self.rt.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            inner
+                .push_blob_open(&repo, &digest, size, file, &path)
+                .await
+        }))
+    }
+
+    /// Starts [`RegistryClient::pull_blob_to`] in the background, at most
+    /// [`TransferOptions::concurrency`] at a time, in the order they were started.
+    pub fn spawn_pull_blob_to(
+        &self,
+        repo: &str,
+        digest: Digest,
+        size: u64,
+        dest: PathBuf,
+    ) -> Pending<PullStats> {
+        let inner = Arc::clone(&self.inner);
+        let permits = Arc::clone(&self.background);
+        let repo = repo.to_owned();
+        Pending(self.rt.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            inner.pull_blob_to(&repo, &digest, size, &dest).await
+        }))
+    }
+
+    /// Waits for a background transfer.
+    pub fn wait<T>(&self, p: Pending<T>) -> Result<T, TransferError> {
+        match self.rt.block_on(p.0) {
+            Ok(r) => r,
+            Err(e) => Err(TransferError::BadResponse {
+                op: "background transfer".into(),
+                message: e.to_string(),
+            }),
+        }
     }
 
     /// Pushes every blob of `blobs` (skipping those `repo` has), up to

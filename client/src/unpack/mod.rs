@@ -8,12 +8,12 @@
 //!   3  an ML-DSA bundle among the referrers; referrer and bundle digests    11 / 10
 //!   4-5 DSSE signature with the policy's (and keyring's) keys; the policy
 //!      authorizes the signer for the repository                            11 / 12
-//!   6  log entry: the policy's require_log needs a LogVerifier (none yet)   13
+//!   6  log entry, through the LogVerifier (when the policy requires it)   13
 //!   7  statement's manifest annotation = this manifest                      10 / 11
 //!   -  config and index blobs against their descriptors                     10
 //!   8  key envelope opened with the identity; index decrypted               14
 //!   -  index digest = config.index; index files = statement resources       10
-//!   8  every chunk layer streamed: layer digest, segment tags, chunk digest 10 / 14
+//!   8  every chunk layer streamed: layer digest, segment tags, length      10 / 14
 //!   9  every staged file re-hashed against the index and the statement      10
 //!   -  fsync files and directories; rename the staging dir to out_dir
 //! ```
@@ -44,6 +44,7 @@ use pqreg_spec::statement::{FileEntry, Method};
 
 use crate::Error;
 
+pub(crate) use fetch::read_small;
 pub use source::{BlobSource, DirSource};
 
 /// Why unpacking failed; [`UnpackError::exit_code`] names the failed check.
@@ -123,14 +124,6 @@ pub enum UnpackError {
         /// The segment error.
         source: SegmentError,
     },
-    /// A decrypted chunk does not hash to its digest.
-    #[error("chunk {chunk} decrypted to content with digest {actual}")]
-    ChunkDigest {
-        /// The index's chunk digest.
-        chunk: Digest,
-        /// Computed.
-        actual: Digest,
-    },
     /// A decrypted chunk has another length than the index says.
     #[error("chunk {chunk} decrypted to {actual} bytes, the index says {expected}")]
     ChunkLength {
@@ -159,6 +152,16 @@ pub enum UnpackError {
         /// Computed.
         actual: Digest,
     },
+    /// `--oms-signature`: no ECDSA P-256 (classical OMS) bundle refers to the manifest.
+    #[error(
+        "no classical (ECDSA P-256) OMS bundle refers to {0}; the publisher pushed without --classic-sign-key"
+    )]
+    NoClassicSignature(Digest),
+    /// The classical bundle signs another statement than the ML-DSA bundle that verified.
+    #[error(
+        "the classical OMS bundle of {0} signs a different statement than the verified ML-DSA bundle"
+    )]
+    ClassicStatementMismatch(Digest),
     /// The statement is signed per shard; this client checks `files` statements only.
     #[error("the statement uses serialization method shards, which pull does not check yet")]
     UnsupportedMethod,
@@ -177,11 +180,12 @@ impl UnpackError {
             UnpackError::ManifestDigest { .. }
             | UnpackError::BlobDigest { .. }
             | UnpackError::BlobSize { .. }
-            | UnpackError::ChunkDigest { .. }
             | UnpackError::ChunkLength { .. }
             | UnpackError::IndexDigest { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
-            UnpackError::NoSignature(_) => exit::BAD_SIGNATURE,
+            UnpackError::NoSignature(_)
+            | UnpackError::NoClassicSignature(_)
+            | UnpackError::ClassicStatementMismatch(_) => exit::BAD_SIGNATURE,
             UnpackError::LogUnverified => exit::LOG_PROOF,
             UnpackError::NoIdentity(_) | UnpackError::Decrypt { .. } => exit::DECRYPTION,
         }
@@ -260,6 +264,8 @@ pub struct UnpackReport {
     pub blob_bytes: u64,
     /// The statement's subject name.
     pub model_name: String,
+    /// SHA-256 of the verified statement (the ML-DSA bundle's DSSE payload).
+    pub statement_digest: Digest,
 }
 
 /// The model's config, decrypted index and lineage secret, checked against the manifest
@@ -411,36 +417,59 @@ fn verify_one<S: BlobSource>(
     Ok((v, (bytes.len() + bundle.len()) as u64))
 }
 
-/// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
-/// must not exist; see the module docs for the order of checks.
-pub fn unpack_model<S: BlobSource + Sync>(
+/// A model whose signature, log entry and manifest binding verified (spec/signing.md
+/// steps 1-7) and whose index, opened with the identity, lists exactly the signed files.
+/// No chunk has been fetched.
+#[derive(Debug)]
+pub struct VerifiedIndex {
+    /// The manifest.
+    pub model: ModelManifest,
+    /// The config.
+    pub config: Config,
+    /// The decrypted index.
+    pub index: Index,
+    /// The lineage secret (`None` when unencrypted).
+    pub secret: Option<LineageSecret>,
+    /// The signature that verified.
+    pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
+    /// Whether its log entry was verified.
+    pub log_verified: bool,
+    /// Blob bytes read (manifest, referrer, bundle, config, index).
+    pub blob_bytes: u64,
+}
+
+/// Steps 1-7 of spec/signing.md and the index check of [`unpack_model`], without
+/// fetching chunks: what `pqreg recipients` checks before it re-signs a model.
+pub fn verify_index<S: BlobSource>(
     source: &S,
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
-    out_dir: &Path,
-) -> Result<UnpackReport, Error> {
-    let staging = stage::Staging::new(out_dir)?;
+) -> Result<VerifiedIndex, Error> {
     let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
     let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
     let mut log_verified = false;
-    if let Some(entry) = &verified.log_entry {
-        let Some(lv) = opts.log_verifier else {
-            return Err(UnpackError::LogUnverified.into());
-        };
-        log_verified = lv.verify(
-            entry,
-            &LogContext {
-                repository: &opts.repository,
-                manifest_digest: *manifest_digest,
-                statement_digest: verified.bundle.statement_digest(),
-                key_id: verified.key_id,
-            },
-        )?;
-        if !log_verified && opts.policy.log_required(&opts.repository) {
-            return Err(UnpackError::LogUnverified.into());
+    let required = opts.policy.log_required(&opts.repository);
+    match (&verified.log_entry, opts.log_verifier) {
+        (Some(entry), Some(lv)) => {
+            log_verified = lv.verify(
+                entry,
+                &LogContext {
+                    repository: &opts.repository,
+                    manifest_digest: *manifest_digest,
+                    statement_digest: verified.bundle.statement_digest(),
+                    key_id: verified.key_id,
+                },
+            )?;
+            if !log_verified && required {
+                return Err(UnpackError::LogUnverified.into());
+            }
         }
-    } else if opts.policy.log_required(&opts.repository) {
-        return Err(UnpackError::LogUnverified.into());
+        // A policy that does not require the log, and no verifier: the entry is not
+        // checked (`pqreg recipients` re-signing its own signature).
+        (Some(_), None) if !required => {}
+        (Some(_), None) => return Err(UnpackError::LogUnverified.into()),
+        (None, _) if required => return Err(UnpackError::LogUnverified.into()),
+        (None, _) => {}
     }
     let statement = &verified.statement;
     statement
@@ -454,9 +483,41 @@ pub fn unpack_model<S: BlobSource + Sync>(
     statement
         .check_files(&file_entries(&index, |f| f.digest))
         .map_err(|e| Error::Spec(e.into()))?;
+    Ok(VerifiedIndex {
+        model,
+        config,
+        index,
+        secret,
+        signature: verified,
+        log_verified,
+        blob_bytes: manifest_len + sig_bytes + index_bytes,
+    })
+}
+
+/// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
+/// must not exist; see the module docs for the order of checks.
+pub fn unpack_model<S: BlobSource + Sync>(
+    source: &S,
+    manifest_digest: &Digest,
+    opts: &UnpackOptions<'_>,
+    out_dir: &Path,
+) -> Result<UnpackReport, Error> {
+    let staging = stage::Staging::new(out_dir)?;
+    let VerifiedIndex {
+        model,
+        config,
+        index,
+        secret,
+        signature: verified,
+        log_verified,
+        blob_bytes,
+    } = verify_index(source, manifest_digest, opts)?;
+    let statement = &verified.statement;
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
+    // Only now, with the signature and the index verified, are the chunks fetched.
+    source.prefetch(&jobs.iter().map(|j| j.layer.clone()).collect::<Vec<_>>());
     let read = AtomicU64::new(0);
     run_parallel(jobs.len(), opts.threads, |i| {
         let job = &jobs[i];
@@ -514,8 +575,9 @@ pub fn unpack_model<S: BlobSource + Sync>(
         encrypted: config.is_encrypted(),
         files: index.files.len(),
         bytes: index.files.iter().map(|f| f.size).sum(),
-        blob_bytes: manifest_len + sig_bytes + index_bytes + read.into_inner(),
+        blob_bytes: blob_bytes + read.into_inner(),
         model_name: statement.model_name.clone(),
+        statement_digest: verified.bundle.statement_digest(),
     })
 }
 

@@ -25,6 +25,16 @@ pub trait BlobSource {
     /// The referrers of `subject`, as the referrers API lists them: descriptors of
     /// manifests with their `artifactType` and annotations.
     fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error>;
+    /// A hint that these blobs will be opened next, in this order: a network source starts
+    /// fetching them in the background. The default does nothing.
+    fn prefetch(&self, _blobs: &[Descriptor]) {}
+    /// True when this source itself checked, in this process, that the blob it will hand
+    /// out for `digest` hashes to `digest` (a download it hashed on arrival and renamed into
+    /// place only when it matched): the unpacker then counts the blob's bytes without
+    /// hashing them a second time. The default is false: everything is hashed.
+    fn verified(&self, _digest: &Digest) -> bool {
+        false
+    }
 }
 
 /// An OCI image layout directory as a [`BlobSource`].

@@ -1,7 +1,8 @@
 //! The real `pqreg-registry` binary on 127.0.0.1 for the client's end-to-end tests:
 //! built once per test run, started on a free port with its own data directory, ready
-//! when `/v2/` answers, killed on drop.
-#![allow(clippy::unwrap_used)]
+//! when `/v2/` answers, killed on drop; its `/metrics` counters. Each test binary uses a
+//! subset (hence `dead_code`).
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,13 +15,53 @@ pub struct Registry {
     child: Child,
     /// `host:port` the registry listens on.
     pub addr: String,
-    _dir: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    /// The temporary directory `dir` is (or is in), removed on drop; `None` for
+    /// [`start_in`].
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// The data directory: for pqreg-registry `--data-dir` (blobs under
+    /// `blobs/sha256/<2 hex>/<hex>`), for docker-registry the storage root (blobs,
+    /// manifests included, under `docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data`).
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The registry's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        ureq::get(format!("http://{}/metrics", self.addr))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
+    /// Sum of `pqreg_http_requests_total` over the series of `method` whose route
+    /// contains `route_part`, and whose status is `status` if given.
+    pub fn requests(&self, method: &str, route_part: &str, status: Option<u16>) -> u64 {
+        let m = self.metrics();
+        m.lines()
+            .filter(|l| l.starts_with("pqreg_http_requests_total{"))
+            .filter(|l| l.contains(&format!("method=\"{method}\"")))
+            .filter(|l| {
+                l.split("route=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .is_some_and(|r| r.contains(route_part))
+            })
+            .filter(|l| status.is_none_or(|s| l.contains(&format!("status=\"{s}\""))))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
     }
 }
 
@@ -57,7 +98,16 @@ pub fn registry_bin() -> PathBuf {
 pub fn start() -> Registry {
     let dir = tempfile::tempdir().unwrap();
     let mut reg = start_in(dir.path());
-    reg._dir = Some(dir);
+    reg._tmp = Some(dir);
+    reg
+}
+
+/// Starts a registry like [`start`] whose log has the origin `origin` (the default,
+/// `127.0.0.1:0/log`, is the same for every test registry).
+pub fn start_with_origin(origin: &str) -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = start_in_env(dir.path(), &[("PQREG_REGISTRY__LOG__ORIGIN", origin)]);
+    reg._tmp = Some(dir);
     reg
 }
 
@@ -104,8 +154,64 @@ pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
     let reg = Registry {
         child,
         addr,
-        _dir: None,
+        dir: dir.to_owned(),
+        _tmp: None,
     };
+    wait_ready(&reg);
+    reg
+}
+
+/// Starts Debian's `docker-registry` (distribution 2.8: plain OCI storage, no referrers
+/// API, no log) on a free 127.0.0.1 port with a temp config and storage root; `None`
+/// when it is not installed (the test is skipped; under CI=true it fails).
+pub fn start_docker_registry() -> Option<Registry> {
+    if Command::new("docker-registry")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let msg = "docker-registry not installed; .ci/setup installs it";
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "CI=true: {msg}"
+        );
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+        dir: dir.path().to_owned(),
+        _tmp: Some(dir),
+    };
+    wait_ready(&reg);
+    Some(reg)
+}
+
+fn wait_ready(reg: &Registry) {
     // Bounded poll of /v2/.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -117,5 +223,4 @@ pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
         assert!(Instant::now() < deadline, "registry did not answer /v2/");
         std::thread::sleep(Duration::from_millis(50));
     }
-    reg
 }
