@@ -361,6 +361,29 @@ fn mount_needs_pull_on_the_source() {
         b"",
     );
     assert_eq!(r.status, 200);
+    // Logging a signature needs push on its repository (spec/auth.md §2).
+    let m = c.must(
+        "GET",
+        &manifest_path("models/a", "v1"),
+        &[("Authorization", &alice)],
+        b"",
+    );
+    let digest: pqreg_spec::Digest = sha256(&m.body).parse().expect("digest");
+    let subs = pqreg_tests::log::signed_submissions("models/a", digest, 3);
+    let post = |auth: Option<&str>, body: &[u8]| {
+        let mut h = vec![("Content-Type", "application/json")];
+        if let Some(a) = auth {
+            h.push(("Authorization", a));
+        }
+        c.must("POST", "/log/v1/entries", &h, body)
+    };
+    let r = post(None, &subs[0]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = post(Some(&basic("carol", "carol-pw")), &subs[0]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(codes(&r), ["DENIED"]);
+    let r = post(Some(&alice), &subs[1]);
+    assert_eq!(r.status, 200, "{}", r.text());
     // Basic mode's challenge.
     let r = c.get("/v2/");
     assert_eq!(r.status, 401);

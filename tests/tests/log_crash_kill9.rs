@@ -15,17 +15,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{LogVerifier, VerifiedCheckpoint};
-use pqreg_spec::dsse::Envelope;
-use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
 use pqreg_spec::merkle::{self, api::B64Hash};
 use pqreg_spec::note::VerifierKey;
-use pqreg_spec::statement::{FileEntry, PAYLOAD_TYPE, Statement};
 use pqreg_tests::oci::push_image;
 use pqreg_tests::{Client, Registry};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const THREADS: usize = 16;
 const PER_THREAD: usize = 40;
@@ -62,31 +58,6 @@ fn verifier(c: &Client) -> LogVerifier {
     }
 }
 
-/// Signed submission bodies for `repo`'s manifest, one per statement.
-fn bodies(repo: &str, manifest: Digest, n: usize) -> Vec<Vec<u8>> {
-    let key = SigningKey::generate(SignatureAlgorithm::MlDsa65).expect("keygen");
-    let spki = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_spki_der());
-    (0..n)
-        .map(|i| {
-            let f = FileEntry {
-                path: "model.safetensors".into(),
-                digest: Digest::sha256(&(i as u64).to_be_bytes()),
-                size: 8,
-            };
-            let payload = Statement::from_files("m", &[f], Some(manifest))
-                .expect("statement")
-                .to_json();
-            let env = Envelope::sign(PAYLOAD_TYPE, payload, &[&key]).expect("sign");
-            let env: Value = serde_json::from_slice(&env.to_json()).expect("envelope json");
-            serde_json::to_vec(
-                &json!({"repository": repo, "manifest": manifest.to_string(),
-                "dsseEnvelope": env, "publicKey": spki}),
-            )
-            .expect("body")
-        })
-        .collect()
-}
-
 #[test]
 fn log_survives_kill9_during_concurrent_submissions() {
     let mut reg = Registry::start();
@@ -94,7 +65,7 @@ fn log_survives_kill9_during_concurrent_submissions() {
     let (_, digest) = push_image(&c, "acme/model", "v1", 7, 1);
     let manifest: Digest = digest.parse().expect("digest");
     let v = verifier(&c);
-    let all = bodies("acme/model", manifest, THREADS * PER_THREAD);
+    let all = pqreg_tests::log::signed_submissions("acme/model", manifest, THREADS * PER_THREAD);
 
     let acked: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
     let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
@@ -217,7 +188,7 @@ fn log_survives_kill9_during_concurrent_submissions() {
     }
 
     // The log goes on: more submissions, consistent with everything before.
-    let more = bodies("acme/model", manifest, 8);
+    let more = pqreg_tests::log::signed_submissions("acme/model", manifest, 8);
     for b in &more {
         let r = c.must(
             "POST",

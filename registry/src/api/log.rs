@@ -2,6 +2,7 @@
 //! tiles, proofs, search, keys, signed submissions and witness cosignatures; and the
 //! manifest-push check that signature bundles are logged (spec/signing.md §5).
 
+use actix_web::HttpMessage;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use pqreg_spec::Digest;
@@ -235,7 +236,11 @@ async fn read_body(
 
 /// `POST /log/v1/entries` (§8.5): a signed submission; answers once the entry the
 /// registry built from it is durable.
-pub async fn submit(payload: web::Payload, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn submit(
+    req: HttpRequest,
+    payload: web::Payload,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     st.writable()?;
     let body = read_body(payload, &st, MAX_SUBMISSION_BYTES, Code::LogEntryInvalid).await?;
     // ML-DSA verification is CPU work and the manifest lookup blocks: one trip off the
@@ -259,6 +264,20 @@ pub async fn submit(payload: web::Payload, st: web::Data<AppState>) -> ApiResult
         };
         ApiError::new(code).msg(e.to_string())
     })?;
+    // Access control (spec/auth.md §2): logging a signature needs `push` on its repository.
+    if let Some(access) = req.extensions().get::<crate::auth::Access>()
+        && !access
+            .actions(&sub.repository)
+            .has(crate::auth::Action::Push)
+    {
+        return Err(ApiError::new(Code::Denied)
+            .msg(format!(
+                "{} may not push to {}, so may not log its signatures",
+                access.principal.audit_name(),
+                sub.repository
+            ))
+            .detail(json!([{"type": "repository", "name": sub.repository, "action": "push"}])));
+    }
     if !exists? {
         return Err(ApiError::new(Code::ManifestUnknown).detail(
             json!({ "repository": sub.repository, "manifest": sub.manifest.to_string() }),
