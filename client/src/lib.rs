@@ -17,6 +17,7 @@ pub mod error;
 pub mod exit;
 pub mod inspect;
 pub mod keyfile;
+pub mod login_check;
 pub mod oms;
 pub mod pack;
 pub mod paths;

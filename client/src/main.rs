@@ -285,6 +285,24 @@ fn login(registry: &str, username: &str, password_stdin: bool) -> anyhow::Result
             "Pipe the password or token into `pqreg login … --password-stdin`.",
         ));
     }
+    // Like `docker login`: ask the registry first, store only what it accepts.
+    let checked = match pqreg::login_check::check(&host, username, &password) {
+        Ok(pqreg::login_check::LoginCheck::Refused(why)) => {
+            return Err(fail(
+                exit::ERROR,
+                &format!("{host} refused the credentials of {username}: {why}"),
+                "Check the user name and password (or token); nothing was stored.",
+            ));
+        }
+        Ok(c) => c,
+        Err(e) => {
+            return Err(fail(
+                exit::ERROR,
+                &format!("could not reach {host} to check the credentials: {e}"),
+                "Check the registry address and that it is running; nothing was stored.",
+            ));
+        }
+    };
     let env = AuthEnv::from_process_env();
     let cred = Credential::Basic {
         username: username.to_owned(),
@@ -295,12 +313,15 @@ fn login(registry: &str, username: &str, password_stdin: bool) -> anyhow::Result
         Source::File(p) => p.display().to_string(),
         Source::Helper(h) => format!("docker-credential-{h}"),
     };
-    eprintln!(
-        "pqreg: stored credentials for {host} in {stored} (not checked against the registry: login does not contact it yet)"
-    );
+    let open = checked == pqreg::login_check::LoginCheck::Open;
+    if open {
+        eprintln!("pqreg: stored credentials for {host} in {stored} ({host} asks for none)");
+    } else {
+        eprintln!("pqreg: {host} accepted the credentials; stored in {stored}");
+    }
     Ok(Outcome {
         text: String::new(),
-        json: json!({"registry": host, "stored_in": stored, "checked": false}),
+        json: json!({"registry": host, "stored_in": stored, "checked": true, "registry_requires_auth": !open}),
     })
 }
 

@@ -215,8 +215,13 @@ fn wait_ready(reg: &Registry) {
     // Bounded poll of /v2/.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(r) = ureq::get(format!("http://{}/v2/", reg.addr)).call()
-            && r.status() == 200
+        // 401: access control is on (the registry answers; that is all we wait for).
+        if let Ok(r) = ureq::get(format!("http://{}/v2/", reg.addr))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            && (r.status() == 200 || r.status() == 401)
         {
             break;
         }

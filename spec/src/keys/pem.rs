@@ -293,6 +293,9 @@ pub(crate) fn decrypt_pkcs8(der: &[u8], passphrase: &[u8]) -> Result<Zeroizing<V
         pkcs8::Error::EncryptedPrivateKey(
             pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed,
         ) => KeyError::WrongPassphrase,
+        // The outer structure parsed above, so a DER error here is the decrypted plaintext's:
+        // the padding checked by chance (1 in ~256 wrong passphrases) and the rest is noise.
+        pkcs8::Error::Asn1(_) => KeyError::WrongPassphrase,
         other => KeyError::UnsupportedEncryption(other.to_string()),
     })?;
     let plain = Zeroizing::new(doc.as_bytes().to_vec());

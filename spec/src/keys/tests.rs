@@ -351,3 +351,21 @@ fn algorithm_names_round_trip() {
     }
     assert_eq!(SignatureAlgorithm::from_name("ML-DSA-65"), None);
 }
+
+/// A wrong passphrase is `WrongPassphrase` however the CBC padding of the garbage happens to
+/// come out (it checks about 1 time in 256, and then the plaintext is not DER): 2000 tries.
+#[test]
+fn wrong_passphrase_is_always_wrong_passphrase() {
+    let k = SigningKey::generate(SignatureAlgorithm::MlDsa65).unwrap();
+    let enc = k
+        .encrypt_pem_with_cost(b"correct horse", TEST_COST)
+        .unwrap();
+    for i in 0..2000u32 {
+        let wrong = format!("wrong {i}");
+        let r = SigningKey::from_pem_with_passphrase(&enc, wrong.as_bytes());
+        assert!(
+            matches!(r, Err(KeyError::WrongPassphrase)),
+            "try {i}: {r:?}"
+        );
+    }
+}
