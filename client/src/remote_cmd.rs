@@ -54,6 +54,8 @@ fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> 
         .map(|(c, _)| c);
     let opts = TransferOptions {
         concurrency,
+        // Pulled blobs land in the cache, which RegistrySource re-hashes on later use.
+        fsync_downloads: false,
         ..TransferOptions::default()
     };
     Ok(RegistryClient::new(r.registry(), cred, opts)?)
