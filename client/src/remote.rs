@@ -5,11 +5,12 @@
 //! Pulled blobs go to the content-addressed cache `$XDG_CACHE_HOME/pqreg/blobs/sha256/<hex>`
 //! ([`crate::paths::Paths::cache`]): [`RegistryClient::pull_blob_to`] downloads into
 //! `<hex>.partial` (resumed on the next pull) and renames only when the SHA-256 matches, so
-//! a file in the cache is its digest's content when it was written. The unpacker hashes
-//! every blob that was already in the cache before this pull (the cache is not trusted:
-//! it may be torn by a crash or edited); a blob this source downloaded and hashed in this
-//! process is reported by [`BlobSource::verified`] and is not hashed a second time
-//! (measured: 0.68 GB less SHA-256 for a 1 GiB bf16 model, client/bench/README.md).
+//! a file in the cache is its digest's content when it was written. The cache is not
+//! trusted and need not be durable (the CLI turns `fsync_downloads` off): a blob found
+//! there from an earlier run is hashed before use, and deleted and downloaded again when
+//! it does not match (torn by a crash, or edited). Blobs downloaded or re-hashed by this
+//! source are reported by [`BlobSource::verified`], so the unpacker counts their bytes
+//! without hashing them a second time (client/bench/README.md).
 //!
 //! A blob's size (needed for the download) comes from the descriptors this source has
 //! already seen: the config and layers of every manifest fetched through it, and the
@@ -226,6 +227,24 @@ impl BlobSink for RegistrySink<'_> {
     }
 }
 
+/// SHA-256 of a cached file.
+fn cached_digest(path: &Path) -> Result<Digest, Error> {
+    let io = |source| UnpackError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = File::open(path).map_err(io)?;
+    let mut h = pqreg_spec::digest::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(io)?;
+        if n == 0 {
+            return Ok(h.finalize());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
 /// A repository of a registry as a [`BlobSource`]: `pqreg pull` and `verify`.
 #[derive(Debug)]
 pub struct RegistrySource<'c> {
@@ -279,9 +298,27 @@ impl<'c> RegistrySource<'c> {
         if let Ok(mut d) = self.downloaded.lock() {
             *d += stats.downloaded;
         }
+        self.mark_verified(digest);
+    }
+
+    fn mark_verified(&self, digest: &Digest) {
         if let Ok(mut f) = self.fetched.lock() {
             f.insert(*digest);
         }
+    }
+
+    fn size_of(&self, digest: &Digest) -> Result<u64, Error> {
+        let size = self.sizes.lock().ok().and_then(|m| m.get(digest).copied());
+        size.ok_or_else(|| {
+            UnpackError::Io {
+                path: PathBuf::from(digest.to_string()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "blob not named by any manifest fetched from this repository",
+                ),
+            }
+            .into()
+        })
     }
 }
 
@@ -310,19 +347,19 @@ impl BlobSource for RegistrySource<'_> {
         if let Some(p) = pending {
             let stats = self.client.wait(p)?;
             self.add_downloaded(digest, stats);
+        } else if path.exists() && !self.verified(digest) {
+            // Cached by an earlier run: hashed before use; a torn or altered file (the
+            // cache need not be fsynced) is deleted and downloaded again.
+            if cached_digest(&path)? == *digest {
+                self.mark_verified(digest);
+            } else {
+                let _ = fs::remove_file(&path);
+                let size = self.size_of(digest)?;
+                let stats = self.client.pull_blob_to(&self.repo, digest, size, &path)?;
+                self.add_downloaded(digest, stats);
+            }
         } else if !path.exists() {
-            let size = self
-                .sizes
-                .lock()
-                .ok()
-                .and_then(|m| m.get(digest).copied())
-                .ok_or_else(|| UnpackError::Io {
-                    path: PathBuf::from(digest.to_string()),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "blob not named by any manifest fetched from this repository",
-                    ),
-                })?;
+            let size = self.size_of(digest)?;
             let stats = self.client.pull_blob_to(&self.repo, digest, size, &path)?;
             self.add_downloaded(digest, stats);
         }

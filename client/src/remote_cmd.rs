@@ -106,6 +106,8 @@ pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<Regis
     let cred = credential(r)?;
     let opts = TransferOptions {
         concurrency,
+        // Pulled blobs land in the cache, which RegistrySource re-hashes on later use.
+        fsync_downloads: false,
         ..TransferOptions::default()
     };
     Ok(RegistryClient::new(r.registry(), cred, opts)?)

@@ -187,7 +187,9 @@ impl Inner {
             }
         }
         file.flush().await.map_err(io_err(&partial))?;
-        file.sync_all().await.map_err(io_err(&partial))?;
+        if self.opts.fsync_downloads {
+            file.sync_all().await.map_err(io_err(&partial))?;
+        }
         drop(file);
         let actual = hasher.finalize();
         if actual != *digest {
@@ -201,7 +203,8 @@ impl Inner {
         tokio::fs::rename(&partial, dest)
             .await
             .map_err(io_err(dest))?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
+        if self.opts.fsync_downloads
+            && let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(d) = tokio::fs::File::open(dir).await
         {
             // Make the rename durable; a failure here loses nothing but durability.

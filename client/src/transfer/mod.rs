@@ -71,6 +71,11 @@ pub struct TransferOptions {
     pub connect_timeout: Duration,
     /// Time allowed between two reads of a response (a stalled transfer is retried).
     pub read_timeout: Duration,
+    /// Whether a downloaded blob is fsynced (file, then directory after the rename) before
+    /// [`RegistryClient::pull_blob_to`] returns. Default true. A caller that re-hashes
+    /// what it finds from earlier runs, as [`crate::remote::RegistrySource`] does with its
+    /// cache, can turn it off: a blob torn by a crash is then caught and fetched again.
+    pub fsync_downloads: bool,
 }
 
 impl Default for TransferOptions {
@@ -81,6 +86,7 @@ impl Default for TransferOptions {
             concurrency: DEFAULT_CONCURRENCY,
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
+            fsync_downloads: true,
         }
     }
 }
