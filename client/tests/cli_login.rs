@@ -88,7 +88,7 @@ fn login_checks_credentials_then_push_and_pull_use_them() {
     policy(
         &h.path().join("trust.toml"),
         &h.path().join("signer.pub"),
-        "models/*",
+        &format!("{host}/models/*"),
     );
     ok(&h.pull(&reference, "out", "rcpt.key", &[]));
     assert_eq!(files(&h.path().join("out")), files(&model));
