@@ -290,7 +290,7 @@ fn login(registry: &str, username: &str, password_stdin: bool) -> anyhow::Result
         Ok(pqreg::login_check::LoginCheck::Refused(why)) => {
             return Err(fail(
                 exit::ERROR,
-                &format!("{host} refused the credentials of {username}: {why}"),
+                format!("{host} refused the credentials of {username}: {why}"),
                 "Check the user name and password (or token); nothing was stored.",
             ));
         }
@@ -298,7 +298,7 @@ fn login(registry: &str, username: &str, password_stdin: bool) -> anyhow::Result
         Err(e) => {
             return Err(fail(
                 exit::ERROR,
-                &format!("could not reach {host} to check the credentials: {e}"),
+                format!("could not reach {host} to check the credentials: {e}"),
                 "Check the registry address and that it is running; nothing was stored.",
             ));
         }

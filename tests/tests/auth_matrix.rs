@@ -209,18 +209,29 @@ fn token_mode_matrix_of_principals_operations_repositories() {
     }
     assert_eq!(checked, 36);
 
-    // A token for one repository used on another: 401 with the other scope (ask again).
+    // A token for one repository used on another: 403 with the challenge naming the other
+    // scope and insufficient_scope (RFC 6750 §3.1): ask the token endpoint again.
     let bearer = bearer_for(&c, Some(("alice", "alice-pw")), "models/a", "pull");
     let r = perform(&c, Op::Pull, "models/b", Some(&bearer));
-    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.status, 403, "{}", r.text());
     let ch = r.header("www-authenticate").expect("challenge");
     assert!(
         ch.contains("scope=\"repository:models/b:pull\"") && ch.contains("insufficient_scope"),
         "{ch}"
     );
-    // A pull-only token used to push where the policy would allow it: 401 (ask for push).
+    // A pull-only token used to push where the policy would allow it: 403 with a challenge
+    // for pull,push; a plain denial (carol) carries no challenge.
     let r = perform(&c, Op::Push, "models/a", Some(&bearer));
-    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.status, 403, "{}", r.text());
+    let ch = r.header("www-authenticate").expect("challenge");
+    assert!(
+        ch.contains("scope=\"repository:models/a:pull,push\""),
+        "{ch}"
+    );
+    let carol = bearer_for(&c, Some(("carol", "carol-pw")), "models/a", "pull,push");
+    let r = perform(&c, Op::Push, "models/a", Some(&carol));
+    assert_eq!(r.status, 403);
+    assert!(r.header("www-authenticate").is_none(), "a denial is final");
 
     // Wrong password at the token endpoint: 401, no token.
     let r = token(&c, Some(("alice", "nope")), "repository:models/a:pull");
@@ -478,7 +489,9 @@ fn external_issuer_tokens_expiry_audience_signature_scope() {
     }
     // Right issuer, wrong scope: pull granted on secret/s only.
     let r = perform(&c, Op::Pull, "models/a", Some(&mint(&key, json!({}))));
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 403);
+    let ch = r.header("www-authenticate").expect("challenge");
+    assert!(ch.contains("insufficient_scope"), "{ch}");
     let r = perform(&c, Op::Delete, "secret/s", Some(&mint(&key, json!({}))));
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(codes(&r), ["DENIED"]);

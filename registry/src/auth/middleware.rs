@@ -169,15 +169,26 @@ fn challenge(auth: &Auth, req: &ServiceRequest, scope: Option<&str>, insufficien
     }
 }
 
+/// How a refusal is answered.
+#[derive(Clone, Copy, PartialEq)]
+enum Refusal {
+    /// `401 UNAUTHORIZED` with the challenge: no or failed credentials.
+    Unauthenticated,
+    /// `403 DENIED` with the challenge and `error="insufficient_scope"` (RFC 6750 §3.1): the
+    /// token lacks a scope its holder could get; ask the token endpoint again.
+    InsufficientScope,
+    /// `403 DENIED`: the policy does not allow it.
+    Denied,
+}
+
 fn refuse(
     auth: &Auth,
     req: ServiceRequest,
-    status401: bool,
+    how: Refusal,
     message: String,
     repo: Option<(&str, Action)>,
-    insufficient: bool,
 ) -> ServiceResponse {
-    let mut err = if status401 {
+    let mut err = if how == Refusal::Unauthenticated {
         ApiError::new(Code::Unauthorized)
     } else {
         ApiError::new(Code::Denied)
@@ -187,8 +198,9 @@ fn refuse(
         err = err.detail(json!([{"type": "repository", "name": name, "action": action.as_str()}]));
     }
     let mut resp = err.error_response();
-    if status401 {
+    if how != Refusal::Denied {
         let scope = repo.map(|(n, a)| format!("repository:{n}:{}", scope_actions(a)));
+        let insufficient = how == Refusal::InsufficientScope;
         if let Ok(v) = challenge(auth, &req, scope.as_deref(), insufficient).parse() {
             resp.headers_mut()
                 .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
@@ -360,7 +372,13 @@ where
                 false,
                 &reason,
             );
-            let r = refuse(&auth, req, true, reason, repo.zip(action), false);
+            let r = refuse(
+                &auth,
+                req,
+                Refusal::Unauthenticated,
+                reason,
+                repo.zip(action),
+            );
             return Ok(r.map_into_right_body());
         }
     };
@@ -415,15 +433,12 @@ where
         }
         Decision::Challenge(reason) => {
             audit(&who, repo.as_deref(), action_name, false, &reason);
-            let insufficient = matches!(principal, Principal::Token(_));
-            let r = refuse(
-                &auth,
-                req,
-                true,
-                reason,
-                repo.as_deref().zip(action),
-                insufficient,
-            );
+            let how = if matches!(principal, Principal::Token(_)) {
+                Refusal::InsufficientScope
+            } else {
+                Refusal::Unauthenticated
+            };
+            let r = refuse(&auth, req, how, reason, repo.as_deref().zip(action));
             Ok(r.map_into_right_body())
         }
         Decision::Deny(reason) => {
@@ -431,10 +446,9 @@ where
             let r = refuse(
                 &auth,
                 req,
-                false,
+                Refusal::Denied,
                 reason,
                 repo.as_deref().zip(action),
-                false,
             );
             Ok(r.map_into_right_body())
         }
