@@ -80,9 +80,10 @@ pub fn build_server(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let sendfile = state.cfg.sendfile;
     let data = web::Data::new(state);
     let app_data = data.clone();
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         let metrics = app_data.metrics.clone();
         App::new()
             .app_data(app_data.clone())
@@ -108,9 +109,18 @@ pub fn build_server(
             })
             .configure(api::configure)
     })
-    .workers(workers)
-    .listen(listener)?
-    .run();
+    .workers(workers);
+    #[cfg(target_os = "linux")]
+    if sendfile {
+        // Blob GETs write into the socket themselves (api::sendfile explains why that
+        // needs a write buffer of 1).
+        server = server
+            .on_connect(api::sendfile::remember_socket)
+            .h1_write_buffer_size(api::sendfile::WRITE_BUFFER);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = sendfile;
+    let server = server.listen(listener)?.run();
     Ok((server, addr, data))
 }
 
