@@ -58,6 +58,8 @@ pub enum Code {
     SizeUnknown,
     /// pqreg log: a consistency proof from a larger to a smaller size.
     SizeDecreased,
+    /// pqreg: the blob store's disk is full (or over quota); the request's bytes were not kept.
+    StorageFull,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -210,6 +212,12 @@ pub const CODES: &[CodeInfo] = &[
         400,
         "tree size decreased",
     ),
+    row(
+        Code::StorageFull,
+        "STORAGE_FULL",
+        507,
+        "the registry's storage is full",
+    ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];
 
@@ -294,7 +302,13 @@ impl ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        ApiError::internal(e)
+        use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+        if matches!(e.kind(), StorageFull | QuotaExceeded) {
+            tracing::warn!(error = %e, "storage full");
+            ApiError::new(Code::StorageFull)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 

@@ -193,6 +193,47 @@ fn write_all_vectored(mut f: &File, pieces: &[Bytes]) -> io::Result<usize> {
     Ok(total)
 }
 
+/// [`BlobStore::commit`]'s work: checks the digest, syncs, renames into place.
+fn commit_file(
+    src: &Path,
+    dst: &Path,
+    state: UploadState,
+    expected: Digest,
+) -> io::Result<Committed> {
+    let actual = state.hasher.finalize();
+    let size = state.offset;
+    if actual != expected {
+        let _ = not_found_none(fs::remove_file(src))?;
+        return Ok(Committed::Mismatch { actual });
+    }
+    // The file may not exist yet for an empty blob that never got an append.
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(src)?;
+    if f.metadata()?.len() != size {
+        f.set_len(size)?;
+    }
+    f.sync_all()?;
+    drop(f);
+    let parent = dst.parent().map(Path::to_path_buf).unwrap_or_default();
+    fs::create_dir_all(&parent)?;
+    if dst.exists() {
+        // Already stored (same digest, same bytes): keep the old file, restart its
+        // grace period, drop ours.
+        OpenOptions::new()
+            .write(true)
+            .open(dst)?
+            .set_modified(SystemTime::now())?;
+        fs::remove_file(src)?;
+    } else {
+        fs::rename(src, dst)?;
+        sync_dir(&parent)?;
+    }
+    Ok(Committed::Stored { size })
+}
+
 impl BlobStore for FsStore {
     fn stat<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<BlobStat>>> {
         let path = self.blob_path(digest);
@@ -389,38 +430,12 @@ impl BlobStore for FsStore {
         let dst = self.blob_path(expected);
         let expected = *expected;
         blocking(move || {
-            let actual = state.hasher.finalize();
-            let size = state.offset;
-            if actual != expected {
-                let _ = not_found_none(fs::remove_file(&src))?;
-                return Ok(Committed::Mismatch { actual });
+            let r = commit_file(&src, &dst, state, expected);
+            if r.is_err() {
+                // Gone either way (the trait's promise), and a full disk gets its space back.
+                let _ = fs::remove_file(src);
             }
-            // The file may not exist yet for an empty blob that never got an append.
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&src)?;
-            if f.metadata()?.len() != size {
-                f.set_len(size)?;
-            }
-            f.sync_all()?;
-            drop(f);
-            let parent = dst.parent().map(Path::to_path_buf).unwrap_or_default();
-            fs::create_dir_all(&parent)?;
-            if dst.exists() {
-                // Already stored (same digest, same bytes): keep the old file, restart its
-                // grace period, drop ours.
-                OpenOptions::new()
-                    .write(true)
-                    .open(&dst)?
-                    .set_modified(SystemTime::now())?;
-                fs::remove_file(&src)?;
-            } else {
-                fs::rename(&src, &dst)?;
-                sync_dir(&parent)?;
-            }
-            Ok(Committed::Stored { size })
+            r
         })
         .boxed()
     }
