@@ -31,6 +31,9 @@ pub struct Config {
     pub workers: usize,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// Send blob bodies with `sendfile(2)` (Linux, plain HTTP); `false` streams them
+    /// through user space.
+    pub sendfile: bool,
     /// Garbage collection.
     pub gc: GcConfig,
     /// The transparency log.
@@ -77,6 +80,7 @@ impl Default for Config {
             max_page: 1000,
             workers: 0,
             log_format: "text".into(),
+            sendfile: true,
             gc: GcConfig::default(),
             log: LogConfig::default(),
             auth: crate::auth::AuthConfig::default(),

@@ -74,6 +74,8 @@ pub enum Code {
     TokenRequestInvalid,
     /// pqreg limits: the request line and headers are larger than allowed (431).
     HeadersTooLarge,
+    /// pqreg: the blob store's disk is full (or over quota); the request's bytes were not kept.
+    StorageFull,
     /// pqreg: the server failed (I/O, storage); never caused by the request's content.
     Unknown,
 }
@@ -274,6 +276,12 @@ pub const CODES: &[CodeInfo] = &[
         431,
         "request headers too large",
     ),
+    row(
+        Code::StorageFull,
+        "STORAGE_FULL",
+        507,
+        "the registry's storage is full",
+    ),
     row(Code::Unknown, "UNKNOWN", 500, "internal server error"),
 ];
 
@@ -358,7 +366,13 @@ impl ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        ApiError::internal(e)
+        use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+        if matches!(e.kind(), StorageFull | QuotaExceeded) {
+            tracing::warn!(error = %e, "storage full");
+            ApiError::new(Code::StorageFull)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 

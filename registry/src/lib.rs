@@ -90,9 +90,11 @@ pub fn build_server(
         Duration::from_secs(state.cfg.gc.upload_ttl_secs),
         limits.max_header_bytes,
     ));
+    // sendfile writes into plain TCP sockets only; TLS connections stream through rustls.
+    let sendfile = state.cfg.sendfile && !state.cfg.tls.enabled();
     let data = web::Data::new(state);
     let app_data = data.clone();
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         let metrics = app_data.metrics.clone();
         let access = app_data.auth.clone();
         App::new()
@@ -123,8 +125,27 @@ pub fn build_server(
     .workers(workers)
     .client_request_timeout(Duration::from_secs(limits.request_timeout_secs))
     .keep_alive(Duration::from_secs(limits.keep_alive_secs))
-    .tls_handshake_timeout(Duration::from_secs(limits.tls_handshake_timeout_secs))
-    .on_connect(tls::on_connect);
+    .tls_handshake_timeout(Duration::from_secs(limits.tls_handshake_timeout_secs));
+    // One connection hook (actix keeps only the last): the client certificate's name for
+    // TLS, the socket for sendfile on plain TCP.
+    #[cfg(target_os = "linux")]
+    if sendfile {
+        // Blob GETs write into the socket themselves (api::sendfile explains why that
+        // needs a write buffer of 1).
+        server = server
+            .on_connect(|conn, ext| {
+                tls::on_connect(conn, ext);
+                api::sendfile::remember_socket(conn, ext);
+            })
+            .h1_write_buffer_size(api::sendfile::WRITE_BUFFER);
+    } else {
+        server = server.on_connect(tls::on_connect);
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = sendfile;
+        server = server.on_connect(tls::on_connect);
+    }
     let server = if data.cfg.tls.enabled() {
         let (config, resolver) = tls::server_config(&data.cfg.tls)?;
         tls::spawn_reloader(resolver, Duration::from_secs(data.cfg.tls.reload_secs));

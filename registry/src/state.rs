@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::{Mutex as AsyncMutex, RwLock, mpsc};
 
@@ -12,7 +11,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::meta::{Meta, MetaError};
 use crate::metrics::Metrics;
-use crate::storage::{BlobStore, BodyRx, CHUNK, DEPTH, UploadState};
+use crate::storage::{Batch, BlobStore, BodyRx, CHUNK, DEPTH, MAX_PIECES, UploadState};
 
 /// One upload session's lock and cached hash state (absent after a restart: the store
 /// rehashes the session file then).
@@ -75,37 +74,34 @@ impl AppState {
     }
 }
 
-/// Moves a request body into a bounded channel in pieces of about [`CHUNK`] bytes.
+/// Moves a request body into a bounded channel in [`Batch`]es of about [`CHUNK`] bytes (or
+/// [`MAX_PIECES`] pieces, if a client sends tiny ones).
 /// Returns the receiver and the future that feeds it; poll both together (the payload is
-/// bound to its worker thread). At most [`DEPTH`] pieces wait in the channel.
+/// bound to its worker thread). At most [`DEPTH`] batches wait in the channel.
 pub fn pump(
     mut payload: actix_web::web::Payload,
     metrics: Metrics,
 ) -> (BodyRx, impl std::future::Future<Output = ()>) {
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
+    let (tx, rx) = mpsc::channel::<io::Result<Batch>>(DEPTH);
     let fut = async move {
-        let mut buf = BytesMut::new();
+        let mut batch = Batch::new();
+        let mut held = 0usize;
         while let Some(item) = payload.next().await {
             match item {
                 Ok(b) => {
                     metrics.bytes_in.inc_by(b.len() as u64);
-                    if buf.is_empty() && b.len() >= CHUNK {
-                        if tx.send(Ok(b)).await.is_err() {
+                    held += b.len();
+                    batch.push(b);
+                    if held >= CHUNK || batch.len() >= MAX_PIECES {
+                        held = 0;
+                        if tx.send(Ok(std::mem::take(&mut batch))).await.is_err() {
                             return;
                         }
-                        continue;
-                    }
-                    if buf.capacity() == 0 {
-                        buf.reserve(CHUNK);
-                    }
-                    buf.extend_from_slice(&b);
-                    if buf.len() >= CHUNK && tx.send(Ok(buf.split().freeze())).await.is_err() {
-                        return;
                     }
                 }
                 Err(e) => {
                     // Keep what arrived: the session's Range will include it.
-                    if !buf.is_empty() && tx.send(Ok(buf.split().freeze())).await.is_err() {
+                    if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
                         return;
                     }
                     let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
@@ -113,8 +109,8 @@ pub fn pump(
                 }
             }
         }
-        if !buf.is_empty() {
-            let _ = tx.send(Ok(buf.freeze())).await;
+        if !batch.is_empty() {
+            let _ = tx.send(Ok(batch)).await;
         }
     };
     (rx, fut)

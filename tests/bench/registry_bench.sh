@@ -4,8 +4,11 @@
 #   - push: one 1 GiB random blob, POST then monolithic PUT (curl -T, streamed from disk);
 #   - pull: GET of that blob to /dev/null;
 #   - 16 concurrent pulls of one 64 MiB blob.
-# Each measurement is the best of $RUNS runs. Prints GB/s for each server, our/their ratio,
-# and pqreg-registry's peak RSS (VmHWM). Targets (issue 3): push >= 3x, pull >= 1.5x.
+# Each measurement is the best of $RUNS runs; the two servers take turns run by run, so a
+# change in the machine's load hits both alike. Prints GB/s for each server, our/their
+# ratio, each server's CPU time (user+system) per GiB moved (averaged over the runs: less
+# sensitive to other load than wall time), and the peak RSS (VmHWM) of both.
+# Targets (issue 3): push >= 3x, pull >= 1.5x.
 #
 # usage: tests/bench/registry_bench.sh        (from anywhere; builds release first)
 # env:   RUNS=3 BIG_MIB=1024 SMALL_MIB=64 CONCURRENCY=16 KEEP=1 (keep the temp dir)
@@ -102,44 +105,66 @@ pull() {
 
 # concurrent BASE REPO DIGEST N -> wall seconds for N parallel pulls
 concurrent() {
-    local start end
+    local start end pids=()
     start=$(date +%s.%N)
-    for _ in $(seq 1 "$4"); do curl -sf -o /dev/null "$1/v2/$2/blobs/$3" & done
-    wait
+    for _ in $(seq 1 "$4"); do curl -sf -o /dev/null "$1/v2/$2/blobs/$3" & pids+=($!); done
+    wait "${pids[@]}"
     end=$(date +%s.%N)
     python3 -c "print($end - $start)"
 }
 
-best() { sort -g | head -1; }
+# cpu PID -> user+system seconds the process has used so far
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 
-declare -A R
-for name in dr pq; do
-    base=$DR; [ $name = pq ] && base=$PQ
-    R[$name.push]=$(for i in $(seq 1 "$RUNS"); do push "$base" "bench/push$i" "$TMP/big" "$BIG_D"; done | best)
-    R[$name.pull]=$(for _ in $(seq 1 "$RUNS"); do pull "$base" bench/push1 "$BIG_D"; done | best)
-    push "$base" bench/small "$TMP/small" "$SMALL_D" > /dev/null
-    R[$name.conc]=$(for _ in $(seq 1 "$RUNS"); do concurrent "$base" bench/small "$SMALL_D" "$CONCURRENCY"; done | best)
+# timed NAME PID CMD... -> runs CMD (which prints seconds), appends them to $TMP/NAME.t and
+# the server's CPU seconds it took to $TMP/NAME.cpu
+timed() {
+    local name=$1 pid=$2 c0 c1
+    shift 2
+    c0=$(cpu "$pid")
+    "$@" >> "$TMP/$name.t"
+    c1=$(cpu "$pid")
+    python3 -c "print($c1 - $c0)" >> "$TMP/$name.cpu"
+}
+
+declare -A BASE=([dr]=$DR [pq]=$PQ) PID=([dr]=$DR_PID [pq]=$PQ_PID)
+for i in $(seq 1 "$RUNS"); do
+    for s in dr pq; do timed "$s.push" "${PID[$s]}" push "${BASE[$s]}" "bench/push$i" "$TMP/big" "$BIG_D"; done
+done
+for _ in $(seq 1 "$RUNS"); do
+    for s in dr pq; do timed "$s.pull" "${PID[$s]}" pull "${BASE[$s]}" bench/push1 "$BIG_D"; done
+done
+for s in dr pq; do push "${BASE[$s]}" bench/small "$TMP/small" "$SMALL_D" > /dev/null; done
+for _ in $(seq 1 "$RUNS"); do
+    for s in dr pq; do timed "$s.conc" "${PID[$s]}" concurrent "${BASE[$s]}" bench/small "$SMALL_D" "$CONCURRENCY"; done
 done
 
 HWM=$(awk '/VmHWM/{print $2, $3}' "/proc/$PQ_PID/status")
 DR_HWM=$(awk '/VmHWM/{print $2, $3}' "/proc/$DR_PID/status")
 
-python3 - "$BIG_MIB" "$SMALL_MIB" "$CONCURRENCY" \
-    "${R[dr.push]}" "${R[pq.push]}" "${R[dr.pull]}" "${R[pq.pull]}" "${R[dr.conc]}" "${R[pq.conc]}" <<'PY'
+python3 - "$TMP" "$BIG_MIB" "$SMALL_MIB" "$CONCURRENCY" <<'PY'
 import sys
-big, small, n = (int(x) for x in sys.argv[1:4])
-t = [float(x) for x in sys.argv[4:]]
+tmp = sys.argv[1]
+big, small, n = (int(x) for x in sys.argv[2:5])
+def nums(name):
+    return [float(x) for x in open(f"{tmp}/{name}").read().split()]
 rows = [
-    (f"push {big} MiB", big, t[0], t[1], 3.0),
-    (f"pull {big} MiB", big, t[2], t[3], 1.5),
-    (f"{n} x pull {small} MiB", small * n, t[4], t[5], None),
+    (f"push {big} MiB", "push", big, 3.0),
+    (f"pull {big} MiB", "pull", big, 1.5),
+    (f"{n} x pull {small} MiB", "conc", small * n, None),
 ]
-print(f"{'case':<22}{'docker-registry':>17}{'pqreg-registry':>17}{'ratio':>8}  target")
-for name, mib, dr, pq, target in rows:
+print(f"{'case':<20}{'docker-registry':>17}{'pqreg-registry':>17}{'ratio':>8}  {'target':<13}"
+      f"{'CPU s/GiB: docker-registry':>27}{'pqreg':>7}")
+for label, key, mib, target in rows:
+    gib = mib / 1024
     g = mib * (1 << 20) / 1e9
+    dr, pq = min(nums(f"dr.{key}.t")), min(nums(f"pq.{key}.t"))
+    cdr = sum(nums(f"dr.{key}.cpu")) / len(nums(f"dr.{key}.cpu")) / gib
+    cpq = sum(nums(f"pq.{key}.cpu")) / len(nums(f"pq.{key}.cpu")) / gib
     ratio = dr / pq
     verdict = "" if target is None else (f">= {target}x " + ("ok" if ratio >= target else "MISSED"))
-    print(f"{name:<22}{g / dr:>12.2f} GB/s{g / pq:>12.2f} GB/s{ratio:>7.2f}x  {verdict}")
+    print(f"{label:<20}{g / dr:>12.2f} GB/s{g / pq:>12.2f} GB/s{ratio:>7.2f}x  {verdict:<13}"
+          f"{cdr:>27.2f}{cpq:>7.2f}")
 PY
 echo "pqreg-registry peak RSS (VmHWM): $HWM; docker-registry: $DR_HWM"
-echo "best of $RUNS runs; $(nproc) cores; $(date -u +%FT%TZ)"
+echo "best of $RUNS runs; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"

@@ -9,6 +9,8 @@ mod discovery;
 mod log;
 mod manifests;
 mod ops;
+#[cfg(target_os = "linux")]
+pub mod sendfile;
 mod uploads;
 
 use actix_web::http::Method;

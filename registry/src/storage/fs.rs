@@ -20,25 +20,31 @@
 //! and correct, whatever moment the process is killed at; an upload file is at least as
 //! long as the offset the metadata recorded for it (longer is truncated on resume).
 //!
-//! Reads run on a blocking thread with positioned reads (`pread`) of [`CHUNK`] bytes, at
-//! most [`DEPTH`] chunks ahead of the socket.
+//! An append hashes on one thread while another writes the network's buffers with `writev`
+//! (no copy into a buffer of ours) and `fdatasync`s in the background every
+//! [`SYNC_EVERY`] bytes. [`BlobStore::get`] reads on a blocking thread in [`CHUNK`]
+//! pieces, at most [`DEPTH`] ahead of the socket; blob GETs over plain HTTP do not use it
+//! but `sendfile` from [`BlobStore::local_file`] (`crate::api::sendfile`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
 use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::sync::mpsc;
 
 use super::{
-    Appended, BlobStat, BlobStore, BodyRx, ByteStream, CHUNK, Committed, DEPTH, UploadState,
+    Appended, Batch, BlobStat, BlobStore, BodyRx, ByteStream, CHUNK, Committed, DEPTH, MAX_PIECES,
+    UploadState,
 };
+
+/// Bytes an upload writes between two background `fdatasync`s (see [`write_durably`]).
+const SYNC_EVERY: usize = 64 << 20;
 
 /// A [`BlobStore`] in a directory.
 #[derive(Debug, Clone)]
@@ -121,6 +127,113 @@ fn rehash(f: &mut File, len: u64) -> io::Result<Hasher> {
     Ok(h)
 }
 
+/// Writes every batch of `rx` to `f` at its position, then makes them durable.
+///
+/// `fdatasync` also runs every [`SYNC_EVERY`] bytes on a helper thread, so the disk
+/// writes back while the transfer goes on and the final sync waits only for the tail
+/// (measured: the final sync of a 1 GiB upload took 0.45 s of its 3.3 s). Both syncs'
+/// errors are returned: a failed writeback is reported once per open file, so the helper's
+/// error must not be lost.
+fn write_durably(f: &File, rx: std::sync::mpsc::Receiver<Batch>) -> io::Result<()> {
+    let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+    let mut kicked = Some(kicked);
+    std::thread::scope(|scope| {
+        let mut syncer = None;
+        let mut unsynced = 0usize;
+        let mut wrote = Ok(());
+        for batch in rx {
+            match write_all_vectored(f, &batch) {
+                Ok(n) => unsynced += n,
+                Err(e) => {
+                    wrote = Err(e);
+                    break;
+                }
+            }
+            if unsynced >= SYNC_EVERY {
+                unsynced = 0;
+                if let Some(kicked) = kicked.take() {
+                    syncer = Some(scope.spawn(move || -> io::Result<()> {
+                        for () in kicked {
+                            f.sync_data()?;
+                        }
+                        Ok(())
+                    }));
+                }
+                let _ = kick.try_send(()); // if it is busy, its next round covers these
+            }
+        }
+        drop(kick);
+        let synced = match syncer {
+            Some(s) => s
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("upload syncer panicked"))),
+            None => Ok(()),
+        };
+        wrote?;
+        synced?;
+        f.sync_data()
+    })
+}
+
+/// Writes all of `pieces` at `f`'s position with as few `writev` calls as the kernel
+/// allows; returns the byte count.
+fn write_all_vectored(mut f: &File, pieces: &[Bytes]) -> io::Result<usize> {
+    let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+    let total = slices.iter().map(|s| s.len()).sum();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = rest.len().min(MAX_PIECES);
+        match f.write_vectored(&rest[..n]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
+
+/// [`BlobStore::commit`]'s work: checks the digest, syncs, renames into place.
+fn commit_file(
+    src: &Path,
+    dst: &Path,
+    state: UploadState,
+    expected: Digest,
+) -> io::Result<Committed> {
+    let actual = state.hasher.finalize();
+    let size = state.offset;
+    if actual != expected {
+        let _ = not_found_none(fs::remove_file(src))?;
+        return Ok(Committed::Mismatch { actual });
+    }
+    // The file may not exist yet for an empty blob that never got an append.
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(src)?;
+    if f.metadata()?.len() != size {
+        f.set_len(size)?;
+    }
+    f.sync_all()?;
+    drop(f);
+    let parent = dst.parent().map(Path::to_path_buf).unwrap_or_default();
+    fs::create_dir_all(&parent)?;
+    if dst.exists() {
+        // Already stored (same digest, same bytes): keep the old file, restart its
+        // grace period, drop ours.
+        OpenOptions::new()
+            .write(true)
+            .open(dst)?
+            .set_modified(SystemTime::now())?;
+        fs::remove_file(src)?;
+    } else {
+        fs::rename(src, dst)?;
+        sync_dir(&parent)?;
+    }
+    Ok(Committed::Stored { size })
+}
+
 impl BlobStore for FsStore {
     fn stat<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<BlobStat>>> {
         let path = self.blob_path(digest);
@@ -149,23 +262,28 @@ impl BlobStore for FsStore {
             };
             let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
             tokio::task::spawn_blocking(move || {
+                let mut file = file;
+                if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
                 let mut pos = start;
                 while pos < end_excl {
                     let want = usize::try_from(end_excl - pos).unwrap_or(CHUNK).min(CHUNK);
-                    let mut buf = BytesMut::zeroed(want);
-                    match file.read_at(&mut buf, pos) {
+                    // `read_to_end` fills spare capacity without zeroing it first (a
+                    // zeroed buffer cost a third of a GET's CPU, measured).
+                    let mut buf = Vec::with_capacity(want);
+                    match (&file).take(want as u64).read_to_end(&mut buf) {
                         Ok(0) => {
                             let _ = tx.blocking_send(Err(io::ErrorKind::UnexpectedEof.into()));
                             return;
                         }
                         Ok(n) => {
-                            buf.truncate(n);
                             pos += n as u64;
-                            if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                                 return; // the client went away
                             }
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
                             let _ = tx.blocking_send(Err(e));
                             return;
@@ -179,6 +297,11 @@ impl BlobStore for FsStore {
             Ok(Some((size, Box::pin(stream) as ByteStream)))
         }
         .boxed()
+    }
+
+    fn local_file<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<File>>> {
+        let path = self.blob_path(digest);
+        blocking(move || not_found_none(File::open(path))).boxed()
     }
 
     fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
@@ -259,22 +382,19 @@ impl BlobStore for FsStore {
             };
             f.seek(SeekFrom::Start(offset))?;
             // Hash here and write on a second thread, so SHA-256 and the copy into the
-            // page cache run in parallel; at most DEPTH pieces wait between them.
-            let (wtx, wrx) = std::sync::mpsc::sync_channel::<Bytes>(DEPTH);
+            // page cache run in parallel; at most DEPTH batches wait between them.
+            let (wtx, wrx) = std::sync::mpsc::sync_channel::<Batch>(DEPTH);
             let mut cut = false;
             let written = std::thread::scope(|scope| {
-                let writer = scope.spawn(move || -> io::Result<()> {
-                    for piece in wrx {
-                        f.write_all(&piece)?;
-                    }
-                    f.sync_data()
-                });
-                while let Some(piece) = body.blocking_recv() {
-                    match piece {
-                        Ok(b) => {
-                            state.hasher.update(&b);
-                            state.offset += b.len() as u64;
-                            if wtx.send(b).is_err() {
+                let writer = scope.spawn(|| write_durably(&f, wrx));
+                while let Some(batch) = body.blocking_recv() {
+                    match batch {
+                        Ok(batch) => {
+                            for piece in &batch {
+                                state.hasher.update(piece);
+                                state.offset += piece.len() as u64;
+                            }
+                            if wtx.send(batch).is_err() {
                                 break; // the writer failed; its error is returned below
                             }
                         }
@@ -289,7 +409,12 @@ impl BlobStore for FsStore {
                     .join()
                     .unwrap_or_else(|_| Err(io::Error::other("upload writer panicked")))
             });
-            written?;
+            if let Err(e) = written {
+                // Give back the space (a full disk is the likely cause); the session's
+                // recorded offset is unchanged, so its data up to there stays valid.
+                let _ = f.set_len(offset);
+                return Err(e);
+            }
             Ok(Appended { state, cut })
         })
         .boxed()
@@ -305,38 +430,12 @@ impl BlobStore for FsStore {
         let dst = self.blob_path(expected);
         let expected = *expected;
         blocking(move || {
-            let actual = state.hasher.finalize();
-            let size = state.offset;
-            if actual != expected {
-                let _ = not_found_none(fs::remove_file(&src))?;
-                return Ok(Committed::Mismatch { actual });
+            let r = commit_file(&src, &dst, state, expected);
+            if r.is_err() {
+                // Gone either way (the trait's promise), and a full disk gets its space back.
+                let _ = fs::remove_file(src);
             }
-            // The file may not exist yet for an empty blob that never got an append.
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&src)?;
-            if f.metadata()?.len() != size {
-                f.set_len(size)?;
-            }
-            f.sync_all()?;
-            drop(f);
-            let parent = dst.parent().map(Path::to_path_buf).unwrap_or_default();
-            fs::create_dir_all(&parent)?;
-            if dst.exists() {
-                // Already stored (same digest, same bytes): keep the old file, restart its
-                // grace period, drop ours.
-                OpenOptions::new()
-                    .write(true)
-                    .open(&dst)?
-                    .set_modified(SystemTime::now())?;
-                fs::remove_file(&src)?;
-            } else {
-                fs::rename(&src, &dst)?;
-                sync_dir(&parent)?;
-            }
-            Ok(Committed::Stored { size })
+            r
         })
         .boxed()
     }

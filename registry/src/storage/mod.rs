@@ -6,24 +6,31 @@
 //! only after its bytes hashed to that digest and were made durable; a mismatch leaves
 //! nothing behind.
 //!
-//! Bodies travel as channels of [`Bytes`] chunks of bounded size and count, so the memory
-//! one upload or download holds is bounded whatever the blob's size.
+//! Bodies travel as channels of bounded size and count, so the memory one upload or
+//! download holds is bounded whatever the blob's size. Upload bodies move as [`Batch`]es:
+//! the network buffers actix filled, passed on without copying.
 
 pub mod fs;
 
+use std::fs::File;
 use std::io;
 use std::pin::Pin;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::Stream;
 use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::sync::mpsc;
 
-/// Size of the pieces bodies are moved in (and of each read from disk).
+/// Size of the pieces bodies are moved in (and of each read from disk): large enough that
+/// per-piece costs (channel hand-offs, syscalls) vanish against the bytes, small enough
+/// that [`DEPTH`] of them per transfer cost little memory.
 pub const CHUNK: usize = 1 << 20;
+/// Most pieces in one [`Batch`]: Linux's `IOV_MAX`, so a batch is written with one
+/// `writev`.
+pub const MAX_PIECES: usize = 1024;
 /// How many pieces may wait between the network and the disk, per transfer.
 pub const DEPTH: usize = 4;
 
@@ -39,8 +46,14 @@ pub struct BlobStat {
 /// A stream of body pieces.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
-/// Pieces of a request body on their way to the store; an `Err` means the client went away.
-pub type BodyRx = mpsc::Receiver<io::Result<Bytes>>;
+/// A run of request-body pieces, about [`CHUNK`] bytes in all, as the network delivered
+/// them: batching makes the per-piece costs small without copying the bytes into one
+/// buffer (which measurably cost ~15% of an upload's CPU).
+pub type Batch = Vec<Bytes>;
+
+/// Batches of a request body on their way to the store; an `Err` means the client went
+/// away.
+pub type BodyRx = mpsc::Receiver<io::Result<Batch>>;
 
 /// What an upload session has received: its length and the running digest of its bytes.
 #[derive(Clone)]
@@ -90,6 +103,13 @@ pub trait BlobStore: Send + Sync + 'static {
         digest: &'a Digest,
         range: Option<(u64, u64)>,
     ) -> BoxFuture<'a, io::Result<Option<(u64, ByteStream)>>>;
+
+    /// Opens a blob as a local file, for `sendfile`; `None` if it is absent or this
+    /// backend does not keep blobs in local files (callers then use [`BlobStore::get`]).
+    fn local_file<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<File>>> {
+        let _ = digest;
+        std::future::ready(Ok(None)).boxed()
+    }
 
     /// Deletes a blob; `false` if it was not there.
     fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
@@ -149,12 +169,13 @@ pub fn upload_id_ok(id: &str) -> bool {
 /// manifests, which are small and bounded).
 pub async fn collect_limited(mut rx: BodyRx, limit: usize) -> io::Result<Result<Vec<u8>, ()>> {
     let mut out = Vec::new();
-    while let Some(piece) = rx.recv().await {
-        let piece = piece?;
-        if out.len() + piece.len() > limit {
-            return Ok(Err(()));
+    while let Some(batch) = rx.recv().await {
+        for piece in batch? {
+            if out.len() + piece.len() > limit {
+                return Ok(Err(()));
+            }
+            out.extend_from_slice(&piece);
         }
-        out.extend_from_slice(&piece);
     }
     Ok(Ok(out))
 }
@@ -167,7 +188,7 @@ mod tests {
     fn body(pieces: &[&[u8]]) -> BodyRx {
         let (tx, rx) = mpsc::channel(pieces.len().max(1));
         for p in pieces {
-            tx.try_send(Ok(Bytes::copy_from_slice(p))).unwrap();
+            tx.try_send(Ok(vec![Bytes::copy_from_slice(p)])).unwrap();
         }
         rx
     }
