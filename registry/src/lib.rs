@@ -123,6 +123,10 @@ pub fn build_server(
             .configure(api::configure)
     })
     .workers(workers)
+    // Request/response traffic: never hold a small write back for the peer's ACK (Nagle
+    // with delayed ACKs costs 40 ms per response, and sendfile sends headers and body as
+    // two writes).
+    .tcp_nodelay(true)
     .client_request_timeout(Duration::from_secs(limits.request_timeout_secs))
     .keep_alive(Duration::from_secs(limits.keep_alive_secs))
     .tls_handshake_timeout(Duration::from_secs(limits.tls_handshake_timeout_secs));
