@@ -412,19 +412,12 @@ fn mount_needs_pull_on_the_source() {
 
 /// An external issuer's Ed25519 key: (PEM public key file content, signing key).
 fn external_issuer() -> (String, jsonwebtoken::EncodingKey) {
-    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("gen");
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("pair");
-    // SPKI for Ed25519 (RFC 8410): fixed prefix + 32-byte key.
-    let mut spki = vec![
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
-    spki.extend_from_slice(pair.public_key().as_ref());
-    let pem = format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        base64::engine::general_purpose::STANDARD.encode(&spki)
-    );
-    (pem, jsonwebtoken::EncodingKey::from_ed_der(doc.as_ref()))
+    use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
+    let key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("gen");
+    (
+        key.verifying_key().to_pem().expect("pem"),
+        jsonwebtoken::EncodingKey::from_ed_der(&key.to_pkcs8_der().expect("pkcs8")),
+    )
 }
 
 #[test]

@@ -307,7 +307,8 @@ where
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri().to_string().len();
+        + req.path().len()
+        + req.query_string().len();
     if header_bytes > sessions.max_header_bytes {
         let resp = ApiError::new(Code::HeadersTooLarge)
             .msg(format!(

@@ -266,26 +266,16 @@ fn tokens_refuse_tampering_none_and_hmac() {
 }
 
 fn ed25519_issuer(dir: &Path, name: &str) -> (TrustedIssuer, jsonwebtoken::EncodingKey) {
-    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("gen");
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("pair");
-    let mut spki = vec![
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
-    spki.extend_from_slice(pair.public_key().as_ref());
-    use base64::Engine;
-    let pem = format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        base64::engine::general_purpose::STANDARD.encode(&spki)
-    );
+    use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
+    let key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("gen");
     let path = dir.join(format!("{name}.pub.pem"));
-    std::fs::write(&path, pem).expect("write pub");
+    std::fs::write(&path, key.verifying_key().to_pem().expect("pem")).expect("write pub");
     (
         TrustedIssuer {
             issuer: name.into(),
             public_key: path,
         },
-        jsonwebtoken::EncodingKey::from_ed_der(doc.as_ref()),
+        jsonwebtoken::EncodingKey::from_ed_der(&key.to_pkcs8_der().expect("pkcs8")),
     )
 }
 

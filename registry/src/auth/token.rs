@@ -1,14 +1,12 @@
 //! Bearer tokens (spec/auth.md §4.2–4.4): JWTs signed by the built-in issuer's Ed25519 key
 //! or by a trusted external issuer, with the Docker token specification's `access` claim.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -131,42 +129,6 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Writes `bytes` to `path` with mode 0600: temp file, fsync, rename, fsync of the folder.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        s.push_str(&String::from_utf8_lossy(line));
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
-}
-
-/// The SPKI DER of an Ed25519 public key (RFC 8410).
-fn ed25519_spki(raw: &[u8]) -> Vec<u8> {
-    let mut v = vec![
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
-    v.extend_from_slice(raw);
-    v
-}
-
 /// Reads an external issuer's SPKI PEM and picks the one algorithm its key type allows.
 fn external_verifier(issuer: &str, path: &Path) -> anyhow::Result<Verifier> {
     let text = std::fs::read(path)
@@ -204,33 +166,33 @@ impl Tokens {
     /// external issuers' keys.
     pub fn open(cfg: &TokenConfig, dir: &Path) -> anyhow::Result<Tokens> {
         let key_path = dir.join("token-ed25519.pem");
-        let pkcs8 = match std::fs::read_to_string(&key_path) {
-            Ok(text) => {
-                let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .with_context(|| format!("{}: bad PEM", key_path.display()))?
-            }
+        // The key file is pqreg's own Ed25519 key format (spec/keys.md: PKCS#8 PEM).
+        let key = match std::fs::read_to_string(&key_path) {
+            Ok(text) => SigningKey::from_pem(&text)
+                .with_context(|| format!("{}: not a private key file", key_path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
-                    .map_err(|_| anyhow::anyhow!("generating the token signing key"))?;
-                let der = doc.as_ref().to_vec();
-                write_private(&key_path, pem("PRIVATE KEY", &der).as_bytes())
+                let key = SigningKey::generate(SignatureAlgorithm::Ed25519)
+                    .context("generating the token signing key")?;
+                let pem = key.to_pem().context("encoding the token signing key")?;
+                crate::storage::write_private_file(&key_path, pem.as_bytes())
                     .with_context(|| format!("writing {}", key_path.display()))?;
-                der
+                key
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", key_path.display())),
         };
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
-            .map_err(|_| anyhow::anyhow!("{}: not an Ed25519 PKCS#8 key", key_path.display()))?;
-        let public = pair.public_key().as_ref().to_vec();
-        let spki = ed25519_spki(&public);
-        let kid = hex::encode(Sha256::digest(&spki));
-        let public_pem = pem("PUBLIC KEY", &spki);
+        if key.alg() != SignatureAlgorithm::Ed25519 {
+            anyhow::bail!("{}: not an Ed25519 key", key_path.display());
+        }
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .context("encoding the token signing key")?;
+        let public = key.verifying_key();
+        let kid = hex::encode(Sha256::digest(public.to_spki_der()));
+        let public_pem = public.to_pem().context("encoding the token key")?;
         let mut verifiers = vec![Verifier {
             issuer: cfg.issuer.clone(),
             alg: Algorithm::EdDSA,
-            key: DecodingKey::from_ed_der(&public),
+            key: DecodingKey::from_ed_der(public.as_bytes()),
         }];
         for t in &cfg.trusted_issuers {
             if t.issuer == cfg.issuer {

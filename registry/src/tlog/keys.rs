@@ -2,7 +2,6 @@
 //! kept in `<data-dir>/log/keys`, one private key string per line (Ed25519, then
 //! ML-DSA-44), written atomically with mode 0600.
 
-use std::io::Write;
 use std::path::Path;
 
 use pqreg_spec::note::{NoteSigner, SignatureType};
@@ -70,22 +69,13 @@ pub fn load_or_generate_keys(path: &Path, origin: &str) -> Result<LogKeys, LogEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let ed25519 = NoteSigner::generate(origin, SignatureType::Ed25519)?;
             let mldsa = NoteSigner::generate(origin, SignatureType::CosignatureMlDsa44)?;
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let tmp = dir.join(".keys.tmp");
-            {
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                let mut f = opts.open(&tmp)?;
-                f.write_all(ed25519.private_key_string().as_bytes())?;
-                f.write_all(b"\n")?;
-                f.write_all(mldsa.private_key_string().as_bytes())?;
-                f.write_all(b"\n")?;
-                f.sync_all()?;
-            }
-            std::fs::rename(&tmp, path)?;
-            std::fs::File::open(dir)?.sync_all()?;
+            // The private keys go to disk only; the copy joining them is wiped after.
+            let text = zeroize::Zeroizing::new(format!(
+                "{}\n{}\n",
+                ed25519.private_key_string().as_str(),
+                mldsa.private_key_string().as_str()
+            ));
+            crate::storage::write_private_file(path, text.as_bytes())?;
             Ok(LogKeys {
                 origin: origin.to_owned(),
                 ed25519,
