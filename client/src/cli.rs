@@ -153,6 +153,11 @@ pub struct PullArgs {
     /// FILE, for `model_signing verify key DIR --signature FILE` (spec/signing.md 5.1).
     #[arg(long, value_name = "FILE")]
     pub oms_signature: Option<PathBuf>,
+    /// Keep the encrypted chunk layers in the blob cache ($XDG_CACHE_HOME/pqreg/blobs):
+    /// an interrupted pull resumes where it stopped and a second pull reads them locally.
+    /// Without it they stream into decryption and never touch the disk.
+    #[arg(long)]
+    pub cache: bool,
 }
 
 /// `pqreg verify`.

@@ -149,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             a.passphrase_file.as_deref(),
             a.oms_signature.as_deref(),
+            a.cache,
         ),
         Command::Verify(a) if a.offline => proof_cmd::verify_offline(
             &a.reference,
@@ -164,6 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             None,
             None,
+            false,
         ),
         Command::Inspect(a) => model_cmd::inspect_cmd(&a),
         Command::Recipients(RecipientsCommand::Add(a)) => model_cmd::recipients_cmd(&a, true),

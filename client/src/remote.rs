@@ -2,7 +2,16 @@
 //! [`BlobSink`] and [`RegistrySource`] a [`BlobSource`] for one repository of a
 //! [`RegistryClient`].
 //!
-//! Pulled blobs go to the content-addressed cache `$XDG_CACHE_HOME/pqreg/blobs/sha256/<hex>`
+//! The chunk layers of a pull stream from the registry straight into the unpacker, which
+//! hashes them (layer digest) while it decrypts, and never touch the disk; a transient
+//! network failure resumes with `Range` in the same process
+//! ([`RegistryClient::spawn_pull_blob_stream`]). Writing them to a cache first and
+//! reading them back cost a quarter of a pull's CPU time and serialized download and
+//! decryption per layer (client/bench/README.md).
+//!
+//! Other blobs, and chunk layers with [`RegistrySource::cache_layers`] (`pqreg pull
+//! --cache`: an interrupted pull resumes in a later run, a second pull reads locally), go
+//! to the content-addressed cache `$XDG_CACHE_HOME/pqreg/blobs/sha256/<hex>`
 //! ([`crate::paths::Paths::cache`]): [`RegistryClient::pull_blob_to`] downloads into
 //! `<hex>.partial` (resumed on the next pull) and renames only when the SHA-256 matches, so
 //! a file in the cache is its digest's content when it was written. The cache is not
@@ -20,7 +29,8 @@
 //! ([`RegistryClient::spawn_push_blob`], [`RegistryClient::spawn_pull_blob_to`]): the sink
 //! starts each chunk's upload as soon as it is sealed and waits for all of them before it
 //! pushes a manifest; the source starts downloading every chunk layer when the unpacker
-//! announces them ([`BlobSource::prefetch`]), and `open_blob` waits for that one blob.
+//! announces them ([`BlobSource::prefetch`]); `open_blob` hands out that blob's stream,
+//! or (cached) waits for its download.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
@@ -33,7 +43,7 @@ use pqreg_spec::oci::{Descriptor, ImageIndex, ImageManifest, media_types};
 
 use crate::Error;
 use crate::pack::{BlobSink, PackError};
-use crate::transfer::{Pending, PullStats, PushOutcome, RegistryClient, TransferError};
+use crate::transfer::{BlobStream, Pending, PullStats, PushOutcome, RegistryClient, TransferError};
 use crate::unpack::{BlobSource, UnpackError};
 
 /// Counts of what a [`RegistrySink`] sent.
@@ -251,10 +261,15 @@ pub struct RegistrySource<'c> {
     client: &'c RegistryClient,
     repo: String,
     cache: PathBuf,
+    /// Keep prefetched blobs in the cache (resumable across runs) instead of streaming
+    /// them straight to their reader.
+    cache_layers: bool,
     sizes: Mutex<HashMap<Digest, u64>>,
-    downloaded: Mutex<u64>,
-    /// Downloads started by [`BlobSource::prefetch`], not yet opened.
+    downloaded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Downloads to the cache started by [`BlobSource::prefetch`], not yet opened.
     prefetched: Mutex<HashMap<Digest, Pending<PullStats>>>,
+    /// Streamed downloads started by [`BlobSource::prefetch`], not yet opened.
+    streams: Mutex<HashMap<Digest, BlobStream>>,
     /// Blobs downloaded, hashed and renamed into the cache by this source.
     fetched: Mutex<std::collections::HashSet<Digest>>,
 }
@@ -272,16 +287,27 @@ impl<'c> RegistrySource<'c> {
             client,
             repo: repo.to_owned(),
             cache,
+            cache_layers: false,
             sizes: Mutex::new(HashMap::new()),
-            downloaded: Mutex::new(0),
+            downloaded: Default::default(),
             prefetched: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
             fetched: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
+    /// With `true`, the blobs [`BlobSource::prefetch`] names are downloaded into the
+    /// cache (`.partial` files that a later run resumes with `Range`) and read from there;
+    /// with `false` (the default) those not cached yet are streamed from the registry
+    /// straight into their reader, which hashes them, and never touch the disk.
+    pub fn cache_layers(mut self, yes: bool) -> Self {
+        self.cache_layers = yes;
+        self
+    }
+
     /// Bytes downloaded from the registry so far (blobs only; cache hits are not counted).
     pub fn downloaded_bytes(&self) -> u64 {
-        self.downloaded.lock().map(|g| *g).unwrap_or(0)
+        self.downloaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn remember(&self, descs: impl IntoIterator<Item = (Digest, u64)>) {
@@ -295,9 +321,8 @@ impl<'c> RegistrySource<'c> {
     }
 
     fn add_downloaded(&self, digest: &Digest, stats: PullStats) {
-        if let Ok(mut d) = self.downloaded.lock() {
-            *d += stats.downloaded;
-        }
+        self.downloaded
+            .fetch_add(stats.downloaded, std::sync::atomic::Ordering::Relaxed);
         self.mark_verified(digest);
     }
 
@@ -322,8 +347,35 @@ impl<'c> RegistrySource<'c> {
     }
 }
 
+/// A blob of a [`RegistrySource`]: a cached file, or a download streaming in.
+#[derive(Debug)]
+pub enum SourceReader {
+    /// From the cache (its digest was checked).
+    File(File),
+    /// Straight from the registry (unchecked: the reader's consumer hashes it).
+    Stream {
+        /// The bytes.
+        stream: BlobStream,
+        /// The source's download counter.
+        counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    },
+}
+
+impl std::io::Read for SourceReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            SourceReader::File(f) => f.read(buf),
+            SourceReader::Stream { stream, counter } => {
+                let n = stream.read(buf)?;
+                counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                Ok(n)
+            }
+        }
+    }
+}
+
 impl BlobSource for RegistrySource<'_> {
-    type Reader = File;
+    type Reader = SourceReader;
 
     fn get_manifest(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         let fetched = self.client.get_manifest(&self.repo, &digest.to_string())?;
@@ -337,7 +389,14 @@ impl BlobSource for RegistrySource<'_> {
         Ok(fetched.bytes)
     }
 
-    fn open_blob(&self, digest: &Digest) -> Result<File, Error> {
+    fn open_blob(&self, digest: &Digest) -> Result<SourceReader, Error> {
+        let stream = self.streams.lock().ok().and_then(|mut m| m.remove(digest));
+        if let Some(stream) = stream {
+            return Ok(SourceReader::Stream {
+                stream,
+                counter: std::sync::Arc::clone(&self.downloaded),
+            });
+        }
         let path = self.blob_path(digest);
         let pending = self
             .prefetched
@@ -363,7 +422,9 @@ impl BlobSource for RegistrySource<'_> {
             let stats = self.client.pull_blob_to(&self.repo, digest, size, &path)?;
             self.add_downloaded(digest, stats);
         }
-        File::open(&path).map_err(|source| UnpackError::Io { path, source }.into())
+        File::open(&path)
+            .map(SourceReader::File)
+            .map_err(|source| UnpackError::Io { path, source }.into())
     }
 
     fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
@@ -377,18 +438,26 @@ impl BlobSource for RegistrySource<'_> {
     }
 
     fn prefetch(&self, blobs: &[Descriptor]) {
-        let Ok(mut m) = self.prefetched.lock() else {
+        let (Ok(mut m), Ok(mut streams)) = (self.prefetched.lock(), self.streams.lock()) else {
             return;
         };
+        let mut to_stream = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for d in blobs {
             let path = self.blob_path(&d.digest);
-            if m.contains_key(&d.digest) || path.exists() {
+            if m.contains_key(&d.digest) || streams.contains_key(&d.digest) || path.exists() {
                 continue;
             }
-            let p = self
-                .client
-                .spawn_pull_blob_to(&self.repo, d.digest, d.size, path);
-            m.insert(d.digest, p);
+            if self.cache_layers {
+                let p = self
+                    .client
+                    .spawn_pull_blob_to(&self.repo, d.digest, d.size, path);
+                m.insert(d.digest, p);
+            } else if seen.insert(d.digest) {
+                to_stream.push((d.digest, d.size));
+            }
         }
+        let readers = self.client.spawn_pull_blob_streams(&self.repo, &to_stream);
+        streams.extend(to_stream.iter().map(|(d, _)| *d).zip(readers));
     }
 }

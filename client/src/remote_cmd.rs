@@ -289,7 +289,8 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
 /// verified into a temporary directory under the cache, which is then deleted).
-/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`).
+/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`);
+/// `cache`: keep the chunk layers in the blob cache (`--cache`).
 pub(crate) fn pull(
     reference: &str,
     out: Option<&Path>,
@@ -297,6 +298,7 @@ pub(crate) fn pull(
     policy: Option<&Path>,
     passphrase_file: Option<&Path>,
     oms_signature: Option<&Path>,
+    cache: bool,
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
@@ -309,7 +311,7 @@ pub(crate) fn pull(
         Target::Digest(d) => d,
         Target::Tag(t) => client.get_manifest(repo, t)?.digest,
     };
-    let source = RegistrySource::new(&client, repo, &paths.cache)?;
+    let source = RegistrySource::new(&client, repo, &paths.cache)?.cache_layers(cache);
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
     let bundle_log = BundleLog {

@@ -168,17 +168,24 @@ fn pqreg_registry_store_tampered() {
             pull_fails_on(&h, &r, "rcpt.key", 10, what, Some(&last));
         },
     );
-    // A pristine store pulls (the cases above restored every byte).
+    // A pristine store pulls (the cases above restored every byte); by default the chunk
+    // layers stream into decryption and none of them lands in the cache.
     ok(&h.pull(&r, "good", "rcpt.key", &[]));
+    let cached = h.path().join("cache/pqreg/blobs/sha256").join(last.hex());
+    assert!(
+        !cached.exists(),
+        "a streamed layer was written to the cache"
+    );
+    // With --cache they are kept there.
+    ok(&h.pull(&r, "good-cached", "rcpt.key", &["--cache"]));
     // The blob cache is not trusted either: a cached chunk changed on disk (or torn by a
     // crash: the cache is not fsynced) is hashed before use and downloaded again; the
     // pull succeeds with the registry's bytes and repairs the cache.
-    let cached = h.path().join("cache/pqreg/blobs/sha256").join(last.hex());
     let good = fs::read(&cached).unwrap();
     let mut bad = good.clone();
     flip_at(100)(&mut bad);
     fs::write(&cached, &bad).unwrap();
-    let o = ok(&h.pull(&r, "from-cache", "rcpt.key", &[]));
+    let o = ok(&h.pull(&r, "from-cache", "rcpt.key", &["--cache"]));
     let v: Value = serde_json::from_str(&o).unwrap();
     assert_eq!(
         v["downloaded_bytes"],

@@ -342,3 +342,118 @@ fn unreachable_registry_is_retried_then_reported() {
     );
     assert!(e.to_string().contains("try again"), "{e}");
 }
+
+/// A TCP proxy to `upstream` that closes the first connection once it has carried
+/// `cut_after` bytes towards the client (mid-body of a large blob), and forwards every
+/// later connection untouched. Returns its address and, per connection, the bytes the
+/// client sent (its requests).
+fn cutting_proxy(
+    upstream: String,
+    cut_after: usize,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for (n, conn) in l.incoming().enumerate() {
+            let Ok(down) = conn else { return };
+            let Ok(up) = TcpStream::connect(&upstream) else {
+                return;
+            };
+            log.lock().unwrap().push(Vec::new());
+            let (mut d2, mut u2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 16 << 10];
+                while let Ok(k) = d2.read(&mut buf) {
+                    if k == 0 || u2.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                    log.lock().unwrap()[n].extend_from_slice(&buf[..k]);
+                }
+                let _ = u2.shutdown(Shutdown::Write);
+            });
+            let (mut down, mut up) = (down, up);
+            std::thread::spawn(move || {
+                let limit = if n == 0 { cut_after } else { usize::MAX };
+                let mut sent = 0usize;
+                let mut buf = vec![0u8; 64 << 10];
+                while sent < limit {
+                    let k = match up.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => k.min(limit - sent),
+                    };
+                    if down.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                    sent += k;
+                }
+                let _ = down.shutdown(Shutdown::Both);
+                let _ = up.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// The `Range` header's start offset in a request.
+fn range_start(request: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(request).to_ascii_lowercase();
+    let v = text.split("range: bytes=").nth(1)?;
+    v.split('-').next()?.trim().parse().ok()
+}
+
+#[test]
+fn streamed_pull_resumes_with_range_after_a_cut_connection() {
+    use std::io::Read;
+    let reg = start();
+    let src = tempfile::tempdir().unwrap();
+    let bytes = data(9, BIG);
+    let big = write_blob(src.path(), "big", &bytes);
+    reg.client()
+        .push_blob_file("r", &big.digest, big.size, &big.path)
+        .unwrap();
+
+    let (proxy, requests) = cutting_proxy(reg.addr.clone(), BIG / 3);
+    let opts = TransferOptions {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        },
+        ..TransferOptions::default()
+    };
+    let c = RegistryClient::new(&proxy, None, opts).unwrap();
+    let mut readers = c.spawn_pull_blob_streams("r", &[(big.digest, big.size)]);
+    let mut got = Vec::new();
+    readers[0].read_to_end(&mut got).unwrap();
+    assert_eq!(got.len(), BIG);
+    assert!(got == bytes, "streamed bytes differ from the blob");
+    // The first connection was cut; the download went on over a second one, asking only
+    // for what had not arrived (at most what the proxy let through, headers included).
+    let requests = requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "two connections");
+    assert_eq!(range_start(&requests[0]), Some(0));
+    let resumed = range_start(&requests[1]).expect("the second request has a Range");
+    assert!(
+        resumed > 0 && resumed <= (BIG / 3) as u64,
+        "resumed from {resumed}"
+    );
+}
+#[test]
+fn streamed_pull_of_an_unknown_blob_reports_the_registry_error() {
+    use std::io::Read;
+    let reg = start();
+    let c = reg.client();
+    let missing = Digest::sha256(b"never pushed");
+    let mut readers = c.spawn_pull_blob_streams("r", &[(missing, 12)]);
+    let mut got = Vec::new();
+    let e = readers[0].read_to_end(&mut got).unwrap_err();
+    let t = pqreg::transfer::BlobStream::transfer_error(e).unwrap();
+    assert!(matches!(t, TransferError::NotFound { .. }), "{t}");
+    assert!(got.is_empty());
+}

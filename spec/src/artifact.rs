@@ -60,7 +60,7 @@ pub mod algorithms {
     pub const KDF_HKDF_SHA256: &str = "hkdf-sha256";
     /// No encryption (aead and kdf of an unencrypted model).
     pub const NONE: &str = "none";
-    /// Weight-aware byte planes with zstd level 1 (`compress.rs`).
+    /// Weight-aware byte planes, each a zstd frame or raw (`compress.rs`).
     pub const COMPRESSION_PLANES_ZSTD: &str = "planes-zstd-v1";
 }
 

@@ -155,16 +155,13 @@ impl Inner {
         let mut failures = 0u32;
         while have < size {
             let before = have;
+            let mut dest = Dest::File {
+                file: &mut file,
+                hasher: &mut hasher,
+                partial: &partial,
+            };
             let r = self
-                .fetch_from(
-                    &image,
-                    digest,
-                    size,
-                    &partial,
-                    &mut file,
-                    &mut hasher,
-                    &mut have,
-                )
+                .fetch_from(&image, digest, size, &mut dest, &mut have)
                 .await;
             stats.downloaded += have.saturating_sub(before);
             match r {
@@ -213,17 +210,70 @@ impl Inner {
         Ok(stats)
     }
 
-    /// One `GET` with `Range: bytes=<have>-`, appending to `file` and hashing what it
-    /// writes. A 200 (range ignored) restarts the file from zero.
-    #[allow(clippy::too_many_arguments)]
+    /// Streams the blob to `tx` in order (with `Range` requests to resume after a
+    /// transient failure, each byte sent once), for a reader that hashes and checks it.
+    /// An error that ends the download is also sent, as the last item.
+    pub(crate) async fn pull_blob_stream(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        tx: tokio::sync::mpsc::Sender<StreamItem>,
+    ) -> PullStats {
+        let mut stats = PullStats {
+            resumed_from: 0,
+            downloaded: 0,
+        };
+        let r = self
+            .stream_to(repo, digest, size, &tx, &mut stats.downloaded)
+            .await;
+        if let Err(e) = r {
+            let _ = tx.send(Err(e)).await;
+        }
+        stats
+    }
+
+    async fn stream_to(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        tx: &tokio::sync::mpsc::Sender<StreamItem>,
+        have: &mut u64,
+    ) -> Result<(), TransferError> {
+        let image = self.reference(repo, None, Some(digest))?;
+        let op = format!("pull blob {repo}@{digest}");
+        let policy = self.opts.retry;
+        let mut failures = 0u32;
+        while *have < size {
+            let before = *have;
+            let r = self
+                .fetch_from(&image, digest, size, &mut Dest::Channel(tx), have)
+                .await;
+            match r {
+                Ok(()) if *have == size => break,
+                Ok(()) => {
+                    let m = format!("body ended after {have} of {size} bytes");
+                    retry_or_fail(&op, &policy, &mut failures, *have > before, m).await?;
+                }
+                Err(Failure::Transient(m)) => {
+                    retry_or_fail(&op, &policy, &mut failures, *have > before, m).await?;
+                }
+                Err(Failure::Fatal(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// One `GET` with `Range: bytes=<have>-`, handing what arrives to `dest`. A 200
+    /// (range ignored) restarts a file from zero; a channel, whose reader already has
+    /// the first `have` bytes, skips them.
     async fn fetch_from(
         &self,
         image: &oci_client::Reference,
         digest: &Digest,
         size: u64,
-        partial: &Path,
-        file: &mut tokio::fs::File,
-        hasher: &mut Hasher,
+        dest: &mut Dest<'_>,
         have: &mut u64,
     ) -> Result<(), Failure> {
         let op = format!("pull blob {}@{digest}", image.repository());
@@ -237,29 +287,45 @@ impl Inner {
             BlobResponse::Full(s) => (s, true),
             BlobResponse::Partial(s) => (s, false),
         };
+        let mut skip = 0u64;
         if full && *have > 0 {
-            file.set_len(0).await.map_err(io_err(partial))?;
-            *hasher = Hasher::new();
-            *have = 0;
+            match dest {
+                Dest::File {
+                    file,
+                    hasher,
+                    partial,
+                } => {
+                    file.set_len(0).await.map_err(io_err(partial))?;
+                    **hasher = Hasher::new();
+                    *have = 0;
+                }
+                Dest::Channel(_) => skip = *have,
+            }
         }
+        let expected = size - *have + skip;
         if let Some(len) = stream.content_length
-            && len != size - *have
+            && len != expected
         {
             return Err(Failure::Fatal(TransferError::SizeMismatch {
                 what: format!("blob {}@{digest} (bytes {}-)", image.repository(), *have),
-                expected: size - *have,
+                expected,
                 actual: len,
             }));
         }
         let mut stream = stream.stream;
         while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
+            let mut chunk = match chunk {
                 Ok(c) => c,
                 // All bytes arrived: our own digest check decides (oci-client's check of
                 // a full response reports a mismatch as a stream error).
                 Err(_) if *have == size => return Ok(()),
                 Err(e) => return Err(Failure::Transient(e.to_string())),
             };
+            if skip > 0 {
+                let k = skip.min(chunk.len() as u64);
+                let _ = chunk.split_to(k as usize);
+                skip -= k;
+            }
             let n = chunk.len() as u64;
             if *have + n > size {
                 return Err(Failure::Fatal(TransferError::SizeMismatch {
@@ -268,12 +334,47 @@ impl Inner {
                     actual: *have + n,
                 }));
             }
-            file.write_all(&chunk).await.map_err(io_err(partial))?;
-            hasher.update(&chunk);
+            if n == 0 {
+                continue;
+            }
+            match dest {
+                Dest::File {
+                    file,
+                    hasher,
+                    partial,
+                } => {
+                    file.write_all(&chunk).await.map_err(io_err(partial))?;
+                    hasher.update(&chunk);
+                }
+                Dest::Channel(tx) => {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        // The reader stopped (it failed or was dropped): nothing to do.
+                        return Err(Failure::Fatal(TransferError::BadResponse {
+                            op,
+                            message: "the reader of the download went away".into(),
+                        }));
+                    }
+                }
+            }
             *have += n;
         }
         Ok(())
     }
+}
+
+/// One item of a streamed download ([`Inner::pull_blob_stream`]).
+pub type StreamItem = Result<bytes::Bytes, TransferError>;
+
+/// Where a download's bytes go.
+enum Dest<'a> {
+    /// Appended to a `.partial` file and hashed.
+    File {
+        file: &'a mut tokio::fs::File,
+        hasher: &'a mut Hasher,
+        partial: &'a Path,
+    },
+    /// Sent, in order, to a reader that hashes them.
+    Channel(&'a tokio::sync::mpsc::Sender<StreamItem>),
 }
 
 /// Counts a failed attempt (reset when it made progress) and sleeps before the next, or

@@ -47,6 +47,7 @@ use oci_client::secrets::RegistryAuth;
 use pqreg_spec::Digest;
 use pqreg_spec::oci::ImageIndex;
 
+pub use blob::StreamItem;
 pub use error::TransferError;
 pub use manifest::FetchedManifest;
 pub use retry::RetryPolicy;
@@ -318,6 +319,46 @@ impl RegistryClient {
         }))
     }
 
+    /// Starts streaming `blobs` (digest, size) in the background, in this order, at most
+    /// [`TransferOptions::concurrency`] at a time; each one's bytes arrive, in order,
+    /// through its reader, which does NOT hash them: its consumer must check the digest.
+    /// A transient failure resumes with `Range` within this process (nothing is written
+    /// to disk); the error that ends a download is what its reader returns
+    /// ([`BlobStream::transfer_error`] recovers it).
+    ///
+    /// Downloads start strictly in order (one task hands out the permits), and a stream
+    /// runs at most [`STREAM_DEPTH`] pieces ahead of its reader: a consumer that reads
+    /// the blobs in this order always finds its current one started, never stuck behind
+    /// later ones that filled their buffers.
+    pub fn spawn_pull_blob_streams(&self, repo: &str, blobs: &[(Digest, u64)]) -> Vec<BlobStream> {
+        let mut readers = Vec::with_capacity(blobs.len());
+        let mut queue = Vec::with_capacity(blobs.len());
+        for &(digest, size) in blobs {
+            let (tx, rx) = tokio::sync::mpsc::channel(STREAM_DEPTH);
+            readers.push(BlobStream {
+                rx,
+                cur: bytes::Bytes::new(),
+            });
+            queue.push((digest, size, tx));
+        }
+        let inner = Arc::clone(&self.inner);
+        let permits = Arc::clone(&self.background);
+        let repo: Arc<str> = Arc::from(repo);
+        self.rt.spawn(async move {
+            for (digest, size, tx) in queue {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let (inner, repo) = (Arc::clone(&inner), Arc::clone(&repo));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    inner.pull_blob_stream(&repo, &digest, size, tx).await
+                });
+            }
+        });
+        readers
+    }
+
     /// Waits for a background transfer.
     pub fn wait<T>(&self, p: Pending<T>) -> Result<T, TransferError> {
         match self.rt.block_on(p.0) {
@@ -462,6 +503,47 @@ impl Inner {
                 crate::reference::DEFAULT_TAG.to_owned(),
             ),
         })
+    }
+}
+
+/// Body pieces (as the HTTP stack hands them, typically 16-64 KiB) a streamed download
+/// may run ahead of its reader.
+pub const STREAM_DEPTH: usize = 16;
+
+/// The blocking reader of [`RegistryClient::spawn_pull_blob_stream`]. Call it from a
+/// plain thread, never from inside the client's runtime.
+#[derive(Debug)]
+pub struct BlobStream {
+    rx: tokio::sync::mpsc::Receiver<StreamItem>,
+    cur: bytes::Bytes,
+}
+
+impl BlobStream {
+    /// The transfer error inside an error this reader returned, if it is one.
+    pub fn transfer_error(e: std::io::Error) -> Result<TransferError, std::io::Error> {
+        if !e.get_ref().is_some_and(|i| i.is::<TransferError>()) {
+            return Err(e);
+        }
+        match e.into_inner().map(|i| i.downcast::<TransferError>()) {
+            Some(Ok(t)) => Ok(*t),
+            Some(Err(other)) => Err(std::io::Error::other(other)),
+            None => Err(std::io::Error::other("transfer failed")),
+        }
+    }
+}
+
+impl std::io::Read for BlobStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur.split_to(n));
+        Ok(n)
     }
 }
 

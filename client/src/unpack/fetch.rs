@@ -129,6 +129,11 @@ fn stored_or_planes() -> Result<WeightCodec, Error> {
 }
 
 fn decrypt_err(what: &'static str, desc: &Descriptor, e: io::Error) -> Error {
+    // A download that failed under the reader is a transfer error (its own exit code).
+    let e = match crate::transfer::BlobStream::transfer_error(e) {
+        Ok(t) => return t.into(),
+        Err(e) => e,
+    };
     match SegmentError::from_io(&e) {
         Some(se) => UnpackError::Decrypt {
             what,
@@ -150,8 +155,19 @@ pub(crate) struct LayerJob {
     pub layer: Descriptor,
     pub chunk: Digest,
     pub length: u64,
-    /// (staged file, offset) of every occurrence of the chunk.
-    pub targets: Vec<(PathBuf, u64)>,
+    /// Every occurrence of the chunk.
+    pub targets: Vec<Target>,
+}
+
+/// Where one occurrence of a chunk goes.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// The file's position in the index.
+    pub file: usize,
+    /// Its staged path.
+    pub path: PathBuf,
+    /// The chunk's offset in it.
+    pub offset: u64,
 }
 
 /// Streams one chunk layer: ciphertext digest and size, segment tags, plaintext length;
@@ -173,12 +189,12 @@ pub(crate) fn fetch_layer<S: BlobSource>(
     let files: Vec<File> = job
         .targets
         .iter()
-        .map(|(p, _)| {
+        .map(|t| {
             OpenOptions::new()
                 .write(true)
-                .open(p)
+                .open(&t.path)
                 .map_err(|source| UnpackError::Io {
-                    path: p.clone(),
+                    path: t.path.clone(),
                     source,
                 })
         })
@@ -198,10 +214,10 @@ pub(crate) fn fetch_layer<S: BlobSource>(
                     }));
                     break;
                 }
-                for ((path, off), f) in job.targets.iter().zip(&files) {
-                    f.write_all_at(&buf[..n], off + pos)
+                for (t, f) in job.targets.iter().zip(&files) {
+                    f.write_all_at(&buf[..n], t.offset + pos)
                         .map_err(|source| UnpackError::Io {
-                            path: path.clone(),
+                            path: t.path.clone(),
                             source,
                         })?;
                 }
@@ -215,7 +231,11 @@ pub(crate) fn fetch_layer<S: BlobSource>(
     }
     let counted = opener.into_inner();
     let read = counted.n;
-    // The digest first: a blob that is not what the manifest names is a digest mismatch.
+    // A failed download first (nothing can be said about the blob), then the digest: a
+    // blob that is not what the manifest names is a digest mismatch.
+    if let Some(Error::Transfer(e)) = failure {
+        return Err(Error::Transfer(e));
+    }
     counted.finish("chunk", &job.layer)?;
     if let Some(e) = failure {
         return Err(e);

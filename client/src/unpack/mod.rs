@@ -14,7 +14,8 @@
 //!   8  key envelope opened with the identity; index decrypted               14
 //!   -  index digest = config.index; index files = statement resources       10
 //!   8  every chunk layer streamed: layer digest, segment tags, length      10 / 14
-//!   9  every staged file re-hashed against the index and the statement      10
+//!   9  every staged file hashed (in order, as its chunks land) against the
+//!      index and the statement                                             10
 //!   -  fsync files and directories; rename the staging dir to out_dir
 //! ```
 //!
@@ -22,6 +23,7 @@
 //! any failure (a guard deletes them when the function returns early or panics).
 
 mod fetch;
+mod follow;
 mod source;
 mod stage;
 
@@ -516,6 +518,10 @@ pub fn unpack_model<S: BlobSource + Sync>(
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
+    // Step 9 runs as the chunks land: each file is hashed in order by the worker that
+    // completes a prefix of it (follow.rs).
+    let sizes: Vec<u64> = index.files.iter().map(|f| f.size).collect();
+    let follower = follow::Follower::new(&staged, &sizes);
     // Only now, with the signature and the index verified, are the chunks fetched.
     source.prefetch(&jobs.iter().map(|j| j.layer.clone()).collect::<Vec<_>>());
     let read = AtomicU64::new(0);
@@ -524,9 +530,12 @@ pub fn unpack_model<S: BlobSource + Sync>(
         let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
         let n = fetch::fetch_layer(source, job, key)?;
         read.fetch_add(n, Ordering::Relaxed);
+        for t in &job.targets {
+            follower.written(t.file, t.offset, job.length)?;
+        }
         Ok(())
     })?;
-    // Step 9: every file re-read from the staging dir, hashed, fsynced.
+    // Every file: its digest against the index, its mode, fsync.
     let digests: Vec<std::sync::Mutex<Option<Digest>>> = index
         .files
         .iter()
@@ -534,7 +543,13 @@ pub fn unpack_model<S: BlobSource + Sync>(
         .collect();
     run_parallel(index.files.len(), opts.threads, |i| {
         let f = &index.files[i];
-        let d = stage::hash_and_sync(&staged[i], f.mode)?;
+        let Some(d) = follower.digest(i) else {
+            return Err(UnpackError::Io {
+                path: PathBuf::from(&f.path),
+                source: std::io::Error::other("file was not completely written"),
+            }
+            .into());
+        };
         if d != f.digest {
             return Err(UnpackError::FileDigest {
                 path: f.path.clone(),
@@ -543,6 +558,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
             }
             .into());
         }
+        stage::set_mode_and_sync(&staged[i], f.mode)?;
         if let Ok(mut slot) = digests[i].lock() {
             *slot = Some(d);
         }
@@ -600,7 +616,7 @@ fn file_entries(
 /// goes.
 fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<fetch::LayerJob> {
     let mut by_layer: HashMap<Digest, fetch::LayerJob> = HashMap::new();
-    for (f, path) in index.files.iter().zip(staged) {
+    for (file, (f, path)) in index.files.iter().zip(staged).enumerate() {
         for c in &f.chunks {
             by_layer
                 .entry(c.layer)
@@ -619,7 +635,11 @@ fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<f
                     targets: Vec::new(),
                 })
                 .targets
-                .push((path.clone(), c.offset));
+                .push(fetch::Target {
+                    file,
+                    path: path.clone(),
+                    offset: c.offset,
+                });
         }
     }
     model

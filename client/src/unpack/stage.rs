@@ -2,13 +2,10 @@
 //! on drop unless [`Staging::commit`] renamed it to `out_dir`.
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use pqreg_spec::Digest;
 use pqreg_spec::artifact::Index;
-use pqreg_spec::digest::Hasher;
 
 use super::UnpackError;
 use crate::Error;
@@ -105,19 +102,10 @@ fn sync_dirs(dir: &Path) -> Result<(), Error> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
-/// Re-reads a staged file: its SHA-256; sets its mode and fsyncs it.
-pub(crate) fn hash_and_sync(path: &Path, mode: u32) -> Result<Digest, Error> {
-    let mut f = File::open(path).map_err(io(path))?;
-    let mut h = Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+/// Sets a staged file's mode and fsyncs it.
+pub(crate) fn set_mode_and_sync(path: &Path, mode: u32) -> Result<(), Error> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
-    f.sync_all().map_err(io(path))?;
-    Ok(h.finalize())
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io(path))
 }
