@@ -349,6 +349,10 @@ impl RegistryClient {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     return;
                 };
+                if tx.is_closed() {
+                    // Its reader is gone (the pull failed or ended): no request at all.
+                    continue;
+                }
                 let (inner, repo) = (Arc::clone(&inner), Arc::clone(&repo));
                 tokio::spawn(async move {
                     let _permit = permit;
