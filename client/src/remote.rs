@@ -118,6 +118,19 @@ impl<'c> RegistrySink<'c> {
 }
 
 impl RegistrySink<'_> {
+    /// Adds a started upload; bounds the open files and the sealed blobs waiting (on disk
+    /// or, within the packer's memory budget, in memory) by waiting for the oldest.
+    fn queue(&mut self, p: Pending<PushOutcome>) -> Result<(), Error> {
+        self.pending.push_back(p);
+        while self.pending.len() > 2 * self.client.concurrency() {
+            if let Some(p) = self.pending.pop_front() {
+                let o = self.client.wait(p)?;
+                self.count(o);
+            }
+        }
+        Ok(())
+    }
+
     /// Makes a pushed manifest with a `subject` findable on registries without the
     /// referrers API (Debian's docker-registry, distribution 2.8): when the referrers list
     /// (which the client reads through the tag-schema fallback on such registries) does not
@@ -176,15 +189,27 @@ impl BlobSink for RegistrySink<'_> {
         let p =
             self.client
                 .spawn_push_blob(&self.repo, desc.digest, desc.size, file, path.to_owned());
-        self.pending.push_back(p);
-        // Bound the open files and the sealed blobs waiting on disk.
-        while self.pending.len() > 2 * self.client.concurrency() {
-            if let Some(p) = self.pending.pop_front() {
-                let o = self.client.wait(p)?;
-                self.count(o);
+        self.queue(p)
+    }
+
+    fn put_blob_vec(
+        &mut self,
+        desc: &Descriptor,
+        bytes: Vec<u8>,
+        grant: crate::pack::MemoryGrant,
+    ) -> Result<(), Error> {
+        if bytes.len() as u64 != desc.size {
+            return Err(TransferError::SizeMismatch {
+                what: format!("blob {}", desc.digest),
+                expected: desc.size,
+                actual: bytes.len() as u64,
             }
+            .into());
         }
-        Ok(())
+        let p = self
+            .client
+            .spawn_push_blob_bytes(&self.repo, desc.digest, bytes.into(), grant);
+        self.queue(p)
     }
 
     fn put_blob_bytes(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<(), Error> {

@@ -179,3 +179,52 @@ fn large_file_digest_hashed_in_parallel() {
     .unwrap();
     assert_eq!(tree(&out), tree(&model));
 }
+
+#[test]
+fn chunks_sealed_in_memory_or_in_files_are_the_same_blobs() {
+    use pqreg::pack::{DirSink, PackOptions, pack_model};
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let rcpt = [keys.recipient.public_key().unwrap()];
+    let secret = pqreg_spec::envelope::LineageSecret::generate().unwrap();
+    let mut layers = Vec::new();
+    for budget in [pqreg::pack::MEMORY_BUDGET, 0] {
+        let layout = tmp.path().join(format!("layout-{budget}"));
+        let mut opts = PackOptions::new(&keys.signer);
+        opts.recipients = &rcpt;
+        opts.lineage_secret = Some(&secret);
+        opts.memory_budget = budget;
+        let mut sink = DirSink::create(&layout).unwrap();
+        let packed = pack_model(&tiny(), &mut opts, &mut sink).unwrap();
+        let m = ImageManifest::from_json(&packed.manifest).unwrap();
+        // Every layer is in the layout and hashes to its digest.
+        for l in &m.layers {
+            let path = layout.join("blobs/sha256").join(l.digest.hex());
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(pqreg_spec::Digest::sha256(&bytes), l.digest);
+            assert_eq!(bytes.len() as u64, l.size);
+        }
+        let out = tmp.path().join(format!("out-{budget}"));
+        let policy = policy_for(&keys.signer);
+        unpack(&layout, &packed.manifest_digest, &keys, &policy, &out).unwrap();
+        assert_eq!(tree(&out), tree(&tiny()));
+        layers.push(m.layers);
+    }
+    // Same lineage, same chunks: the same sealed blobs either way (the index layer too).
+    assert_eq!(layers[0], layers[1]);
+}
+
+#[test]
+fn memory_budget_grants_and_gives_back() {
+    let b = pqreg::pack::MemoryBudget::new(100);
+    let g1 = b.try_take(60).unwrap();
+    assert!(b.try_take(41).is_none(), "over the limit");
+    let g2 = b.try_take(40).unwrap();
+    assert_eq!(b.used(), 100);
+    drop(g1);
+    assert_eq!(b.used(), 40);
+    assert!(b.try_take(61).is_none());
+    drop(g2);
+    assert_eq!(b.used(), 0);
+    assert!(b.try_take(101).is_none(), "larger than the whole budget");
+}

@@ -1,13 +1,14 @@
 //! Pass 2 of packing: compress and seal each chunk never stored in this lineage, on
-//! worker threads, into temporary files while hashing the ciphertext (the layer digest).
-//! A worker holds one read buffer and the sealer's two segment buffers: memory stays a
-//! few MiB per thread whatever the chunk size.
+//! worker threads, while hashing the ciphertext (the layer digest): into memory while the
+//! packer's [`MemoryBudget`] has room for the chunk, else into a temporary file. Besides
+//! the budget, a worker holds one read buffer and the sealer's two segment buffers: a few
+//! MiB per thread whatever the chunk size.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use pqreg_spec::Digest;
 use pqreg_spec::compress::{Layout, WeightCodec};
@@ -18,6 +19,7 @@ use tempfile::TempPath;
 
 use super::PackError;
 use super::scan::BUF;
+use super::sink::{MemoryBudget, MemoryGrant};
 
 /// One chunk to encode.
 #[derive(Debug, Clone)]
@@ -29,11 +31,28 @@ pub(crate) struct Job {
     pub layout: Layout,
 }
 
-/// An encoded chunk: its blob in a temporary file.
+/// An encoded chunk.
 pub(crate) struct Encoded {
     pub layer: Digest,
     pub size: u64,
-    pub file: TempPath,
+    pub body: Body,
+}
+
+/// Where an encoded chunk is.
+pub(crate) enum Body {
+    /// A temporary file.
+    File(TempPath),
+    /// Memory, and its share of the budget.
+    Memory(Vec<u8>, MemoryGrant),
+}
+
+/// The most a chunk of `len` plaintext bytes seals to (spec/encryption.md §6.3: a body is
+/// never longer than its segment, plus 22 bytes of record header and tag per segment).
+fn sealed_bound(len: u64) -> u64 {
+    len + 22
+        * len
+            .div_ceil(pqreg_spec::segment::SEGMENT_SIZE as u64)
+            .max(1)
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -56,21 +75,58 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-fn encode(job: &Job, secret: Option<&LineageSecret>, tmp: &Path) -> Result<Encoded, PackError> {
+fn encode(
+    job: &Job,
+    secret: Option<&LineageSecret>,
+    tmp: &Path,
+    budget: &Arc<MemoryBudget>,
+) -> Result<Encoded, PackError> {
+    let bound = sealed_bound(job.len);
+    if let Some(grant) = budget.try_take(bound) {
+        let out = Vec::with_capacity(usize::try_from(bound).unwrap_or(0));
+        let (layer, size, out) = seal(job, secret, out)?;
+        return Ok(Encoded {
+            layer,
+            size,
+            body: Body::Memory(out, grant),
+        });
+    }
+    let out = tempfile::NamedTempFile::new_in(tmp).map_err(|source| PackError::Io {
+        path: tmp.to_owned(),
+        source,
+    })?;
+    let (layer, size, out) = seal(job, secret, BufWriter::with_capacity(BUF, out))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| PackError::Io {
+            path: job.path.clone(),
+            source: e.into_error(),
+        })?
+        .into_temp_path();
+    Ok(Encoded {
+        layer,
+        size,
+        body: Body::File(file),
+    })
+}
+
+/// Reads the chunk, compresses and seals it into `out`: the layer digest, its size and
+/// `out`.
+fn seal<W: Write>(
+    job: &Job,
+    secret: Option<&LineageSecret>,
+    out: W,
+) -> Result<(Digest, u64, W), PackError> {
     let io = |source| PackError::Io {
         path: job.path.clone(),
         source,
     };
     let mut src = File::open(&job.path).map_err(io)?;
     src.seek(SeekFrom::Start(job.offset)).map_err(io)?;
-    let out = tempfile::NamedTempFile::new_in(tmp).map_err(|source| PackError::Io {
-        path: tmp.to_owned(),
-        source,
-    })?;
     let key = secret.map(|s| ChunkKey::derive(s, &job.digest));
     let codec = WeightCodec::new(job.layout).map_err(|e| PackError::Compress(e.to_string()))?;
     let sink = HashingWriter {
-        inner: BufWriter::with_capacity(BUF, out),
+        inner: out,
         hasher: Hasher::new(),
         n: 0,
     };
@@ -90,14 +146,7 @@ fn encode(job: &Job, secret: Option<&LineageSecret>, tmp: &Path) -> Result<Encod
         left -= n as u64;
     }
     let sink = w.finish().map_err(io)?;
-    let layer = sink.hasher.finalize();
-    let size = sink.n;
-    let file = sink
-        .inner
-        .into_inner()
-        .map_err(|e| io(e.into_error()))?
-        .into_temp_path();
-    Ok(Encoded { layer, size, file })
+    Ok((sink.hasher.finalize(), sink.n, sink.inner))
 }
 
 /// Encodes `jobs` on `threads` workers; `on_done` runs on the calling thread for each
@@ -108,6 +157,7 @@ pub(crate) fn run<F>(
     threads: usize,
     secret: Option<&LineageSecret>,
     tmp: &Path,
+    budget: &Arc<MemoryBudget>,
     mut on_done: F,
 ) -> Result<(), crate::Error>
 where
@@ -129,7 +179,7 @@ where
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let r = encode(job, secret, tmp);
+                    let r = encode(job, secret, tmp, budget);
                     let failed = r.is_err();
                     if tx.send((i, r)).is_err() || failed {
                         break;

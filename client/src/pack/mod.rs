@@ -46,7 +46,12 @@ use crate::Error;
 use crate::chunker::PlanParams;
 
 pub use sign::{LogHook, LogRequest, SignOptions, SignedBundle, sign_model};
-pub use sink::{BlobSink, DirSink, REF_NAME};
+pub use sink::{BlobSink, DirSink, MemoryBudget, MemoryGrant, REF_NAME};
+
+/// Default bytes of sealed chunks [`pack_model`] keeps in memory at once (see
+/// [`MemoryBudget`]); with the few MiB each thread holds besides, a push stays well under
+/// the 256 MiB the client promises, whatever the chunk size.
+pub const MEMORY_BUDGET: u64 = 128 << 20;
 
 /// Why packing failed. Every variant is exit code 1 (nothing was verified or trusted).
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +146,9 @@ pub struct PackOptions<'a> {
     pub plan: PlanParams,
     /// Worker threads for hashing and encoding.
     pub threads: usize,
+    /// Bytes of sealed chunks kept in memory at once ([`MemoryBudget`]; default
+    /// [`MEMORY_BUDGET`]); 0 seals every chunk into a temporary file.
+    pub memory_budget: u64,
 }
 
 impl<'a> PackOptions<'a> {
@@ -159,6 +167,7 @@ impl<'a> PackOptions<'a> {
             follow_symlinks: false,
             plan: PlanParams::default(),
             threads: 2,
+            memory_budget: MEMORY_BUDGET,
         }
     }
 }
@@ -278,18 +287,29 @@ pub fn pack_model(
         artifact::media_types::CHUNK
     };
     let tmp = sink.temp_dir().unwrap_or_else(std::env::temp_dir);
-    encode::run(&jobs, opts.threads, secret.as_ref(), &tmp, |i, enc| {
-        let job = &jobs[i];
-        if !sink.has_blob(&enc.layer)? {
-            let desc = Descriptor::new(chunk_media, enc.layer, enc.size);
-            sink.put_blob_file(&desc, &enc.file)?;
-            stats.new_chunk_blobs += 1;
-            stats.new_chunk_bytes += enc.size;
-            stats.stored_bytes += enc.size;
-        }
-        known.insert(job.digest, (enc.layer, enc.size, job.layout));
-        Ok(())
-    })?;
+    let budget = MemoryBudget::new(opts.memory_budget);
+    encode::run(
+        &jobs,
+        opts.threads,
+        secret.as_ref(),
+        &tmp,
+        &budget,
+        |i, enc| {
+            let job = &jobs[i];
+            if !sink.has_blob(&enc.layer)? {
+                let desc = Descriptor::new(chunk_media, enc.layer, enc.size);
+                match enc.body {
+                    encode::Body::File(path) => sink.put_blob_file(&desc, &path)?,
+                    encode::Body::Memory(bytes, grant) => sink.put_blob_vec(&desc, bytes, grant)?,
+                }
+                stats.new_chunk_blobs += 1;
+                stats.new_chunk_bytes += enc.size;
+                stats.stored_bytes += enc.size;
+            }
+            known.insert(job.digest, (enc.layer, enc.size, job.layout));
+            Ok(())
+        },
+    )?;
     for f in &scanned {
         check_unchanged(&f.file)?;
     }

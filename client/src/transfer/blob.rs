@@ -96,18 +96,73 @@ impl Inner {
                 actual: len,
             });
         }
-        let image = self.reference(repo, None, Some(digest))?;
-        let op = format!("push blob {repo}@{digest}");
-        let d = digest.to_string();
-        retry(self.opts.retry, &op, |_| async {
+        self.push_body(repo, digest, size, &path.display().to_string(), || async {
             // Each attempt streams the file from its start: a monolithic upload cannot
             // resume, and the registry discards a session whose digest check failed.
             let mut f = tokio::fs::File::from_std(file.try_clone().map_err(io_err(path))?);
             f.seek(std::io::SeekFrom::Start(0))
                 .await
                 .map_err(io_err(path))?;
-            let body = tokio_util::io::ReaderStream::with_capacity(f.take(size), READ_CHUNK)
-                .map_err(OciDistributionError::IoError);
+            Ok(
+                tokio_util::io::ReaderStream::with_capacity(f.take(size), READ_CHUNK)
+                    .map_err(OciDistributionError::IoError)
+                    .boxed(),
+            )
+        })
+        .await
+    }
+
+    /// Uploads a blob held in memory (unless `repo` has it).
+    pub(crate) async fn push_blob_memory(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        bytes: bytes::Bytes,
+    ) -> Result<PushOutcome, TransferError> {
+        if self.has_blob(repo, digest).await? {
+            return Ok(PushOutcome::Skipped);
+        }
+        let size = bytes.len() as u64;
+        self.push_body(repo, digest, size, &format!("blob {digest}"), || {
+            let bytes = bytes.clone();
+            async move {
+                // Pieces of the one buffer (no copies), as the file path reads them.
+                let pieces = (0..bytes.len())
+                    .step_by(READ_CHUNK)
+                    .map(move |at| Ok(bytes.slice(at..(at + READ_CHUNK).min(bytes.len()))));
+                Ok(futures_util::stream::iter(pieces.collect::<Vec<_>>()).boxed())
+            }
+        })
+        .await
+    }
+
+    /// The upload of [`Inner::push_blob_open`] and [`Inner::push_blob_memory`], with
+    /// retries: `body` makes each attempt's stream; `what` names the blob in errors.
+    async fn push_body<F, Fut>(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+        body: F,
+    ) -> Result<PushOutcome, TransferError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<
+                Output = Result<
+                    futures_util::stream::BoxStream<
+                        'static,
+                        Result<bytes::Bytes, OciDistributionError>,
+                    >,
+                    TransferError,
+                >,
+            >,
+    {
+        let image = self.reference(repo, None, Some(digest))?;
+        let op = format!("push blob {repo}@{digest}");
+        let d = digest.to_string();
+        retry(self.opts.retry, &op, |_| async {
+            let body = body().await?;
             match self
                 .oci
                 .push_blob_stream(&image, body, &d, Some(size))
@@ -118,7 +173,7 @@ impl Inner {
                     code: 400, message, ..
                 }) if message.contains("DIGEST_INVALID") => {
                     Err(Failure::Fatal(TransferError::DigestMismatch {
-                        what: path.display().to_string(),
+                        what: what.to_owned(),
                         expected: d.clone(),
                         actual: "a different digest (computed by the registry)".into(),
                     }))

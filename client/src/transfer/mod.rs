@@ -301,6 +301,27 @@ impl RegistryClient {
         }))
     }
 
+    /// Starts uploading a blob held in memory in the background, at most
+    /// [`TransferOptions::concurrency`] at a time; `keep` (e.g. the memory's share of a
+    /// budget) is dropped when the upload ends.
+    pub fn spawn_push_blob_bytes<K: Send + 'static>(
+        &self,
+        repo: &str,
+        digest: Digest,
+        bytes: bytes::Bytes,
+        keep: K,
+    ) -> Pending<PushOutcome> {
+        let inner = Arc::clone(&self.inner);
+        let permits = Arc::clone(&self.background);
+        let repo = repo.to_owned();
+        Pending(self.rt.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let r = inner.push_blob_memory(&repo, &digest, bytes).await;
+            drop(keep);
+            r
+        }))
+    }
+
     /// Starts [`RegistryClient::pull_blob_to`] in the background, at most
     /// [`TransferOptions::concurrency`] at a time, in the order they were started.
     pub fn spawn_pull_blob_to(
