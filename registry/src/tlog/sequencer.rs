@@ -13,8 +13,10 @@ use pqreg_spec::tile::{
 };
 use redb::Database;
 
-use super::store::{delete_partials, read_path, tile_set};
-use super::{Appended, Head, Job, LogError, LogKeys, RECENT_CHECKPOINTS, SEARCH, STATE, TILES};
+use super::store::{Memo, delete_partials, read_path, tile_set};
+use super::{
+    Appended, Checkpointed, Head, Job, LogError, LogKeys, RECENT_CHECKPOINTS, SEARCH, STATE, TILES,
+};
 
 /// Most entries one batch takes from the queue (a bulk job is never split).
 const MAX_BATCH: usize = 4096;
@@ -250,7 +252,6 @@ impl Sequencer {
     /// proofs, all read from one set of tiles.
     fn answer(&self, batch: Vec<Job>, start: u64, leaves: &[Hash]) {
         let size = self.head.size;
-        let checkpoint = String::from_utf8_lossy(&self.head.note).into_owned();
         let mut index = start;
         let mut singles = Vec::new();
         for job in batch {
@@ -275,22 +276,23 @@ impl Sequencer {
         let proofs = plans.map_err(LogError::from).and_then(|plans| {
             let nodes: Vec<NodeId> = plans.iter().flat_map(|p| p.nodes().to_vec()).collect();
             let set = tile_set(&self.db, &nodes, size)?;
+            let memo = Memo::new(&set);
             plans
                 .iter()
-                .map(|p| p.read(&set).map_err(LogError::from))
+                .map(|p| p.read(&memo).map_err(LogError::from))
                 .collect::<Result<Vec<_>, _>>()
         });
         match proofs {
             Ok(proofs) => {
+                let checkpoint = std::sync::Arc::new(Checkpointed::new(&self.head.note));
                 for ((index, entry, reply), proof) in singles.into_iter().zip(proofs) {
-                    let leaf = leaves[(index - start) as usize];
                     let _ = reply.send(Ok(Appended {
                         index,
                         size,
-                        leaf_hash: merkle::api::B64Hash(leaf),
-                        proof: proof.into_iter().map(merkle::api::B64Hash).collect(),
+                        leaf_hash: leaves[(index - start) as usize],
+                        proof,
                         checkpoint: checkpoint.clone(),
-                        entry: String::from_utf8_lossy(&entry).into_owned(),
+                        entry,
                     }));
                 }
             }
