@@ -6,9 +6,10 @@
 //!   signature each), then prints the time and the log's bytes on disk.
 //! - `append <url> <submitters> <per>`: pushes a model, pre-signs `submitters * per`
 //!   ML-DSA-65 statements over it and encodes each as a whole HTTP/1.1 request, then
-//!   times `POST /log/v1/entries` from `submitters` threads, one keep-alive connection
-//!   each, checking every answer (status 200, an index below the size): appends/s,
-//!   latency percentiles and the load generator's own CPU per append.
+//!   times `POST /log/v1/entries` from `submitters` concurrent submitters, one keep-alive
+//!   connection each, all driven by one thread, checking every answer (status 200, an
+//!   index below the size): appends/s, latency percentiles and the load generator's own
+//!   CPU per append.
 //! - `proofs <url> <n>`: times `n` inclusion and `n` consistency proof requests at the
 //!   newest checkpoint's size, one at a time, random indices: p50/p99/max.
 //! - `stats <data-dir>`: redb's accounting of the log database (stored bytes, bytes lost
@@ -171,22 +172,23 @@ fn json_u64(text: &[u8], key: &str) -> Option<u64> {
 
 /// Sends one request on a keep-alive connection and reads the whole answer (status and
 /// body; the server answers with Content-Length). `buf` is reused between calls.
-fn exchange(
-    conn: &mut std::net::TcpStream,
+async fn exchange(
+    conn: &mut tokio::net::TcpStream,
     req: &[u8],
     buf: &mut Vec<u8>,
 ) -> (u16, std::ops::Range<usize>) {
-    use std::io::{Read as _, Write as _};
-    conn.write_all(req).unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    conn.write_all(req).await.unwrap();
     buf.clear();
-    let mut chunk = [0u8; 16384];
+    let mut scanned = 0;
     let head_end = loop {
-        let n = conn.read(&mut chunk).unwrap();
-        assert!(n > 0, "server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        if conn.read_buf(buf).await.unwrap() == 0 {
+            panic!("server closed the connection");
         }
+        if let Some(i) = buf[scanned..].windows(4).position(|w| w == b"\r\n\r\n") {
+            break scanned + i + 4;
+        }
+        scanned = buf.len().saturating_sub(3);
     };
     let head = std::str::from_utf8(&buf[..head_end]).unwrap();
     let status: u16 = head.get(9..12).unwrap().parse().unwrap();
@@ -199,12 +201,34 @@ fn exchange(
         })
         .expect("answer without Content-Length");
     while buf.len() < head_end + len {
-        let n = conn.read(&mut chunk).unwrap();
-        assert!(n > 0, "server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
+        if conn.read_buf(buf).await.unwrap() == 0 {
+            panic!("server closed the connection");
+        }
     }
     assert_eq!(buf.len(), head_end + len, "more bytes than one answer");
     (status, head_end..head_end + len)
+}
+
+/// One submitter: its requests in order on one keep-alive connection, each answer
+/// checked (status 200, an index below the size). Returns latencies and sizes.
+async fn submitter(host: String, reqs: Vec<Vec<u8>>) -> (Vec<Duration>, Vec<u64>) {
+    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut buf = Vec::with_capacity(16384);
+    let mut lat = Vec::with_capacity(reqs.len());
+    let mut sizes = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        let t = Instant::now();
+        let (status, body) = exchange(&mut conn, &req, &mut buf).await;
+        lat.push(t.elapsed());
+        let answer = &buf[body];
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(answer));
+        let index = json_u64(answer, "index").expect("answer without index");
+        let size = json_u64(answer, "size").expect("answer without size");
+        assert!(index < size);
+        sizes.push(size);
+    }
+    (lat, sizes)
 }
 
 fn append(base: &str, submitters: u64, per: u64) {
@@ -228,36 +252,26 @@ fn append(base: &str, submitters: u64, per: u64) {
     );
     let cpu0 = cpu_secs();
     let t0 = Instant::now();
-    let handles: Vec<_> = requests
-        .into_iter()
-        .map(|reqs| {
-            let host = host.clone();
-            std::thread::spawn(move || {
-                let mut conn = std::net::TcpStream::connect(&host).unwrap();
-                conn.set_nodelay(true).unwrap();
-                let mut buf = Vec::with_capacity(16384);
-                let mut lat = Vec::with_capacity(reqs.len());
-                let mut sizes = Vec::with_capacity(reqs.len());
-                for req in reqs {
-                    let t = Instant::now();
-                    let (status, body) = exchange(&mut conn, &req, &mut buf);
-                    lat.push(t.elapsed());
-                    let answer = &buf[body];
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(answer));
-                    // Each answer must carry its index (below the size of its checkpoint).
-                    let index = json_u64(answer, "index").expect("answer without index");
-                    let size = json_u64(answer, "size").expect("answer without size");
-                    assert!(index < size);
-                    sizes.push(size);
-                }
-                (lat, sizes)
-            })
-        })
-        .collect();
+    // One thread drives every connection (epoll): the load generator shares the two
+    // cores with the server, and a thread per submitter cost a context switch per answer.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|reqs| tokio::spawn(submitter(host.clone(), reqs)))
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
     let mut lat: Vec<Duration> = Vec::new();
     let mut sizes = std::collections::BTreeSet::new();
-    for h in handles {
-        let (l, s) = h.join().unwrap();
+    for (l, s) in results {
         lat.extend(l);
         sizes.extend(s);
     }
