@@ -7,13 +7,15 @@
 //! |---|---|---|
 //! | `tiles` | tile path (`tile/0/000`, `tile/0/000.p/3`, `tile/entries/000`, ...) | bytes |
 //! | `state` | `checkpoint` | the newest signed checkpoint note |
+//! | `state` | `indexed` | the tree size the `search` table covers (u64, little-endian) |
 //! | `search` | (term hash, leaf index) | `()`: the search index ([`search`]) |
 //! | `cosigned` | tree size | the checkpoint note of that size with witness lines ([`witness`]) |
 //!
 //! Every full tile and bundle is kept; of the partial ones only the newest of each tile
 //! (a wider tile, partial or full, stands in for a narrower one in every proof). One batch
-//! of entries is one redb write transaction: its full tiles, partial tiles, bundles, index
-//! rows and the checkpoint commit together before any submitter gets an answer.
+//! of entries is one redb write transaction: its full tiles, partial tiles, bundles and the
+//! checkpoint commit together before any submitter gets an answer. Search rows are
+//! written behind, thousands at a time, and held in memory until then (`sequencer.rs`).
 
 mod keys;
 pub mod search;
@@ -203,6 +205,7 @@ pub struct Log {
     head: Arc<RwLock<Head>>,
     recent: Arc<Mutex<VecDeque<Head>>>,
     witnesses: Vec<VerifierKey>,
+    pending: sequencer::Pending,
     tx: mpsc::Sender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -243,6 +246,7 @@ impl Log {
         let mut seq = sequencer::Sequencer::resume(db.clone(), keys.clone())?;
         let head = Arc::new(RwLock::new(seq.head().clone()));
         let recent = Arc::new(Mutex::new(VecDeque::from([seq.head().clone()])));
+        let pending = seq.pending();
         let (tx, rx) = mpsc::channel::<Job>();
         let (head2, recent2) = (head.clone(), recent.clone());
         let thread = std::thread::Builder::new()
@@ -254,6 +258,7 @@ impl Log {
             head,
             recent,
             witnesses,
+            pending,
             tx,
             thread: Some(thread),
         })

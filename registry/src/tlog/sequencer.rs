@@ -1,8 +1,17 @@
 //! The sequencer: one thread that appends queued entries in batches. Each batch is one
-//! redb write transaction (tiles, bundles, search rows, checkpoint) and one pair of log
-//! signatures, however many entries it holds.
+//! redb write transaction (tiles, bundles, checkpoint) and one pair of log signatures,
+//! however many entries it holds.
+//!
+//! Search rows are written behind: a batch's rows go to the in-memory [`Pending`] set
+//! when it commits (before its checkpoint is published), and once the set holds
+//! [`FLUSH_ROWS`] rows they go to the `search` table in one batch's transaction, together
+//! with `state/indexed` = the size they cover. Most rows hash to random B-tree pages, so
+//! writing them per batch copied and synced two or three 4 KiB pages per entry; written
+//! thousands at a time, neighbouring rows share pages. The rows are derived from the
+//! entries: after a crash, [`Sequencer::resume`] rebuilds the set from the entries above
+//! `state/indexed`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 
 use pqreg_spec::checkpoint::Checkpoint;
@@ -13,13 +22,28 @@ use pqreg_spec::tile::{
 };
 use redb::Database;
 
-use super::store::{Memo, delete_partials, read_path, tile_set};
+use super::store::{EntryReader, Memo, delete_partials, read_path, tile_set};
 use super::{
     Appended, Checkpointed, Head, Job, LogError, LogKeys, RECENT_CHECKPOINTS, SEARCH, STATE, TILES,
 };
 
 /// Most entries one batch takes from the queue (a bulk job is never split).
 const MAX_BATCH: usize = 4096;
+
+/// How many pending search rows a batch writes to the `search` table (about 3,300
+/// entries of five terms).
+const FLUSH_ROWS: usize = 16384;
+
+/// The `state` key of the tree size the `search` table covers (8 bytes, little-endian).
+/// Absent in a log written before rows were written behind: the table covers it all.
+const INDEXED: &str = "indexed";
+
+/// Search rows `(term, index)` of published entries that are not yet in the `search`
+/// table. The sequencer adds a batch's rows before it publishes the batch's checkpoint,
+/// and empties the set only after the transaction that wrote them to the table has
+/// committed; readers copy what they need from it before they open their read
+/// transaction, so every row of the published tree is in the copy or in the snapshot.
+pub(super) type Pending = Arc<RwLock<BTreeSet<(u64, u64)>>>;
 
 pub(super) struct Sequencer {
     db: Arc<Database>,
@@ -28,6 +52,7 @@ pub(super) struct Sequencer {
     tiles: TileWriter,
     bundles: EntryBundleWriter,
     head: Head,
+    pending: Pending,
 }
 
 fn now() -> u64 {
@@ -52,6 +77,33 @@ impl Sequencer {
         &self.head
     }
 
+    /// The search rows not yet in the `search` table.
+    pub(super) fn pending(&self) -> Pending {
+        self.pending.clone()
+    }
+
+    /// The search rows of the entries in `[from, size)`, read back from their bundles.
+    fn rows_of_entries(
+        db: &Database,
+        from: u64,
+        size: u64,
+    ) -> Result<BTreeSet<(u64, u64)>, LogError> {
+        let rtx = db.begin_read()?;
+        let tiles = rtx.open_table(TILES)?;
+        let mut reader = EntryReader::new(&tiles, size);
+        let mut rows = BTreeSet::new();
+        for i in from..size {
+            let bytes = reader
+                .entry(i)?
+                .ok_or(MerkleError::MissingNode { level: 0, index: i })?;
+            let e = pqreg_spec::logentry::LogEntry::parse(&bytes)?;
+            for t in super::search::entry_terms(&e, &merkle::leaf_hash(&bytes)) {
+                rows.insert((t, i));
+            }
+        }
+        Ok(rows)
+    }
+
     /// Rebuilds the sequencer from the stored checkpoint and tiles.
     pub(super) fn resume(db: Arc<Database>, keys: Arc<LogKeys>) -> Result<Self, LogError> {
         let stored = {
@@ -66,8 +118,10 @@ impl Sequencer {
             let tree = TreeBuilder::new();
             let note = Self::sign(&keys, 0, tree.root())?.to_bytes();
             let wtx = db.begin_write()?;
-            wtx.open_table(STATE)?
-                .insert("checkpoint", note.as_slice())?;
+            let mut state = wtx.open_table(STATE)?;
+            state.insert("checkpoint", note.as_slice())?;
+            state.insert(INDEXED, 0u64.to_le_bytes().as_slice())?;
+            drop(state);
             wtx.open_table(TILES)?;
             wtx.open_table(SEARCH)?;
             wtx.open_table(super::COSIGNED)?;
@@ -83,6 +137,7 @@ impl Sequencer {
                 tree,
                 tiles: TileWriter::new(),
                 bundles: EntryBundleWriter::new(),
+                pending: Pending::default(),
             });
         };
         let note = Note::parse(&note_bytes)?;
@@ -127,6 +182,17 @@ impl Sequencer {
                 .collect()
         };
         let bundles = EntryBundleWriter::resume(size, bundle)?;
+        let indexed = {
+            let rtx = db.begin_read()?;
+            let t = rtx.open_table(STATE)?;
+            let v = t.get(INDEXED)?;
+            match v.map(|v| <[u8; 8]>::try_from(v.value())) {
+                None => size,
+                Some(Ok(b)) => u64::from_le_bytes(b).min(size),
+                Some(Err(_)) => 0,
+            }
+        };
+        let pending = Arc::new(RwLock::new(Self::rows_of_entries(&db, indexed, size)?));
         Ok(Sequencer {
             db,
             keys,
@@ -138,6 +204,7 @@ impl Sequencer {
             tree,
             tiles,
             bundles,
+            pending,
         })
     }
 
@@ -221,6 +288,8 @@ impl Sequencer {
         let size = self.tree.size();
         let root = self.tree.root();
         let note = Self::sign(&self.keys, size, root)?.to_bytes();
+        let flush =
+            self.pending.read().unwrap_or_else(|p| p.into_inner()).len() + rows.len() >= FLUSH_ROWS;
         let wtx = self.db.begin_write()?;
         {
             let mut t = wtx.open_table(TILES)?;
@@ -233,17 +302,32 @@ impl Sequencer {
                 delete_partials(&mut t, full_path(p), width)?;
                 t.insert(p.as_str(), d.as_slice())?;
             }
-            // In key order: neighbouring rows share B-tree pages, so each page is copied
-            // once per batch rather than once per row.
-            rows.sort_unstable();
-            let mut s = wtx.open_table(SEARCH)?;
-            for r in &rows {
-                s.insert(r, ())?;
+            let mut state = wtx.open_table(STATE)?;
+            state.insert("checkpoint", note.as_slice())?;
+            if flush {
+                // In key order: neighbouring rows share B-tree pages, so each page is
+                // copied once per flush rather than once per row.
+                let held = self.pending.read().unwrap_or_else(|p| p.into_inner());
+                let mut all: Vec<(u64, u64)> =
+                    held.iter().copied().chain(rows.iter().copied()).collect();
+                drop(held);
+                all.sort_unstable();
+                let mut s = wtx.open_table(SEARCH)?;
+                for r in &all {
+                    s.insert(r, ())?;
+                }
+                state.insert(INDEXED, size.to_le_bytes().as_slice())?;
             }
-            wtx.open_table(STATE)?
-                .insert("checkpoint", note.as_slice())?;
         }
         wtx.commit()?;
+        {
+            let mut p = self.pending.write().unwrap_or_else(|p| p.into_inner());
+            if flush {
+                p.clear();
+            } else {
+                p.extend(rows);
+            }
+        }
         self.head = Head { size, root, note };
         Ok((start, leaves))
     }
