@@ -2,7 +2,8 @@
 # Transparency-log benchmark (issue 5), release build, real HTTP on loopback:
 #   1. CPU cost of checking one signed submission in-process (ML-DSA-65 verification);
 #   2. append throughput: $SUBMITTERS concurrent submitters x $PER signed submissions
-#      (POST /log/v1/entries, keep-alive), and the server's CPU seconds per append;
+#      (POST /log/v1/entries, keep-alive), and the CPU per append of the server and of the
+#      load generator (both share this machine's cores);
 #   3. proof latency: a log filled to $ENTRIES entries offline through the sequencer
 #      (registry/examples/log_bench.rs fill), served by pqreg-registry, $PROOFS inclusion
 #      and $PROOFS consistency requests one at a time: p50/p99/max;
@@ -54,7 +55,7 @@ cpu_secs() { # pid: utime+stime in seconds
     awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"
 }
 
-echo "== machine: $(nproc) CPUs, $(uname -r)"
+echo "== machine: $(nproc) CPUs, $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== 1. submission check cost (in-process, one core)"
 "$BENCH" verify-cost 2000
 
@@ -66,6 +67,7 @@ c0=$(cpu_secs "$PID")
 c1=$(cpu_secs "$PID")
 python3 -c "n=$SUBMITTERS*$PER; c=$c1-$c0; print(f'server CPU: {c:.2f} s for {n} appends = {c/n*1e6:.0f} us per append (includes the manifest push)')"
 stop
+echo "== load average after the append phase: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== 3. proofs at $ENTRIES entries"
 mkdir -p "$TMP/p"

@@ -7,13 +7,15 @@
 //! |---|---|---|
 //! | `tiles` | tile path (`tile/0/000`, `tile/0/000.p/3`, `tile/entries/000`, ...) | bytes |
 //! | `state` | `checkpoint` | the newest signed checkpoint note |
+//! | `state` | `indexed` | the tree size the `search` table covers (u64, little-endian) |
 //! | `search` | (term hash, leaf index) | `()`: the search index ([`search`]) |
 //! | `cosigned` | tree size | the checkpoint note of that size with witness lines ([`witness`]) |
 //!
 //! Every full tile and bundle is kept; of the partial ones only the newest of each tile
 //! (a wider tile, partial or full, stands in for a narrower one in every proof). One batch
-//! of entries is one redb write transaction: its full tiles, partial tiles, bundles, index
-//! rows and the checkpoint commit together before any submitter gets an answer.
+//! of entries is one redb write transaction: its full tiles, partial tiles, bundles and the
+//! checkpoint commit together before any submitter gets an answer. Search rows are
+//! written behind, thousands at a time, and held in memory until then (`sequencer.rs`).
 
 mod keys;
 pub mod search;
@@ -30,7 +32,6 @@ use pqreg_spec::logentry::LogEntry;
 use pqreg_spec::merkle::{self, Hash, MerkleError, NodeId, ProofPlan};
 use pqreg_spec::note::VerifierKey;
 use redb::{Database, TableDefinition};
-use serde::Serialize;
 use tokio::sync::oneshot;
 
 pub use keys::{LogKeys, load_or_generate_keys};
@@ -89,20 +90,73 @@ from_redb!(
 );
 
 /// What a submitter gets back once its entry is durable (`POST /log/v1/entries`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Appended {
     /// The entry's leaf index.
     pub index: u64,
     /// The size of the checkpoint that covers it.
     pub size: u64,
     /// The entry's leaf hash.
-    pub leaf_hash: merkle::api::B64Hash,
+    pub leaf_hash: Hash,
     /// The inclusion proof of `index` in the tree of `size`.
-    pub proof: Vec<merkle::api::B64Hash>,
-    /// The signed checkpoint note of `size`.
-    pub checkpoint: String,
+    pub proof: Vec<Hash>,
+    /// The signed checkpoint note of `size`, shared by every answer of its batch.
+    pub checkpoint: Arc<Checkpointed>,
     /// The entry exactly as logged (its leaf hash is `SHA-256(0x00 || entry)`).
-    pub entry: String,
+    pub entry: Vec<u8>,
+}
+
+/// A batch's signed checkpoint note, with its JSON string form computed once for all the
+/// batch's answers.
+#[derive(Debug)]
+pub struct Checkpointed {
+    /// The note as text.
+    pub note: String,
+    /// `note` as a JSON string literal (quoted and escaped).
+    json: String,
+}
+
+impl Checkpointed {
+    fn new(note: &[u8]) -> Self {
+        let note = String::from_utf8_lossy(note).into_owned();
+        let json = serde_json::to_string(&note).unwrap_or_default();
+        Checkpointed { note, json }
+    }
+}
+
+impl Appended {
+    /// The JSON answer of spec/transparency-log.md §8.5:
+    /// `{"index","size","leaf_hash","proof","checkpoint","entry"}`, hashes in standard
+    /// padded base64. Written by hand: the checkpoint (a few KiB with its ML-DSA-44
+    /// signature) is escaped once per batch, not once per answer.
+    pub fn to_json(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        use std::fmt::Write as _;
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        let mut out = String::with_capacity(
+            self.checkpoint.json.len() + self.entry.len() + 48 * self.proof.len() + 160,
+        );
+        let _ = write!(
+            out,
+            r#"{{"index":{},"size":{},"leaf_hash":""#,
+            self.index, self.size
+        );
+        b64.encode_string(self.leaf_hash, &mut out);
+        out.push_str(r#"","proof":["#);
+        for (i, h) in self.proof.iter().enumerate() {
+            out.push_str(if i == 0 { "\"" } else { ",\"" });
+            b64.encode_string(h, &mut out);
+            out.push('"');
+        }
+        out.push_str(r#"],"checkpoint":"#);
+        out.push_str(&self.checkpoint.json);
+        out.push_str(r#","entry":"#);
+        // Entries are UTF-8 text (pqreg_spec::logentry); escaping cannot fail.
+        let entry = String::from_utf8_lossy(&self.entry);
+        out.push_str(&serde_json::to_string(&entry).unwrap_or_default());
+        out.push('}');
+        out.into_bytes()
+    }
 }
 
 /// The newest published checkpoint.
@@ -151,6 +205,7 @@ pub struct Log {
     head: Arc<RwLock<Head>>,
     recent: Arc<Mutex<VecDeque<Head>>>,
     witnesses: Vec<VerifierKey>,
+    pending: sequencer::Pending,
     tx: mpsc::Sender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -191,6 +246,7 @@ impl Log {
         let mut seq = sequencer::Sequencer::resume(db.clone(), keys.clone())?;
         let head = Arc::new(RwLock::new(seq.head().clone()));
         let recent = Arc::new(Mutex::new(VecDeque::from([seq.head().clone()])));
+        let pending = seq.pending();
         let (tx, rx) = mpsc::channel::<Job>();
         let (head2, recent2) = (head.clone(), recent.clone());
         let thread = std::thread::Builder::new()
@@ -202,6 +258,7 @@ impl Log {
             head,
             recent,
             witnesses,
+            pending,
             tx,
             thread: Some(thread),
         })
@@ -285,5 +342,51 @@ impl Log {
         let plan = ProofPlan::consistency(from, to)?;
         let set = store::tile_set(&self.db, plan.nodes(), to)?;
         Ok(plan.read(&set)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(proof: Vec<Hash>) -> Appended {
+        Appended {
+            index: 2,
+            size: 3,
+            leaf_hash: [7u8; 32],
+            proof,
+            checkpoint: Arc::new(Checkpointed::new(
+                "example.org/log\n3\nAAAA\n\n\u{2014} example.org/log \"q\" \\x\n".as_bytes(),
+            )),
+            entry: b"pqreg-log-entry/v1\nkind signature\n".to_vec(),
+        }
+    }
+
+    /// The hand-written answer is the §8.5 object: the same fields, in the spec's order,
+    /// with the same values serde would write (escapes in the checkpoint and entry).
+    #[test]
+    fn appended_json_is_the_spec_object() {
+        for proof in [vec![], vec![[1u8; 32]], vec![[1u8; 32], [255u8; 32]]] {
+            let a = answer(proof.clone());
+            let text = String::from_utf8(a.to_json()).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let b64 = |h: &Hash| merkle::api::B64Hash(*h).to_string();
+            assert_eq!(
+                v,
+                serde_json::json!({
+                    "index": 2,
+                    "size": 3,
+                    "leaf_hash": b64(&[7u8; 32]),
+                    "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+                    "checkpoint": a.checkpoint.note,
+                    "entry": "pqreg-log-entry/v1\nkind signature\n",
+                })
+            );
+            let order: Vec<usize> = ["index", "size", "leaf_hash", "proof", "checkpoint", "entry"]
+                .iter()
+                .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+                .collect();
+            assert!(order.is_sorted(), "{text}");
+        }
     }
 }

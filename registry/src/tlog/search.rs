@@ -5,14 +5,16 @@
 //! signature) and `leaf <32-byte leaf hash>`. The term hash is the first 8 bytes of the
 //! term's SHA-256, big-endian: rows stay 16 bytes whatever the names. Two terms may share
 //! a hash, so every candidate is checked against the entry itself before it is returned.
-//! The rows are written in the sequencer's transaction, so the index always covers exactly
-//! the published tree.
+//! The rows of the published tree are in the `search` table or, written behind by the
+//! sequencer, in its in-memory pending set: a lookup reads both, so the index always
+//! covers exactly the published tree.
 
 use pqreg_spec::Digest;
 use pqreg_spec::keys::KeyId;
 use pqreg_spec::logentry::{EntryKind, LogEntry};
 use pqreg_spec::merkle::api::{SearchHit, SearchResponse};
 use pqreg_spec::merkle::{self, Hash};
+use std::collections::BTreeSet;
 
 use super::store::EntryReader;
 use super::{Log, LogError, SEARCH, TILES};
@@ -112,7 +114,29 @@ impl Filter {
     }
 }
 
+/// The next index in a `search` table range, or `None` at its end.
+fn next_index(range: &mut redb::Range<'_, (u64, u64), ()>) -> Result<Option<u64>, LogError> {
+    match range.next() {
+        Some(row) => Ok(Some(row?.0.value().1)),
+        None => Ok(None),
+    }
+}
+
 impl Log {
+    /// The pending rows (not yet in the `search` table) of `terms` for indices in
+    /// `[start, end)`. Called before the read transaction is opened (see
+    /// `sequencer::Pending`).
+    fn pending_rows(&self, terms: &[u64], start: u64, end: u64) -> BTreeSet<(u64, u64)> {
+        if start >= end {
+            return BTreeSet::new();
+        }
+        let p = self.pending.read().unwrap_or_else(|p| p.into_inner());
+        terms
+            .iter()
+            .flat_map(|t| p.range((*t, start)..=(*t, end - 1)).copied())
+            .collect()
+    }
+
     /// Searches the entries below the newest checkpoint's size: those after `after`
     /// (exclusive) matching every field of `filter`, at most `limit` (1..=[`MAX_LIMIT`]).
     pub fn search(
@@ -135,14 +159,43 @@ impl Log {
         if start >= size {
             return Ok(out);
         }
+        let pending = self.pending_rows(&terms, start, size);
         let rtx = self.db.begin_read()?;
         let index = rtx.open_table(SEARCH)?;
         let tiles = rtx.open_table(TILES)?;
         let mut bundles = EntryReader::new(&tiles, size);
         let mut scanned = 0usize;
-        for row in index.range((driver, start)..=(driver, size - 1))? {
-            let (k, _) = row?;
-            let (_, i) = k.value();
+        // The driver's rows in index order: the table's and the pending ones, merged (a
+        // row in both, between a flush's commit and the set's clearing, counts once).
+        let mut table = index.range((driver, start)..=(driver, size - 1))?;
+        let mut held = pending
+            .range((driver, start)..=(driver, size - 1))
+            .map(|(_, i)| *i)
+            .peekable();
+        let mut from_table = next_index(&mut table)?;
+        loop {
+            let i = match (from_table, held.peek().copied()) {
+                (None, None) => break,
+                (Some(a), Some(b)) if b < a => {
+                    held.next();
+                    b
+                }
+                (Some(a), Some(b)) => {
+                    if a == b {
+                        held.next();
+                    }
+                    from_table = next_index(&mut table)?;
+                    a
+                }
+                (Some(a), None) => {
+                    from_table = next_index(&mut table)?;
+                    a
+                }
+                (None, Some(b)) => {
+                    held.next();
+                    b
+                }
+            };
             scanned += 1;
             if scanned > SCAN_BUDGET {
                 out.next = Some(i - 1);
@@ -150,7 +203,7 @@ impl Log {
             }
             let mut all = true;
             for t in others {
-                if index.get((*t, i))?.is_none() {
+                if !pending.contains(&(*t, i)) && index.get((*t, i))?.is_none() {
                     all = false;
                     break;
                 }
@@ -185,13 +238,17 @@ impl Log {
             return Ok(None);
         }
         let t = leaf_term(leaf);
+        let pending = self.pending_rows(&[t], 0, size);
         let rtx = self.db.begin_read()?;
         let index = rtx.open_table(SEARCH)?;
         let tiles = rtx.open_table(TILES)?;
         let mut bundles = EntryReader::new(&tiles, size);
+        let mut candidates = BTreeSet::new();
         for row in index.range((t, 0)..=(t, size - 1))? {
-            let (k, _) = row?;
-            let (_, i) = k.value();
+            candidates.insert(row?.0.value().1);
+        }
+        candidates.extend(pending.iter().map(|(_, i)| *i));
+        for i in candidates {
             if bundles
                 .entry(i)?
                 .is_some_and(|b| merkle::leaf_hash(&b) == *leaf)
@@ -230,5 +287,84 @@ impl Log {
                 None => return Ok(false),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pqreg_spec::Digest;
+
+    fn entries(from: u64, n: u64) -> Vec<LogEntry> {
+        (from..from + n)
+            .map(|i| {
+                LogEntry::signature(
+                    &format!("acme/m{}", i % 3),
+                    (i % 2 == 0).then_some("v1"),
+                    Digest::sha256(&i.to_be_bytes()),
+                    Digest::sha256(&i.to_le_bytes()),
+                    KeyId(Digest::sha256(&(i % 5).to_be_bytes())),
+                    1_700_000_000 + i,
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn pending(log: &Log) -> usize {
+        log.pending.read().unwrap().len()
+    }
+
+    /// Every search and leaf lookup sees exactly the published entries whether their rows
+    /// are pending, flushed to the table, or rebuilt from the entries after the log was
+    /// closed without flushing (as after a crash).
+    #[test]
+    fn rows_written_behind_are_found_pending_flushed_and_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = |log: &Log, n: u64| {
+            let all = entries(0, n);
+            let want: Vec<u64> = (0..n).filter(|i| i % 3 == 1 && i % 5 == 2).collect();
+            let filter = Filter {
+                repository: Some("acme/m1".into()),
+                signer: Some(KeyId(Digest::sha256(&2u64.to_be_bytes()))),
+                ..Filter::default()
+            };
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let page = log.search(&filter, after, MAX_LIMIT).unwrap();
+                got.extend(page.entries.iter().map(|h| h.index));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(got, want);
+            for i in [0, n / 2, n - 1] {
+                let leaf = merkle::leaf_hash(&all[i as usize].encode().unwrap());
+                assert_eq!(log.index_of_leaf(&leaf, n).unwrap(), Some(i));
+            }
+        };
+        let log = Log::open(dir.path(), "example.org/log", vec![]).unwrap();
+        log.append_bulk(&entries(0, 100)).unwrap();
+        assert_eq!(pending(&log), 100 * 5 - 50);
+        check(&log, 100);
+        drop(log);
+
+        // Reopened without a flush: the pending rows come back from the entries.
+        let log = Log::open(dir.path(), "example.org/log", vec![]).unwrap();
+        assert_eq!(pending(&log), 450);
+        check(&log, 100);
+        // Enough rows to flush: all of them go to the table in that batch's transaction.
+        log.append_bulk(&entries(100, 4000)).unwrap();
+        assert_eq!(pending(&log), 0);
+        log.append_bulk(&entries(4100, 10)).unwrap();
+        assert_eq!(pending(&log), 45);
+        check(&log, 4110);
+        drop(log);
+
+        let log = Log::open(dir.path(), "example.org/log", vec![]).unwrap();
+        assert_eq!(pending(&log), 45);
+        check(&log, 4110);
     }
 }

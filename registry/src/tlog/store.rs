@@ -1,8 +1,9 @@
 //! Reads from the log database: tiles (or a wider one that stands in), entries, the tile
 //! set a proof needs.
 
-use pqreg_spec::merkle::{MerkleError, NodeId};
+use pqreg_spec::merkle::{self, Hash, HashReader, MerkleError, NodeId};
 use pqreg_spec::tile::{EntryBundleId, TileId, TileSet, parse_entry_bundle, tiles_for_nodes};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use redb::{Database, ReadableTable};
@@ -73,6 +74,48 @@ pub(super) fn tile_set(db: &Database, nodes: &[NodeId], size: u64) -> Result<Til
     Ok(set)
 }
 
+/// A [`HashReader`] over a [`TileSet`] that remembers the interior nodes it hashes. A
+/// tile stores every eighth level; a node in between is hashed up from up to 128 stored
+/// hashes, and the inclusion proofs of one batch (neighbouring leaves) ask for the same
+/// subtrees again and again: with the memo each is hashed once per batch.
+pub(super) struct Memo<'a> {
+    set: &'a TileSet,
+    known: RefCell<HashMap<NodeId, Hash>>,
+}
+
+impl<'a> Memo<'a> {
+    /// A memo over `set`.
+    pub(super) fn new(set: &'a TileSet) -> Self {
+        Memo {
+            set,
+            known: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl HashReader for Memo<'_> {
+    fn read_hash(&self, node: NodeId) -> Result<Hash, MerkleError> {
+        if node.level.is_multiple_of(8) {
+            return self.set.read_hash(node);
+        }
+        if let Some(h) = self.known.borrow().get(&node) {
+            return Ok(*h);
+        }
+        let missing = MerkleError::MissingNode {
+            level: node.level,
+            index: node.index,
+        };
+        let left = node.index.checked_mul(2).ok_or(missing.clone())?;
+        let right = left.checked_add(1).ok_or(missing)?;
+        let h = merkle::node_hash(
+            &self.read_hash(NodeId::new(node.level - 1, left))?,
+            &self.read_hash(NodeId::new(node.level - 1, right))?,
+        );
+        self.known.borrow_mut().insert(node, h);
+        Ok(h)
+    }
+}
+
 /// Reads entries from their bundles within one read transaction, keeping the bundles it
 /// has read.
 pub(super) struct EntryReader<'a> {
@@ -139,4 +182,47 @@ pub(super) fn delete_partials(
         t.remove(k.as_str())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pqreg_spec::merkle::{ProofPlan, TreeBuilder};
+    use pqreg_spec::tile::TileWriter;
+
+    /// With one memo shared by many proofs (as the sequencer shares it across a batch),
+    /// every inclusion proof equals the one read from the tiles alone; a missing tile is
+    /// still an error.
+    #[test]
+    fn memo_reads_the_same_proofs() {
+        let size = 3 * 256 + 17;
+        let (mut tree, mut tiles) = (TreeBuilder::new(), TileWriter::new());
+        let mut stored = Vec::new();
+        for i in 0..size {
+            let leaf = merkle::leaf_hash(&u64::to_be_bytes(i));
+            for (node, hash) in tree.append(leaf) {
+                stored.extend(tiles.push(node, hash));
+            }
+        }
+        stored.extend(tiles.partial_tiles());
+        let mut set = TileSet::new(size);
+        for (id, data) in &stored {
+            set.insert(*id, data).unwrap();
+        }
+        let memo = Memo::new(&set);
+        for i in (0..size).rev() {
+            let plan = ProofPlan::inclusion(i, size).unwrap();
+            assert_eq!(plan.read(&memo).unwrap(), plan.read(&set).unwrap(), "{i}");
+        }
+        assert_eq!(
+            ProofPlan::root(size).read(&memo).unwrap(),
+            ProofPlan::root(size).read(&set).unwrap()
+        );
+        let empty = TileSet::new(size);
+        let plan = ProofPlan::inclusion(5, size).unwrap();
+        assert!(matches!(
+            plan.read(&Memo::new(&empty)),
+            Err(MerkleError::MissingNode { .. })
+        ));
+    }
 }

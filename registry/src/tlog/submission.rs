@@ -20,16 +20,17 @@ use super::{Log, LogError};
 /// Largest submission body accepted, in bytes.
 pub const MAX_SUBMISSION_BYTES: usize = 1 << 20;
 
-/// The JSON body of a submission.
+/// The JSON body of a submission. The envelope is kept as its raw JSON text and parsed
+/// once, strictly, by [`Envelope::from_json`] (no detour through `serde_json::Value`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Wire {
+struct Wire<'a> {
     repository: String,
     #[serde(default)]
     tag: Option<String>,
     manifest: String,
-    #[serde(rename = "dsseEnvelope")]
-    dsse_envelope: serde_json::Value,
+    #[serde(rename = "dsseEnvelope", borrow)]
+    dsse_envelope: &'a serde_json::value::RawValue,
     #[serde(rename = "publicKey")]
     public_key: String,
 }
@@ -93,9 +94,8 @@ impl Submission {
             .manifest
             .parse()
             .map_err(|_| SubmissionError::Manifest(w.manifest.chars().take(100).collect()))?;
-        let env_json = serde_json::to_vec(&w.dsse_envelope)
-            .map_err(|e| SubmissionError::Json(e.to_string()))?;
-        let envelope = Envelope::from_json(&env_json).map_err(SubmissionError::Envelope)?;
+        let envelope = Envelope::from_json(w.dsse_envelope.get().as_bytes())
+            .map_err(SubmissionError::Envelope)?;
         let der = base64::engine::general_purpose::STANDARD
             .decode(w.public_key.as_bytes())
             .map_err(|_| SubmissionError::PublicKey("not standard base64".into()))?;
