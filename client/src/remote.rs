@@ -5,9 +5,9 @@
 //! The chunk layers of a pull stream from the registry straight into the unpacker, which
 //! hashes them (layer digest) while it decrypts, and never touch the disk; a transient
 //! network failure resumes with `Range` in the same process
-//! ([`RegistryClient::spawn_pull_blob_stream`]). Writing them to a cache first and
-//! reading them back cost a quarter of a pull's CPU time and serialized download and
-//! decryption per layer (client/bench/README.md).
+//! ([`RegistryClient::spawn_pull_blob_streams`]). Writing them to a cache first and
+//! reading them back cost a page-cache write and read of every byte, and each layer was
+//! decrypted only once all of it had arrived (client/bench/README.md).
 //!
 //! Other blobs, and chunk layers with [`RegistrySource::cache_layers`] (`pqreg pull
 //! --cache`: an interrupted pull resumes in a later run, a second pull reads locally), go

@@ -165,7 +165,7 @@ fn finish(h: Context) -> Hash {
     out
 }
 
-/// Copies a byte slice into a [`Hash`], refusing any length but 32.
+/// Copies a byte slice into a [`Hash`](type@Hash), refusing any length but 32.
 pub fn hash_from_slice(bytes: &[u8]) -> Result<Hash, MerkleError> {
     bytes
         .try_into()

@@ -417,7 +417,7 @@ impl Inner {
     }
 }
 
-/// One item of a streamed download ([`Inner::pull_blob_stream`]).
+/// One item of a streamed download ([`super::RegistryClient::spawn_pull_blob_streams`]).
 pub type StreamItem = Result<bytes::Bytes, TransferError>;
 
 /// Where a download's bytes go.

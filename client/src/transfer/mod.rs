@@ -535,7 +535,7 @@ impl Inner {
 /// may run ahead of its reader.
 pub const STREAM_DEPTH: usize = 16;
 
-/// The blocking reader of [`RegistryClient::spawn_pull_blob_stream`]. Call it from a
+/// The blocking reader of [`RegistryClient::spawn_pull_blob_streams`]. Call it from a
 /// plain thread, never from inside the client's runtime.
 #[derive(Debug)]
 pub struct BlobStream {

@@ -22,7 +22,7 @@
 //!
 //! An append hashes on one thread while another writes the network's buffers with `writev`
 //! (no copy into a buffer of ours) and `fdatasync`s in the background every
-//! [`SYNC_EVERY`] bytes. [`BlobStore::get`] reads on a blocking thread in [`CHUNK`]
+//! `SYNC_EVERY` bytes. [`BlobStore::get`] reads on a blocking thread in [`CHUNK`]
 //! pieces, at most [`DEPTH`] ahead of the socket; blob GETs over plain HTTP do not use it
 //! but `sendfile` from [`BlobStore::local_file`] (`crate::api::sendfile`).
 
