@@ -19,12 +19,13 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
+source tests/bench/lib.sh
 MIB=${MIB:-1024}
 CONCURRENCY=${CONCURRENCY:-4}
 for t in docker-registry skopeo /usr/bin/time; do
     command -v "$t" >/dev/null || { echo "needs $t (.ci/setup installs it)" >&2; exit 1; }
 done
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+TARGET=$(target_dir)
 if [ -z "${PQREG_BIN:-}" ]; then
     cargo build --release -p pqreg --bin pqreg --example synth_model -p pqreg-registry --bin pqreg-registry >&2
 fi
@@ -32,20 +33,7 @@ PQREG=${PQREG_BIN:-$TARGET/release/pqreg}
 REGISTRY=${PQREG_REGISTRY_BIN:-$TARGET/release/pqreg-registry}
 SYNTH=${SYNTH_BIN:-$TARGET/release/examples/synth_model}
 
-TMP=$(mktemp -d /tmp/pqreg-client-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-    for _ in $(seq 1 300); do curl -sf -o /dev/null "http://$1/v2/" && return 0; sleep 0.1; done
-    echo "server at $1 did not start" >&2; return 1
-}
+bench_tmp client-bench
 
 echo "generating a ${MIB} MiB bf16 model in $TMP/model" >&2
 MODEL_BYTES=$("$SYNTH" "$TMP/model" --mib "$MIB")
@@ -70,8 +58,8 @@ RUST_LOG=warn "$REGISTRY" serve --listen "127.0.0.1:$PQ_PORT" --data-dir "$TMP/p
 PIDS+=($!)
 DR=127.0.0.1:$DR_PORT
 PQ=127.0.0.1:$PQ_PORT
-wait_ready "$DR"
-wait_ready "$PQ"
+wait_ready "http://$DR"
+wait_ready "http://$PQ"
 
 export XDG_CONFIG_HOME=$TMP/xdg/config XDG_STATE_HOME=$TMP/xdg/state DOCKER_CONFIG=$TMP/xdg/docker
 export XDG_CACHE_HOME=$TMP/xdg/cache

@@ -15,6 +15,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
+source tests/bench/lib.sh
 SUBMITTERS=${SUBMITTERS:-64}
 PER=${PER:-200}
 ENTRIES=${ENTRIES:-1000000}
@@ -22,7 +23,7 @@ PROOFS=${PROOFS:-2000}
 WORKERS=${WORKERS:-0}
 
 cargo build --release -p pqreg-registry --bin pqreg-registry --example log_bench >&2
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+TARGET=$(target_dir)
 BIN=$TARGET/release/pqreg-registry
 BENCH=$TARGET/release/examples/log_bench
 
@@ -35,8 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 start() { # data-dir -> sets PID, URL
     local port
     port=$(free_port)
@@ -44,11 +43,7 @@ start() { # data-dir -> sets PID, URL
         "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$1" >"$1.log" 2>&1 &
     PID=$!
     URL=http://127.0.0.1:$port
-    for _ in $(seq 1 300); do
-        curl -sf -o /dev/null "$URL/v2/" && return 0
-        sleep 0.1
-    done
-    echo "server did not start" >&2; cat "$1.log" >&2; return 1
+    wait_ready "$URL" || { cat "$1.log" >&2; return 1; }
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 cpu_secs() { # pid: utime+stime in seconds

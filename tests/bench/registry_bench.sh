@@ -16,6 +16,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
+source tests/bench/lib.sh
 RUNS=${RUNS:-3}
 BIG_MIB=${BIG_MIB:-1024}
 SMALL_MIB=${SMALL_MIB:-64}
@@ -26,27 +27,10 @@ if [ -n "${PQREG_REGISTRY_BIN:-}" ]; then
     BIN=$PQREG_REGISTRY_BIN
 else
     cargo build --release -p pqreg-registry >&2
-    BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/pqreg-registry
+    BIN=$(target_dir)/release/pqreg-registry
 fi
 
-TMP=$(mktemp -d /tmp/pqreg-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_ready() { # url
-    for _ in $(seq 1 300); do
-        curl -sf -o /dev/null "$1/v2/" && return 0
-        sleep 0.1
-    done
-    echo "server at $1 did not start" >&2; return 1
-}
+bench_tmp bench
 
 echo "generating ${BIG_MIB} MiB and ${SMALL_MIB} MiB random blobs in $TMP" >&2
 head -c "$((BIG_MIB << 20))" /dev/urandom > "$TMP/big"

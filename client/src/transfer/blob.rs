@@ -193,7 +193,6 @@ impl Inner {
         dest: &Path,
     ) -> Result<PullStats, TransferError> {
         let image = self.reference(repo, None, Some(digest))?;
-        let op = format!("pull blob {repo}@{digest}");
         let partial = partial_path(dest);
         let (mut hasher, mut have) = hash_prefix(&partial, size).await?;
         let mut stats = PullStats {
@@ -206,37 +205,27 @@ impl Inner {
             .open(&partial)
             .await
             .map_err(io_err(&partial))?;
-        let policy = self.opts.retry;
-        let mut failures = 0u32;
-        while have < size {
-            let before = have;
-            let mut dest = Dest::File {
-                file: &mut file,
-                hasher: &mut hasher,
-                partial: &partial,
-            };
-            let r = self
-                .fetch_from(&image, digest, size, &mut dest, &mut have)
-                .await;
-            stats.downloaded += have.saturating_sub(before);
-            match r {
-                Ok(()) if have == size => break,
-                // The body ended early: resume from what arrived.
-                Ok(()) => {
-                    let m = format!("body ended after {have} of {size} bytes");
-                    retry_or_fail(&op, &policy, &mut failures, have > before, m).await?;
-                }
-                Err(Failure::Transient(m)) => {
-                    retry_or_fail(&op, &policy, &mut failures, have > before, m).await?;
-                }
-                Err(Failure::Fatal(e)) => {
-                    if matches!(e, TransferError::SizeMismatch { .. }) {
-                        drop(file);
-                        let _ = tokio::fs::remove_file(&partial).await;
-                    }
-                    return Err(e);
-                }
+        let mut to_file = Dest::File {
+            file: &mut file,
+            hasher: &mut hasher,
+            partial: &partial,
+        };
+        let r = self
+            .fetch_all(
+                &image,
+                digest,
+                size,
+                &mut to_file,
+                &mut have,
+                &mut stats.downloaded,
+            )
+            .await;
+        if let Err(e) = r {
+            if matches!(e, TransferError::SizeMismatch { .. }) {
+                drop(file);
+                let _ = tokio::fs::remove_file(&partial).await;
             }
+            return Err(e);
         }
         file.flush().await.map_err(io_err(&partial))?;
         if self.opts.fsync_downloads {
@@ -279,34 +268,49 @@ impl Inner {
             resumed_from: 0,
             downloaded: 0,
         };
-        let r = self
-            .stream_to(repo, digest, size, &tx, &mut stats.downloaded)
-            .await;
+        let mut have = 0;
+        let r = match self.reference(repo, None, Some(digest)) {
+            Ok(image) => {
+                self.fetch_all(
+                    &image,
+                    digest,
+                    size,
+                    &mut Dest::Channel(&tx),
+                    &mut have,
+                    &mut stats.downloaded,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = r {
             let _ = tx.send(Err(e)).await;
         }
         stats
     }
 
-    async fn stream_to(
+    /// GETs with `Range: bytes=<have>-` until `have` reaches `size`, retrying transient
+    /// failures (and bodies that end early) with backoff; `downloaded` counts the bytes
+    /// received.
+    async fn fetch_all(
         &self,
-        repo: &str,
+        image: &oci_client::Reference,
         digest: &Digest,
         size: u64,
-        tx: &tokio::sync::mpsc::Sender<StreamItem>,
+        dest: &mut Dest<'_>,
         have: &mut u64,
+        downloaded: &mut u64,
     ) -> Result<(), TransferError> {
-        let image = self.reference(repo, None, Some(digest))?;
-        let op = format!("pull blob {repo}@{digest}");
+        let op = format!("pull blob {}@{digest}", image.repository());
         let policy = self.opts.retry;
         let mut failures = 0u32;
         while *have < size {
             let before = *have;
-            let r = self
-                .fetch_from(&image, digest, size, &mut Dest::Channel(tx), have)
-                .await;
+            let r = self.fetch_from(image, digest, size, dest, have).await;
+            *downloaded += have.saturating_sub(before);
             match r {
                 Ok(()) if *have == size => break,
+                // The body ended early: resume from what arrived.
                 Ok(()) => {
                     let m = format!("body ended after {have} of {size} bytes");
                     retry_or_fail(&op, &policy, &mut failures, *have > before, m).await?;
@@ -392,25 +396,7 @@ impl Inner {
             if n == 0 {
                 continue;
             }
-            match dest {
-                Dest::File {
-                    file,
-                    hasher,
-                    partial,
-                } => {
-                    file.write_all(&chunk).await.map_err(io_err(partial))?;
-                    hasher.update(&chunk);
-                }
-                Dest::Channel(tx) => {
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        // The reader stopped (it failed or was dropped): nothing to do.
-                        return Err(Failure::Fatal(TransferError::BadResponse {
-                            op,
-                            message: "the reader of the download went away".into(),
-                        }));
-                    }
-                }
-            }
+            dest.put(chunk, &op).await?;
             *have += n;
         }
         Ok(())
@@ -430,6 +416,32 @@ enum Dest<'a> {
     },
     /// Sent, in order, to a reader that hashes them.
     Channel(&'a tokio::sync::mpsc::Sender<StreamItem>),
+}
+
+impl Dest<'_> {
+    /// Hands on the next piece of the body (`op` names the download in errors).
+    async fn put(&mut self, chunk: bytes::Bytes, op: &str) -> Result<(), Failure> {
+        match self {
+            Dest::File {
+                file,
+                hasher,
+                partial,
+            } => {
+                file.write_all(&chunk).await.map_err(io_err(partial))?;
+                hasher.update(&chunk);
+            }
+            Dest::Channel(tx) => {
+                if tx.send(Ok(chunk)).await.is_err() {
+                    // The reader stopped (it failed or was dropped): nothing to do.
+                    return Err(Failure::Fatal(TransferError::BadResponse {
+                        op: op.to_owned(),
+                        message: "the reader of the download went away".into(),
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Counts a failed attempt (reset when it made progress) and sleeps before the next, or

@@ -290,15 +290,12 @@ impl RegistryClient {
         file: std::fs::File,
         path: PathBuf,
     ) -> Pending<PushOutcome> {
-        let inner = Arc::clone(&self.inner);
-        let permits = Arc::clone(&self.background);
         let repo = repo.to_owned();
-        Pending(self.rt.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+        self.spawn_bounded(move |inner| async move {
             inner
                 .push_blob_open(&repo, &digest, size, file, &path)
                 .await
-        }))
+        })
     }
 
     /// Starts uploading a blob held in memory in the background, at most
@@ -311,15 +308,12 @@ impl RegistryClient {
         bytes: bytes::Bytes,
         keep: K,
     ) -> Pending<PushOutcome> {
-        let inner = Arc::clone(&self.inner);
-        let permits = Arc::clone(&self.background);
         let repo = repo.to_owned();
-        Pending(self.rt.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+        self.spawn_bounded(move |inner| async move {
             let r = inner.push_blob_memory(&repo, &digest, bytes).await;
             drop(keep);
             r
-        }))
+        })
     }
 
     /// Starts [`RegistryClient::pull_blob_to`] in the background, at most
@@ -331,12 +325,25 @@ impl RegistryClient {
         size: u64,
         dest: PathBuf,
     ) -> Pending<PullStats> {
+        let repo = repo.to_owned();
+        self.spawn_bounded(move |inner| async move {
+            inner.pull_blob_to(&repo, &digest, size, &dest).await
+        })
+    }
+
+    /// Runs `task` on the runtime, holding one of the [`TransferOptions::concurrency`]
+    /// background permits while it runs.
+    fn spawn_bounded<T, F, Fut>(&self, task: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, TransferError>> + Send + 'static,
+    {
         let inner = Arc::clone(&self.inner);
         let permits = Arc::clone(&self.background);
-        let repo = repo.to_owned();
         Pending(self.rt.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            inner.pull_blob_to(&repo, &digest, size, &dest).await
+            task(inner).await
         }))
     }
 

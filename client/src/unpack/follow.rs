@@ -101,8 +101,8 @@ impl Follower {
             }
             p.busy = true;
         }
-        let file = File::open(path).map_err(io_err(path))?;
-        let mut buf = vec![0u8; BUF];
+        // Opened (with its buffer) only once there is something to hash.
+        let mut reader: Option<(File, Vec<u8>)> = None;
         loop {
             // Take the contiguous run of written ranges that starts at `hashed`.
             let (start, end, mut hasher) = {
@@ -123,7 +123,13 @@ impl Follower {
                 };
                 (start, end, hasher)
             };
-            let r = hash_range(&file, path, start, end, &mut hasher, &mut buf);
+            let r = match &mut reader {
+                Some((file, buf)) => hash_range(file, path, start, end, &mut hasher, buf),
+                None => File::open(path).map_err(io_err(path)).and_then(|file| {
+                    let (file, buf) = reader.insert((file, vec![0u8; BUF]));
+                    hash_range(file, path, start, end, &mut hasher, buf)
+                }),
+            };
             let mut p = slot.lock().map_err(|_| poisoned(path))?;
             if let Err(e) = r {
                 p.busy = false;

@@ -536,11 +536,6 @@ pub fn unpack_model<S: BlobSource + Sync>(
         Ok(())
     })?;
     // Every file: its digest against the index, its mode, fsync.
-    let digests: Vec<std::sync::Mutex<Option<Digest>>> = index
-        .files
-        .iter()
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
     run_parallel(index.files.len(), opts.threads, |i| {
         let f = &index.files[i];
         let Some(d) = follower.digest(i) else {
@@ -558,27 +553,11 @@ pub fn unpack_model<S: BlobSource + Sync>(
             }
             .into());
         }
-        stage::set_mode_and_sync(&staged[i], f.mode)?;
-        if let Ok(mut slot) = digests[i].lock() {
-            *slot = Some(d);
-        }
-        Ok(())
+        stage::set_mode_and_sync(&staged[i], f.mode)
     })?;
-    let mut entries = Vec::with_capacity(index.files.len());
-    for (slot, f) in digests.iter().zip(&index.files) {
-        let Some(digest) = slot.lock().ok().and_then(|d| *d) else {
-            return Err(UnpackError::Io {
-                path: PathBuf::from(&f.path),
-                source: std::io::Error::other("file was not hashed"),
-            }
-            .into());
-        };
-        entries.push(FileEntry {
-            path: f.path.clone(),
-            digest,
-            size: f.size,
-        });
-    }
+    // What was written, against the statement: every file hashed to its index digest
+    // (checked just above), so the index digests are the digests of the written files.
+    let entries = file_entries(&index, |f| f.digest);
     statement
         .check_files(&entries)
         .map_err(|e| Error::Spec(e.into()))?;
