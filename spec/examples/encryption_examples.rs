@@ -26,6 +26,7 @@ fn main() {
     println!("plaintext:      {}", hex::encode(plaintext));
     println!("digest:         {digest}");
     println!("chunk key:      {}", hex::encode(key.as_bytes()));
+    println!("commitment:     {}", hex::encode(secret.commitment()));
     println!("sealed chunk:   {}", hex::encode(seal(&key, plaintext)));
 
     let (sk, _) = XWing::derive_keypair(&[0x11; 32]);

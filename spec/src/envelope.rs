@@ -10,6 +10,10 @@
 //!   aad  = "pqreg-envelope-v1" || 0x00 || SHA-256 key ID of the recipient (32 bytes)
 //! ```
 //!
+//! The envelope also carries a commitment to the secret (spec/encryption.md §4.6), checked
+//! whenever a secret is opened or wrapped into it, so every recipient of one envelope
+//! opens the same secret.
+//!
 //! Parsing is strict: unknown fields, other versions or algorithms, non-canonical base64
 //! and wrong lengths are refused, each with its own [`EnvelopeError`] variant.
 
@@ -35,6 +39,9 @@ pub const HPKE_INFO: &[u8] = b"pqreg-envelope-v1";
 pub const MAX_RECIPIENTS: usize = 1024;
 /// Bytes of a wrapped lineage secret: 32 bytes of secret and a 16-byte AES-GCM tag.
 pub const WRAPPED_LEN: usize = 32 + 16;
+
+/// HKDF-Expand `info` of the key commitment (spec/encryption.md §4.6).
+pub const COMMITMENT_INFO: &[u8] = b"pqreg-secret-commitment-v1";
 
 const KDF_NAME: &str = "hkdf-sha256";
 const AEAD_NAME: &str = "aes-256-gcm";
@@ -65,6 +72,11 @@ pub enum EnvelopeError {
     /// corrupted entry, or a key that has the ID but not the private key).
     #[error("the entry for key {0} did not decrypt")]
     Unwrap(KeyId),
+    /// The secret does not match the envelope's commitment: the entry that opened wraps
+    /// another secret than the one the envelope commits to (a publisher giving
+    /// recipients different secrets), or a writer passed the wrong secret.
+    #[error("the lineage secret does not match the key envelope's commitment")]
+    Commitment,
     /// A recipient public key was refused by its KEM (e.g. an invalid X25519 point).
     #[error("recipient key {0} is not a valid public key for its KEM")]
     BadPublicKey(KeyId),
@@ -94,7 +106,7 @@ pub enum EnvelopeError {
     /// A decoded field had the wrong length for its algorithm.
     #[error("field {field} has {got} bytes, expected {want}")]
     BadLength {
-        /// Which field: `enc` or `ciphertext`.
+        /// Which field: `enc`, `ciphertext` or `commitment`.
         field: &'static str,
         /// Bytes found.
         got: usize,
@@ -125,6 +137,11 @@ impl LineageSecret {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The commitment to this secret (spec/encryption.md §4.6).
+    pub fn commitment(&self) -> [u8; 32] {
+        *crate::segment::key::lineage_expand(self, &[COMMITMENT_INFO])
+    }
 }
 
 impl std::fmt::Debug for LineageSecret {
@@ -153,6 +170,7 @@ pub struct RecipientEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawEnvelope", into = "RawEnvelope")]
 pub struct KeyEnvelope {
+    commitment: [u8; 32],
     recipients: Vec<RecipientEntry>,
 }
 
@@ -166,6 +184,7 @@ impl KeyEnvelope {
             return Err(EnvelopeError::NoRecipients);
         }
         let mut env = Self {
+            commitment: secret.commitment(),
             recipients: Vec::with_capacity(recipients.len()),
         };
         for pk in recipients {
@@ -184,12 +203,14 @@ impl KeyEnvelope {
     }
 
     /// Adds an entry wrapping `secret` for `recipient`. The caller must pass the secret
-    /// this envelope wraps (e.g. from [`KeyEnvelope::open`]).
+    /// this envelope wraps (e.g. from [`KeyEnvelope::open`]); another one is refused
+    /// ([`EnvelopeError::Commitment`]).
     pub fn add_recipient(
         &mut self,
         secret: &LineageSecret,
         recipient: &RecipientPublicKey,
     ) -> Result<(), EnvelopeError> {
+        self.check_commitment(secret)?;
         let key_id = recipient.key_id();
         if self.recipients.iter().any(|e| e.key_id == key_id) {
             return Err(EnvelopeError::DuplicateRecipient(key_id));
@@ -231,21 +252,40 @@ impl KeyEnvelope {
         Ok(())
     }
 
-    /// Unwraps the lineage secret with `identity`: its own entry (by key ID) if there is
-    /// one, else every entry of the same KEM in turn.
+    /// Unwraps the lineage secret with `identity` (its own entry by key ID if there is
+    /// one, else every entry of the same KEM in turn) and checks it against the
+    /// commitment.
     pub fn open(&self, identity: &RecipientPrivateKey) -> Result<LineageSecret, EnvelopeError> {
         let (key_id, opener) = Opener::new(identity)?;
-        if let Some(entry) = self.recipients.iter().find(|e| e.key_id == key_id) {
+        let secret = if let Some(entry) = self.recipients.iter().find(|e| e.key_id == key_id) {
             if entry.kem != identity.alg() {
                 return Err(EnvelopeError::Unwrap(key_id));
             }
-            return opener.open(entry).ok_or(EnvelopeError::Unwrap(key_id));
+            opener.open(entry).ok_or(EnvelopeError::Unwrap(key_id))?
+        } else {
+            self.recipients
+                .iter()
+                .filter(|e| e.kem == identity.alg())
+                .find_map(|e| opener.open(e))
+                .ok_or(EnvelopeError::NoEntry(key_id))?
+        };
+        self.check_commitment(&secret)?;
+        Ok(secret)
+    }
+
+    /// The commitment to the wrapped secret.
+    pub fn commitment(&self) -> &[u8; 32] {
+        &self.commitment
+    }
+
+    fn check_commitment(&self, secret: &LineageSecret) -> Result<(), EnvelopeError> {
+        // Not secret-dependent timing that matters: the commitment is public, and a
+        // mismatch ends the use of this secret.
+        if secret.commitment() == self.commitment {
+            Ok(())
+        } else {
+            Err(EnvelopeError::Commitment)
         }
-        self.recipients
-            .iter()
-            .filter(|e| e.kem == identity.alg())
-            .find_map(|e| opener.open(e))
-            .ok_or(EnvelopeError::NoEntry(key_id))
     }
 
     /// The entries, sorted by key ID.
@@ -372,6 +412,7 @@ struct RawEnvelope {
     version: u64,
     kdf: String,
     aead: String,
+    commitment: String,
     recipients: Vec<RawEntry>,
 }
 
@@ -413,6 +454,16 @@ impl TryFrom<RawEnvelope> for KeyEnvelope {
                 name: raw.aead,
             });
         }
+        let commitment = decode_b64("commitment", &raw.commitment)?;
+        let commitment: [u8; 32] =
+            commitment
+                .as_slice()
+                .try_into()
+                .map_err(|_| EnvelopeError::BadLength {
+                    field: "commitment",
+                    got: commitment.len(),
+                    want: 32,
+                })?;
         if raw.recipients.is_empty() {
             return Err(EnvelopeError::NoRecipients);
         }
@@ -461,7 +512,10 @@ impl TryFrom<RawEnvelope> for KeyEnvelope {
         }
         // Order is not significant on input; keep ours canonical (sorted by key ID).
         recipients.sort_by_key(|e| e.key_id);
-        Ok(Self { recipients })
+        Ok(Self {
+            commitment,
+            recipients,
+        })
     }
 }
 
@@ -471,6 +525,7 @@ impl From<KeyEnvelope> for RawEnvelope {
             version: u64::from(ENVELOPE_VERSION),
             kdf: KDF_NAME.to_owned(),
             aead: AEAD_NAME.to_owned(),
+            commitment: B64.encode(env.commitment),
             recipients: env
                 .recipients
                 .into_iter()

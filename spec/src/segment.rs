@@ -23,7 +23,7 @@
 //!   aad        = "pqreg-segment-v1" | header
 //! ```
 
-mod key;
+pub(crate) mod key;
 mod stream;
 
 pub use key::ChunkKey;

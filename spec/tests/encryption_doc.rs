@@ -45,6 +45,7 @@ fn chunk_key_example() {
     assert_eq!(Digest::sha256(&plaintext), digest);
     let key = ChunkKey::derive(&secret, &digest);
     assert_eq!(hex::encode(key.as_bytes()), value(b, "chunk key"));
+    assert_eq!(hex::encode(secret.commitment()), value(b, "commitment"));
 }
 
 #[test]
@@ -77,6 +78,10 @@ fn envelope_example_opens() {
     let secret = env.open(&identity).unwrap();
     let want = value(example("chunk-key"), "lineage secret");
     assert_eq!(hex::encode(secret.as_bytes()), want);
+    assert_eq!(
+        hex::encode(env.commitment()),
+        value(example("chunk-key"), "commitment")
+    );
     // Re-encoding gives the same document (modulo whitespace).
     let reparsed: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();
     let doc: serde_json::Value = serde_json::from_str(example("envelope")).unwrap();

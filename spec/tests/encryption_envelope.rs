@@ -141,6 +141,49 @@ fn add_and_remove_recipients_rewrap_the_same_secret() {
     assert_eq!(re.open(&xwing(4).0).unwrap(), secret());
 }
 
+/// A publisher that wraps a different secret for each recipient (each entry on its own
+/// is a valid HPKE seal) is caught by the commitment: only the committed secret opens
+/// (spec/encryption.md §4.6).
+#[test]
+fn commitment_catches_an_envelope_that_wraps_two_secrets() {
+    let other = LineageSecret::from_bytes([0x44; 32]);
+    let (a_sk, a_pk) = xwing(1);
+    let (b_sk, b_pk) = xwing(2);
+    let for_a: Value = serde_json::from_slice(
+        &KeyEnvelope::seal(&secret(), std::slice::from_ref(&a_pk))
+            .unwrap()
+            .to_json(),
+    )
+    .unwrap();
+    let for_b = KeyEnvelope::seal(&other, &[b_pk]).unwrap();
+    // B's entry alone opens to the other secret: the HPKE layer does not notice.
+    assert_eq!(for_b.open(&b_sk).unwrap(), other);
+    let for_b: Value = serde_json::from_slice(&for_b.to_json()).unwrap();
+    let mut forged = for_a.clone();
+    forged["recipients"]
+        .as_array_mut()
+        .unwrap()
+        .push(for_b["recipients"][0].clone());
+    let forged = parse(&forged).unwrap();
+    assert_eq!(forged.open(&a_sk).unwrap(), secret());
+    assert_eq!(forged.open(&b_sk).unwrap_err(), EnvelopeError::Commitment);
+    // The same entries under the other secret's commitment: now A is the one refused.
+    let mut flipped: Value = serde_json::from_slice(&forged.to_json()).unwrap();
+    flipped["commitment"] = json!(B64.encode(other.commitment()));
+    let flipped = parse(&flipped).unwrap();
+    assert_eq!(flipped.open(&a_sk).unwrap_err(), EnvelopeError::Commitment);
+    assert_eq!(flipped.open(&b_sk).unwrap(), other);
+    // A writer cannot wrap another secret into an envelope either.
+    let (mut env, _) = sample();
+    assert_eq!(
+        env.add_recipient(&other, &xwing(3).1).unwrap_err(),
+        EnvelopeError::Commitment
+    );
+    assert_eq!(env.recipients().len(), 2, "nothing added");
+    assert_eq!(env.commitment(), &secret().commitment());
+    assert_ne!(secret().commitment(), other.commitment());
+}
+
 #[test]
 fn sealing_needs_distinct_recipients() {
     assert_eq!(
@@ -178,12 +221,26 @@ fn strict_parsing() {
         with(&|v| v["recipients"][0]["note"] = json!("x")),
         EnvelopeError::Malformed(_)
     ));
-    assert!(matches!(
-        with(&|v| {
-            v.as_object_mut().unwrap().remove("kdf");
-        }),
-        EnvelopeError::Malformed(_)
-    ));
+    for field in ["kdf", "commitment"] {
+        assert!(matches!(
+            with(&|v| {
+                v.as_object_mut().unwrap().remove(field);
+            }),
+            EnvelopeError::Malformed(_)
+        ));
+    }
+    assert_eq!(
+        with(&|v| v["commitment"] = json!(B64.encode([7u8; 31]))),
+        EnvelopeError::BadLength {
+            field: "commitment",
+            got: 31,
+            want: 32
+        }
+    );
+    assert_eq!(
+        with(&|v| v["commitment"] = json!(B64.encode([7u8; 32]).trim_end_matches('='))),
+        EnvelopeError::BadBase64("commitment")
+    );
     assert_eq!(
         with(&|v| v["version"] = json!(2)),
         EnvelopeError::UnsupportedVersion(2)

@@ -23,6 +23,22 @@ pub const LINEAGE_SALT: &[u8] = b"pqreg-lineage-v1";
 /// HKDF-Expand info prefix of a chunk key; the plaintext digest's 32 bytes follow.
 pub const CHUNK_KEY_INFO: &[u8] = b"pqreg-chunk-key-v1";
 
+/// `HKDF-Expand(HKDF-Extract("pqreg-lineage-v1", secret), info, 32)`, `info` the
+/// concatenation of the parts: chunk keys here, the key commitment in
+/// [`LineageSecret::commitment`].
+pub(crate) fn lineage_expand(secret: &LineageSecret, info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let prk = Salt::new(HKDF_SHA256, LINEAGE_SALT).extract(secret.as_bytes());
+    let mut out = Zeroizing::new([0u8; 32]);
+    // Both calls fail only for outputs longer than 255 hash lengths; 32 bytes is one.
+    match prk
+        .expand(info, HKDF_SHA256)
+        .and_then(|okm| okm.fill(out.as_mut()))
+    {
+        Ok(()) => out,
+        Err(_) => unreachable!("HKDF-SHA256 refused a 32-byte output"),
+    }
+}
+
 /// The AES-256-GCM key of one chunk.
 pub struct ChunkKey {
     bytes: Zeroizing<[u8; 32]>,
@@ -32,17 +48,8 @@ pub struct ChunkKey {
 impl ChunkKey {
     /// Derives the key of the chunk whose plaintext has SHA-256 `plaintext_digest`.
     pub fn derive(secret: &LineageSecret, plaintext_digest: &Digest) -> Self {
-        let prk = Salt::new(HKDF_SHA256, LINEAGE_SALT).extract(secret.as_bytes());
-        let info: [&[u8]; 2] = [CHUNK_KEY_INFO, plaintext_digest.as_bytes()];
-        let mut out = Zeroizing::new([0u8; 32]);
-        // Both calls fail only for outputs longer than 255 hash lengths; 32 bytes is one.
-        match prk
-            .expand(&info, HKDF_SHA256)
-            .and_then(|okm| okm.fill(out.as_mut()))
-        {
-            Ok(()) => Self::from_bytes(*out),
-            Err(_) => unreachable!("HKDF-SHA256 refused a 32-byte output"),
-        }
+        let out = lineage_expand(secret, &[CHUNK_KEY_INFO, plaintext_digest.as_bytes()]);
+        Self::from_bytes(*out)
     }
 
     /// Wraps raw key bytes (known-answer tests, or a key derived elsewhere).
