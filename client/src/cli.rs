@@ -40,7 +40,7 @@ pub enum Command {
     Push(PushArgs),
     /// Download, verify, decrypt and write a model; nothing is written unless all checks pass.
     Pull(PullArgs),
-    /// Run every check `pull` runs, writing nothing.
+    /// Run every check `pull --verify-plaintext` runs, writing nothing.
     Verify(VerifyArgs),
     /// Show a model's manifest, recipients' key IDs, signatures and log entries.
     Inspect(InspectArgs),
@@ -158,6 +158,11 @@ pub struct PullArgs {
     /// Without it they stream into decryption and never touch the disk.
     #[arg(long)]
     pub cache: bool,
+    /// Also re-hash every written file against the signed digests. Not needed for trust:
+    /// the signed manifest and the key commitment already fix every byte (spec/signing.md
+    /// section 7); it costs one SHA-256 pass over the model. `pqreg verify` always does it.
+    #[arg(long)]
+    pub verify_plaintext: bool,
 }
 
 /// `pqreg verify`.

@@ -149,7 +149,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             a.passphrase_file.as_deref(),
             a.oms_signature.as_deref(),
-            a.cache,
+            remote_cmd::PullFlags {
+                cache: a.cache,
+                verify_plaintext: a.verify_plaintext,
+            },
         ),
         Command::Verify(a) if a.offline => proof_cmd::verify_offline(
             &a.reference,
@@ -165,7 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             None,
             None,
-            false,
+            remote_cmd::PullFlags::default(),
         ),
         Command::Inspect(a) => model_cmd::inspect_cmd(&a),
         Command::Recipients(RecipientsCommand::Add(a)) => model_cmd::recipients_cmd(&a, true),

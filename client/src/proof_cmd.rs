@@ -231,6 +231,7 @@ pub(crate) fn verify_offline(
         state: paths.state.clone(),
     };
     let mut opts = UnpackOptions::new(r.name(), &policy);
+    opts.verify_plaintext = true;
     opts.identity = identity.as_ref();
     opts.log_verifier = Some(&log);
     let report = crate::remote_cmd::verify_into(&source, &digest, &opts, None, &paths)?;

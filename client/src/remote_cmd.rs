@@ -287,10 +287,18 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Options of `pqreg pull`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PullFlags {
+    /// Keep the chunk layers in the blob cache (`--cache`).
+    pub cache: bool,
+    /// Re-hash every written file (`--verify-plaintext`; always on for `pqreg verify`).
+    pub verify_plaintext: bool,
+}
+
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
 /// verified into a temporary directory under the cache, which is then deleted).
-/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`);
-/// `cache`: keep the chunk layers in the blob cache (`--cache`).
+/// `oms_signature`: where to write the classical OMS bundle (`--oms-signature`).
 pub(crate) fn pull(
     reference: &str,
     out: Option<&Path>,
@@ -298,7 +306,7 @@ pub(crate) fn pull(
     policy: Option<&Path>,
     passphrase_file: Option<&Path>,
     oms_signature: Option<&Path>,
-    cache: bool,
+    flags: PullFlags,
 ) -> anyhow::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
@@ -311,9 +319,11 @@ pub(crate) fn pull(
         Target::Digest(d) => d,
         Target::Tag(t) => client.get_manifest(repo, t)?.digest,
     };
-    let source = RegistrySource::new(&client, repo, &paths.cache)?.cache_layers(cache);
+    let source = RegistrySource::new(&client, repo, &paths.cache)?.cache_layers(flags.cache);
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
+    // `pqreg verify` is the auditor's command: it always re-hashes the plaintext.
+    opts.verify_plaintext = flags.verify_plaintext || out.is_none();
     let bundle_log = BundleLog {
         policy: &policy,
         registry: r.registry().to_owned(),
@@ -358,6 +368,7 @@ pub(crate) fn pull(
             "bytes": report.bytes,
             "downloaded_bytes": source.downloaded_bytes(),
             "log_verified": report.log_verified,
+            "plaintext_hashed": report.plaintext_hashed,
             "written_to": out,
             "oms_signature": oms_signature,
         }),

@@ -102,10 +102,12 @@ fn push_pull_roundtrip_untrusted_and_dedup() {
         .collect();
     assert!(leftovers.is_empty());
 
-    // verify: every check, nothing written.
-    ok(&pqreg(
+    // verify: every check, the written files re-hashed, nothing written.
+    let verified: serde_json::Value = serde_json::from_str(&ok(&pqreg(
         h,
         &[
+            "-o",
+            "json",
             "verify",
             &format!("{}/models/tiny@{digest}", reg.addr),
             "--identity",
@@ -113,7 +115,10 @@ fn push_pull_roundtrip_untrusted_and_dedup() {
             "--policy",
             &p("trust.toml"),
         ],
-    ));
+    )))
+    .unwrap();
+    assert_eq!(verified["plaintext_hashed"], true, "{verified}");
+    assert_eq!(verified["written_to"], serde_json::Value::Null);
 
     // Re-push of the unchanged model in the same lineage: no chunk blob is uploaded (only
     // the new config/index/bundle differ at most, and the chunk layers are all reused).
@@ -140,18 +145,27 @@ fn push_pull_roundtrip_untrusted_and_dedup() {
         second["uploaded_bytes"].as_u64().unwrap() < first["uploaded_bytes"].as_u64().unwrap(),
         "{first} {second}"
     );
-    // The new version pulls too.
-    ok(&pqreg(
-        h,
-        &[
+    // The new version pulls too; by default without re-hashing the written files, with
+    // --verify-plaintext re-hashing them.
+    for (dir, extra, hashed) in [("out3", None, false), ("out4", Some("--verify-plaintext"), true)] {
+        let mut args = vec![
+            "-o",
+            "json",
             "pull",
             &r,
-            &p("out3"),
+            &p(dir),
             "--identity",
             &p("rcpt.key"),
             "--policy",
             &p("trust.toml"),
-        ],
-    ));
-    assert_eq!(files(&h.join("out3")), files(&src));
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.extend(extra.map(str::to_owned));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pulled: serde_json::Value = serde_json::from_str(&ok(&pqreg(h, &argv))).unwrap();
+        assert_eq!(pulled["plaintext_hashed"], hashed, "{pulled}");
+        assert_eq!(files(&h.join(dir)), files(&src));
+    }
 }

@@ -228,3 +228,74 @@ fn memory_budget_grants_and_gives_back() {
     assert_eq!(b.used(), 0);
     assert!(b.try_take(101).is_none(), "larger than the whole budget");
 }
+
+/// A signer whose own index lies: model B's index and signed statement name B's digests,
+/// but its chunk layers are model A's (same shapes; built through `previous`, which
+/// trusts the publisher's own index). Every blob digest, the signature and the statement
+/// binding hold, so only re-hashing the written files sees it: `verify_plaintext` fails
+/// with exit 10 and leaves nothing; without it the bytes written are A's (spec/signing.md
+/// §7, "Why step 9 need not re-hash": a trusted signer can publish anything).
+#[test]
+fn verify_plaintext_catches_a_signer_whose_index_lies() {
+    use pqreg::pack::{DirSink, PackOptions, pack_model};
+    use pqreg::unpack::{DirSource, UnpackOptions, unpack_model};
+    let keys = Keys::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let (model_a, model_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    pqreg::chunker::synth::write_bf16_model(&model_a, 2, 1).unwrap();
+    pqreg::chunker::synth::write_bf16_model(&model_b, 2, 2).unwrap();
+    let layout = tmp.path().join("layout");
+    let a = pack(&model_a, &layout, &keys, false);
+    let b_alone = pack(&model_b, &tmp.path().join("b-layout"), &keys, false);
+    let mut forged = b_alone.index.clone();
+    for (fb, fa) in forged.files.iter_mut().zip(&a.index.files) {
+        assert_eq!(fb.chunks.len(), fa.chunks.len());
+        for (cb, ca) in fb.chunks.iter_mut().zip(&fa.chunks) {
+            assert_eq!(cb.length, ca.length);
+            cb.layer = ca.layer;
+            cb.layer_size = ca.layer_size;
+        }
+    }
+    let mut opts = PackOptions::new(&keys.signer);
+    opts.previous = Some(&forged);
+    let mut sink = DirSink::create(&layout).unwrap();
+    let lying = pack_model(&model_b, &mut opts, &mut sink).unwrap();
+    assert_eq!(lying.stats.encoded_chunks, 0, "every chunk 'reused' from A");
+    let policy = policy_for(&keys.signer);
+    let src = DirSource::open(&layout).unwrap();
+    let mut uo = UnpackOptions::new(REPO, &policy);
+    uo.verify_plaintext = true;
+    let out = tmp.path().join("checked");
+    let err = unpack_model(&src, &lying.manifest_digest, &uo, &out).unwrap_err();
+    assert_eq!(err.exit_code().code, 10, "{err}");
+    assert!(
+        matches!(
+            err,
+            pqreg::Error::Unpack(pqreg::unpack::UnpackError::FileDigest { .. })
+        ),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "{:?}",
+        leftovers(tmp.path())
+    );
+    // Without the re-hash: what the signed manifest determines, i.e. A's weights.
+    uo.verify_plaintext = false;
+    let out = tmp.path().join("unchecked");
+    let report = unpack_model(&src, &lying.manifest_digest, &uo, &out).unwrap();
+    assert!(!report.plaintext_hashed);
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        std::fs::read(model_a.join("model.safetensors")).unwrap()
+    );
+    // And an honest model passes either way, hashed only when asked.
+    for verify_plaintext in [false, true] {
+        uo.verify_plaintext = verify_plaintext;
+        let out = tmp.path().join(format!("honest-{verify_plaintext}"));
+        let report = unpack_model(&src, &a.manifest_digest, &uo, &out).unwrap();
+        assert_eq!(report.plaintext_hashed, verify_plaintext);
+        assert_eq!(tree(&out), tree(&model_a));
+    }
+}

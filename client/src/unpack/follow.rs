@@ -1,21 +1,18 @@
-//! Step 9 while the chunks land: each staged file is hashed in file order as soon as a
-//! contiguous prefix of it has been written, by whichever worker completes the chunk that
-//! extends the prefix, while the other workers go on fetching and decrypting. Before this,
-//! every file was re-read and hashed after the last chunk: for a model that is one large
-//! file, a single-threaded tail of a third of the pull.
+//! What happens to the staged files while the chunks land.
 //!
-//! Every hashed range is also handed to the kernel's writeback (`POSIX_FADV_DONTNEED`
-//! starts writing dirty pages without waiting, and drops the clean ones), so the final
-//! `fsync` of each file waits for little, and a large pull does not fill the page cache.
-//!
-//! The bytes hashed are re-read from the staged file, so what is checked against the
-//! signed statement is exactly what was written to disk.
+//! - [`flushing`]: a thread writes them back to disk as they fill, so the final `fsync` of
+//!   each file waits for little.
+//! - [`Follower`] (`--verify-plaintext`, spec/signing.md §7 step 9): each file is hashed in
+//!   file order as soon as a contiguous prefix of it has been written, by whichever worker
+//!   completes the chunk that extends the prefix, while the other workers go on fetching
+//!   and decrypting. The bytes hashed are re-read from the staged file, so what is checked
+//!   is exactly what was written.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 
 use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
@@ -24,6 +21,69 @@ use super::UnpackError;
 use crate::Error;
 
 const BUF: usize = 1 << 20;
+
+/// Bytes of a file reported written since its last `fdatasync` that make the flusher sync
+/// it again.
+const FLUSH_EVERY: u64 = 32 << 20;
+
+/// Reports written bytes to the flusher of [`flushing`].
+pub(crate) struct Flush {
+    tx: mpsc::Sender<(usize, u64)>,
+}
+
+impl Flush {
+    /// `len` more bytes of file `i` were written.
+    pub fn written(&self, i: usize, len: u64) {
+        // The flusher only stops once every `Flush` is gone.
+        let _ = self.tx.send((i, len));
+    }
+}
+
+/// Runs `f` while a thread `fdatasync`s each of the staged `paths` every [`FLUSH_EVERY`]
+/// bytes that `f` reports written to it, and returns `f`'s result or else the first sync
+/// error.
+///
+/// Without it the kernel starts writing back only at its dirty thresholds (gigabytes on
+/// this machine), so the final fsync wrote the whole model after the last chunk landed.
+/// The first version used `POSIX_FADV_DONTNEED` from the writing workers instead; measured
+/// on a 1 GiB pull it cost 0.7 CPU seconds more (client/bench/README.md). A sync error is
+/// returned, never dropped: Linux reports a writeback error once per open file, so one
+/// swallowed here might not show in the final fsync.
+pub(crate) fn flushing<T>(
+    paths: &[PathBuf],
+    f: impl FnOnce(&Flush) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let (tx, rx) = mpsc::channel::<(usize, u64)>();
+    std::thread::scope(|s| {
+        let flusher = s.spawn(move || -> Result<(), Error> {
+            let mut pending = vec![0u64; paths.len()];
+            let mut open: Vec<Option<File>> = paths.iter().map(|_| None).collect();
+            for (i, n) in rx {
+                pending[i] += n;
+                if pending[i] < FLUSH_EVERY {
+                    continue;
+                }
+                pending[i] = 0;
+                let path = &paths[i];
+                let file = match &mut open[i] {
+                    Some(file) => file,
+                    slot => slot.insert(File::open(path).map_err(io_err(path))?),
+                };
+                file.sync_data().map_err(io_err(path))?;
+            }
+            Ok(())
+        });
+        // The `Flush` (and with it the channel) is dropped when `f` returns, which ends
+        // the flusher's loop.
+        let r = f(&Flush { tx });
+        let flushed = flusher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let out = r?;
+        flushed?;
+        Ok(out)
+    })
+}
 
 /// The progress of one file.
 struct Progress {
@@ -38,7 +98,7 @@ struct Progress {
     digest: Option<Digest>,
 }
 
-/// Ordered hashing of the staged files of one pull.
+/// Ordered hashing of the staged files of one pull (`--verify-plaintext`).
 pub(crate) struct Follower {
     paths: Vec<PathBuf>,
     sizes: Vec<u64>,
@@ -151,7 +211,7 @@ impl Follower {
     }
 }
 
-/// Hashes bytes `start..end` of `file` and starts their writeback.
+/// Hashes bytes `start..end` of `file`.
 fn hash_range(
     file: &File,
     path: &Path,
@@ -168,14 +228,6 @@ fn hash_range(
         hasher.update(&buf[..n]);
         pos += n as u64;
     }
-    // Advice only: a failure changes nothing about correctness (the final fsync waits
-    // for whatever was not written back yet).
-    let _ = rustix::fs::fadvise(
-        file,
-        start,
-        std::num::NonZeroU64::new(end - start),
-        rustix::fs::Advice::DontNeed,
-    );
     Ok(())
 }
 

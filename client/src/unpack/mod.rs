@@ -11,13 +11,19 @@
 //!   6  log entry, through the LogVerifier (when the policy requires it)   13
 //!   7  statement's manifest annotation = this manifest                      10 / 11
 //!   -  config and index blobs against their descriptors                     10
-//!   8  key envelope opened with the identity; index decrypted               14
+//!   8  key envelope opened with the identity, secret checked against its
+//!      commitment; index decrypted                                         14
 //!   -  index digest = config.index; index files = statement resources       10
 //!   8  every chunk layer streamed: layer digest, segment tags, length      10 / 14
-//!   9  every staged file hashed (in order, as its chunks land) against the
-//!      index and the statement                                             10
+//!   9  index files = statement resources (above); with `verify_plaintext`,
+//!      every staged file hashed (in order, as its chunks land) against the
+//!      index                                                               10
 //!   -  fsync files and directories; rename the staging dir to out_dir
 //! ```
+//!
+//! Without `verify_plaintext` the written files are not re-hashed: the committed secret and
+//! the signed manifest already determine every byte (spec/signing.md §7, "Why step 9 need
+//! not re-hash"); [`UnpackReport::plaintext_hashed`] says which was done.
 //!
 //! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/` and removed on
 //! any failure (a guard deletes them when the function returns early or panics).
@@ -229,6 +235,9 @@ pub struct UnpackOptions<'a> {
     pub log_verifier: Option<&'a dyn LogVerifier>,
     /// Worker threads for chunk layers.
     pub threads: usize,
+    /// Also hash every written file against its index digest (spec/signing.md §7 step
+    /// 9, `--verify-plaintext`).
+    pub verify_plaintext: bool,
 }
 
 impl<'a> UnpackOptions<'a> {
@@ -241,6 +250,7 @@ impl<'a> UnpackOptions<'a> {
             identity: None,
             log_verifier: None,
             threads: 2,
+            verify_plaintext: false,
         }
     }
 }
@@ -258,6 +268,9 @@ pub struct UnpackReport {
     pub log_verified: bool,
     /// Whether the model was encrypted.
     pub encrypted: bool,
+    /// Whether every written file was hashed against its index digest
+    /// ([`UnpackOptions::verify_plaintext`]).
+    pub plaintext_hashed: bool,
     /// Files written.
     pub files: usize,
     /// Plaintext bytes written.
@@ -518,26 +531,36 @@ pub fn unpack_model<S: BlobSource + Sync>(
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
-    // Step 9 runs as the chunks land: each file is hashed in order by the worker that
-    // completes a prefix of it (follow.rs).
+    // With `verify_plaintext`, files are hashed as the chunks land: each in order, by the
+    // worker that completes a prefix of it (follow.rs). Either way, what is written goes
+    // to disk while the rest lands.
     let sizes: Vec<u64> = index.files.iter().map(|f| f.size).collect();
-    let follower = follow::Follower::new(&staged, &sizes);
+    let hash = opts.verify_plaintext;
+    let follower = hash.then(|| follow::Follower::new(&staged, &sizes));
     // Only now, with the signature and the index verified, are the chunks fetched.
     source.prefetch(&jobs.iter().map(|j| j.layer.clone()).collect::<Vec<_>>());
     let read = AtomicU64::new(0);
-    run_parallel(jobs.len(), opts.threads, |i| {
-        let job = &jobs[i];
-        let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
-        let n = fetch::fetch_layer(source, job, key)?;
-        read.fetch_add(n, Ordering::Relaxed);
-        for t in &job.targets {
-            follower.written(t.file, t.offset, job.length)?;
-        }
-        Ok(())
+    follow::flushing(&staged, |flush| {
+        run_parallel(jobs.len(), opts.threads, |i| {
+            let job = &jobs[i];
+            let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
+            let n = fetch::fetch_layer(source, job, key)?;
+            read.fetch_add(n, Ordering::Relaxed);
+            for t in &job.targets {
+                flush.written(t.file, job.length);
+                if let Some(f) = &follower {
+                    f.written(t.file, t.offset, job.length)?;
+                }
+            }
+            Ok(())
+        })
     })?;
-    // Every file: its digest against the index, its mode, fsync.
+    // Every file: its digest against the index (when hashed), its mode, fsync.
     run_parallel(index.files.len(), opts.threads, |i| {
         let f = &index.files[i];
+        let Some(follower) = &follower else {
+            return stage::set_mode_and_sync(&staged[i], f.mode);
+        };
         let Some(d) = follower.digest(i) else {
             return Err(UnpackError::Io {
                 path: PathBuf::from(&f.path),
@@ -555,12 +578,8 @@ pub fn unpack_model<S: BlobSource + Sync>(
         }
         stage::set_mode_and_sync(&staged[i], f.mode)
     })?;
-    // What was written, against the statement: every file hashed to its index digest
-    // (checked just above), so the index digests are the digests of the written files.
-    let entries = file_entries(&index, |f| f.digest);
-    statement
-        .check_files(&entries)
-        .map_err(|e| Error::Spec(e.into()))?;
+    // The index's files were checked against the statement before any chunk was fetched
+    // (verify_index), and, when hashed, every written file against the index just above.
     staging.commit()?;
     Ok(UnpackReport {
         manifest_digest: *manifest_digest,
@@ -568,6 +587,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
         algorithm: verified.algorithm,
         log_verified,
         encrypted: config.is_encrypted(),
+        plaintext_hashed: hash,
         files: index.files.len(),
         bytes: index.files.iter().map(|f| f.size).sum(),
         blob_bytes: blob_bytes + read.into_inner(),
