@@ -540,11 +540,13 @@ pub fn unpack_model<S: BlobSource + Sync>(
     // Only now, with the signature and the index verified, are the chunks fetched.
     source.prefetch(&jobs.iter().map(|j| j.layer.clone()).collect::<Vec<_>>());
     let read = AtomicU64::new(0);
+    let file_locks: Vec<std::sync::Mutex<()>> =
+        index.files.iter().map(|_| std::sync::Mutex::new(())).collect();
     follow::flushing(&staged, |flush| {
         run_parallel(jobs.len(), opts.threads, |i| {
             let job = &jobs[i];
             let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
-            let n = fetch::fetch_layer(source, job, key)?;
+            let n = fetch::fetch_layer(source, job, key, &file_locks)?;
             read.fetch_add(n, Ordering::Relaxed);
             for t in &job.targets {
                 flush.written(t.file, job.length);
