@@ -208,7 +208,9 @@ impl BlobSink for RegistrySink<'_> {
         }
         let p = self
             .client
-            .spawn_push_blob_bytes(&self.repo, desc.digest, bytes.into(), grant);
+            .spawn_push_blob_bytes(&self.repo, desc.digest, bytes.into(), |body| {
+                grant.give_back(body)
+            });
         self.queue(p)
     }
 

@@ -147,7 +147,10 @@ fn push_pull_roundtrip_untrusted_and_dedup() {
     );
     // The new version pulls too; by default without re-hashing the written files, with
     // --verify-plaintext re-hashing them.
-    for (dir, extra, hashed) in [("out3", None, false), ("out4", Some("--verify-plaintext"), true)] {
+    for (dir, extra, hashed) in [
+        ("out3", None, false),
+        ("out4", Some("--verify-plaintext"), true),
+    ] {
         let mut args = vec![
             "-o",
             "json",

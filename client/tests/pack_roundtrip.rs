@@ -229,6 +229,31 @@ fn memory_budget_grants_and_gives_back() {
     assert!(b.try_take(101).is_none(), "larger than the whole budget");
 }
 
+#[test]
+fn memory_budget_hands_given_back_buffers_out_again() {
+    let b = pqreg::pack::MemoryBudget::new(1000);
+    let g = b.try_take(600).unwrap();
+    let mut buf = b.buffer(600);
+    buf.extend_from_slice(&[7; 600]);
+    let ptr = buf.as_ptr();
+    g.give_back(bytes::Bytes::from(buf));
+    assert_eq!(b.used(), 0, "the grant is given back with the buffer");
+    assert!(b.spare_bytes() >= 600);
+    let again = b.buffer(500);
+    assert!(again.is_empty() && again.capacity() >= 600);
+    assert_eq!(again.as_ptr(), ptr, "the same allocation");
+    assert_eq!(b.spare_bytes(), 0);
+    // A buffer someone else still holds is not kept; nor one past the limit.
+    let shared = bytes::Bytes::from(vec![1u8; 100]);
+    b.try_take(100).unwrap().give_back(shared.clone());
+    assert_eq!(b.spare_bytes(), 0);
+    let mut big = Vec::with_capacity(1001);
+    big.push(1u8);
+    b.try_take(10).unwrap().give_back(bytes::Bytes::from(big));
+    assert_eq!(b.spare_bytes(), 0);
+    assert_eq!(b.used(), 0);
+}
+
 /// A signer whose own index lies: model B's index and signed statement name B's digests,
 /// but its chunk layers are model A's (same shapes; built through `previous`, which
 /// trusts the publisher's own index). Every blob digest, the signature and the statement

@@ -83,7 +83,7 @@ fn encode(
 ) -> Result<Encoded, PackError> {
     let bound = sealed_bound(job.len);
     if let Some(grant) = budget.try_take(bound) {
-        let out = Vec::with_capacity(usize::try_from(bound).unwrap_or(0));
+        let out = budget.buffer(usize::try_from(bound).unwrap_or(0));
         let (layer, size, out) = seal(job, secret, out)?;
         return Ok(Encoded {
             layer,

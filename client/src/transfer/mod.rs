@@ -299,19 +299,19 @@ impl RegistryClient {
     }
 
     /// Starts uploading a blob held in memory in the background, at most
-    /// [`TransferOptions::concurrency`] at a time; `keep` (e.g. the memory's share of a
-    /// budget) is dropped when the upload ends.
-    pub fn spawn_push_blob_bytes<K: Send + 'static>(
+    /// [`TransferOptions::concurrency`] at a time; `done` gets the bytes back when the
+    /// upload ends (e.g. to reuse the buffer, or give back its share of a budget).
+    pub fn spawn_push_blob_bytes(
         &self,
         repo: &str,
         digest: Digest,
         bytes: bytes::Bytes,
-        keep: K,
+        done: impl FnOnce(bytes::Bytes) + Send + 'static,
     ) -> Pending<PushOutcome> {
         let repo = repo.to_owned();
         self.spawn_bounded(move |inner| async move {
-            let r = inner.push_blob_memory(&repo, &digest, bytes).await;
-            drop(keep);
+            let r = inner.push_blob_memory(&repo, &digest, bytes.clone()).await;
+            done(bytes);
             r
         })
     }

@@ -226,7 +226,9 @@ pub(crate) fn fetch_layer<S: BlobSource>(
                         source,
                     };
                     let _writing = file_locks[t.file].lock().map_err(|_| {
-                        io(io::Error::other("a worker panicked while writing this file"))
+                        io(io::Error::other(
+                            "a worker panicked while writing this file",
+                        ))
                     })?;
                     f.write_all_at(&buf[..n], t.offset + pos).map_err(io)?;
                 }

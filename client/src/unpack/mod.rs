@@ -540,8 +540,11 @@ pub fn unpack_model<S: BlobSource + Sync>(
     // Only now, with the signature and the index verified, are the chunks fetched.
     source.prefetch(&jobs.iter().map(|j| j.layer.clone()).collect::<Vec<_>>());
     let read = AtomicU64::new(0);
-    let file_locks: Vec<std::sync::Mutex<()>> =
-        index.files.iter().map(|_| std::sync::Mutex::new(())).collect();
+    let file_locks: Vec<std::sync::Mutex<()>> = index
+        .files
+        .iter()
+        .map(|_| std::sync::Mutex::new(()))
+        .collect();
     follow::flushing(&staged, |flush| {
         run_parallel(jobs.len(), opts.threads, |i| {
             let job = &jobs[i];
