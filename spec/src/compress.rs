@@ -36,8 +36,9 @@ pub const ZSTD_LEVEL: i32 = 1;
 /// zstd acceleration (a negative level) for the planes of float layouts, which pqreg
 /// compresses with zstd's Huffman literal coding forced on: a byte plane of weights is
 /// close to independent symbols, so entropy coding is what pays and match finding only
-/// costs time. Measured on bf16 exponent planes of weights ~N(0, 0.02): 3.10× at about
-/// 1 GB/s per core, against level 1's 2.81× at 0.29 GB/s (spec/artifact.md §8.1).
+/// costs time. Measured on bf16 exponent planes of weights ~N(0, 0.02): 3.10×, with bf16
+/// segments encoded at about 1.7 GB/s per core, against level 1's 2.81× at 0.29 GB/s
+/// (spec/artifact.md §8.1).
 pub const ZSTD_FLOAT_LEVEL: i32 = -500;
 
 /// The record codec byte (spec/encryption.md record header) for a body in this format.
