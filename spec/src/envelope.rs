@@ -279,8 +279,8 @@ impl KeyEnvelope {
     }
 
     fn check_commitment(&self, secret: &LineageSecret) -> Result<(), EnvelopeError> {
-        // Not secret-dependent timing that matters: the commitment is public, and a
-        // mismatch ends the use of this secret.
+        // A plain comparison: both sides are public (the commitment is in the config), so
+        // its timing reveals nothing secret.
         if secret.commitment() == self.commitment {
             Ok(())
         } else {
