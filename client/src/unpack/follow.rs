@@ -57,19 +57,18 @@ pub(crate) fn flushing<T>(
     std::thread::scope(|s| {
         let flusher = s.spawn(move || -> Result<(), Error> {
             let mut pending = vec![0u64; paths.len()];
-            let mut open: Vec<Option<File>> = paths.iter().map(|_| None).collect();
             for (i, n) in rx {
                 pending[i] += n;
                 if pending[i] < FLUSH_EVERY {
                     continue;
                 }
                 pending[i] = 0;
+                // Opened per sync (one open per 32 MiB), not kept: a model of thousands of
+                // large files must not hold thousands of descriptors.
                 let path = &paths[i];
-                let file = match &mut open[i] {
-                    Some(file) => file,
-                    slot => slot.insert(File::open(path).map_err(io_err(path))?),
-                };
-                file.sync_data().map_err(io_err(path))?;
+                File::open(path)
+                    .and_then(|f| f.sync_data())
+                    .map_err(io_err(path))?;
             }
             Ok(())
         });
@@ -235,6 +234,41 @@ fn hash_range(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn flushing_returns_the_result_and_never_drops_a_sync_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, gone) = (dir.path().join("a"), dir.path().join("gone"));
+        std::fs::write(&a, b"x").unwrap();
+        // Fewer bytes than FLUSH_EVERY: no sync is tried, even for a missing file.
+        let paths = [a.clone(), gone.clone()];
+        let r = flushing(&paths, |f| {
+            f.written(1, FLUSH_EVERY - 1);
+            Ok(7)
+        });
+        assert_eq!(r.unwrap(), 7);
+        // Enough to sync a file that exists: fine; one that does not: its error comes back.
+        let r = flushing(&paths, |f| {
+            f.written(0, FLUSH_EVERY);
+            Ok(())
+        });
+        assert!(r.is_ok());
+        let r = flushing(&paths, |f| {
+            f.written(1, FLUSH_EVERY / 2);
+            f.written(1, FLUSH_EVERY / 2);
+            Ok(())
+        });
+        match r {
+            Err(Error::Unpack(UnpackError::Io { path, .. })) => assert_eq!(path, gone),
+            other => panic!("{other:?}"),
+        }
+        // The closure's own error wins over the flusher's.
+        let r: Result<(), Error> = flushing(&paths, |f| {
+            f.written(1, FLUSH_EVERY);
+            Err(UnpackError::LogUnverified.into())
+        });
+        assert!(matches!(r, Err(Error::Unpack(UnpackError::LogUnverified))));
+    }
 
     #[test]
     fn out_of_order_ranges_hash_in_order() {
