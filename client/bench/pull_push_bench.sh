@@ -113,7 +113,7 @@ run() {
     local name=$1; shift
     sync
     /usr/bin/time -v -o "$TMP/$name.time" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err" || {
-        echo "$name failed:" >&2; cat "$TMP/$name.err" >&2; exit 1; }
+        echo "$name failed:" >&2; cat "$TMP/$name.err" "$TMP/$name.out" >&2; exit 1; }
     awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$TMP/$name.time" > "$TMP/$name.s"
     awk -F': ' '/Maximum resident set size/{print $2}' "$TMP/$name.time" > "$TMP/$name.rss"
     awk -F': ' '/User time|System time/{s+=$2} END{print s}' "$TMP/$name.time" > "$TMP/$name.cpu"

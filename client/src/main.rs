@@ -79,7 +79,7 @@ fn main() -> ProcessExit {
         }
         Err(err) => {
             let (code, hint) = classify(&err);
-            let message = format!("{err:#}");
+            let message = message(&err);
             match output {
                 Output::Text => {
                     eprintln!("pqreg: error: {message}");
@@ -93,6 +93,24 @@ fn main() -> ProcessExit {
             ProcessExit::from(code.code)
         }
     }
+}
+
+/// The error and its causes, joined with ": ", each cause left out when the message so far
+/// already says it: many of our errors print their source in their own message, so
+/// anyhow's `{:#}` said "No space left on device (os error 28)" twice.
+fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The exit code and the "what to do next" line for an error.

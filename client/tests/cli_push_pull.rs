@@ -102,6 +102,24 @@ fn push_pull_roundtrip_untrusted_and_dedup() {
         .collect();
     assert!(leftovers.is_empty());
 
+    // An I/O error names its cause once: the output's parent is a file, so staging fails.
+    std::fs::write(h.join("afile"), b"x").unwrap();
+    let o = pqreg(
+        h,
+        &[
+            "pull",
+            &r,
+            &format!("{}/out", p("afile")),
+            "--identity",
+            &p("rcpt.key"),
+            "--policy",
+            &p("trust.toml"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+
     // verify: every check, the written files re-hashed, nothing written.
     let verified: serde_json::Value = serde_json::from_str(&ok(&pqreg(
         h,
