@@ -318,6 +318,18 @@ fn cross_repo_mount() {
     assert!(!c.mount_blob("c", "a", &Digest::sha256(b"x")).unwrap());
 }
 
+/// Three attempts with millisecond backoff, so a retried failure is quick to see.
+fn fast_retry() -> TransferOptions {
+    TransferOptions {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        },
+        ..TransferOptions::default()
+    }
+}
+
 #[test]
 fn unreachable_registry_is_retried_then_reported() {
     // A port nothing listens on: bind, read the port, close.
@@ -326,14 +338,7 @@ fn unreachable_registry_is_retried_then_reported() {
         .local_addr()
         .unwrap()
         .port();
-    let opts = TransferOptions {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-        },
-        ..TransferOptions::default()
-    };
+    let opts = fast_retry();
     let c = RegistryClient::new(&format!("127.0.0.1:{port}"), None, opts).unwrap();
     let e = c.has_blob("r", &Digest::sha256(b"x")).unwrap_err();
     assert!(
@@ -441,14 +446,7 @@ fn streamed_pull_resumes_with_range_after_a_cut_connection() {
         .unwrap();
 
     let (proxy, requests) = cutting_proxy(reg.addr.clone(), BIG / 3);
-    let opts = TransferOptions {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-        },
-        ..TransferOptions::default()
-    };
+    let opts = fast_retry();
     let c = RegistryClient::new(&proxy, None, opts).unwrap();
     let mut readers = c.spawn_pull_blob_streams("r", &[(big.digest, big.size)]);
     let mut got = Vec::new();

@@ -306,7 +306,7 @@ impl Inner {
         let mut failures = 0u32;
         while *have < size {
             let before = *have;
-            let r = self.fetch_from(image, digest, size, dest, have).await;
+            let r = self.fetch_from(&op, image, digest, size, dest, have).await;
             *downloaded += have.saturating_sub(before);
             match r {
                 Ok(()) if *have == size => break,
@@ -329,19 +329,19 @@ impl Inner {
     /// the first `have` bytes, skips them.
     async fn fetch_from(
         &self,
+        op: &str,
         image: &oci_client::Reference,
         digest: &Digest,
         size: u64,
         dest: &mut Dest<'_>,
         have: &mut u64,
     ) -> Result<(), Failure> {
-        let op = format!("pull blob {}@{digest}", image.repository());
         let d = digest.to_string();
         let resp = self
             .oci
             .pull_blob_stream_partial(image, &d.as_str(), *have, None)
             .await
-            .map_err(|e| classify(&op, &self.host, e))?;
+            .map_err(|e| classify(op, &self.host, e))?;
         let (stream, full) = match resp {
             BlobResponse::Full(s) => (s, true),
             BlobResponse::Partial(s) => (s, false),
@@ -396,7 +396,7 @@ impl Inner {
             if n == 0 {
                 continue;
             }
-            dest.put(chunk, &op).await?;
+            dest.put(chunk, op).await?;
             *have += n;
         }
         Ok(())

@@ -496,7 +496,7 @@ pub fn verify_index<S: BlobSource>(
     let (config, index, secret, index_bytes) = open_index(source, &model, opts.identity)?;
     // The index's files are what was signed, before a chunk is fetched.
     statement
-        .check_files(&file_entries(&index, |f| f.digest))
+        .check_files(&file_entries(&index))
         .map_err(|e| Error::Spec(e.into()))?;
     Ok(VerifiedIndex {
         model,
@@ -601,16 +601,14 @@ pub fn unpack_model<S: BlobSource + Sync>(
     })
 }
 
-fn file_entries(
-    index: &Index,
-    mut digest: impl FnMut(&pqreg_spec::artifact::File) -> Digest,
-) -> Vec<FileEntry> {
+/// The index's files as the statement lists them (path, plaintext digest, size).
+fn file_entries(index: &Index) -> Vec<FileEntry> {
     index
         .files
         .iter()
         .map(|f| FileEntry {
             path: f.path.clone(),
-            digest: digest(f),
+            digest: f.digest,
             size: f.size,
         })
         .collect()
