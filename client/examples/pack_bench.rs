@@ -54,6 +54,12 @@ fn main() -> anyhow::Result<()> {
     let layout = tmp.path().join("layout");
     let mut sink = DirSink::create(&layout)?;
     let mut opts = PackOptions::new(&signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "bench.example/synthetic".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     if encrypted {
         opts.recipients = &rcpt;
     }

@@ -126,8 +126,14 @@ pub struct PushArgs {
     pub passphrase_file: Option<PathBuf>,
     /// A recipient private key of the tag's current version: its index is read so
     /// unchanged chunks are reused (same lineage); without it, a new lineage starts.
+    /// The current version is reused only if it verifies under the trust policy, or is
+    /// signed by --sign-key's own key; otherwise a new lineage starts, and push says why.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
+    /// Trust policy the tag's current version must verify under to be reused (default:
+    /// $XDG_CONFIG_HOME/pqreg/policy.toml if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Parallel uploads.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -163,6 +169,10 @@ pub struct PullArgs {
     /// section 7); it costs one SHA-256 pass over the model. `pqreg verify` always does it.
     #[arg(long)]
     pub verify_plaintext: bool,
+    /// Accept a tag whose signed version is older than the newest this client accepted
+    /// for it (or the same version with another manifest): a deliberate downgrade.
+    #[arg(long)]
+    pub allow_rollback: bool,
 }
 
 /// `pqreg verify`.
@@ -186,6 +196,10 @@ pub struct VerifyArgs {
     /// Offline log proof, C2SP tlog-proof (with --offline).
     #[arg(long, value_name = "FILE", requires = "offline")]
     pub proof: Option<PathBuf>,
+    /// Accept a tag whose signed version is older than the newest this client accepted
+    /// for it (or the same version with another manifest).
+    #[arg(long)]
+    pub allow_rollback: bool,
 }
 
 /// `pqreg inspect`.

@@ -85,8 +85,32 @@ pub const DECRYPTION: ExitCode = ExitCode {
     action: "Check `--identity` is a key the model was encrypted to (`pqreg inspect` lists the recipients' key IDs); ask the publisher to add your recipient key.",
 };
 
+/// The signature is for another repository or tag.
+pub const WRONG_LOCATION: ExitCode = ExitCode {
+    code: 15,
+    name: "WRONG_LOCATION",
+    meaning: "The signed statement names another repository or tag than the one pulled (a model copied or a tag moved by someone without the signing key), or names none.",
+    action: "Do not use the model. Pull the reference the publisher signed; if this location is a mirror you trust, add a [[mirrors]] rule to the trust policy (spec/signing.md section 6).",
+};
+
+/// The tag went back to an older version.
+pub const ROLLBACK: ExitCode = ExitCode {
+    code: 16,
+    name: "ROLLBACK",
+    meaning: "The tag's signed version is older than one this client accepted before for the same tag, or the same version with another manifest.",
+    action: "Do not use the model: the registry serves an old version. If you want the older version on purpose, pass --allow-rollback (or pull it by digest).",
+};
+
+/// The tag's signature is older than the policy allows.
+pub const STALE: ExitCode = ExitCode {
+    code: 17,
+    name: "STALE",
+    meaning: "The tag's signature is older than the trust policy's max_age: the registry may be freezing the tag at an old version.",
+    action: "Ask the publisher to re-sign (push or `recipients add`) the tag, or raise max_age in the trust policy.",
+};
+
 /// Every code, in numeric order.
-pub const ALL: [ExitCode; 8] = [
+pub const ALL: [ExitCode; 11] = [
     OK,
     ERROR,
     USAGE,
@@ -95,6 +119,9 @@ pub const ALL: [ExitCode; 8] = [
     UNTRUSTED_SIGNER,
     LOG_PROOF,
     DECRYPTION,
+    WRONG_LOCATION,
+    ROLLBACK,
+    STALE,
 ];
 
 /// `client/EXIT_CODES.md`, generated from [`ALL`].
@@ -141,7 +168,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), v.len());
-        assert!(v.iter().skip(3).all(|c| (10..=16).contains(c)));
+        assert!(v.iter().skip(3).all(|c| (10..=20).contains(c)));
     }
 
     /// The table is spec/signing.md section 8: its worked example and the spec crate's enum.

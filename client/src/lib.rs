@@ -24,6 +24,7 @@ pub mod paths;
 pub mod reference;
 pub mod remote;
 pub mod rewrap;
+pub mod seen;
 pub mod tlog;
 pub mod transfer;
 pub mod unpack;

@@ -7,6 +7,7 @@
 mod cli;
 mod log_cmd;
 mod model_cmd;
+mod previous;
 mod proof_cmd;
 mod remote_cmd;
 
@@ -170,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             remote_cmd::PullFlags {
                 cache: a.cache,
                 verify_plaintext: a.verify_plaintext,
+                allow_rollback: a.allow_rollback,
             },
         ),
         Command::Verify(a) if a.offline => proof_cmd::verify_offline(
@@ -186,7 +188,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a.policy.as_deref(),
             None,
             None,
-            remote_cmd::PullFlags::default(),
+            remote_cmd::PullFlags {
+                allow_rollback: a.allow_rollback,
+                ..remote_cmd::PullFlags::default()
+            },
         ),
         Command::Inspect(a) => model_cmd::inspect_cmd(&a),
         Command::Recipients(RecipientsCommand::Add(a)) => model_cmd::recipients_cmd(&a, true),

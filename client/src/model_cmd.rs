@@ -29,6 +29,7 @@ use pqreg_spec::bundle::referrer::ANNOTATION_ALGORITHM;
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, TlogEntry};
 use pqreg_spec::keys::{KeyId, SignatureAlgorithm, VerifyingKey};
 use pqreg_spec::policy::{Policy, algorithm_name};
+use pqreg_spec::statement::Binding;
 
 /// The manifest digest `r` names: its digest, else what its tag resolves to.
 fn resolve(client: &RegistryClient, r: &Reference) -> anyhow::Result<Digest> {
@@ -215,10 +216,14 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
     };
     if a.policy.is_some() {
         verify.log_verifier = Some(&bundle_log);
+    } else {
+        // Its own signature: the signer re-signs for this location whatever location it
+        // signed for before (e.g. a copy); under --policy the location must match.
+        verify.expected.any_repository = true;
     }
     // The new signature is logged like a push's (the registry stores only logged ones).
     let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
-    let fallback = default_policy(&paths);
+    let fallback = default_policy(&paths)?;
     let log_policy = if a.policy.is_some() {
         Some(&policy)
     } else {
@@ -242,6 +247,11 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
             } else {
                 None
             },
+            binding: Some(Binding {
+                repository: r.name(),
+                tag: tag.clone(),
+                ..crate::remote_cmd::binding_for(&r, tag.as_deref().unwrap_or(""), None, &paths)?
+            }),
         },
         tag: tag.clone(),
     };
@@ -383,7 +393,7 @@ pub(crate) fn copy_cmd(a: &CopyArgs) -> anyhow::Result<Outcome> {
     // §7.1), with their signers' public keys from the policy and --signer-pub.
     let policy = match &a.policy {
         Some(p) => Some(load_policy(Some(p), &paths)?),
-        None => default_policy(&paths),
+        None => default_policy(&paths)?,
     };
     let mut keys: Vec<VerifyingKey> = policy
         .iter()

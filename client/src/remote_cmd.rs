@@ -15,14 +15,16 @@ use pqreg::pack::{PackOptions, pack_model};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
 use pqreg::remote::{RegistrySink, RegistrySource};
+use pqreg::seen::{Seen, TagState};
 use pqreg::tlog::{BundleLog, LogClient, Submitter};
-use pqreg::transfer::{RegistryClient, TransferError, TransferOptions};
-use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, read_index, unpack_model};
+use pqreg::transfer::{RegistryClient, TransferOptions};
+use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, unpack_model};
 use pqreg_spec::Digest;
 use pqreg_spec::keys::{
     PrivateKey, PublicKey, RecipientPrivateKey, RecipientPublicKey, SigningKey, VerifyingKey,
 };
 use pqreg_spec::policy::Policy;
+use pqreg_spec::statement::Binding;
 
 pub(crate) type Passphrase = zeroize::Zeroizing<Vec<u8>>;
 
@@ -134,12 +136,15 @@ pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<
     })
 }
 
-/// `$XDG_CONFIG_HOME/pqreg/policy.toml` if it exists and parses (push and recipients use
-/// its `[[logs]]` to check the log's answer; they do not need a policy).
-pub(crate) fn default_policy(paths: &Paths) -> Option<Policy> {
-    match std::fs::read_to_string(paths.config.join("policy.toml")) {
-        Ok(t) => Policy::from_toml(&t).ok(),
-        Err(_) => None,
+/// `$XDG_CONFIG_HOME/pqreg/policy.toml` if it exists (push, recipients and copy use its
+/// `[[logs]]` to check the log's answer, and push its rules to decide what to reuse;
+/// they do not need a policy). One that exists but does not parse stops the command:
+/// ignoring it would silently drop the checks it asks for.
+pub(crate) fn default_policy(paths: &Paths) -> anyhow::Result<Option<Policy>> {
+    let path = paths.config.join("policy.toml");
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => load_policy(Some(&path), paths).map(Some),
     }
 }
 
@@ -213,30 +218,31 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     let repo = r.repository();
     let paths = Paths::from_process_env();
 
-    // The tag's current version, for dedup within its lineage.
-    let previous = match client.get_manifest(repo, &tag) {
-        Ok(m) => match &identity {
-            Some(id) => {
-                let source = RegistrySource::new(&client, repo, &paths.cache)?;
-                let (_, index, secret) = read_index(&source, &m.digest, Some(id))
-                    .with_context(|| format!("reading the index of {}", r.with_digest(m.digest)))?;
-                Some((index, secret))
-            }
-            None => {
-                eprintln!(
-                    "pqreg: {r} exists; without --identity its chunks cannot be reused (a new lineage starts)"
-                );
-                None
-            }
-        },
-        Err(TransferError::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
+    let policy = match &a.policy {
+        Some(p) => Some(load_policy(Some(p), &paths)?),
+        None => default_policy(&paths)?,
     };
+    // The tag's current version, for dedup within its lineage: only if it verifies.
+    let previous = crate::previous::verified_previous(
+        &client,
+        &r,
+        &tag,
+        identity.as_ref(),
+        &signing.verifying_key(),
+        policy.as_ref(),
+        &paths,
+    )?;
+    if let (Some(d), Some(why)) = (&previous.digest, &previous.reason) {
+        eprintln!(
+            "pqreg: {} is not reused: {why}; a new lineage starts (nothing is deduplicated with it)",
+            r.with_digest(*d)
+        );
+    }
+    let binding = binding_for(&r, &tag, previous.version, &paths)?;
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
     // The signed statement goes to the registry's log before either bundle is pushed
     // (the PQ bundle carries the entry; the registry refuses bundles it has not logged).
     let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
-    let policy = default_policy(&paths);
     let mut submitter = submitter(
         &log_client,
         repo,
@@ -252,7 +258,8 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     opts.recipients = &recipients;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
-    if let Some((index, secret)) = &previous {
+    opts.binding = Some(binding.clone());
+    if let Some((index, secret)) = &previous.reuse {
         opts.previous = Some(index);
         opts.lineage_secret = secret.as_ref();
     }
@@ -283,7 +290,51 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
             "chunks": packed.stats.chunks,
             "reused_chunks": packed.stats.reused_chunks,
             "new_chunk_blobs": packed.stats.new_chunk_blobs,
+            "version": binding.version,
+            "previous": previous.digest.map(|d| json!({
+                "digest": d.to_string(),
+                "reused": previous.reuse.is_some(),
+                "verified_by": previous.verified_by,
+                "reason": previous.reason,
+            })),
         }),
+    })
+}
+
+/// Milliseconds since the epoch, and seconds.
+pub(crate) fn now() -> (u64, u64) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        d.as_secs(),
+    )
+}
+
+/// What a new signature for `r`'s repository and `tag` binds (spec/signing.md §3.1): the
+/// version is max(now in milliseconds, the previous verified version + 1, the newest
+/// this client accepted for the tag + 1), so it only increases even across clock skew.
+pub(crate) fn binding_for(
+    r: &Reference,
+    tag: &str,
+    previous: Option<u64>,
+    paths: &Paths,
+) -> anyhow::Result<Binding> {
+    let (ms, secs) = now();
+    let seen = TagState::new(&paths.state, &r.name(), tag)
+        .load()?
+        .map(|s| s.version);
+    let version = [Some(ms), previous.map(|v| v + 1), seen.map(|v| v + 1)]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(ms);
+    Ok(Binding {
+        repository: r.name(),
+        tag: Some(tag.to_owned()),
+        version,
+        signed_at: secs,
     })
 }
 
@@ -294,6 +345,8 @@ pub(crate) struct PullFlags {
     pub cache: bool,
     /// Re-hash every written file (`--verify-plaintext`; always on for `pqreg verify`).
     pub verify_plaintext: bool,
+    /// Accept an older version of the tag than the newest accepted (`--allow-rollback`).
+    pub allow_rollback: bool,
 }
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
@@ -315,13 +368,23 @@ pub(crate) fn pull(
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
     let repo = r.repository();
-    let digest = match r.target() {
-        Target::Digest(d) => d,
-        Target::Tag(t) => client.get_manifest(repo, t)?.digest,
+    let (digest, tag) = match r.target() {
+        Target::Digest(d) => (d, None),
+        Target::Tag(t) => (client.get_manifest(repo, t)?.digest, Some(t)),
     };
+    // Pulled by tag: the statement must name it, a version not older than the newest
+    // accepted for it, signed within the policy's max_age (spec/signing.md §7 step 7).
+    let tag_state = tag.map(|t| TagState::new(&paths.state, &r.name(), t));
     let source = RegistrySource::new(&client, repo, &paths.cache)?.cache_layers(flags.cache);
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
+    if let Some(state) = &tag_state {
+        opts.expected.tag = tag;
+        if !flags.allow_rollback {
+            opts.expected.seen = state.load()?.map(|s| (s.version, s.manifest));
+        }
+        opts.expected.max_age = policy.max_age(&r.name()).map(|a| (a, now().1));
+    }
     // `pqreg verify` is the auditor's command: it always re-hashes the plaintext.
     opts.verify_plaintext = flags.verify_plaintext || out.is_none();
     let bundle_log = BundleLog {
@@ -336,6 +399,12 @@ pub(crate) fn pull(
         .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
         .transpose()?;
     let report = verify_into(&source, &digest, &opts, out, &paths)?;
+    if let Some(state) = &tag_state {
+        state.advance(Seen {
+            version: report.binding.version,
+            manifest: digest,
+        })?;
+    }
     if let (Some(c), Some(path)) = (&classic, oms_signature) {
         if let Err(e) = c.check(&digest, &report.statement_digest) {
             // The model verified, but the user asked for both: leave neither.
@@ -347,6 +416,9 @@ pub(crate) fn pull(
         c.write(path)?;
     }
     let pinned = r.with_digest(digest);
+    if report.log_verified {
+        warn_unwitnessed(&policy, r.registry());
+    }
     eprintln!(
         "pqreg: {} {pinned}: signed by {} ({}), {}{} files, {} bytes; downloaded {} bytes",
         if out.is_some() { "pulled" } else { "verified" },
@@ -373,6 +445,20 @@ pub(crate) fn pull(
             "oms_signature": oms_signature,
         }),
     })
+}
+
+/// Warns on stderr when the log that vouches for `registry` was verified without any
+/// witness cosignature (the policy sets no quorum): a log that shows this client one
+/// history and others another (a split view) then goes unnoticed.
+pub(crate) fn warn_unwitnessed(policy: &Policy, registry: &str) {
+    for l in policy.logs.iter().filter(|l| l.vouches_for(registry)) {
+        if l.verifier.witness_quorum == 0 {
+            eprintln!(
+                "pqreg: warning: the checkpoint of log {} was verified with no witness cosignature (quorum 0): a split view of the log would go unnoticed; add witnesses and a quorum to its [[logs]] entry in the trust policy",
+                l.verifier.origin
+            );
+        }
+    }
 }
 
 /// Unpacks into `out`, or (verify) into a scratch directory under the cache that is

@@ -115,8 +115,11 @@ pub fn own_key_policy(key: &VerifyingKey) -> Policy {
             signers: vec![0],
             require_log: None,
             min_algorithm: None,
+            max_age: None,
         }],
         logs: Vec::new(),
+        max_age: None,
+        mirrors: Vec::new(),
     }
 }
 
@@ -138,6 +141,13 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
         signature,
         ..
     } = verify_index(source, manifest_digest, &opts.verify)?;
+    // The new version is newer than the one it replaces (spec/signing.md §3.1).
+    if let (Some(new), Some(old)) = (
+        opts.signer.binding.as_mut(),
+        signature.statement.binding.as_ref(),
+    ) {
+        new.version = new.version.max(old.version.saturating_add(1));
+    }
     let (Some(envelope), Some(secret)) = (&config.key_envelope, &secret) else {
         return Err(RecipientsError::NotEncrypted(*manifest_digest).into());
     };

@@ -15,7 +15,7 @@ mod cli_common;
 mod model_common;
 mod registry_common;
 use cli_common::{files, pqreg, tiny};
-use model_common::{Keys, check_doc, fails, json, policy, show, uploads};
+use model_common::{Keys, add_mirror, check_doc, fails, json, policy, show, uploads};
 use registry_common::{Registry, start_with_origin};
 
 /// Pushes a plain OCI image manifest (not a pqreg model) as `repo:v1`.
@@ -96,6 +96,15 @@ fn copy_within_and_across_registries() {
         "application/vnd.example.sbom+json"
     );
     policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg, &reg2]);
+    // A copy keeps a statement bound to models/tiny (spec/signing.md §3.1, §7.1): it
+    // verifies at a new location the policy declares a mirror of it.
+    let signed_for = format!("{}/models/tiny", reg.addr);
+    for at in [
+        format!("{}/copies/tiny", reg.addr),
+        format!("{}/mirror/tiny", reg2.addr),
+    ] {
+        add_mirror(&h.join("trust.toml"), &at, &signed_for);
+    }
     let verify = |r: &str| {
         json(
             h,
@@ -168,10 +177,10 @@ fn copy_within_and_across_registries() {
     // Another registry (keys from the policy): blobs uploaded, same digests, the
     // signature logged in that registry's log, verify and pull pass there.
     let before2 = uploads(&reg2);
-    let dst = format!("{}/mirror/tiny:prod", reg2.addr);
+    let dst = format!("{}/mirror/tiny:v1", reg2.addr);
     let c2 = json(h, &["copy", &src, &dst, "--policy", &k.p("trust.toml")]);
     check_doc("copy", &c2);
-    assert_eq!(c2["tag"], "prod");
+    assert_eq!(c2["tag"], "v1");
     assert_eq!(c2["digest"], digest.as_str());
     assert_eq!(c2["mounted_blobs"], 0);
     let n = c2["uploaded_blobs"].as_u64().unwrap();
@@ -292,6 +301,11 @@ fn classical_bundle_is_copied_after_the_relogged_one() {
     assert_eq!(i["digest"], digest.as_str());
     assert_eq!(algs(&i), ["ecdsa-p256-sha256", "ml-dsa-65"]);
     policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg2]);
+    add_mirror(
+        &h.join("trust.toml"),
+        &format!("{}/mirror/tiny", reg2.addr),
+        &format!("{}/models/tiny", reg.addr),
+    );
     let v = json(
         h,
         &[

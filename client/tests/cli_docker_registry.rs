@@ -65,6 +65,17 @@ fn docker_registry_push_pull_and_skopeo_copy() {
         &h.path().join("signer.pub"),
         "127.0.0.1:*/models/*",
     );
+    let d = registry_common::start_docker_registry().unwrap();
+    // The copies below are statements bound to a's repository (spec/signing.md §3.1):
+    // the policy says b, c and d mirror a (§6 `[[mirrors]]`).
+    let mut text = std::fs::read_to_string(h.path().join("trust.toml")).unwrap();
+    for m in [&b.addr, &c.addr, &d.addr] {
+        text.push_str(&format!(
+            "\n[[mirrors]]\npull = \"{m}/models\"\nsigned = \"{}/models\"\n",
+            a.addr
+        ));
+    }
+    std::fs::write(h.path().join("trust.toml"), text).unwrap();
     let src = tiny();
     let r = format!("{}/models/tiny:v1", a.addr);
     let pushed: serde_json::Value =
@@ -121,7 +132,6 @@ fn docker_registry_push_pull_and_skopeo_copy() {
     }
     // pqreg copy between two registries without the referrers API writes the referrers
     // tag itself.
-    let d = registry_common::start_docker_registry().unwrap();
     ok(&h.run(&["copy", &r, &format!("{}/models/tiny:v1", d.addr)]));
     let got = pull(&h, &format!("{}/models/tiny:v1", d.addr), "out-d");
     assert_eq!(got["digest"], digest);

@@ -20,6 +20,12 @@ fn repack(
 ) -> PackedModel {
     let rcpt = [keys.recipient.public_key().unwrap()];
     let mut opts = PackOptions::new(&keys.signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "registry.example/models/tiny".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     opts.recipients = &rcpt;
     opts.previous = Some(&prev.index);
     opts.lineage_secret = prev.lineage_secret.as_ref();
@@ -107,6 +113,12 @@ fn reused_layer_missing_from_destination_is_refused() {
     let v1 = pack(&tiny(), &tmp.path().join("a"), &keys, true);
     let rcpt = [keys.recipient.public_key().unwrap()];
     let mut opts = PackOptions::new(&keys.signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "registry.example/models/tiny".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     opts.recipients = &rcpt;
     opts.previous = Some(&v1.index);
     opts.lineage_secret = v1.lineage_secret.as_ref();

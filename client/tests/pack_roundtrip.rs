@@ -87,6 +87,12 @@ fn classic_bundle_is_a_second_referrer() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = tmp.path().join("layout");
     let mut opts = pqreg::pack::PackOptions::new(&keys.signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "registry.example/models/tiny".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     opts.classic_key = Some(&ec);
     let mut sink = pqreg::pack::DirSink::create(&layout).unwrap();
     let packed = pqreg::pack::pack_model(&tiny(), &mut opts, &mut sink).unwrap();
@@ -121,6 +127,12 @@ fn walk_refuses_symlinks_bad_names_and_empty_dirs() {
     std::fs::create_dir_all(model.join("sub")).unwrap();
     let mut sink = DirSink::create(&tmp.path().join("layout")).unwrap();
     let mut opts = PackOptions::new(&keys.signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "registry.example/models/tiny".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     let err = pack_model(&model, &mut opts, &mut sink).unwrap_err();
     assert!(
         matches!(err, pqreg::Error::Pack(PackError::EmptyModel)),
@@ -191,6 +203,12 @@ fn chunks_sealed_in_memory_or_in_files_are_the_same_blobs() {
     for budget in [pqreg::pack::MEMORY_BUDGET, 0] {
         let layout = tmp.path().join(format!("layout-{budget}"));
         let mut opts = PackOptions::new(&keys.signer);
+        opts.binding = Some(pqreg_spec::statement::Binding {
+            repository: "registry.example/models/tiny".into(),
+            tag: Some("v1".into()),
+            version: 1,
+            signed_at: 0,
+        });
         opts.recipients = &rcpt;
         opts.lineage_secret = Some(&secret);
         opts.memory_budget = budget;
@@ -282,6 +300,12 @@ fn verify_plaintext_catches_a_signer_whose_index_lies() {
         }
     }
     let mut opts = PackOptions::new(&keys.signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "registry.example/models/tiny".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     opts.previous = Some(&forged);
     let mut sink = DirSink::create(&layout).unwrap();
     let lying = pack_model(&model_b, &mut opts, &mut sink).unwrap();

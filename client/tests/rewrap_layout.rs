@@ -46,6 +46,12 @@ fn change(
             signing_key: signer,
             classic_key: None,
             log_hook: None,
+            binding: Some(pqreg_spec::statement::Binding {
+                repository: REPO.into(),
+                tag: Some("v1".into()),
+                version: 2,
+                signed_at: 0,
+            }),
         },
         tag: Some("v1".into()),
     };

@@ -104,6 +104,12 @@ pub enum PolicyError {
         /// What is wrong.
         reason: String,
     },
+    /// A `max_age` is not a duration (`<n>s`, `<n>m`, `<n>h` or `<n>d`, n > 0).
+    #[error("max_age {0:?} is not a duration like \"30d\", \"12h\", \"90m\" or \"3600s\"")]
+    BadDuration(String),
+    /// A `[[mirrors]]` entry is malformed (not a `host[:port]/path` prefix).
+    #[error("mirror rule {0:?} is malformed: pull and signed must be host[:port]/path prefixes")]
+    BadMirror(String),
     /// Two `[[logs]]` entries have the same origin.
     #[error("log {0:?} is declared twice")]
     DuplicateLog(String),
@@ -143,6 +149,18 @@ pub struct Rule {
     pub require_log: Option<bool>,
     /// The weakest algorithm accepted (`None`: the policy default).
     pub min_algorithm: Option<SignatureAlgorithm>,
+    /// Seconds after which a tag's signature is stale (`None`: the policy default).
+    pub max_age: Option<u64>,
+}
+
+/// A `[[mirrors]]` rule: models pulled from under `pull` may carry statements signed
+/// for the same path under `signed` (spec/signing.md §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Prefix (`host[:port]/path`) of the repositories pulled from.
+    pub pull: String,
+    /// Prefix of the repositories their statements may name instead.
+    pub signed: String,
 }
 
 /// A parsed, checked trust policy.
@@ -158,6 +176,10 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// The transparency logs the client trusts, with their keys (`[[logs]]`).
     pub logs: Vec<PolicyLog>,
+    /// Default for rules without `max_age` (`None`: signatures never go stale).
+    pub max_age: Option<u64>,
+    /// Locations whose models may carry statements signed for another location.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// A transparency log the policy trusts (`[[logs]]`).
@@ -168,6 +190,16 @@ pub struct PolicyLog {
     /// Where to read the log's checkpoint and tiles (a mirror); `None`: the registry's
     /// `/log` prefix.
     pub url: Option<String>,
+    /// The registries (`host[:port]`) whose entries this log vouches for (`registries`;
+    /// default: the origin's first `/`-separated component, spec/signing.md §7.5).
+    pub registries: Vec<String>,
+}
+
+impl PolicyLog {
+    /// Whether this log vouches for entries of the registry `host[:port]`.
+    pub fn vouches_for(&self, registry: &str) -> bool {
+        self.registries.iter().any(|r| r == registry)
+    }
 }
 
 /// The name spec/signing.md gives an algorithm (policy files, referrer annotations).
@@ -248,6 +280,46 @@ pub fn repository_matches(pattern: &str, repository: &str) -> bool {
     next[0]
 }
 
+/// Seconds of a `max_age` value: a positive decimal followed by `s`, `m`, `h` or `d`.
+pub fn parse_duration(s: &str) -> Result<u64, PolicyError> {
+    let bad = || PolicyError::BadDuration(s.to_owned());
+    let split = s.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let canonical = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0');
+    if !canonical {
+        return Err(bad());
+    }
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(bad)
+}
+
+/// Whether `repository` is `prefix` or lies under it; the rest (`""` or `/…`).
+fn strip_repo_prefix<'r>(repository: &'r str, prefix: &str) -> Option<&'r str> {
+    let rest = repository.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+fn check_mirror_prefix(p: &str) -> bool {
+    let chars_ok = p
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
+    chars_ok
+        && p.len() <= MAX_PATTERN_BYTES
+        && p.contains('/')
+        && !p.starts_with('/')
+        && !p.ends_with('/')
+        && !p.contains("//")
+}
+
 fn check_pattern(p: &str) -> Result<(), PolicyError> {
     let chars_ok = p
         .bytes()
@@ -292,16 +364,20 @@ impl Policy {
                 if key.id != *key_id {
                     continue;
                 }
-                match rule.min_algorithm.or(self.min_algorithm) {
-                    Some(min) if algorithm_strength(key.alg) < algorithm_strength(min) => {
-                        weak = Some(PolicyError::WeakAlgorithm {
-                            key_id: *key_id,
-                            alg: algorithm_name(key.alg),
-                            min: algorithm_name(min),
-                        });
-                    }
-                    _ => return Ok(()),
+                // Without an explicit minimum, any ML-DSA: a classical key needs a rule
+                // (or default) whose `min_algorithm` names a classical algorithm.
+                let min = rule
+                    .min_algorithm
+                    .or(self.min_algorithm)
+                    .unwrap_or(SignatureAlgorithm::MlDsa44);
+                if algorithm_strength(key.alg) >= algorithm_strength(min) {
+                    return Ok(());
                 }
+                weak = Some(PolicyError::WeakAlgorithm {
+                    key_id: *key_id,
+                    alg: algorithm_name(key.alg),
+                    min: algorithm_name(min),
+                });
             }
         }
         let err = match (covered, weak) {
@@ -326,6 +402,36 @@ impl Policy {
             }
         }
         !any && self.require_log
+    }
+
+    /// Seconds after which a signature for a tag of `repository` is stale: the smallest
+    /// `max_age` of the rules that cover it (each defaulting to the policy's), or the
+    /// policy's when none does. `None`: never stale.
+    pub fn max_age(&self, repository: &str) -> Option<u64> {
+        let mut any = false;
+        let mut min: Option<u64> = None;
+        for rule in self.matching(repository) {
+            any = true;
+            if let Some(a) = rule.max_age.or(self.max_age) {
+                min = Some(min.map_or(a, |m| m.min(a)));
+            }
+        }
+        if any { min } else { self.max_age }
+    }
+
+    /// The repositories a statement pulled from `repository` may be bound to: that one,
+    /// then the mirror rules' mappings of it (same path below the `signed` prefix).
+    pub fn signed_repositories(&self, repository: &str) -> Vec<String> {
+        let mut out = vec![repository.to_owned()];
+        for m in &self.mirrors {
+            if let Some(rest) = strip_repo_prefix(repository, &m.pull) {
+                let mapped = format!("{}{rest}", m.signed);
+                if !out.contains(&mapped) {
+                    out.push(mapped);
+                }
+            }
+        }
+        out
     }
 
     /// The keys some rule covering `repository` lists: the keys worth trying.
@@ -446,6 +552,7 @@ impl Policy {
                 signers,
                 require_log: r.require_log,
                 min_algorithm: r.min_algorithm.as_deref().map(alg).transpose()?,
+                max_age: r.max_age.as_deref().map(parse_duration).transpose()?,
             });
         }
         let mut logs: Vec<PolicyLog> = Vec::with_capacity(w.logs.len());
@@ -459,12 +566,27 @@ impl Policy {
             }
             logs.push(log);
         }
+        let mut mirrors = Vec::with_capacity(w.mirrors.len());
+        for m in w.mirrors {
+            if !check_mirror_prefix(&m.pull) || !check_mirror_prefix(&m.signed) {
+                return Err(PolicyError::BadMirror(format!(
+                    "{} -> {}",
+                    m.pull, m.signed
+                )));
+            }
+            mirrors.push(Mirror {
+                pull: m.pull,
+                signed: m.signed,
+            });
+        }
         Ok(Self {
             require_log: w.require_log.unwrap_or(true),
             min_algorithm: w.min_algorithm.as_deref().map(alg).transpose()?,
             keys,
             rules,
             logs,
+            max_age: w.max_age.as_deref().map(parse_duration).transpose()?,
+            mirrors,
         })
     }
 }
@@ -510,7 +632,19 @@ fn log_from_wire(l: WireLog) -> Result<PolicyLog, PolicyError> {
             return Err(bad(format!("url {u:?} is not an http(s) URL")));
         }
     }
+    let registries = match l.registries {
+        Some(r) if r.is_empty() => return Err(bad("registries is empty".into())),
+        Some(r) => r,
+        None => vec![l.origin.split('/').next().unwrap_or_default().to_owned()],
+    };
+    if let Some(r) = registries
+        .iter()
+        .find(|r| r.is_empty() || r.contains(['/', ' ']) || r.len() > MAX_PATTERN_BYTES)
+    {
+        return Err(bad(format!("registry {r:?} is not host[:port]")));
+    }
     Ok(PolicyLog {
+        registries,
         verifier: LogVerifier {
             origin: l.origin,
             log_keys,
@@ -533,6 +667,16 @@ struct WirePolicy {
     rules: Vec<WireRule>,
     #[serde(default)]
     logs: Vec<WireLog>,
+    max_age: Option<String>,
+    #[serde(default)]
+    mirrors: Vec<WireMirror>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireMirror {
+    pull: String,
+    signed: String,
 }
 
 #[derive(Deserialize)]
@@ -544,6 +688,7 @@ struct WireLog {
     witnesses: Vec<String>,
     quorum: Option<usize>,
     url: Option<String>,
+    registries: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -562,6 +707,7 @@ struct WireRule {
     signers: Vec<String>,
     require_log: Option<bool>,
     min_algorithm: Option<String>,
+    max_age: Option<String>,
 }
 
 #[cfg(test)]
@@ -614,5 +760,45 @@ mod tests {
         for bad in ["", "/a", "a//b", "A/b", "a/***", "a b", "*/*/*/*/*"] {
             assert!(check_pattern(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d").unwrap(), 30 * 86_400);
+        assert_eq!(parse_duration("12h").unwrap(), 12 * 3600);
+        assert_eq!(parse_duration("90m").unwrap(), 5400);
+        assert_eq!(parse_duration("1s").unwrap(), 1);
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "01d",
+            "1w",
+            "-1d",
+            "1.5d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mirror_mapping() {
+        let p = Policy::from_toml(
+            "version = 1\n[[mirrors]]\npull = \"mirror.example/cache\"\nsigned = \"registry.example/models\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.signed_repositories("mirror.example/cache/llama"),
+            vec![
+                "mirror.example/cache/llama",
+                "registry.example/models/llama"
+            ]
+        );
+        // Not under the prefix: only itself.
+        assert_eq!(
+            p.signed_repositories("mirror.example/cache2/llama"),
+            vec!["mirror.example/cache2/llama"]
+        );
     }
 }

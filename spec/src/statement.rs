@@ -31,6 +31,17 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const OMS_PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
 /// The subject annotation that carries the OCI manifest digest (`sha256:<hex>`).
 pub const MANIFEST_ANNOTATION: &str = "dev.pqreg.oci-manifest";
+/// The subject annotation naming the repository (`host[:port]/path`) signed for.
+pub const REPOSITORY_ANNOTATION: &str = "dev.pqreg.repository";
+/// The subject annotation naming the tag signed for (absent: signed by digest only).
+pub const TAG_ANNOTATION: &str = "dev.pqreg.tag";
+/// The subject annotation carrying the version number (decimal), increasing per
+/// repository and tag.
+pub const VERSION_ANNOTATION: &str = "dev.pqreg.version";
+/// The subject annotation carrying the signing time (decimal POSIX seconds).
+pub const SIGNED_AT_ANNOTATION: &str = "dev.pqreg.signed-at";
+/// Longest repository or tag accepted in a binding, in bytes.
+pub const MAX_LOCATION_BYTES: usize = 512;
 /// The only hash algorithm pqreg accepts in resources and `hash_type`.
 pub const HASH_SHA256: &str = "sha256";
 /// The OMS default shard size (1,000,000,000 bytes) for `shards` statements.
@@ -124,6 +135,112 @@ pub enum StatementError {
     /// The content was hashed with a different serialization than the statement's.
     #[error("content serialization ({0}) differs from the statement's")]
     MethodMismatch(&'static str),
+    /// The binding annotations are incomplete or malformed (a repository, version and
+    /// signing time come together; values are canonical decimals and bounded names).
+    #[error("the statement's location binding is malformed: {0}")]
+    BadBinding(String),
+    /// The statement names no repository, tag and version (required by pull).
+    #[error("the statement does not bind a repository, tag and version ({REPOSITORY_ANNOTATION})")]
+    BindingMissing,
+    /// The statement was signed for another repository than the one pulled from.
+    #[error("signed for repository {signed:?}, pulled from {pulled:?}")]
+    WrongRepository {
+        /// The repository in the statement.
+        signed: String,
+        /// The repository pulled from.
+        pulled: String,
+    },
+    /// The statement was signed for another tag than the one asked for.
+    #[error("signed for tag {}, pulled as tag {pulled:?}", shown_tag(.signed))]
+    WrongTag {
+        /// The tag in the statement (`None`: signed by digest only).
+        signed: Option<String>,
+        /// The tag asked for.
+        pulled: String,
+    },
+    /// The version is older than one already accepted for the tag, or equal with another
+    /// manifest.
+    #[error(
+        "version {got} ({manifest}) of this tag is not newer than version {seen} ({seen_manifest}) accepted before"
+    )]
+    Rollback {
+        /// The version signed.
+        got: u64,
+        /// Its manifest.
+        manifest: Digest,
+        /// The newest version accepted before.
+        seen: u64,
+        /// Its manifest.
+        seen_manifest: Digest,
+    },
+    /// The signature is older than the policy's `max_age`.
+    #[error(
+        "signed at {signed_at} (POSIX seconds), more than {max_age} seconds before now ({now})"
+    )]
+    Stale {
+        /// The statement's signing time.
+        signed_at: u64,
+        /// The policy's maximum age in seconds.
+        max_age: u64,
+        /// The time of the check.
+        now: u64,
+    },
+}
+
+fn shown_tag(t: &Option<String>) -> String {
+    t.as_ref().map_or_else(
+        || "(none: signed by digest)".to_owned(),
+        |t| format!("{t:?}"),
+    )
+}
+
+/// Where and as what a statement was published (spec/signing.md §3.1): the repository
+/// and tag, a version that only increases per repository and tag, and the signing time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// `host[:port]/path`, as the trust policy matches it.
+    pub repository: String,
+    /// The tag published, if any.
+    pub tag: Option<String>,
+    /// The version (pqreg writes max(milliseconds since the epoch, previous + 1)).
+    pub version: u64,
+    /// POSIX seconds at signing.
+    pub signed_at: u64,
+}
+
+impl Binding {
+    fn validate(&self) -> Result<(), StatementError> {
+        let bad = |what: &str| Err(StatementError::BadBinding(what.to_owned()));
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= MAX_LOCATION_BYTES
+                && s.bytes().all(|b| b.is_ascii_graphic())
+        };
+        if !name_ok(&self.repository) || !self.repository.contains('/') {
+            return bad("repository");
+        }
+        if self.tag.as_deref().is_some_and(|t| !name_ok(t)) {
+            return bad("tag");
+        }
+        Ok(())
+    }
+}
+
+/// What a puller expects of a statement's binding (spec/signing.md §7 step 7).
+#[derive(Debug, Clone, Default)]
+pub struct Expected<'a> {
+    /// The repositories the statement may be bound to: the one pulled from, and those
+    /// the trust policy's `[[mirrors]]` map it to.
+    pub repositories: Vec<String>,
+    /// Accept any repository (a signer checking a statement it signed itself before it
+    /// re-signs it for this location, spec/signing.md §7.2).
+    pub any_repository: bool,
+    /// The tag asked for (`None`: pulled by digest, any tag).
+    pub tag: Option<&'a str>,
+    /// The newest version and manifest accepted before for this tag.
+    pub seen: Option<(u64, Digest)>,
+    /// The policy's maximum age in seconds, and the current time (POSIX seconds).
+    pub max_age: Option<(u64, u64)>,
 }
 
 /// How files map to resources (OMS `serialization.method`).
@@ -185,6 +302,8 @@ pub struct Statement {
     pub allow_symlinks: bool,
     /// OMS `ignore_paths`, written only when present.
     pub ignore_paths: Option<Vec<String>>,
+    /// Repository, tag, version and signing time (§3.1), when bound.
+    pub binding: Option<Binding>,
 }
 
 /// The byte ranges `[start, end)` a file of `size` bytes is cut into with `shard_size`
@@ -247,9 +366,68 @@ impl Statement {
             method,
             allow_symlinks: false,
             ignore_paths: None,
+            binding: None,
         };
         s.validate()?;
         Ok(s)
+    }
+
+    /// The statement bound to a repository, tag, version and signing time (§3.1).
+    pub fn with_binding(mut self, binding: Binding) -> Result<Self, SigningError> {
+        binding.validate()?;
+        self.binding = Some(binding);
+        Ok(self)
+    }
+
+    /// Checks the binding against what the puller expects, in this order: present,
+    /// repository, tag, not older than the newest accepted (nor equal with another
+    /// manifest), not older than `max_age`. `manifest` is the digest pulled.
+    pub fn check_binding(
+        &self,
+        expected: &Expected<'_>,
+        manifest: &Digest,
+    ) -> Result<&Binding, SigningError> {
+        let Some(b) = &self.binding else {
+            return Err(StatementError::BindingMissing.into());
+        };
+        if !expected.any_repository && !expected.repositories.contains(&b.repository) {
+            return Err(StatementError::WrongRepository {
+                signed: b.repository.clone(),
+                pulled: expected.repositories.first().cloned().unwrap_or_default(),
+            }
+            .into());
+        }
+        if let Some(t) = expected.tag
+            && b.tag.as_deref() != Some(t)
+        {
+            return Err(StatementError::WrongTag {
+                signed: b.tag.clone(),
+                pulled: t.to_owned(),
+            }
+            .into());
+        }
+        if let Some((seen, seen_manifest)) = expected.seen
+            && (b.version < seen || (b.version == seen && *manifest != seen_manifest))
+        {
+            return Err(StatementError::Rollback {
+                got: b.version,
+                manifest: *manifest,
+                seen,
+                seen_manifest,
+            }
+            .into());
+        }
+        if let Some((max_age, now)) = expected.max_age
+            && now.saturating_sub(b.signed_at) > max_age
+        {
+            return Err(StatementError::Stale {
+                signed_at: b.signed_at,
+                max_age,
+                now,
+            }
+            .into());
+        }
+        Ok(b)
     }
 
     /// The subject digest: the OMS root digest of the resources.
@@ -384,7 +562,13 @@ impl Statement {
             .ok_or(StatementError::SubjectCount(0))?;
         let signed_root = Digest::from_hex(&subject.digest.sha256)
             .map_err(|_| StatementError::BadDigest(subject.name.clone()))?;
-        let manifest = subject.annotations.map(|a| a.oci_manifest);
+        let (manifest, binding) = match subject.annotations {
+            None => (None, None),
+            Some(a) => {
+                let binding = binding_from_wire(&a)?;
+                (a.oci_manifest, binding)
+            }
+        };
         let s = &w.predicate.serialization;
         if s.hash_type != HASH_SHA256 {
             return Err(StatementError::UnsupportedHash(s.hash_type.clone()));
@@ -427,8 +611,12 @@ impl Statement {
             method,
             allow_symlinks: w.predicate.serialization.allow_symlinks,
             ignore_paths: w.predicate.serialization.ignore_paths,
+            binding,
         };
         st.validate()?;
+        if let Some(b) = &st.binding {
+            b.validate()?;
+        }
         let computed = st.subject_digest();
         if computed != signed_root {
             return Err(StatementError::SubjectMismatch {
@@ -451,9 +639,7 @@ impl Statement {
                 digest: WireDigestSet {
                     sha256: self.subject_digest().hex(),
                 },
-                annotations: self
-                    .manifest
-                    .map(|oci_manifest| WireAnnotations { oci_manifest }),
+                annotations: self.wire_annotations(),
             }],
             predicate_type: OMS_PREDICATE_TYPE.to_owned(),
             predicate: WirePredicate {
@@ -475,6 +661,40 @@ impl Statement {
                 },
             },
         }
+    }
+}
+
+impl Statement {
+    fn wire_annotations(&self) -> Option<WireAnnotations> {
+        if self.manifest.is_none() && self.binding.is_none() {
+            return None;
+        }
+        let b = self.binding.as_ref();
+        Some(WireAnnotations {
+            oci_manifest: self.manifest,
+            repository: b.map(|b| b.repository.clone()),
+            tag: b.and_then(|b| b.tag.clone()),
+            version: b.map(|b| b.version.to_string()),
+            signed_at: b.map(|b| b.signed_at.to_string()),
+        })
+    }
+}
+
+/// The binding of the subject's annotations: none, or repository, version and signing
+/// time together (tag optional), the numbers as canonical decimals.
+fn binding_from_wire(a: &WireAnnotations) -> Result<Option<Binding>, StatementError> {
+    let bad = |what: &str| StatementError::BadBinding(what.to_owned());
+    match (&a.repository, &a.version, &a.signed_at) {
+        (None, None, None) if a.tag.is_none() => Ok(None),
+        (Some(repository), Some(version), Some(signed_at)) => Ok(Some(Binding {
+            repository: repository.clone(),
+            tag: a.tag.clone(),
+            version: parse_decimal(version).ok_or_else(|| bad("version"))?,
+            signed_at: parse_decimal(signed_at).ok_or_else(|| bad("signed-at"))?,
+        })),
+        _ => Err(bad(
+            "repository, version and signed-at must be present together",
+        )),
     }
 }
 
@@ -614,8 +834,36 @@ struct WireDigestSet {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireAnnotations {
-    #[serde(rename = "dev.pqreg.oci-manifest")]
-    oci_manifest: Digest,
+    #[serde(
+        rename = "dev.pqreg.oci-manifest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    oci_manifest: Option<Digest>,
+    #[serde(
+        rename = "dev.pqreg.repository",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    repository: Option<String>,
+    #[serde(
+        rename = "dev.pqreg.tag",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    tag: Option<String>,
+    #[serde(
+        rename = "dev.pqreg.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    version: Option<String>,
+    #[serde(
+        rename = "dev.pqreg.signed-at",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    signed_at: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

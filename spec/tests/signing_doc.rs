@@ -11,7 +11,7 @@ use pqreg_spec::bundle::{Bundle, PQREG_ENTRY_KIND};
 use pqreg_spec::dsse::{SigningError, pae};
 use pqreg_spec::keys::KeyId;
 use pqreg_spec::policy::{Policy, PolicyError};
-use pqreg_spec::statement::{FileEntry, Statement};
+use pqreg_spec::statement::{Binding, FileEntry, Statement};
 use signing_util::example;
 
 fn json(s: &str) -> serde_json::Value {
@@ -61,6 +61,34 @@ fn statement_example() {
     let doc = example("statement");
     assert_eq!(bytes_json(&built.to_json()), json(&doc));
     assert_eq!(Statement::from_json(doc.as_bytes()).unwrap(), built);
+}
+
+#[test]
+fn bound_statement_example() {
+    let mut b = Binding {
+        repository: String::new(),
+        tag: None,
+        version: 0,
+        signed_at: 0,
+    };
+    for line in example("statement-binding").lines() {
+        let (k, v) = line.split_once(' ').unwrap();
+        match k {
+            "repository" => b.repository = v.into(),
+            "tag" => b.tag = Some(v.into()),
+            "version" => b.version = v.parse().unwrap(),
+            "signed-at" => b.signed_at = v.parse().unwrap(),
+            _ => panic!("bad line {line:?}"),
+        }
+    }
+    let built = doc_statement().with_binding(b).unwrap();
+    let wire = bytes_json(&built.to_json());
+    assert_eq!(wire["subject"], json(&example("statement-bound-subject")));
+    // The rest is the unbound example's; it parses back to the same statement.
+    let mut rest = wire.clone();
+    rest["subject"] = json(&example("statement"))["subject"].clone();
+    assert_eq!(rest, json(&example("statement")));
+    assert_eq!(Statement::from_json(&built.to_json()).unwrap(), built);
 }
 
 #[test]

@@ -59,7 +59,30 @@ fn authorize() {
     assert_eq!(p.keys[1].alg, SignatureAlgorithm::MlDsa87);
     p.authorize("r.example/models/llama", &id(b"pq")).unwrap();
     p.authorize("r.example/team/a/b/c", &id(b"87")).unwrap();
-    p.authorize("r.example/legacy/old", &id(b"classic"))
+    // A classical key is refused without an explicit opt-out (issue 12 point 6)...
+    let e = pol_err(
+        p.authorize("r.example/legacy/old", &id(b"classic"))
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(
+            e,
+            PolicyError::WeakAlgorithm {
+                alg: "ecdsa-p256-sha256",
+                min: "ml-dsa-44",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // ... and accepted where the rule names a classical minimum.
+    let opted = Policy::from_toml(&base().replace(
+        "require_log = false\n",
+        "require_log = false\nmin_algorithm = \"ecdsa-p256-sha256\"\n",
+    ))
+    .unwrap();
+    opted
+        .authorize("r.example/legacy/old", &id(b"classic"))
         .unwrap();
     let e = pol_err(
         p.authorize("r.example/models/llama", &id(b"classic"))

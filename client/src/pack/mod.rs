@@ -138,6 +138,9 @@ pub struct PackOptions<'a> {
     pub log_hook: Option<&'a mut dyn LogHook>,
     /// Tag of the model manifest at the sink.
     pub tag: Option<String>,
+    /// What the statement binds (spec/signing.md §3.1): repository, tag, version and
+    /// signing time; `None` signs an unbound statement (pull refuses it).
+    pub binding: Option<pqreg_spec::statement::Binding>,
     /// Manifest annotations (informational, spec/artifact.md section 3).
     pub annotations: Option<BTreeMap<String, String>>,
     /// Accept symlinks to regular files (read as the file they point to).
@@ -163,6 +166,7 @@ impl<'a> PackOptions<'a> {
             classic_key: None,
             log_hook: None,
             tag: None,
+            binding: None,
             annotations: None,
             follow_symlinks: false,
             plan: PlanParams::default(),
@@ -426,6 +430,7 @@ fn signer<'s>(opts: &'s mut PackOptions<'_>) -> SignOptions<'s> {
             Some(h) => Some(h),
             None => None,
         },
+        binding: opts.binding.clone(),
     }
 }
 

@@ -14,7 +14,7 @@ use pqreg_spec::bundle::{Bundle, TlogEntry, oms_key_hint};
 use pqreg_spec::dsse::{Envelope, Signer};
 use pqreg_spec::keys::{KeyId, SignatureAlgorithm, SigningKey};
 use pqreg_spec::oci::{self, Descriptor};
-use pqreg_spec::statement::{FileEntry, PAYLOAD_TYPE, Statement};
+use pqreg_spec::statement::{Binding, FileEntry, PAYLOAD_TYPE, Statement};
 
 use super::{BlobSink, PackError};
 use crate::Error;
@@ -72,6 +72,9 @@ pub struct SignOptions<'a> {
     /// Called once for the ML-DSA bundle to obtain its transparency-log entries; `None`
     /// leaves `tlogEntries` empty.
     pub log_hook: Option<&'a mut dyn LogHook>,
+    /// The repository, tag, version and signing time the statement binds
+    /// (spec/signing.md §3.1); `None` signs an unbound statement, which pull refuses.
+    pub binding: Option<Binding>,
 }
 
 impl std::fmt::Debug for SignOptions<'_> {
@@ -80,6 +83,7 @@ impl std::fmt::Debug for SignOptions<'_> {
             .field("signing_key", &self.signing_key.key_id())
             .field("classic_key", &self.classic_key.map(SigningKey::key_id))
             .field("log_hook", &self.log_hook.is_some())
+            .field("binding", &self.binding)
             .finish()
     }
 }
@@ -112,8 +116,13 @@ pub fn sign_model(
     sink: &mut impl BlobSink,
 ) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
     signer.check_keys()?;
-    let statement = Statement::from_files(model_name, files, Some(manifest.digest))
+    let mut statement = Statement::from_files(model_name, files, Some(manifest.digest))
         .map_err(|e| Error::Spec(e.into()))?;
+    if let Some(b) = &signer.binding {
+        statement = statement
+            .with_binding(b.clone())
+            .map_err(|e| Error::Spec(e.into()))?;
+    }
     let payload = statement.to_json();
     let key = signer.signing_key;
     let pq = store_bundle(

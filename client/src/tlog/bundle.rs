@@ -135,6 +135,14 @@ impl BundleLog<'_> {
         check_entry(e, ctx)?;
         let p = &e.inclusion_proof;
         let plog = configured_log(self.policy, e, p.checkpoint.as_bytes())?;
+        // The entry names a repository path; the registry is the log's (spec/signing.md
+        // §7.5): another registry's log does not vouch for this one's repositories.
+        if !plog.vouches_for(&self.registry) {
+            return Err(LogError::EntryMismatch(format!(
+                "the entry is in the log {:?}, which the trust policy lets vouch for {:?}, not for {:?}",
+                plog.verifier.origin, plog.registries, self.registry
+            )));
+        }
         let head = TreeHead {
             size: p.tree_size,
             root: p.root_hash,

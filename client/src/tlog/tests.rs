@@ -37,15 +37,23 @@ fn signers(origin: &str) -> [NoteSigner; 2] {
 }
 
 fn policy(origin: &str) -> Policy {
+    Policy::from_toml(&policy_text(origin)).unwrap()
+}
+
+/// The text of [`policy`] (the test registry "127.0.0.1:9" named as the log's).
+fn toml_of(p: &Policy) -> String {
+    policy_text(&p.logs[0].verifier.origin)
+}
+
+fn policy_text(origin: &str) -> String {
     let keys: Vec<String> = signers(origin)
         .iter()
         .map(|s| format!("\"{}\"", s.verifier_key()))
         .collect();
-    Policy::from_toml(&format!(
-        "version = 1\n[[logs]]\norigin = \"{origin}\"\nkeys = [{}]\n",
+    format!(
+        "version = 1\n[[logs]]\norigin = \"{origin}\"\nregistries = [\"127.0.0.1:9\"]\nkeys = [{}]\n",
         keys.join(", ")
-    ))
-    .unwrap()
+    )
 }
 
 struct Fixture {
@@ -162,6 +170,16 @@ fn bundle_entry_checks() {
     let err = check(&p, state.path(), &f, &good).unwrap_err();
     assert!(matches!(err, LogError::Checkpoint { .. }), "{err}");
     store.store(&stored).unwrap();
+
+    // The same entry pulled from a registry the log does not vouch for (spec/signing.md
+    // §7.5): by default a log vouches for the host of its origin only.
+    let default_registries =
+        Policy::from_toml(&toml_of(&p).replace("registries = [\"127.0.0.1:9\"]\n", "")).unwrap();
+    let err = check(&default_registries, fresh().path(), &f, &good).unwrap_err();
+    assert!(
+        matches!(&err, LogError::EntryMismatch(m) if m.contains("not for \"127.0.0.1:9\"")),
+        "{err}"
+    );
 
     // A proof for the wrong leaf: entry 2's body with entry 1's proof.
     let mut e = good.clone();

@@ -48,7 +48,7 @@ use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, Verifying
 use pqreg_spec::oci::{Descriptor, media_types};
 use pqreg_spec::policy::{Policy, parse_algorithm};
 use pqreg_spec::segment::{ChunkKey, SegmentError};
-use pqreg_spec::statement::{FileEntry, Method};
+use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 
 use crate::Error;
 
@@ -238,13 +238,22 @@ pub struct UnpackOptions<'a> {
     /// Also hash every written file against its index digest (spec/signing.md §7 step
     /// 9, `--verify-plaintext`).
     pub verify_plaintext: bool,
+    /// What the statement's binding must say (spec/signing.md §3.1, §7 step 7): by
+    /// default the repository pulled from (or a policy mirror's), any tag, no rollback
+    /// or age check. A bundle whose binding does not match is passed over for the next.
+    pub expected: Expected<'a>,
 }
 
 impl<'a> UnpackOptions<'a> {
     /// Options with no keyring, identity or log verifier, and 2 threads.
     pub fn new(repository: impl Into<String>, policy: &'a Policy) -> Self {
+        let repository = repository.into();
         UnpackOptions {
-            repository: repository.into(),
+            expected: Expected {
+                repositories: policy.signed_repositories(&repository),
+                ..Expected::default()
+            },
+            repository,
             policy,
             keyring: &[],
             identity: None,
@@ -281,6 +290,9 @@ pub struct UnpackReport {
     pub model_name: String,
     /// SHA-256 of the verified statement (the ML-DSA bundle's DSSE payload).
     pub statement_digest: Digest,
+    /// The statement's repository, tag, version and signing time (checked against
+    /// [`UnpackOptions::expected`]).
+    pub binding: Binding,
 }
 
 /// The model's config, decrypted index and lineage secret, checked against the manifest
@@ -428,6 +440,11 @@ fn verify_one<S: BlobSource>(
         .collect();
     accepted.extend(opts.keyring.iter().map(|k| k as &dyn Verifier));
     let v = verify_signature(&bundle, &opts.repository, opts.policy, &accepted)
+        .map_err(|e| Error::Spec(e.into()))?;
+    // Step 7, the location: a statement signed for another repository or tag, an older
+    // version of the tag, or a stale one, is passed over (another bundle may match).
+    v.statement
+        .check_binding(&opts.expected, manifest_digest)
         .map_err(|e| Error::Spec(e.into()))?;
     Ok((v, (bytes.len() + bundle.len()) as u64))
 }
@@ -598,6 +615,13 @@ pub fn unpack_model<S: BlobSource + Sync>(
         blob_bytes: blob_bytes + read.into_inner(),
         model_name: statement.model_name.clone(),
         statement_digest: verified.bundle.statement_digest(),
+        // check_binding (verify_one) refused a statement without one.
+        binding: statement.binding.clone().ok_or_else(|| {
+            let e = pqreg_spec::dsse::SigningError::from(
+                pqreg_spec::statement::StatementError::BindingMissing,
+            );
+            Error::Spec(e.into())
+        })?,
     })
 }
 

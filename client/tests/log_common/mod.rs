@@ -93,8 +93,9 @@ impl Home {
         let policy = format!(
             "version = 1\n\n[[keys]]\nname = \"release\"\nalg = \"ml-dsa-65\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n\
              [[rules]]\nrepositories = [\"*/models/*\"]\nsigners = [\"release\"]\n\n\
-             [[logs]]\norigin = \"{}\"\nkeys = [\n{}\n]\n{url}",
+             [[logs]]\norigin = \"{}\"\nregistries = [\"{}\"]\nkeys = [\n{}\n]\n{url}",
             origin(reg),
+            reg.addr,
             keys.join("\n")
         );
         let dir = self.path().join("config").join("pqreg");

@@ -71,10 +71,21 @@ pub fn policy(path: &Path, signer_pub: &Path, regs: &[&Registry]) {
             .collect();
         let origin = get("/log/checkpoint").lines().next().unwrap().to_owned();
         text.push_str(&format!(
-            "\n[[logs]]\norigin = \"{origin}\"\nkeys = [{}]\n",
+            "\n[[logs]]\norigin = \"{origin}\"\nregistries = [\"{}\"]\nkeys = [{}]\n",
+            r.addr,
             keys.join(", ")
         ));
     }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Appends a `[[mirrors]]` rule to the policy at `path` (spec/signing.md §6): models
+/// pulled from under `pull` may carry statements signed for the same path under `signed`.
+pub fn add_mirror(path: &Path, pull: &str, signed: &str) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str(&format!(
+        "\n[[mirrors]]\npull = \"{pull}\"\nsigned = \"{signed}\"\n"
+    ));
     std::fs::write(path, text).unwrap();
 }
 

@@ -46,6 +46,12 @@ pub fn policy_for(signer: &SigningKey) -> Policy {
 pub fn pack(dir: &Path, layout: &Path, keys: &Keys, encrypted: bool) -> PackedModel {
     let rcpt = [keys.recipient.public_key().unwrap()];
     let mut opts = PackOptions::new(&keys.signer);
+    opts.binding = Some(pqreg_spec::statement::Binding {
+        repository: "registry.example/models/tiny".into(),
+        tag: Some("v1".into()),
+        version: 1,
+        signed_at: 0,
+    });
     if encrypted {
         opts.recipients = &rcpt;
     }

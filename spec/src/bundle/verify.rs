@@ -36,11 +36,19 @@ pub enum ExitCode {
     LogProof = 13,
     /// Decryption failed (no usable recipient key, AEAD tag, truncation).
     Decryption = 14,
+    /// The statement is bound to another repository or tag than the one pulled, or to
+    /// none (spec/signing.md §3.1).
+    WrongLocation = 15,
+    /// The tag's version is older than one this client accepted before, or the same
+    /// version with another manifest.
+    Rollback = 16,
+    /// The tag's signature is older than the trust policy's `max_age`.
+    Stale = 17,
 }
 
 impl ExitCode {
     /// All codes, in numeric order (for generating the documentation table).
-    pub const ALL: [ExitCode; 8] = [
+    pub const ALL: [ExitCode; 11] = [
         ExitCode::Ok,
         ExitCode::Error,
         ExitCode::Usage,
@@ -49,6 +57,9 @@ impl ExitCode {
         ExitCode::UntrustedSigner,
         ExitCode::LogProof,
         ExitCode::Decryption,
+        ExitCode::WrongLocation,
+        ExitCode::Rollback,
+        ExitCode::Stale,
     ];
 
     /// The numeric code.
@@ -67,6 +78,9 @@ impl ExitCode {
             ExitCode::UntrustedSigner => "UNTRUSTED_SIGNER",
             ExitCode::LogProof => "LOG_PROOF",
             ExitCode::Decryption => "DECRYPTION",
+            ExitCode::WrongLocation => "WRONG_LOCATION",
+            ExitCode::Rollback => "ROLLBACK",
+            ExitCode::Stale => "STALE",
         }
     }
 }
@@ -92,6 +106,13 @@ impl SigningError {
                 | StatementError::ResourceDigestMismatch { .. }
                 | StatementError::MethodMismatch(_),
             ) => ExitCode::DigestMismatch,
+            SigningError::Statement(
+                StatementError::BindingMissing
+                | StatementError::WrongRepository { .. }
+                | StatementError::WrongTag { .. },
+            ) => ExitCode::WrongLocation,
+            SigningError::Statement(StatementError::Rollback { .. }) => ExitCode::Rollback,
+            SigningError::Statement(StatementError::Stale { .. }) => ExitCode::Stale,
             SigningError::Statement(_) => ExitCode::BadSignature,
             SigningError::Policy(
                 PolicyError::NoRuleForRepository(_)
