@@ -172,11 +172,15 @@ fn rewound_then_forked_log() {
     // v1 on the log; the operator takes a backup (registry stopped).
     let reg = start_in(data.path());
     h.write_policy(&reg, None);
+    let first = reg.addr.clone();
     h.push(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
     drop(reg);
     copy_dir(data.path(), backup.path());
-    // v2 is logged and pulled: the client stores the larger checkpoint.
+    // v2 is logged and pulled: the client stores the larger checkpoint. (Each restart
+    // listens on a new port: the policy names the log's registry at its current
+    // address, spec/signing.md §7.5.)
     let reg = start_in(data.path());
+    h.write_policy(&reg, None);
     let r2 = format!("{}/models/tiny:v2", reg.addr);
     h.push(&m2, &r2);
     h.pull(&r2, "out2");
@@ -187,6 +191,15 @@ fn rewound_then_forked_log() {
 
     // The backup is restored: same keys, same origin, a smaller tree.
     let restored = start_in(backup.path());
+    h.write_policy(&restored, None);
+    // v1 was signed for the first address: the restored one serves it as a mirror.
+    let policy = h.path().join("config").join("pqreg").join("policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!(
+        "\n[[mirrors]]\npull = \"{}/models\"\nsigned = \"{first}/models\"\n",
+        restored.addr
+    ));
+    std::fs::write(&policy, text).unwrap();
     let r1 = format!("{}/models/tiny:v1", restored.addr);
     let err = h.pull_fails_13(&r1, "out1");
     assert!(err.contains("rewound"), "{err}");

@@ -247,17 +247,15 @@ fn docker_registry_manifests_tampered() {
         |b| *b = evil.to_string().into_bytes(),
         || pull_fails(&h, &r, "rcpt.key", 12, "tag swapped to untrusted"),
     );
-    // Tag v1 moved to v2 (same trusted signer): pqreg pulls v2, whole and as signed, and
-    // says so; that the tag moved is only visible in the transparency log (tag entries).
-    // A pinned reference ignores the tag.
+    // Tag v1 moved to v2 (same trusted signer): v2's statement is bound to tag v2
+    // (spec/signing.md §3.1), so pulling v1 refuses it (exit 15). A pinned reference
+    // ignores the tag.
     altered(
         &link,
         |b| *b = v2.to_string().into_bytes(),
         || {
             let _ = fs::remove_dir_all(h.path().join("cache"));
-            let o = ok(&h.pull(&r, "swapped", "rcpt.key", &[]));
-            let v: Value = serde_json::from_str(&o).unwrap();
-            assert_eq!(v["digest"], v2.to_string());
+            pull_fails(&h, &r, "rcpt.key", 15, "tag v1 moved to v2's version");
             let o = ok(&h.pull(&pinned, "pinned", "rcpt.key", &[]));
             let v: Value = serde_json::from_str(&o).unwrap();
             assert_eq!(v["digest"], digest.to_string());

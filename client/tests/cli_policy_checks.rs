@@ -1,0 +1,80 @@
+//! Issue 12 point 6, the client's side (spec/signing.md §6, §7.3; README "production"):
+//! a malformed default `policy.toml` stops push, recipients and copy with a clear error
+//! instead of being ignored, and a pull that verifies a checkpoint no witness cosigned
+//! warns on stderr. Real `pqreg-registry` on 127.0.0.1, real `pqreg` binary.
+#![allow(clippy::unwrap_used)]
+
+mod cli_common;
+mod model_common;
+mod registry_common;
+use cli_common::{pqreg, tiny};
+use model_common::{Keys, exits, policy, show};
+use registry_common::start;
+
+#[test]
+fn malformed_default_policy_stops_push_recipients_and_copy() {
+    let reg = start();
+    let k = Keys::new();
+    let r = format!("{}/models/tiny:v1", reg.addr);
+    let push = |k: &Keys| {
+        pqreg(
+            k.h(),
+            &[
+                "push",
+                tiny().to_str().unwrap(),
+                &r,
+                "--recipient",
+                &k.p("a.pub"),
+                "--sign-key",
+                &k.p("signer.key"),
+            ],
+        )
+    };
+    // Without a default policy, push works (none is needed).
+    let o = push(&k);
+    assert!(o.status.success(), "{}", show(&o));
+    // A default policy that does not parse: every command that would use it stops.
+    let dir = k.h().join("config").join("pqreg");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.toml"), "version = [\n").unwrap();
+    let policy_file = dir.join("policy.toml").display().to_string();
+    let e = exits(&push(&k), 1);
+    assert!(e.contains(&policy_file), "{e}");
+    let e = exits(&k.recipients("add", &r, "b", "a"), 1);
+    assert!(e.contains("trust policy"), "{e}");
+    let o = pqreg(
+        k.h(),
+        &[
+            "copy",
+            &r,
+            &format!("{}/copies/tiny", reg.addr),
+            "--signer-pub",
+            &k.p("signer.pub"),
+        ],
+    );
+    let e = exits(&o, 1);
+    assert!(e.contains("trust policy"), "{e}");
+    // Nothing moved: the tag still names the first push, the copy does not exist.
+    let o = pqreg(k.h(), &["inspect", &format!("{}/copies/tiny:v1", reg.addr)]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn a_checkpoint_without_witnesses_is_warned_about() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let r = format!("{}/models/tiny:v1", reg.addr);
+    k.push(&reg, "models/tiny:v1", "a", "signer");
+    let o = k.pull(&r, "a", "out");
+    assert!(o.status.success(), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("verified with no witness cosignature"),
+        "{err}"
+    );
+}
