@@ -142,6 +142,19 @@ fn policy_example() {
         id_of("legacy-ecdsa").to_string(),
         "sha256:f793580060562d6ff075d814ea698c282fcc779b0cde64d79ffc6301df00d14b"
     );
+    // max_age and [[mirrors]] as the prose under the example says.
+    assert_eq!(
+        p.max_age("registry.example/models/llama"),
+        Some(30 * 86_400)
+    );
+    assert_eq!(p.max_age("registry.example/sandbox/x/y"), None);
+    assert_eq!(
+        p.signed_repositories("mirror.internal:5000/cache/models/llama"),
+        [
+            "mirror.internal:5000/cache/models/llama",
+            "registry.example/models/llama"
+        ]
+    );
     let mut n = 0;
     for line in example("policy-cases").lines() {
         let [repo, key, outcome, log] = line.split(' ').collect::<Vec<_>>()[..] else {
