@@ -322,3 +322,76 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// A hostile source: the layout's referrers behind `extra` bogus ML-DSA referrer
+/// descriptors, counting the manifests it is asked for.
+struct Flooding {
+    inner: pqreg::unpack::DirSource,
+    extra: usize,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl pqreg::unpack::BlobSource for Flooding {
+    type Reader = <pqreg::unpack::DirSource as pqreg::unpack::BlobSource>::Reader;
+    fn get_manifest(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get_manifest(digest)
+    }
+    fn open_blob(&self, digest: &Digest) -> Result<Self::Reader, Error> {
+        self.inner.open_blob(digest)
+    }
+    fn referrers(&self, subject: &Digest) -> Result<Vec<pqreg_spec::oci::Descriptor>, Error> {
+        let mut out: Vec<_> = (0..self.extra)
+            .map(|i| {
+                let mut d = pqreg_spec::oci::Descriptor::new(
+                    "application/vnd.oci.image.manifest.v1+json",
+                    Digest::sha256(format!("bogus {i}").as_bytes()),
+                    100,
+                );
+                d.artifact_type = Some(pqreg_spec::bundle::BUNDLE_MEDIA_TYPE.to_owned());
+                d.annotations = Some(
+                    [(
+                        "dev.pqreg.signature.algorithm".to_owned(),
+                        "ml-dsa-65".to_owned(),
+                    )]
+                    .into(),
+                );
+                d
+            })
+            .collect();
+        out.extend(self.inner.referrers(subject)?);
+        Ok(out)
+    }
+}
+
+/// Issue 12 point 6: a source that lists many signature referrers makes the client fetch
+/// at most `MAX_BUNDLES_TRIED` of them, and a list over `MAX_REFERRERS` is refused
+/// before any is fetched.
+#[test]
+fn a_flood_of_referrers_is_bounded() {
+    let f = fixture();
+    let policy = policy_for(&f.keys.signer);
+    let mut opts = pqreg::unpack::UnpackOptions::new(REPO, &policy);
+    opts.identity = Some(&f.keys.recipient);
+    let layout = f.root.join("pristine");
+    for (extra, want_asked) in [
+        (100, 1 + pqreg::unpack::MAX_BUNDLES_TRIED),
+        (pqreg::unpack::MAX_REFERRERS + 1, 1),
+    ] {
+        let src = Flooding {
+            inner: pqreg::unpack::DirSource::open(&layout).unwrap(),
+            extra,
+            asked: 0.into(),
+        };
+        let out = f.root.join(format!("flood-{extra}"));
+        let err = pqreg::unpack::unpack_model(&src, &f.manifest, &opts, &out).unwrap_err();
+        assert!(!out.exists(), "{err}");
+        // The model manifest, then at most the bounded number of referrer manifests.
+        assert_eq!(
+            src.asked.load(std::sync::atomic::Ordering::Relaxed),
+            want_asked,
+            "{extra} referrers: {err}"
+        );
+    }
+}

@@ -373,6 +373,12 @@ fn open_index<S: BlobSource>(
     Ok((config, index, secret, read))
 }
 
+/// Most referrers a model's list may have (a longer list is refused, not walked).
+pub const MAX_REFERRERS: usize = 1024;
+/// Most ML-DSA bundles fetched and tried for one manifest: each may be up to
+/// [`MAX_BUNDLE_BYTES`], so a registry listing many cannot make a pull read without end.
+pub const MAX_BUNDLES_TRIED: usize = 8;
+
 /// The bundle of the first ML-DSA referrer that verifies, with what it established.
 fn find_signature<S: BlobSource>(
     source: &S,
@@ -380,22 +386,33 @@ fn find_signature<S: BlobSource>(
     opts: &UnpackOptions<'_>,
 ) -> Result<(pqreg_spec::bundle::verify::VerifiedSignature, u64), Error> {
     let referrers = source.referrers(manifest_digest)?;
+    if referrers.len() > MAX_REFERRERS {
+        return Err(UnpackError::TooLarge {
+            what: "referrers list (entries)",
+            size: referrers.len() as u64,
+        }
+        .into());
+    }
     let mut first_err = None;
-    for r in referrers.iter().filter(|r| {
-        r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-            && r.annotations
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                .and_then(|a| parse_algorithm(a))
-                .is_some_and(|a| {
-                    matches!(
-                        a,
-                        SignatureAlgorithm::MlDsa44
-                            | SignatureAlgorithm::MlDsa65
-                            | SignatureAlgorithm::MlDsa87
-                    )
-                })
-    }) {
+    for r in referrers
+        .iter()
+        .filter(|r| {
+            r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
+                && r.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+                    .and_then(|a| parse_algorithm(a))
+                    .is_some_and(|a| {
+                        matches!(
+                            a,
+                            SignatureAlgorithm::MlDsa44
+                                | SignatureAlgorithm::MlDsa65
+                                | SignatureAlgorithm::MlDsa87
+                        )
+                    })
+        })
+        .take(MAX_BUNDLES_TRIED)
+    {
         match verify_one(source, manifest_digest, r, opts) {
             Ok(v) => return Ok(v),
             Err(e) => {
