@@ -229,6 +229,7 @@ pub(crate) fn verify_offline(
         policy: &policy,
         proof: proof_file,
         state: paths.state.clone(),
+        registry: r.registry().to_owned(),
     };
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.verify_plaintext = true;

@@ -114,6 +114,18 @@ fn configured_log<'p>(
         .ok_or(LogError::Unconfigured(cp.origin))
 }
 
+/// The entry names a repository path; the registry is the log's (spec/signing.md §7.5):
+/// another registry's log does not vouch for this one's repositories.
+fn check_vouches(plog: &PolicyLog, registry: &str) -> Result<(), LogError> {
+    if plog.vouches_for(registry) {
+        return Ok(());
+    }
+    Err(LogError::EntryMismatch(format!(
+        "the entry is in the log {:?}, which the trust policy lets vouch for {:?}, not for {:?}",
+        plog.verifier.origin, plog.registries, registry
+    )))
+}
+
 /// Step 6 of pull/verify: a bundle's log entry checked against the signature, its
 /// inclusion proof against its checkpoint, the checkpoint against the policy's log keys,
 /// and consistency with the stored checkpoint (§9).
@@ -135,14 +147,7 @@ impl BundleLog<'_> {
         check_entry(e, ctx)?;
         let p = &e.inclusion_proof;
         let plog = configured_log(self.policy, e, p.checkpoint.as_bytes())?;
-        // The entry names a repository path; the registry is the log's (spec/signing.md
-        // §7.5): another registry's log does not vouch for this one's repositories.
-        if !plog.vouches_for(&self.registry) {
-            return Err(LogError::EntryMismatch(format!(
-                "the entry is in the log {:?}, which the trust policy lets vouch for {:?}, not for {:?}",
-                plog.verifier.origin, plog.registries, self.registry
-            )));
-        }
+        check_vouches(plog, &self.registry)?;
         let head = TreeHead {
             size: p.tree_size,
             root: p.root_hash,
@@ -311,6 +316,9 @@ pub struct ProofLog<'a> {
     pub proof: ProofFile,
     /// `$XDG_STATE_HOME/pqreg`.
     pub state: PathBuf,
+    /// The registry (`host[:port]`) of the reference verified: the log must vouch for it
+    /// (spec/signing.md §7.5).
+    pub registry: String,
 }
 
 impl ProofLog<'_> {
@@ -325,6 +333,7 @@ impl ProofLog<'_> {
             ));
         }
         let plog = configured_log(self.policy, e, &self.proof.checkpoint)?;
+        check_vouches(plog, &self.registry)?;
         let log = Log::offline(&plog.verifier, &self.state);
         let c = log.open(&self.proof.checkpoint)?;
         let head = TreeHead::of(&c);
