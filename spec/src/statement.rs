@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::Digest;
 use crate::dsse::SigningError;
 
+mod binding;
+pub use binding::{Binding, Expected};
+
 /// The in-toto statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The DSSE payload type of an in-toto statement.
@@ -151,7 +154,7 @@ pub enum StatementError {
         pulled: String,
     },
     /// The statement was signed for another tag than the one asked for.
-    #[error("signed for tag {}, pulled as tag {pulled:?}", shown_tag(.signed))]
+    #[error("signed for tag {}, pulled as tag {pulled:?}", binding::shown_tag(.signed))]
     WrongTag {
         /// The tag in the statement (`None`: signed by digest only).
         signed: Option<String>,
@@ -185,62 +188,6 @@ pub enum StatementError {
         /// The time of the check.
         now: u64,
     },
-}
-
-fn shown_tag(t: &Option<String>) -> String {
-    t.as_ref().map_or_else(
-        || "(none: signed by digest)".to_owned(),
-        |t| format!("{t:?}"),
-    )
-}
-
-/// Where and as what a statement was published (spec/signing.md §3.1): the repository
-/// and tag, a version that only increases per repository and tag, and the signing time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Binding {
-    /// `host[:port]/path`, as the trust policy matches it.
-    pub repository: String,
-    /// The tag published, if any.
-    pub tag: Option<String>,
-    /// The version (pqreg writes max(milliseconds since the epoch, previous + 1)).
-    pub version: u64,
-    /// POSIX seconds at signing.
-    pub signed_at: u64,
-}
-
-impl Binding {
-    fn validate(&self) -> Result<(), StatementError> {
-        let bad = |what: &str| Err(StatementError::BadBinding(what.to_owned()));
-        let name_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= MAX_LOCATION_BYTES
-                && s.bytes().all(|b| b.is_ascii_graphic())
-        };
-        if !name_ok(&self.repository) || !self.repository.contains('/') {
-            return bad("repository");
-        }
-        if self.tag.as_deref().is_some_and(|t| !name_ok(t)) {
-            return bad("tag");
-        }
-        Ok(())
-    }
-}
-
-/// What a puller expects of a statement's binding (spec/signing.md §7 step 7).
-#[derive(Debug, Clone, Default)]
-pub struct Expected<'a> {
-    /// The repositories the statement may be bound to: the one pulled from, and those
-    /// the trust policy's `[[mirrors]]` map it to.
-    pub repositories: Vec<String>,
-    /// Accept any repository (a signer checking a statement it signed itself before it
-    /// re-signs it for this location, spec/signing.md §7.2).
-    pub any_repository: bool,
-    /// The tag asked for (`None`: pulled by digest, any tag).
-    pub tag: Option<&'a str>,
-    /// The newest version and manifest accepted before for this tag.
-    pub seen: Option<(u64, Digest)>,
-    /// The policy's maximum age in seconds, and the current time (POSIX seconds).
-    pub max_age: Option<(u64, u64)>,
 }
 
 /// How files map to resources (OMS `serialization.method`).
@@ -370,64 +317,6 @@ impl Statement {
         };
         s.validate()?;
         Ok(s)
-    }
-
-    /// The statement bound to a repository, tag, version and signing time (§3.1).
-    pub fn with_binding(mut self, binding: Binding) -> Result<Self, SigningError> {
-        binding.validate()?;
-        self.binding = Some(binding);
-        Ok(self)
-    }
-
-    /// Checks the binding against what the puller expects, in this order: present,
-    /// repository, tag, not older than the newest accepted (nor equal with another
-    /// manifest), not older than `max_age`. `manifest` is the digest pulled.
-    pub fn check_binding(
-        &self,
-        expected: &Expected<'_>,
-        manifest: &Digest,
-    ) -> Result<&Binding, SigningError> {
-        let Some(b) = &self.binding else {
-            return Err(StatementError::BindingMissing.into());
-        };
-        if !expected.any_repository && !expected.repositories.contains(&b.repository) {
-            return Err(StatementError::WrongRepository {
-                signed: b.repository.clone(),
-                pulled: expected.repositories.first().cloned().unwrap_or_default(),
-            }
-            .into());
-        }
-        if let Some(t) = expected.tag
-            && b.tag.as_deref() != Some(t)
-        {
-            return Err(StatementError::WrongTag {
-                signed: b.tag.clone(),
-                pulled: t.to_owned(),
-            }
-            .into());
-        }
-        if let Some((seen, seen_manifest)) = expected.seen
-            && (b.version < seen || (b.version == seen && *manifest != seen_manifest))
-        {
-            return Err(StatementError::Rollback {
-                got: b.version,
-                manifest: *manifest,
-                seen,
-                seen_manifest,
-            }
-            .into());
-        }
-        if let Some((max_age, now)) = expected.max_age
-            && now.saturating_sub(b.signed_at) > max_age
-        {
-            return Err(StatementError::Stale {
-                signed_at: b.signed_at,
-                max_age,
-                now,
-            }
-            .into());
-        }
-        Ok(b)
     }
 
     /// The subject digest: the OMS root digest of the resources.
