@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod meta;
 pub mod metrics;
 pub mod names;
+pub mod scrub;
 pub mod state;
 pub mod storage;
 pub mod tlog;
@@ -61,7 +62,15 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
     let log = tlog::Log::open(&cfg.data_dir, &cfg.log_origin(), cfg.witness_keys()?)
         .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
     let auth = auth::Auth::open(&cfg.auth, &cfg.data_dir).context("setting up access control")?;
+    let upload_sessions = Arc::new(limits::Sessions::new(
+        cfg.limits.max_upload_sessions_per_client,
+        Duration::from_secs(cfg.gc.upload_ttl_secs),
+        cfg.limits.max_header_bytes,
+    ));
+    let streams = limits::Streams::new(cfg.limits.max_body_streams_per_client);
     Ok(AppState {
+        upload_sessions,
+        streams,
         auth: Arc::new(auth),
         log,
         cfg,
@@ -85,11 +94,7 @@ pub fn build_server(
         n => n,
     };
     let limits = state.cfg.limits.clone();
-    let sessions = Arc::new(limits::Sessions::new(
-        limits.max_upload_sessions_per_client,
-        Duration::from_secs(state.cfg.gc.upload_ttl_secs),
-        limits.max_header_bytes,
-    ));
+    let sessions = state.upload_sessions.clone();
     // sendfile writes into plain TCP sockets only; TLS connections stream through rustls.
     let sendfile = state.cfg.sendfile && !state.cfg.tls.enabled();
     let data = web::Data::new(state);

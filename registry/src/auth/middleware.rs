@@ -238,7 +238,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard enforcing `auth` and the upload-session cap of `sessions`.
+    /// A guard enforcing `auth` and the header-size limit kept in `sessions`.
     pub fn new(auth: Arc<Auth>, sessions: Arc<Sessions>) -> Guard {
         Guard { auth, sessions }
     }
@@ -324,7 +324,7 @@ where
             auth,
             principal: Principal::Anonymous,
         });
-        return forward(sessions, None, req, srv).await;
+        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
     }
     let header = req
         .headers()
@@ -428,9 +428,10 @@ where
                 );
                 drop_mount(&mut req);
             }
-            let who = (principal != Principal::Anonymous).then_some(who);
+            // Upload-session and body-stream caps are counted by the upload handlers, from
+            // what they did (crate::limits).
             req.extensions_mut().insert(Access { auth, principal });
-            forward(sessions, who, req, srv).await
+            srv.call(req).await.map(ServiceResponse::map_into_left_body)
         }
         Decision::Challenge(reason) => {
             audit(&who, repo.as_deref(), action_name, false, &reason);
@@ -454,100 +455,6 @@ where
             Ok(r.map_into_right_body())
         }
     }
-}
-
-/// What a request does to upload sessions.
-enum UploadOp {
-    /// Opens one (`POST .../blobs/uploads/` without `digest`).
-    Start,
-    /// Uses, closes or cancels the session with this id.
-    Session(String),
-}
-
-fn upload_op(method: &Method, path: &str, query: &str) -> Option<UploadOp> {
-    for (def, pattern) in route_defs() {
-        let mut p = actix_web::dev::Path::new(path);
-        if !def.capture_match_info(&mut p) {
-            continue;
-        }
-        return match *pattern {
-            "/v2/{name:.+}/blobs/uploads/" | "/v2/{name:.+}/blobs/uploads"
-                if *method == Method::POST
-                    && !query.split('&').any(|kv| kv.starts_with("digest=")) =>
-            {
-                Some(UploadOp::Start)
-            }
-            "/v2/{name:.+}/blobs/uploads/{id}" => {
-                p.get("id").map(|id| UploadOp::Session(id.to_owned()))
-            }
-            _ => None,
-        };
-    }
-    None
-}
-
-/// Calls the handler, enforcing and tracking the per-client upload-session cap. `who` is the
-/// authenticated caller; anonymous callers are counted by address.
-async fn forward<S, B>(
-    sessions: &Sessions,
-    who: Option<String>,
-    req: ServiceRequest,
-    srv: &S,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
-    let method = req.method().clone();
-    let op = upload_op(&method, req.match_info().as_str(), req.query_string());
-    let Some(op) = op else {
-        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
-    };
-    let client = who.unwrap_or_else(|| {
-        let ci = req.connection_info();
-        let peer = ci.peer_addr().unwrap_or("unknown");
-        // The address without the port: one client, many connections.
-        peer.rsplit_once(':')
-            .map_or(peer, |(host, _)| host)
-            .to_owned()
-    });
-    if let UploadOp::Start = op
-        && let Err(n) = sessions.admit(&client)
-    {
-        let resp = ApiError::new(Code::TooManyRequests)
-            .msg(format!(
-                "{n} upload sessions are open for this client: finish or cancel some (DELETE their Location) before opening more"
-            ))
-            .error_response();
-        return Ok(req.into_response(resp).map_into_right_body());
-    }
-    let res = srv.call(req).await?;
-    let status = res.status();
-    match op {
-        UploadOp::Start if status == StatusCode::ACCEPTED => {
-            let id = res
-                .headers()
-                .get(actix_web::http::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| l.split('?').next())
-                .and_then(|l| l.rsplit('/').next())
-                .map(str::to_owned);
-            if let Some(id) = id {
-                sessions.opened(&client, &id);
-            }
-        }
-        UploadOp::Start => {}
-        UploadOp::Session(id) => {
-            let ended = status == StatusCode::NOT_FOUND
-                || method == Method::DELETE
-                || (method == Method::PUT && status.is_success());
-            if ended {
-                sessions.closed(&id);
-            } else {
-                sessions.touched(&id);
-            }
-        }
-    }
-    Ok(res.map_into_left_body())
 }
 
 /// `GET /auth/token` (spec/auth.md §4.2).

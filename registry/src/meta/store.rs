@@ -37,6 +37,36 @@ pub struct GcLinks {
     pub kept: u64,
 }
 
+/// One repository's use of a blob (see [`Meta::blob_users`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BlobUse {
+    /// The repository.
+    pub repository: String,
+    /// Whether the blob is linked there (pullable by digest).
+    pub linked: bool,
+    /// Manifests there that reference it, directly or through an index.
+    pub manifests: Vec<ManifestUse>,
+}
+
+impl BlobUse {
+    fn new(repo: &str) -> Self {
+        BlobUse {
+            repository: repo.to_owned(),
+            linked: false,
+            manifests: Vec::new(),
+        }
+    }
+}
+
+/// A manifest that references a blob, and its tags.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManifestUse {
+    /// The manifest's digest.
+    pub digest: String,
+    /// Tags pointing at it.
+    pub tags: Vec<String>,
+}
+
 impl Meta {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> R<Self> {
@@ -312,6 +342,97 @@ impl Meta {
             tx.open_table(MANIFESTS)?.len()?,
             tx.open_table(LINKS)?.len()?,
         ])
+    }
+
+    /// Who uses each of `digests` (for `pqreg-registry scrub`'s report), in one read
+    /// transaction: per blob, every repository that links it, the manifests there that
+    /// reference it (and the indexes that contain those manifests), and the tags pointing
+    /// at any of them.
+    pub fn blob_users(
+        &self,
+        digests: &HashSet<String>,
+    ) -> R<std::collections::BTreeMap<String, Vec<BlobUse>>> {
+        use std::collections::BTreeMap;
+        let tx = self.db.begin_read()?;
+        let mut out: BTreeMap<String, BTreeMap<String, BlobUse>> = BTreeMap::new();
+        let links = tx.open_table(LINKS)?;
+        for d in digests {
+            for row in links.range((d.as_str(), "")..)? {
+                let (k, _) = row?;
+                let (ld, repo) = k.value();
+                if ld != d {
+                    break;
+                }
+                let u = out.entry(d.clone()).or_default();
+                u.entry(repo.to_owned())
+                    .or_insert_with(|| BlobUse::new(repo))
+                    .linked = true;
+            }
+        }
+        // (repo, manifest) -> the bad blobs it uses directly; then indexes over those.
+        let mut users: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut indexes: Vec<((String, String), Vec<String>)> = Vec::new();
+        for row in tx.open_table(MANIFESTS)?.iter()? {
+            let (k, v) = row?;
+            let (repo, md) = k.value();
+            let rec: ManifestRecord = serde_json::from_slice(v.value())?;
+            let bad: Vec<String> = rec
+                .blobs
+                .into_iter()
+                .filter(|b| digests.contains(b))
+                .collect();
+            if !bad.is_empty() {
+                users.insert((repo.to_owned(), md.to_owned()), bad);
+            }
+            if !rec.children.is_empty() {
+                indexes.push(((repo.to_owned(), md.to_owned()), rec.children));
+            }
+        }
+        for ((repo, md), children) in indexes {
+            let mut bad: Vec<String> = children
+                .iter()
+                .filter_map(|c| users.get(&(repo.clone(), c.clone())))
+                .flatten()
+                .cloned()
+                .collect();
+            bad.sort();
+            bad.dedup();
+            if !bad.is_empty() {
+                users.entry((repo, md)).or_default().extend(bad);
+            }
+        }
+        let mut tags_of: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for row in tx.open_table(TAGS)?.iter()? {
+            let (k, v) = row?;
+            let (repo, tag) = k.value();
+            let key = (repo.to_owned(), v.value().to_owned());
+            if users.contains_key(&key) {
+                tags_of.entry(key).or_default().push(tag.to_owned());
+            }
+        }
+        for ((repo, md), bad) in &users {
+            let tags = tags_of
+                .get(&(repo.clone(), md.clone()))
+                .cloned()
+                .unwrap_or_default();
+            for d in bad {
+                let u = out
+                    .entry(d.clone())
+                    .or_default()
+                    .entry(repo.clone())
+                    .or_insert_with(|| BlobUse::new(repo));
+                if !u.manifests.iter().any(|m| m.digest == *md) {
+                    u.manifests.push(ManifestUse {
+                        digest: md.clone(),
+                        tags: tags.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(d, m)| (d, m.into_values().collect()))
+            .collect())
     }
 
     /// Garbage collection, phase 1, in one write transaction (so no manifest push can slip

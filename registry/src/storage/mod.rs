@@ -15,6 +15,7 @@ pub mod fs;
 use std::fs::File;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -55,13 +56,18 @@ pub type Batch = Vec<Bytes>;
 /// away.
 pub type BodyRx = mpsc::Receiver<io::Result<Batch>>;
 
-/// What an upload session has received: its length and the running digest of its bytes.
+/// What an upload session has received: its length, the running digest of its bytes and
+/// the descriptor they were written through.
 #[derive(Clone)]
 pub struct UploadState {
     /// Bytes received so far.
     pub offset: u64,
     /// SHA-256 of those bytes.
     pub hasher: Hasher,
+    /// The file the hashed bytes were written into (filesystem backend). A commit makes
+    /// *this* file the blob, never whatever the upload's path names by then: a file that
+    /// was unlinked or replaced meanwhile is refused instead of recreated.
+    pub file: Option<Arc<File>>,
 }
 
 /// How an append ended.
@@ -114,6 +120,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes a blob; `false` if it was not there.
     fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
 
+    /// Moves a blob aside so it is no longer served (for `pqreg-registry scrub`); returns
+    /// where it went, or `None` if it was absent.
+    fn quarantine<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<String>>>;
+
     /// Every stored blob (for garbage collection).
     fn list(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, BlobStat)>>>;
 
@@ -133,6 +143,12 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Ends upload `id`: if its bytes hash to `expected`, makes them the blob `expected`
     /// durably and atomically; otherwise deletes them. Either way the upload is gone.
+    ///
+    /// The blob becomes the very file whose bytes were hashed (`state.file`), checked for
+    /// length; an upload whose file vanished or was replaced while in flight is an error,
+    /// never an empty or zero-filled blob. A blob already stored under `expected` is not
+    /// trusted: it is replaced by the bytes just hashed (a corrupted or poisoned copy heals
+    /// when the genuine content is pushed again).
     fn commit<'a>(
         &'a self,
         id: &'a str,
