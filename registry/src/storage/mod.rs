@@ -301,6 +301,28 @@ mod tests {
         assert_eq!(store.stat(&want).await.unwrap(), None);
         assert!(store.list_uploads().await.unwrap().is_empty());
 
+        // An upload whose file was removed while in flight (as GC's orphan sweep once did)
+        // fails its commit; nothing is stored under the digest, zeros least of all.
+        let id = new_upload_id().unwrap();
+        let a = store
+            .append(&id, 0, None, body(&[b"in flight"]))
+            .await
+            .unwrap();
+        store.abort(&id).await.unwrap();
+        let want = Digest::sha256(b"in flight");
+        assert!(store.commit(&id, a.state, &want).await.is_err());
+        assert_eq!(store.stat(&want).await.unwrap(), None);
+        // Resuming such an upload fails too (its data is gone) instead of starting over.
+        let id = new_upload_id().unwrap();
+        let a = store.append(&id, 0, None, body(&[b"abc"])).await.unwrap();
+        store.abort(&id).await.unwrap();
+        let e = store
+            .append(&id, 3, Some(a.state), body(&[b"def"]))
+            .await
+            .err()
+            .expect("append to a removed upload");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+
         // Abort and delete.
         let id = new_upload_id().unwrap();
         store.append(&id, 0, None, body(&[b"x"])).await.unwrap();
@@ -317,6 +339,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = fs::FsStore::open(dir.path()).unwrap();
         suite(&store).await;
+
+        // A stored copy that went bad is replaced, not kept, when the bytes are pushed again.
+        let data = b"genuine bytes";
+        let d = Digest::sha256(data);
+        for _ in 0..2 {
+            let id = new_upload_id().unwrap();
+            let a = store.append(&id, 0, None, body(&[data])).await.unwrap();
+            store.commit(&id, a.state, &d).await.unwrap();
+            let hex = d.hex();
+            let path = dir.path().join("blobs/sha256").join(&hex[..2]).join(&hex);
+            assert_eq!(std::fs::read(&path).unwrap(), data);
+            std::fs::write(&path, vec![0u8; data.len()]).unwrap();
+        }
+        // And scrub's quarantine moves it aside.
+        let moved = store.quarantine(&d).await.unwrap().unwrap();
+        assert_eq!(std::fs::read(moved).unwrap(), vec![0u8; data.len()]);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        assert_eq!(store.quarantine(&d).await.unwrap(), None);
     }
 
     #[test]
