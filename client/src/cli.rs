@@ -112,9 +112,14 @@ pub struct PushArgs {
     pub dir: PathBuf,
     /// Where to push: host[:port]/repo[:tag].
     pub reference: String,
-    /// A recipient's public key file (repeatable); none pushes unencrypted.
+    /// A recipient's public key file (repeatable): the model is encrypted to each. Push
+    /// refuses to run without one unless --unencrypted is given.
     #[arg(long = "recipient", value_name = "PUB")]
     pub recipients: Vec<PathBuf>,
+    /// Store the model unencrypted (open-weight releases): anyone who can pull it reads
+    /// the weights. It is still signed and logged.
+    #[arg(long, conflicts_with = "recipients")]
+    pub unencrypted: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,

@@ -190,6 +190,14 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
             ));
         }
     };
+    // Plaintext only when the publisher says so (DESIGN.md: no plaintext by omission).
+    if a.recipients.is_empty() && !a.unencrypted {
+        return Err(fail(
+            exit::USAGE,
+            "refusing to push unencrypted: add --recipient PUB, or pass --unencrypted to publish the weights in the clear",
+            "A recipient key comes from `pqreg keygen --recipient`; pass --recipient once per cluster that may read the model.",
+        ));
+    }
     let pp = passphrase(a.passphrase_file.as_deref())?;
     let Some(sign_path) = &a.sign_key else {
         return Err(fail(
@@ -331,19 +339,14 @@ pub(crate) fn pull(
         state: paths.state.clone(),
     };
     opts.log_verifier = Some(&bundle_log);
-    // The classical bundle is looked up first, so a model without one writes nothing.
+    // The classical bundle is looked up first, so a model without one writes nothing; that
+    // it signs the statement that verifies is checked before any chunk is fetched.
     let classic = oms_signature
         .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
         .transpose()?;
+    opts.classic_statement = classic.as_ref().map(|c| c.statement_digest);
     let report = verify_into(&source, &digest, &opts, out, &paths)?;
     if let (Some(c), Some(path)) = (&classic, oms_signature) {
-        if let Err(e) = c.check(&digest, &report.statement_digest) {
-            // The model verified, but the user asked for both: leave neither.
-            if let Some(d) = out {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            return Err(e.into());
-        }
         c.write(path)?;
     }
     let pinned = r.with_digest(digest);

@@ -182,6 +182,7 @@ fn inspect_and_recipients() {
             "push",
             tiny().to_str().unwrap(),
             &open,
+            "--unencrypted",
             "--sign-key",
             &k.p("signer.key"),
         ],

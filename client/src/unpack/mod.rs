@@ -25,8 +25,11 @@
 //! the signed manifest already determine every byte (spec/signing.md §7, "Why step 9 need
 //! not re-hash"); [`UnpackReport::plaintext_hashed`] says which was done.
 //!
-//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/` and removed on
-//! any failure (a guard deletes them when the function returns early or panics).
+//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (the
+//! staging directory is 0700 and locked while the pull runs) and removed on any failure (a
+//! guard deletes them when the function returns early or panics), on SIGINT, SIGTERM and
+//! SIGHUP ([`remove_staging_dirs`], called by the `pqreg` binary), and, after a SIGKILL, by
+//! the next pull of the same output (stage.rs).
 
 mod fetch;
 mod follow;
@@ -54,6 +57,7 @@ use crate::Error;
 
 pub(crate) use fetch::read_small;
 pub use source::{BlobSource, DirSource};
+pub use stage::remove_staging_dirs;
 
 /// Why unpacking failed; [`UnpackError::exit_code`] names the failed check.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +242,11 @@ pub struct UnpackOptions<'a> {
     /// Also hash every written file against its index digest (spec/signing.md §7 step
     /// 9, `--verify-plaintext`).
     pub verify_plaintext: bool,
+    /// `pull --oms-signature`: the statement digest of the classical bundle
+    /// ([`crate::oms::ClassicBundle::statement_digest`]), which must equal the verified
+    /// ML-DSA statement's; checked before any chunk is fetched, so a mismatch writes
+    /// nothing.
+    pub classic_statement: Option<Digest>,
 }
 
 impl<'a> UnpackOptions<'a> {
@@ -251,6 +260,7 @@ impl<'a> UnpackOptions<'a> {
             log_verifier: None,
             threads: 2,
             verify_plaintext: false,
+            classic_statement: None,
         }
     }
 }
@@ -528,6 +538,12 @@ pub fn unpack_model<S: BlobSource + Sync>(
         blob_bytes,
     } = verify_index(source, manifest_digest, opts)?;
     let statement = &verified.statement;
+    if opts
+        .classic_statement
+        .is_some_and(|c| c != verified.bundle.statement_digest())
+    {
+        return Err(UnpackError::ClassicStatementMismatch(*manifest_digest).into());
+    }
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
@@ -560,11 +576,11 @@ pub fn unpack_model<S: BlobSource + Sync>(
             Ok(())
         })
     })?;
-    // Every file: its digest against the index (when hashed), its mode, fsync.
+    // Every file: its digest against the index (when hashed), fsync.
     run_parallel(index.files.len(), opts.threads, |i| {
         let f = &index.files[i];
         let Some(follower) = &follower else {
-            return stage::set_mode_and_sync(&staged[i], f.mode);
+            return stage::sync_file(&staged[i]);
         };
         let Some(d) = follower.digest(i) else {
             return Err(UnpackError::Io {
@@ -581,7 +597,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
             }
             .into());
         }
-        stage::set_mode_and_sync(&staged[i], f.mode)
+        stage::sync_file(&staged[i])
     })?;
     // The index's files were checked against the statement before any chunk was fetched
     // (verify_index), and, when hashed, every written file against the index just above.
