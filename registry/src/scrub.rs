@@ -8,8 +8,11 @@
 //! finds them; after quarantine the blob is absent (GET answers `BLOB_UNKNOWN`, not wrong
 //! bytes) until the genuine bytes are pushed again, which stores them afresh.
 //!
-//! Each mismatch is re-hashed under the exclusive GC lock before it is moved, so a push of
-//! the genuine bytes that replaced the file meanwhile is not quarantined.
+//! It runs offline (`pqreg-registry scrub`, the server stopped, with a report) or online in
+//! the server every `gc.scrub_interval_secs` (each corrupt blob logged as a warning). Each
+//! mismatch is re-hashed under the exclusive GC lock before it is moved (pushes commit
+//! under the shared lock), so a push of the genuine bytes that replaced the file meanwhile
+//! is not quarantined.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -102,7 +105,12 @@ pub async fn scrub(st: &AppState, keep: bool) -> anyhow::Result<ScrubReport> {
         } else {
             st.store.quarantine(&d).await?
         };
-        tracing::warn!(digest = %d, %actual, ?quarantined_to, "blob does not match its digest");
+        tracing::warn!(
+            digest = %d,
+            %actual,
+            ?quarantined_to,
+            "blob does not match its digest; push the genuine bytes again to restore it"
+        );
         report.corrupt.push(Corrupt {
             digest: d.to_string(),
             actual: actual.to_string(),
