@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod limits;

@@ -17,10 +17,9 @@
 use std::collections::HashSet;
 use std::io::Read;
 
-use pqreg_spec::Digest;
-use pqreg_spec::digest::Hasher;
 use serde::Serialize;
 
+use crate::digest::BlobDigest;
 use crate::meta::BlobUse;
 use crate::state::AppState;
 use crate::storage::CHUNK;
@@ -55,11 +54,11 @@ pub struct Corrupt {
     pub used_by: Vec<BlobUse>,
 }
 
-/// Hashes a blob as stored; `None` if it is gone.
-async fn hash_blob(st: &AppState, d: &Digest) -> anyhow::Result<Option<Digest>> {
+/// Hashes a blob as stored, with its digest's algorithm; `None` if it is gone.
+async fn hash_blob(st: &AppState, d: &BlobDigest) -> anyhow::Result<Option<BlobDigest>> {
+    let mut h = d.hasher();
     if let Some(mut f) = st.store.local_file(d).await? {
-        let h = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
-            let mut h = Hasher::new();
+        let h = tokio::task::spawn_blocking(move || -> std::io::Result<BlobDigest> {
             let mut buf = vec![0u8; CHUNK];
             loop {
                 let n = f.read(&mut buf)?;
@@ -76,7 +75,6 @@ async fn hash_blob(st: &AppState, d: &Digest) -> anyhow::Result<Option<Digest>> 
         return Ok(None);
     };
     use futures_util::StreamExt as _;
-    let mut h = Hasher::new();
     while let Some(piece) = stream.next().await {
         h.update(&piece?);
     }
