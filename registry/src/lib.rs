@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod limits;
@@ -184,12 +185,38 @@ fn spawn_periodic_gc(data: web::Data<AppState>) {
     });
 }
 
+/// Scrubs the store every `gc.scrub_interval_secs` (if non-zero) until the process ends;
+/// each corrupt blob is quarantined and logged (`crate::scrub`).
+fn spawn_periodic_scrub(data: web::Data<AppState>) {
+    let every = data.cfg.gc.scrub_interval_secs;
+    if every == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tick.tick().await;
+            match scrub::scrub(&data, false).await {
+                Ok(r) => tracing::info!(
+                    blobs = r.blobs_checked,
+                    bytes = r.bytes_checked,
+                    corrupt = r.corrupt.len(),
+                    "scrub done"
+                ),
+                Err(e) => tracing::error!(error = %e, "scrub failed"),
+            }
+        }
+    });
+}
+
 /// Serves until the process is told to stop (SIGINT/SIGTERM).
 pub fn serve(cfg: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let (server, addr, data) = build_server(open_state(cfg)?)?;
         tracing::info!(%addr, data_dir = %data.cfg.data_dir.display(), read_only = data.cfg.read_only, "pqreg-registry listening");
-        spawn_periodic_gc(data);
+        spawn_periodic_gc(data.clone());
+        spawn_periodic_scrub(data);
         server.await?;
         Ok(())
     })
@@ -214,6 +241,7 @@ impl Running {
                     Ok((server, addr, data)) => {
                         let _ = tx.send(Ok((addr, server.handle())));
                         spawn_periodic_gc(data.clone());
+                        spawn_periodic_scrub(data.clone());
                         let _ = server.await;
                         Some(data)
                     }

@@ -8,16 +8,18 @@
 //! finds them; after quarantine the blob is absent (GET answers `BLOB_UNKNOWN`, not wrong
 //! bytes) until the genuine bytes are pushed again, which stores them afresh.
 //!
-//! Each mismatch is re-hashed under the exclusive GC lock before it is moved, so a push of
-//! the genuine bytes that replaced the file meanwhile is not quarantined.
+//! It runs offline (`pqreg-registry scrub`, the server stopped, with a report) or online in
+//! the server every `gc.scrub_interval_secs` (each corrupt blob logged as a warning). Each
+//! mismatch is re-hashed under the exclusive GC lock before it is moved (pushes commit
+//! under the shared lock), so a push of the genuine bytes that replaced the file meanwhile
+//! is not quarantined.
 
 use std::collections::HashSet;
 use std::io::Read;
 
-use pqreg_spec::Digest;
-use pqreg_spec::digest::Hasher;
 use serde::Serialize;
 
+use crate::digest::BlobDigest;
 use crate::meta::BlobUse;
 use crate::state::AppState;
 use crate::storage::CHUNK;
@@ -52,11 +54,11 @@ pub struct Corrupt {
     pub used_by: Vec<BlobUse>,
 }
 
-/// Hashes a blob as stored; `None` if it is gone.
-async fn hash_blob(st: &AppState, d: &Digest) -> anyhow::Result<Option<Digest>> {
+/// Hashes a blob as stored, with its digest's algorithm; `None` if it is gone.
+async fn hash_blob(st: &AppState, d: &BlobDigest) -> anyhow::Result<Option<BlobDigest>> {
+    let mut h = d.hasher();
     if let Some(mut f) = st.store.local_file(d).await? {
-        let h = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
-            let mut h = Hasher::new();
+        let h = tokio::task::spawn_blocking(move || -> std::io::Result<BlobDigest> {
             let mut buf = vec![0u8; CHUNK];
             loop {
                 let n = f.read(&mut buf)?;
@@ -73,7 +75,6 @@ async fn hash_blob(st: &AppState, d: &Digest) -> anyhow::Result<Option<Digest>> 
         return Ok(None);
     };
     use futures_util::StreamExt as _;
-    let mut h = Hasher::new();
     while let Some(piece) = stream.next().await {
         h.update(&piece?);
     }
@@ -102,7 +103,12 @@ pub async fn scrub(st: &AppState, keep: bool) -> anyhow::Result<ScrubReport> {
         } else {
             st.store.quarantine(&d).await?
         };
-        tracing::warn!(digest = %d, %actual, ?quarantined_to, "blob does not match its digest");
+        tracing::warn!(
+            digest = %d,
+            %actual,
+            ?quarantined_to,
+            "blob does not match its digest; push the genuine bytes again to restore it"
+        );
         report.corrupt.push(Corrupt {
             digest: d.to_string(),
             actual: actual.to_string(),

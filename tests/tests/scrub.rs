@@ -116,3 +116,57 @@ fn scrub_text_report_and_keep() {
     assert!(out.contains("repository scrub/t (linked)"), "{out}");
     assert!(file.exists(), "--keep leaves the file");
 }
+
+#[test]
+fn the_server_scrubs_online_and_stops_serving_the_bad_copy() {
+    let reg = Registry::start_with_env(&[("PQREG_REGISTRY__GC__SCRUB_INTERVAL_SECS", "1")]);
+    let c = reg.client();
+    let genuine = b"bytes that will rot while the server runs".to_vec();
+    let d = push_blob(&c, "scrub/online", &genuine);
+    let hex = d.strip_prefix("sha256:").unwrap().to_owned();
+    let file = reg
+        .data_dir()
+        .join("blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex);
+    let rotten = vec![b'x'; genuine.len()];
+    std::fs::write(&file, &rotten).unwrap();
+
+    // Bounded wait for a scrub pass: the bad copy stops being served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = c.get(&blob_path("scrub/online", &d));
+        if r.status == 404 {
+            assert_error(&r, 404, Some("BLOB_UNKNOWN"));
+            break;
+        }
+        assert_eq!(r.status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no online scrub quarantined the bad copy\n{}",
+            reg.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let q = reg.data_dir().join("quarantine/sha256");
+    let moved: Vec<_> = std::fs::read_dir(&q)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert!(
+        moved[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&hex)
+    );
+    assert_eq!(std::fs::read(&moved[0]).unwrap(), rotten);
+
+    push_blob(&c, "scrub/other", &genuine);
+    assert_bytes(
+        &c.get(&blob_path("scrub/online", &d)).body,
+        &genuine,
+        "blob restored by a re-push",
+    );
+}

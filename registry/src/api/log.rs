@@ -369,7 +369,8 @@ pub(super) async fn check_bundle_referrer(
 /// A whole blob of at most `limit` bytes (`None` if absent; too large is refused).
 async fn read_blob(st: &AppState, digest: &Digest, limit: usize) -> ApiResult<Option<Vec<u8>>> {
     use futures_util::StreamExt;
-    let Some((size, mut stream)) = st.store.get(digest, None).await? else {
+    let blob = crate::digest::BlobDigest::from(*digest);
+    let Some((size, mut stream)) = st.store.get(&blob, None).await? else {
         return Ok(None);
     };
     if size > limit as u64 {

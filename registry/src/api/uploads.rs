@@ -16,11 +16,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use pqreg_spec::Digest;
 use serde_json::json;
 
 use super::{header, param, query, repo, response};
 use crate::auth::{Access, Principal};
+use crate::digest::BlobDigest;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::limits::StreamPermit;
 use crate::meta::{UploadRecord, now};
@@ -86,7 +86,7 @@ fn upload_location(name: &str, id: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
 }
 
-fn blob_location(name: &str, d: &Digest) -> String {
+fn blob_location(name: &str, d: &BlobDigest) -> String {
     format!("/v2/{name}/blobs/{d}")
 }
 
@@ -192,7 +192,7 @@ async fn receive_session(
     payload: web::Payload,
     id: &str,
     rec: UploadRecord,
-    commit_to: Option<Digest>,
+    commit_to: Option<BlobDigest>,
 ) -> (ApiResult<(SessionAppend, Option<ApiResult<()>>)>, BodyEnd) {
     let (rx, feed) = pump_limited(payload, st.metrics.clone(), Some(st.body_limits()));
     let slot = st.session(id);
@@ -248,7 +248,7 @@ async fn commit_and_link(
     name: &str,
     id: &str,
     state: UploadState,
-    d: &Digest,
+    d: &BlobDigest,
 ) -> ApiResult<()> {
     let _gc = st.gc_lock.read().await;
     match st.store.commit(id, state, d).await? {
@@ -262,7 +262,7 @@ async fn commit_and_link(
     }
 }
 
-fn created(name: &str, d: &Digest) -> HttpResponse {
+fn created(name: &str, d: &BlobDigest) -> HttpResponse {
     response(StatusCode::CREATED)
         .insert_header(("Location", blob_location(name, d)))
         .insert_header(("Docker-Content-Digest", d.to_string()))
@@ -270,7 +270,7 @@ fn created(name: &str, d: &Digest) -> HttpResponse {
 }
 
 /// Mounts blob `d` from repository `from` into `name` if `from` links it.
-async fn mount(st: &AppState, name: &str, from: &str, d: &Digest) -> ApiResult<bool> {
+async fn mount(st: &AppState, name: &str, from: &str, d: &BlobDigest) -> ApiResult<bool> {
     let (f, ds) = (from.to_owned(), d.to_string());
     if !st.db(move |m| m.has_link(&f, &ds)).await? {
         return Ok(false);
@@ -296,7 +296,7 @@ pub async fn start(
     let q = query(&req)?;
     let client = client_of(&req);
     if let Some(m) = param(&q, "mount") {
-        let d = names::parse_digest(m)?;
+        let d = names::parse_blob_digest(m)?;
         if let Some(from) = param(&q, "from")
             && names::check_name(from).is_ok()
             && mount(&st, &name, from, &d).await?
@@ -308,7 +308,7 @@ pub async fn start(
         }
         // Not mountable: open a session instead (202), as the spec allows.
     } else if let Some(dg) = param(&q, "digest") {
-        let d = names::parse_digest(dg)?;
+        let d = names::parse_blob_digest(dg)?;
         let _permit = stream_permit(&st, &client)?;
         let id = new_upload_id()?;
         let _in_flight = InFlight::new(&st, &id);
@@ -422,7 +422,7 @@ pub async fn finish(
 ) -> ApiResult<HttpResponse> {
     st.writable()?;
     let q = query(&req)?;
-    let d = names::parse_digest(param(&q, "digest").unwrap_or_default())?;
+    let d = names::parse_blob_digest(param(&q, "digest").unwrap_or_default())?;
     let (name, id, rec) = load(&st, &req).await?;
     if let Some(r) = check_chunk(&req, &name, &id, rec.offset)? {
         return Ok(r);

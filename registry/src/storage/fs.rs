@@ -5,14 +5,16 @@
 //! ├── meta.redb                      metadata (crate::meta): repositories, tags, manifests,
 //! │                                  links, referrers, upload sessions
 //! ├── blobs/
-//! │   └── sha256/
-//! │       └── ab/                    first two hex characters of the digest
-//! │           └── ab34…ef            the blob, named by its 64 hex characters
+//! │   ├── sha256/
+//! │   │   └── ab/                    first two hex characters of the digest
+//! │   │       └── ab34…ef            the blob, named by its 64 hex characters
+//! │   └── sha512/                    the same for SHA-512 blobs (128 hex characters),
+//! │                                  created by the first one (crate::digest)
 //! ├── uploads/
 //! │   └── 9f0c…31                    an upload in progress: the bytes received so far,
 //! │                                  named by its 32-hex session id
 //! └── quarantine/
-//!     └── sha256/
+//!     └── sha256/, sha512/
 //!         └── ab34…ef.1765000000     a blob whose bytes did not hash to its name, moved
 //!                                    here by `pqreg-registry scrub` (unix time appended)
 //! ```
@@ -46,9 +48,10 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
-use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::sync::mpsc;
+
+use crate::digest::{BlobDigest, BlobHasher};
 
 use super::{
     Appended, BlobStat, BlobStore, BodyRx, ByteStream, CHUNK, Committed, DEPTH, MAX_PIECES,
@@ -75,11 +78,11 @@ impl FsStore {
         })
     }
 
-    fn blob_path(&self, d: &Digest) -> PathBuf {
+    fn blob_path(&self, d: &BlobDigest) -> PathBuf {
         let hex = d.hex();
         self.root
             .join("blobs")
-            .join("sha256")
+            .join(d.algorithm())
             .join(&hex[..2])
             .join(hex)
     }
@@ -253,15 +256,32 @@ fn open_upload(
     ))
 }
 
+/// Hashes the first `len` bytes of `f` with `h`.
+fn hash_file(mut f: &File, len: u64, mut h: BlobHasher) -> io::Result<BlobDigest> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = 0u64;
+    while pos < len {
+        let want = usize::try_from(len - pos).unwrap_or(CHUNK).min(CHUNK);
+        let n = f.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(gone("upload file shorter than its recorded offset"));
+        }
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(h.finalize())
+}
+
 /// [`BlobStore::commit`]'s work: checks the digest, then makes the hashed file the blob.
 fn commit_file(
     src: &Path,
     dst: &Path,
     state: UploadState,
-    expected: Digest,
+    expected: BlobDigest,
 ) -> io::Result<Committed> {
     let size = state.offset;
-    let (file, actual) = match state.file {
+    let (file, sha256) = match state.file {
         Some(f) => (f, state.hasher.finalize()),
         None => {
             // No descriptor from this process: hash the file as it is now.
@@ -274,6 +294,11 @@ fn commit_file(
             let h = rehash(&mut f, size)?;
             (Arc::new(f), h.finalize())
         }
+    };
+    let actual = match expected {
+        BlobDigest::Sha256(_) => BlobDigest::Sha256(sha256),
+        // Re-read through the same descriptor, so the bytes hashed are the bytes kept.
+        BlobDigest::Sha512(_) => hash_file(&file, size, expected.hasher())?,
     };
     if actual != expected {
         let _ = not_found_none(fs::remove_file(src))?;
@@ -385,7 +410,7 @@ async fn append_async(
 }
 
 impl BlobStore for FsStore {
-    fn stat<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<BlobStat>>> {
+    fn stat<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<Option<BlobStat>>> {
         let path = self.blob_path(digest);
         blocking(move || not_found_none(fs::metadata(path)).map(|m| m.as_ref().map(stat_of)))
             .boxed()
@@ -393,7 +418,7 @@ impl BlobStore for FsStore {
 
     fn get<'a>(
         &'a self,
-        digest: &'a Digest,
+        digest: &'a BlobDigest,
         range: Option<(u64, u64)>,
     ) -> BoxFuture<'a, io::Result<Option<(u64, ByteStream)>>> {
         let path = self.blob_path(digest);
@@ -449,33 +474,41 @@ impl BlobStore for FsStore {
         .boxed()
     }
 
-    fn local_file<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<File>>> {
+    fn local_file<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<Option<File>>> {
         let path = self.blob_path(digest);
         blocking(move || not_found_none(File::open(path))).boxed()
     }
 
-    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
+    fn delete<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<bool>> {
         let path = self.blob_path(digest);
         blocking(move || not_found_none(fs::remove_file(path)).map(|r| r.is_some())).boxed()
     }
 
-    fn list(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, BlobStat)>>> {
-        let dir = self.root.join("blobs").join("sha256");
+    fn list(&self) -> BoxFuture<'_, io::Result<Vec<(BlobDigest, BlobStat)>>> {
+        let root = self.root.join("blobs");
         blocking(move || {
             let mut out = Vec::new();
-            for prefix in fs::read_dir(&dir)? {
-                let prefix = prefix?;
-                if !prefix.file_type()?.is_dir() {
+            for alg in ["sha256", "sha512"] {
+                let Some(prefixes) = not_found_none(fs::read_dir(root.join(alg)))? else {
                     continue;
-                }
-                for entry in fs::read_dir(prefix.path())? {
-                    let entry = entry?;
-                    let name = entry.file_name();
-                    let Some(d) = name.to_str().and_then(|n| Digest::from_hex(n).ok()) else {
-                        continue; // not ours
-                    };
-                    if let Some(m) = not_found_none(entry.metadata())? {
-                        out.push((d, stat_of(&m)));
+                };
+                for prefix in prefixes {
+                    let prefix = prefix?;
+                    if !prefix.file_type()?.is_dir() {
+                        continue;
+                    }
+                    for entry in fs::read_dir(prefix.path())? {
+                        let entry = entry?;
+                        let name = entry.file_name();
+                        let Some(d) = name
+                            .to_str()
+                            .and_then(|n| BlobDigest::from_hex(alg, n).ok())
+                        else {
+                            continue; // not ours
+                        };
+                        if let Some(m) = not_found_none(entry.metadata())? {
+                            out.push((d, stat_of(&m)));
+                        }
                     }
                 }
             }
@@ -484,9 +517,12 @@ impl BlobStore for FsStore {
         .boxed()
     }
 
-    fn quarantine<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<String>>> {
+    fn quarantine<'a>(
+        &'a self,
+        digest: &'a BlobDigest,
+    ) -> BoxFuture<'a, io::Result<Option<String>>> {
         let src = self.blob_path(digest);
-        let dir = self.root.join("quarantine").join("sha256");
+        let dir = self.root.join("quarantine").join(digest.algorithm());
         let name = format!("{}.{}", digest.hex(), crate::meta::now());
         blocking(move || {
             if !src.exists() {
@@ -506,7 +542,7 @@ impl BlobStore for FsStore {
         .boxed()
     }
 
-    fn touch<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
+    fn touch<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<bool>> {
         let path = self.blob_path(digest);
         blocking(move || {
             let Some(f) = not_found_none(OpenOptions::new().write(true).open(path))? else {
@@ -532,7 +568,7 @@ impl BlobStore for FsStore {
         &'a self,
         id: &'a str,
         state: UploadState,
-        expected: &'a Digest,
+        expected: &'a BlobDigest,
     ) -> BoxFuture<'a, io::Result<Committed>> {
         let src = self.upload_path(id);
         let dst = self.blob_path(expected);
