@@ -12,9 +12,42 @@ use crate::meta::{ManifestRecord, now};
 use crate::names::{self, Reference};
 use crate::state::{AppState, pump};
 use crate::storage::collect_limited;
+use crate::tlog::QueuedEntry;
+use pqreg_spec::logentry::{LogEntry, LogEntryError};
 
 fn unknown(reference: &str) -> ApiError {
     ApiError::new(Code::ManifestUnknown).detail(json!({ "reference": reference }))
+}
+
+/// Queues a registry-authored log entry (spec/transparency-log.md §3.1). Called while the
+/// metadata store's change lock is held, so entries are sequenced in commit order. A
+/// failure does not undo the change that committed: it is reported in the server's log.
+fn queue(st: &AppState, entry: Result<LogEntry, LogEntryError>) -> Option<QueuedEntry> {
+    let queued = entry
+        .map_err(|e| e.to_string())
+        .and_then(|e| st.log.enqueue(&e).map_err(|err| err.to_string()));
+    match queued {
+        Ok(q) => Some(q),
+        Err(error) => {
+            tracing::error!(%error, "could not queue a tag or manifest change for the log");
+            None
+        }
+    }
+}
+
+/// Waits until the queued entries are in the log (the request answers after that, so a
+/// client that reads the log after its push or delete sees the entry).
+async fn logged(name: &str, queued: Vec<QueuedEntry>) {
+    for q in queued {
+        if let Err(error) = q.wait().await {
+            tracing::error!(repo = %name, %error, "logging a tag or manifest change failed");
+        }
+    }
+}
+
+fn parse_stored(d: &str) -> Result<Digest, LogEntryError> {
+    d.parse::<Digest>()
+        .map_err(|_| LogEntryError::BadDigest("manifest"))
 }
 
 /// Whether an `Accept` header admits `media_type`. No header (or an empty one) admits
@@ -146,34 +179,26 @@ pub async fn put(
         .subject
         .map(|_| parsed.referrer_descriptor(&digest, size));
     let (n, ds) = (name.clone(), digest.to_string());
-    let moved_tag = tag.clone();
-    let (stored, previous) = st
+    let state = st.clone();
+    // Whether the tag moved is decided in the manifest's write transaction, and its entry
+    // is queued before any later change commits (spec/transparency-log.md §3.1).
+    let stored = st
         .db(move |m| {
-            let previous = match tag.as_deref() {
-                Some(t) => m.resolve_tag(&n, t)?,
-                None => None,
-            };
-            let stored = m.put_manifest(&n, &ds, &bytes, &rec, tag.as_deref(), desc.as_ref())?;
-            Ok((stored, previous))
+            m.put_manifest(&n, &ds, &bytes, &rec, tag.as_deref(), desc.as_ref(), |c| {
+                let c = c.filter(|c| c.moved(&ds))?;
+                queue(&state, LogEntry::tag_move(&n, &c.tag, digest, now()))
+            })
         })
         .await?;
-    if let Err(missing) = stored {
-        return Err(ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing.0 })));
-    }
-    // A tag that moved to a new manifest is logged (spec/transparency-log.md §3); the push
-    // waits for that one batch. A log failure does not undo the push: it is reported.
-    if let Some(t) = moved_tag
-        && previous.as_deref() != Some(digest.to_string().as_str())
-    {
-        match pqreg_spec::logentry::LogEntry::tag_move(&name, &t, digest, now()) {
-            Ok(e) => {
-                if let Err(err) = st.log.append(&e).await {
-                    tracing::error!(repo = %name, tag = %t, error = %err, "logging tag move failed");
-                }
-            }
-            Err(err) => tracing::error!(repo = %name, tag = %t, error = %err, "tag move entry"),
+    let queued = match stored {
+        Ok(q) => q,
+        Err(missing) => {
+            return Err(
+                ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing.0 }))
+            );
         }
-    }
+    };
+    logged(&name, queued.into_iter().collect()).await;
     let mut r = response(StatusCode::CREATED);
     r.insert_header(("Location", format!("/v2/{name}/manifests/{digest}")))
         .insert_header(("Docker-Content-Digest", digest.to_string()));
@@ -201,14 +226,33 @@ pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
         .unwrap_or_default()
         .to_owned();
     let reference = names::parse_reference(&raw)?;
+    let (n, state) = (name.clone(), st.clone());
+    // Deletions are logged like tag moves (spec/transparency-log.md §3.1): a removed tag
+    // as `tag-delete`, a removed manifest as one `tag-delete` per tag it had, then
+    // `manifest-delete`.
     let removed = st
         .db(move |m| match reference {
-            Reference::Tag(t) => m.delete_tag(&name, &t),
-            Reference::Digest(d) => m.delete_manifest(&name, &d.to_string()),
+            Reference::Tag(t) => m.delete_tag(&n, &t, |was| {
+                let e = parse_stored(was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
+                queue(&state, e).into_iter().collect::<Vec<_>>()
+            }),
+            Reference::Digest(d) => m.delete_manifest(&n, &d.to_string(), |tags| {
+                let time = now();
+                let mut entries: Vec<_> = tags
+                    .iter()
+                    .map(|t| LogEntry::tag_delete(&n, t, d, time))
+                    .collect();
+                entries.push(LogEntry::manifest_delete(&n, d, time));
+                entries
+                    .into_iter()
+                    .filter_map(|e| queue(&state, e))
+                    .collect::<Vec<_>>()
+            }),
         })
         .await?;
-    if !removed {
+    let Some(queued) = removed else {
         return Err(unknown(&raw));
-    }
+    };
+    logged(&name, queued).await;
     Ok(response(StatusCode::ACCEPTED).finish())
 }

@@ -21,7 +21,7 @@
 
 mod store;
 
-pub use store::{GcLinks, Meta};
+pub use store::{GcLinks, Meta, TagChange};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -22,6 +22,26 @@ type R<T> = Result<T, MetaError>;
 #[derive(Clone)]
 pub struct Meta {
     db: Arc<Database>,
+    /// Held by every change to tags and manifests from before its write transaction until
+    /// its `on_commit` callback has returned, so that what the callbacks do (queue log
+    /// entries) happens in commit order (spec/transparency-log.md §3.1).
+    changes: Arc<Mutex<()>>,
+}
+
+/// What a committed manifest push did to its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagChange {
+    /// The tag.
+    pub tag: String,
+    /// The manifest it named before the push committed, if any.
+    pub previous: Option<String>,
+}
+
+impl TagChange {
+    /// Whether the tag now names another manifest than before (or did not exist).
+    pub fn moved(&self, digest: &str) -> bool {
+        self.previous.as_deref() != Some(digest)
+    }
 }
 
 /// A manifest push that names something the repository lacks.
@@ -50,7 +70,15 @@ impl Meta {
         tx.open_table(REFERRERS)?;
         tx.open_table(UPLOADS)?;
         tx.commit()?;
-        Ok(Meta { db: Arc::new(db) })
+        Ok(Meta {
+            db: Arc::new(db),
+            changes: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Takes the change lock (a poisoned lock is still a lock: it guards no data).
+    fn change_lock(&self) -> MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the repository exists (anything was ever pushed or mounted into it).
@@ -127,7 +155,12 @@ impl Meta {
     /// Stores a manifest (and its tag, and its referrer row if it has a subject) in one
     /// transaction, after checking that every blob it references is linked in `repo` and
     /// every child manifest is in `repo`. Returns the first missing reference instead.
-    pub fn put_manifest(
+    ///
+    /// The tag's previous target is read in the same transaction; `on_commit` gets it
+    /// once the transaction has committed, before any other change to tags or manifests
+    /// can commit, and its result is returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_manifest<T>(
         &self,
         repo: &str,
         digest: &str,
@@ -135,8 +168,11 @@ impl Meta {
         rec: &ManifestRecord,
         tag: Option<&str>,
         referrer_descriptor: Option<&serde_json::Value>,
-    ) -> R<Result<(), Missing>> {
+        on_commit: impl FnOnce(Option<&TagChange>) -> T,
+    ) -> R<Result<T, Missing>> {
+        let _order = self.change_lock();
         let tx = self.db.begin_write()?;
+        let mut change = None;
         {
             let links = tx.open_table(LINKS)?;
             for b in &rec.blobs {
@@ -155,7 +191,14 @@ impl Meta {
                 .insert((repo, digest), bytes)?;
             tx.open_table(REPOS)?.insert(repo, now())?;
             if let Some(tag) = tag {
-                tx.open_table(TAGS)?.insert((repo, tag), digest)?;
+                let previous = tx
+                    .open_table(TAGS)?
+                    .insert((repo, tag), digest)?
+                    .map(|v| v.value().to_owned());
+                change = Some(TagChange {
+                    tag: tag.to_owned(),
+                    previous,
+                });
             }
             if let (Some(subject), Some(desc)) = (&rec.subject, referrer_descriptor) {
                 tx.open_table(REFERRERS)?.insert(
@@ -165,30 +208,50 @@ impl Meta {
             }
         }
         tx.commit()?;
-        Ok(Ok(()))
+        Ok(Ok(on_commit(change.as_ref())))
     }
 
-    /// Removes a tag; `false` if it did not exist.
-    pub fn delete_tag(&self, repo: &str, tag: &str) -> R<bool> {
+    /// Removes a tag; `None` if it did not exist, else `on_commit` (called as for
+    /// [`Meta::put_manifest`]) gets the digest it named and its result is returned.
+    pub fn delete_tag<T>(
+        &self,
+        repo: &str,
+        tag: &str,
+        on_commit: impl FnOnce(&str) -> T,
+    ) -> R<Option<T>> {
+        let _order = self.change_lock();
         let tx = self.db.begin_write()?;
-        let removed = tx.open_table(TAGS)?.remove((repo, tag))?.is_some();
+        let removed = tx
+            .open_table(TAGS)?
+            .remove((repo, tag))?
+            .map(|v| v.value().to_owned());
+        let Some(digest) = removed else {
+            return Ok(None);
+        };
         tx.commit()?;
-        Ok(removed)
+        Ok(Some(on_commit(&digest)))
     }
 
-    /// Removes a manifest, every tag pointing at it and its referrer row; `false` if it
-    /// did not exist.
-    pub fn delete_manifest(&self, repo: &str, digest: &str) -> R<bool> {
+    /// Removes a manifest, every tag pointing at it and its referrer row; `None` if it did
+    /// not exist, else `on_commit` (called as for [`Meta::put_manifest`]) gets the removed
+    /// tags in byte order and its result is returned.
+    pub fn delete_manifest<T>(
+        &self,
+        repo: &str,
+        digest: &str,
+        on_commit: impl FnOnce(&[String]) -> T,
+    ) -> R<Option<T>> {
+        let _order = self.change_lock();
         let tx = self.db.begin_write()?;
+        let mut doomed = Vec::new();
         {
             let mut manifests = tx.open_table(MANIFESTS)?;
             let Some(rec) = manifests.remove((repo, digest))? else {
-                return Ok(false);
+                return Ok(None);
             };
             let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
             tx.open_table(MANIFEST_BYTES)?.remove((repo, digest))?;
             let mut tags = tx.open_table(TAGS)?;
-            let mut doomed = Vec::new();
             for row in tags.range((repo, "")..)? {
                 let (k, v) = row?;
                 let (r, t) = k.value();
@@ -199,7 +262,7 @@ impl Meta {
                     doomed.push(t.to_owned());
                 }
             }
-            for t in doomed {
+            for t in &doomed {
                 tags.remove((repo, t.as_str()))?;
             }
             if let Some(s) = &rec.subject {
@@ -208,7 +271,7 @@ impl Meta {
             }
         }
         tx.commit()?;
-        Ok(true)
+        Ok(Some(on_commit(&doomed)))
     }
 
     /// Links a blob into a repository (creating the repository).
