@@ -100,7 +100,15 @@ pub fn build_server(
         App::new()
             .app_data(app_data.clone())
             .wrap(auth::middleware::Guard::new(access, sessions.clone()))
-            .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Docker-Distribution-API-Version", "registry/2.0"))
+                    // Nothing the registry serves is a page: a browser must neither sniff
+                    // a pushed manifest or blob into HTML nor run anything from this origin
+                    // (spec/api.md "Response headers").
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Content-Security-Policy", api::CSP)),
+            )
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();
                 let method = req.method().to_string();
