@@ -77,7 +77,11 @@ async fn serve(req: HttpRequest, st: web::Data<AppState>, head: bool) -> ApiResu
         .get("reference")
         .unwrap_or_default()
         .to_owned();
-    let reference = names::parse_reference(&raw)?;
+    // A reference that is neither a tag nor a digest names nothing: 404, as the OCI
+    // conformance suite expects (`.INVALID_MANIFEST_NAME`); PUT still answers 400.
+    let Ok(reference) = names::parse_reference(&raw) else {
+        return Err(unknown(&raw));
+    };
     let found = st
         .db(move |m| {
             let digest = match reference {
