@@ -61,6 +61,8 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
     let log = tlog::Log::open(&cfg.data_dir, &cfg.log_origin(), cfg.witness_keys()?)
         .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
     let auth = auth::Auth::open(&cfg.auth, &cfg.data_dir).context("setting up access control")?;
+    let metrics = metrics::Metrics::new()?;
+    let store = metrics::CountedStore::new(Arc::new(store), metrics.clone());
     Ok(AppState {
         auth: Arc::new(auth),
         log,
@@ -69,7 +71,7 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
         meta,
         sessions: Default::default(),
         gc_lock: Default::default(),
-        metrics: metrics::Metrics::new()?,
+        metrics,
     })
 }
 

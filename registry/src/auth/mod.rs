@@ -12,6 +12,7 @@ pub mod audit;
 pub mod htpasswd;
 pub mod middleware;
 pub mod policy;
+pub mod throttle;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -143,6 +144,8 @@ pub struct AuthConfig {
     pub rules: Vec<RuleConfig>,
     /// Bearer tokens.
     pub token: TokenConfig,
+    /// Limits on failed authentications (`[auth.failures]`, §4.6).
+    pub failures: throttle::FailureLimits,
 }
 
 impl Default for AuthConfig {
@@ -156,6 +159,7 @@ impl Default for AuthConfig {
             groups: BTreeMap::new(),
             rules: Vec::new(),
             token: TokenConfig::default(),
+            failures: throttle::FailureLimits::default(),
         }
     }
 }
@@ -311,6 +315,8 @@ pub struct Auth {
     tokens: Option<token::Tokens>,
     /// The audit log.
     pub audit: audit::Audit,
+    /// Failed-authentication counters.
+    pub throttle: throttle::Throttle,
 }
 
 impl Auth {
@@ -341,6 +347,7 @@ impl Auth {
             passwords,
             tokens,
             audit,
+            throttle: throttle::Throttle::new(cfg.failures.clone()),
         })
     }
 
@@ -407,6 +414,13 @@ impl Auth {
         self.passwords
             .as_ref()
             .is_some_and(|h| h.verify(user, password))
+    }
+
+    /// Whether a Basic pair was verified within the last minute (no bcrypt).
+    pub fn check_password_cached(&self, user: &str, password: &str) -> bool {
+        self.passwords
+            .as_ref()
+            .is_some_and(|h| h.verify_cached(user, password))
     }
 
     /// Verifies a bearer token.
