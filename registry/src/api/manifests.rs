@@ -1,13 +1,15 @@
 //! Manifests: `GET`/`HEAD`/`PUT`/`DELETE` `/v2/<name>/manifests/<reference>`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use pqreg_spec::Digest;
 use serde_json::json;
 
 use super::{header, repo, response};
+use crate::auth::tags::TagRefusal;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::manifest;
+use crate::meta::PutRefused;
 use crate::meta::{ManifestRecord, now};
 use crate::names::{self, Reference};
 use crate::state::{AppState, pump};
@@ -41,6 +43,47 @@ async fn logged(name: &str, queued: Vec<QueuedEntry>) {
     for q in queued {
         if let Err(error) = q.wait().await {
             tracing::error!(repo = %name, %error, "logging a tag or manifest change failed");
+        }
+    }
+}
+
+/// The tag rules' verdict as an answer: 403 `DENIED` naming the rule.
+fn tag_refused(repo: &str, tag: &str, r: TagRefusal) -> ApiError {
+    ApiError::new(Code::Denied).msg(r.message).detail(json!({
+        "repository": repo, "tag": tag, "rule": r.rule, "reason": r.reason,
+    }))
+}
+
+/// Who may change tags, by the tag rules (spec/auth.md §3.1): the caller's user name from
+/// the access decision the middleware left (none: anonymous, refused by any user list).
+#[derive(Clone)]
+struct TagGuard {
+    auth: std::sync::Arc<crate::auth::Auth>,
+    user: Option<String>,
+}
+
+impl TagGuard {
+    fn of(req: &HttpRequest, st: &AppState) -> TagGuard {
+        let user = req
+            .extensions()
+            .get::<crate::auth::Access>()
+            .and_then(|a| a.principal.user_name().map(str::to_owned));
+        TagGuard {
+            auth: st.auth.clone(),
+            user,
+        }
+    }
+
+    /// Refuses a change of `repo:tag` the caller may not make, and (`deleting`) the
+    /// deletion of an immutable tag.
+    fn check(&self, repo: &str, tag: &str, deleting: bool) -> Result<(), TagRefusal> {
+        let enforce = self.auth.mode() != crate::auth::Mode::None;
+        self.auth
+            .tags
+            .may_change(self.user.as_deref(), enforce, repo, tag)?;
+        match self.auth.tags.immutable(repo, tag) {
+            Some(r) if deleting => Err(r),
+            _ => Ok(()),
         }
     }
 }
@@ -182,13 +225,26 @@ pub async fn put(
     let desc = parsed
         .subject
         .map(|_| parsed.referrer_descriptor(&digest, size));
+    // Tag rules: who may move this tag, and whether it is set once (decided in the
+    // write transaction, like the move itself).
+    let immutable = match &tag {
+        Some(t) => {
+            TagGuard::of(&req, &st)
+                .check(&name, t, false)
+                .map_err(|r| tag_refused(&name, t, r))?;
+            st.auth.tags.immutable(&name, t)
+        }
+        None => None,
+    };
+    let frozen = immutable.is_some();
     let (n, ds) = (name.clone(), digest.to_string());
     let state = st.clone();
     // Whether the tag moved is decided in the manifest's write transaction, and its entry
     // is queued before any later change commits (spec/transparency-log.md §3.1).
     let stored = st
         .db(move |m| {
-            m.put_manifest(&n, &ds, &bytes, &rec, tag.as_deref(), desc.as_ref(), |c| {
+            let t = tag.as_deref();
+            m.put_manifest(&n, &ds, &bytes, &rec, t, frozen, desc.as_ref(), |c| {
                 let c = c.filter(|c| c.moved(&ds))?;
                 queue(&state, LogEntry::tag_move(&n, &c.tag, digest, now()))
             })
@@ -196,10 +252,14 @@ pub async fn put(
         .await?;
     let queued = match stored {
         Ok(q) => q,
-        Err(missing) => {
+        Err(PutRefused::Missing(missing)) => {
             return Err(
-                ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing.0 }))
+                ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing }))
             );
+        }
+        Err(PutRefused::TagFrozen(t)) => {
+            let why = immutable.ok_or_else(|| ApiError::internal("frozen tag without a rule"))?;
+            return Err(tag_refused(&name, &t, why));
         }
     };
     logged(&name, queued.into_iter().collect()).await;
@@ -230,32 +290,51 @@ pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
         .unwrap_or_default()
         .to_owned();
     let reference = names::parse_reference(&raw)?;
-    let (n, state) = (name.clone(), st.clone());
+    let guard = TagGuard::of(&req, &st);
+    if let Reference::Tag(t) = &reference {
+        guard
+            .check(&name, t, true)
+            .map_err(|r| tag_refused(&name, t, r))?;
+    }
+    let (n, state, g) = (name.clone(), st.clone(), guard.clone());
     // Deletions are logged like tag moves (spec/transparency-log.md §3.1): a removed tag
     // as `tag-delete`, a removed manifest as one `tag-delete` per tag it had, then
-    // `manifest-delete`.
+    // `manifest-delete`. A manifest with a tag the caller may not delete stays whole.
     let removed = st
         .db(move |m| match reference {
-            Reference::Tag(t) => m.delete_tag(&n, &t, |was| {
-                let e = parse_stored(was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
-                queue(&state, e).into_iter().collect::<Vec<_>>()
-            }),
-            Reference::Digest(d) => m.delete_manifest(&n, &d.to_string(), |tags| {
-                let time = now();
-                let mut entries: Vec<_> = tags
-                    .iter()
-                    .map(|t| LogEntry::tag_delete(&n, t, d, time))
-                    .collect();
-                entries.push(LogEntry::manifest_delete(&n, d, time));
-                entries
-                    .into_iter()
-                    .filter_map(|e| queue(&state, e))
-                    .collect::<Vec<_>>()
-            }),
+            Reference::Tag(t) => m
+                .delete_tag(&n, &t, |was| {
+                    let e = parse_stored(was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
+                    queue(&state, e).into_iter().collect::<Vec<_>>()
+                })
+                .map(Ok),
+            Reference::Digest(d) => {
+                let protected = |t: &str| g.check(&n, t, true).is_err();
+                m.delete_manifest(&n, &d.to_string(), protected, |tags| {
+                    let time = now();
+                    let mut entries: Vec<_> = tags
+                        .iter()
+                        .map(|t| LogEntry::tag_delete(&n, t, d, time))
+                        .collect();
+                    entries.push(LogEntry::manifest_delete(&n, d, time));
+                    entries
+                        .into_iter()
+                        .filter_map(|e| queue(&state, e))
+                        .collect::<Vec<_>>()
+                })
+            }
         })
         .await?;
-    let Some(queued) = removed else {
-        return Err(unknown(&raw));
+    let queued = match removed {
+        Ok(Some(q)) => q,
+        Ok(None) => return Err(unknown(&raw)),
+        Err(tag) => {
+            let why = guard
+                .check(&name, &tag, true)
+                .err()
+                .ok_or_else(|| ApiError::internal("protected tag without a rule"))?;
+            return Err(tag_refused(&name, &tag, why));
+        }
     };
     logged(&name, queued).await;
     Ok(response(StatusCode::ACCEPTED).finish())

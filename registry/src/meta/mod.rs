@@ -21,7 +21,7 @@
 
 mod store;
 
-pub use store::{GcLinks, Meta, TagChange};
+pub use store::{GcLinks, Meta, PutRefused, TagChange};
 
 use serde::{Deserialize, Serialize};
 

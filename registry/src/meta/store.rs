@@ -44,9 +44,14 @@ impl TagChange {
     }
 }
 
-/// A manifest push that names something the repository lacks.
+/// Why a manifest push was not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing(pub String);
+pub enum PutRefused {
+    /// It names a blob or child manifest the repository lacks.
+    Missing(String),
+    /// Its tag is frozen (immutable) and names another manifest.
+    TagFrozen(String),
+}
 
 /// What garbage collection's link sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -158,7 +163,8 @@ impl Meta {
     ///
     /// The tag's previous target is read in the same transaction; `on_commit` gets it
     /// once the transaction has committed, before any other change to tags or manifests
-    /// can commit, and its result is returned.
+    /// can commit, and its result is returned. A `frozen` tag that names another manifest
+    /// is not moved (nothing is stored).
     #[allow(clippy::too_many_arguments)]
     pub fn put_manifest<T>(
         &self,
@@ -167,9 +173,10 @@ impl Meta {
         bytes: &[u8],
         rec: &ManifestRecord,
         tag: Option<&str>,
+        frozen: bool,
         referrer_descriptor: Option<&serde_json::Value>,
         on_commit: impl FnOnce(Option<&TagChange>) -> T,
-    ) -> R<Result<T, Missing>> {
+    ) -> R<Result<T, PutRefused>> {
         let _order = self.change_lock();
         let tx = self.db.begin_write()?;
         let mut change = None;
@@ -177,13 +184,13 @@ impl Meta {
             let links = tx.open_table(LINKS)?;
             for b in &rec.blobs {
                 if links.get((b.as_str(), repo))?.is_none() {
-                    return Ok(Err(Missing(b.clone())));
+                    return Ok(Err(PutRefused::Missing(b.clone())));
                 }
             }
             let mut manifests = tx.open_table(MANIFESTS)?;
             for c in &rec.children {
                 if manifests.get((repo, c.as_str()))?.is_none() {
-                    return Ok(Err(Missing(c.clone())));
+                    return Ok(Err(PutRefused::Missing(c.clone())));
                 }
             }
             manifests.insert((repo, digest), serde_json::to_vec(rec)?.as_slice())?;
@@ -191,8 +198,14 @@ impl Meta {
                 .insert((repo, digest), bytes)?;
             tx.open_table(REPOS)?.insert(repo, now())?;
             if let Some(tag) = tag {
-                let previous = tx
-                    .open_table(TAGS)?
+                let mut tags = tx.open_table(TAGS)?;
+                if frozen
+                    && let Some(now) = tags.get((repo, tag))?
+                    && now.value() != digest
+                {
+                    return Ok(Err(PutRefused::TagFrozen(tag.to_owned())));
+                }
+                let previous = tags
                     .insert((repo, tag), digest)?
                     .map(|v| v.value().to_owned());
                 change = Some(TagChange {
@@ -234,20 +247,22 @@ impl Meta {
 
     /// Removes a manifest, every tag pointing at it and its referrer row; `None` if it did
     /// not exist, else `on_commit` (called as for [`Meta::put_manifest`]) gets the removed
-    /// tags in byte order and its result is returned.
+    /// tags in byte order and its result is returned. If `protected` says yes of one of
+    /// its tags, nothing is removed and that tag is returned as the error.
     pub fn delete_manifest<T>(
         &self,
         repo: &str,
         digest: &str,
+        protected: impl Fn(&str) -> bool,
         on_commit: impl FnOnce(&[String]) -> T,
-    ) -> R<Option<T>> {
+    ) -> R<Result<Option<T>, String>> {
         let _order = self.change_lock();
         let tx = self.db.begin_write()?;
         let mut doomed = Vec::new();
         {
             let mut manifests = tx.open_table(MANIFESTS)?;
             let Some(rec) = manifests.remove((repo, digest))? else {
-                return Ok(None);
+                return Ok(Ok(None));
             };
             let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
             tx.open_table(MANIFEST_BYTES)?.remove((repo, digest))?;
@@ -262,6 +277,9 @@ impl Meta {
                     doomed.push(t.to_owned());
                 }
             }
+            if let Some(t) = doomed.iter().find(|t| protected(t)) {
+                return Ok(Err(t.clone()));
+            }
             for t in &doomed {
                 tags.remove((repo, t.as_str()))?;
             }
@@ -271,7 +289,7 @@ impl Meta {
             }
         }
         tx.commit()?;
-        Ok(Some(on_commit(&doomed)))
+        Ok(Ok(Some(on_commit(&doomed))))
     }
 
     /// Links a blob into a repository (creating the repository).
