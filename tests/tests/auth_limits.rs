@@ -7,7 +7,9 @@
 //! - failed authentications are limited per client address and per user name, unknown
 //!   names included (`429 TOOMANYREQUESTS` with `Retry-After`), without locking out other
 //!   addresses or other users;
-//! - `/metrics` costs the same with 20,000 blobs as with none (it walked the store).
+//! - `/metrics` costs the same with 20,000 blobs as with none (it walked the store);
+//! - the catalog of a caller who may see little reads names in batches (it read two per
+//!   transaction for `n=1`).
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use pqreg_tests::http::read_response;
 use pqreg_tests::oci::*;
-use pqreg_tests::{Registry, Response};
+use pqreg_tests::{Registry, Response, with_query};
 
 fn basic(user: &str, pw: &str) -> String {
     format!(
@@ -233,4 +235,68 @@ fn metrics_cost_does_not_grow_with_the_store() {
     let (_, body) = scrape(&big);
     assert_eq!(gauge(&body, "pqreg_store_blobs"), BLOBS as u64 + 1);
     assert_eq!(gauge(&body, "pqreg_store_bytes"), total + 1000);
+}
+
+/// Median time of `GET path` as `auth` over several requests.
+fn timed(c: &pqreg_tests::Client, path: &str, auth: &str) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        let r = c.get_with(path, &[("Authorization", auth)]);
+        times.push(t.elapsed());
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+#[test]
+fn catalog_of_a_caller_who_sees_little_reads_in_batches() {
+    const REPOS: usize = 3000;
+    let mut reg = Registry::start();
+    let c = reg.client();
+    // Monolithic pushes create the repositories (one request each).
+    for i in 0..REPOS {
+        let blob = format!("r{i}");
+        let path = with_query(
+            &uploads_path(&format!("team/r{i:05}")),
+            "digest",
+            &sha256(blob.as_bytes()),
+        );
+        let r = c.must(
+            "POST",
+            &path,
+            &[("Content-Type", "application/octet-stream")],
+            blob.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let pw = dir.path().join("htpasswd");
+    let line = |u: &str| {
+        format!(
+            "{u}:{}\n",
+            bcrypt::hash(format!("{u}-pw"), 4).expect("bcrypt")
+        )
+    };
+    std::fs::write(&pw, line("admin") + &line("outsider")).expect("htpasswd");
+    reg.set_config(&format!(
+        "[auth]\nmode = \"basic\"\nhtpasswd = \"{}\"\n[[auth.rules]]\nrepositories = [\"**\"]\nusers = [\"admin\"]\nactions = [\"pull\"]\n[[auth.rules]]\nrepositories = [\"team/r02999\"]\nusers = [\"outsider\"]\nactions = [\"pull\"]\n",
+        pw.display()
+    ));
+    reg.restart();
+    let c = reg.client();
+    let (admin, outsider) = (basic("admin", "admin-pw"), basic("outsider", "outsider-pw"));
+    // The outsider sees one repository, the last: finding it reads every name.
+    let r = c.get_with("/v2/_catalog?n=1", &[("Authorization", &outsider)]);
+    assert_eq!(r.json()["repositories"], serde_json::json!(["team/r02999"]));
+    let t_admin = timed(&c, "/v2/_catalog?n=1", &admin);
+    let t_outsider = timed(&c, "/v2/_catalog?n=1", &outsider);
+    eprintln!("catalog n=1 over {REPOS} repositories: admin {t_admin:?}, outsider {t_outsider:?}");
+    // Before: two names per read transaction for n=1, 1500 transactions for the outsider
+    // (measured 59 ms vs 0.55 ms for the admin; after: 6.6 ms, the filter itself).
+    assert!(
+        t_outsider < t_admin * 5 + Duration::from_millis(20),
+        "outsider {t_outsider:?} vs admin {t_admin:?}"
+    );
 }
