@@ -219,6 +219,7 @@ fn metrics_cost_does_not_grow_with_the_store() {
 
     let (t_small, _) = scrape(&small);
     let (t_big, body) = scrape(&big);
+    eprintln!("/metrics median: {BLOBS} blobs {t_big:?}, empty store {t_small:?}");
     assert_eq!(gauge(&body, "pqreg_store_blobs"), BLOBS as u64);
     assert_eq!(gauge(&body, "pqreg_store_bytes"), total);
     // Generous: a walk of 20k files takes tens of milliseconds, a scrape one or two.
