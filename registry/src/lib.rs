@@ -69,6 +69,8 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
         cfg.limits.max_header_bytes,
     ));
     let streams = limits::Streams::new(cfg.limits.max_body_streams_per_client);
+    let metrics = metrics::Metrics::new()?;
+    let store = metrics::CountedStore::new(Arc::new(store), metrics.clone());
     Ok(AppState {
         upload_sessions,
         streams,
@@ -79,7 +81,7 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
         meta,
         sessions: Default::default(),
         gc_lock: Default::default(),
-        metrics: metrics::Metrics::new()?,
+        metrics,
     })
 }
 
@@ -106,7 +108,15 @@ pub fn build_server(
         App::new()
             .app_data(app_data.clone())
             .wrap(auth::middleware::Guard::new(access, sessions.clone()))
-            .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Docker-Distribution-API-Version", "registry/2.0"))
+                    // Nothing the registry serves is a page: a browser must neither sniff
+                    // a pushed manifest or blob into HTML nor run anything from this origin
+                    // (spec/api.md "Response headers").
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Content-Security-Policy", api::CSP)),
+            )
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();
                 let method = req.method().to_string();

@@ -256,10 +256,16 @@ pub async fn submit(
         ApiError::new(code).msg(e.to_string())
     })?;
     // Access control (spec/auth.md §2): logging a signature needs `push` on its repository.
-    if let Some(access) = req.extensions().get::<crate::auth::Access>()
-        && !access
-            .actions(&sub.repository)
-            .has(crate::auth::Action::Push)
+    // The middleware leaves the caller's access in every request it lets through; a
+    // request without it did not pass the middleware, and is refused (fail closed).
+    let Some(access) = req.extensions().get::<crate::auth::Access>().cloned() else {
+        tracing::error!("log submission without an access decision: refused");
+        return Err(ApiError::new(Code::Denied)
+            .msg("no access decision was made for this request; refusing to log it"));
+    };
+    if !access
+        .actions(&sub.repository)
+        .has(crate::auth::Action::Push)
     {
         return Err(ApiError::new(Code::Denied)
             .msg(format!(

@@ -102,22 +102,96 @@ pub fn classify(method: &Method, path: &str, query: &str) -> Need {
     Need::Open
 }
 
-/// Reads `Authorization`; bcrypt runs off the async threads.
-async fn authenticate(auth: &Arc<Auth>, header: Option<&str>) -> Result<Principal, String> {
+/// Why credentials were not accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthFailure {
+    /// They are wrong or malformed (`401`).
+    Refused(String),
+    /// Too many failures from this address or for this user (`429` with `Retry-After`,
+    /// spec/auth.md §4.6); nothing was checked.
+    Throttled {
+        /// Seconds until the window ends.
+        retry_after: u64,
+        /// Which limit: `client address` or `user`.
+        limit: &'static str,
+    },
+}
+
+impl AuthFailure {
+    /// The reason, for the audit log.
+    pub fn reason(&self) -> String {
+        match self {
+            AuthFailure::Refused(r) => r.clone(),
+            AuthFailure::Throttled { retry_after, limit } => format!(
+                "too many failed authentications for this {limit}: retry in {retry_after} s"
+            ),
+        }
+    }
+
+    /// The `429` answer of a throttled request.
+    fn response(&self) -> Option<HttpResponse> {
+        let AuthFailure::Throttled { retry_after, .. } = self else {
+            return None;
+        };
+        let mut resp = ApiError::new(Code::TooManyRequests)
+            .msg(self.reason())
+            .detail(json!({ "retry_after_secs": retry_after }))
+            .error_response();
+        if let Ok(v) = retry_after.to_string().parse() {
+            resp.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+        Some(resp)
+    }
+}
+
+/// Reads `Authorization`; bcrypt runs off the async threads. `remote` is the peer address:
+/// failures are counted per address and per user name, and a key past its limit is
+/// refused before any bcrypt (spec/auth.md §4.6).
+async fn authenticate(
+    auth: &Arc<Auth>,
+    header: Option<&str>,
+    remote: &str,
+) -> Result<Principal, AuthFailure> {
     let Some(h) = header else {
         return Ok(Principal::Anonymous);
+    };
+    let address = super::throttle::address_key(remote);
+    let throttled = |user: Option<&str>| {
+        auth.throttle
+            .check(&address, user)
+            .map(|(retry_after, limit)| AuthFailure::Throttled { retry_after, limit })
+    };
+    let refused = |user: Option<&str>, why: String| {
+        auth.throttle.failed(&address, user);
+        AuthFailure::Refused(why)
     };
     let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD
+        let malformed = || "malformed Basic credentials".to_owned();
+        let pair = base64::engine::general_purpose::STANDARD
             .decode(rest)
-            .map_err(|_| "malformed Basic credentials".to_owned())?;
-        let s = String::from_utf8(raw).map_err(|_| "malformed Basic credentials".to_owned())?;
-        let (user, pass) = s
-            .split_once(':')
-            .ok_or_else(|| "malformed Basic credentials".to_owned())?;
-        let (user, pass) = (user.to_owned(), pass.to_owned());
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok());
+        let Some((user, pass)) = pair
+            .as_deref()
+            .and_then(|s| s.split_once(':'))
+            .map(|(u, p)| (u.to_owned(), p.to_owned()))
+        else {
+            if let Some(t) = throttled(None) {
+                return Err(t);
+            }
+            return Err(refused(None, malformed()));
+        };
+        if let Some(t) = throttled(Some(&user)) {
+            // A password verified within the last minute still gets in (no bcrypt), so
+            // a user whose name is attacked elsewhere keeps working.
+            if auth.check_password_cached(&user, &pass) {
+                return Ok(Principal::User(user));
+            }
+            return Err(t);
+        }
         let a = auth.clone();
         let u = user.clone();
         let ok = web::block(move || a.check_password(&u, &pass))
@@ -126,14 +200,19 @@ async fn authenticate(auth: &Arc<Auth>, header: Option<&str>) -> Result<Principa
         if ok {
             Ok(Principal::User(user))
         } else {
-            Err("wrong user name or password".into())
+            Err(refused(Some(&user), "wrong user name or password".into()))
         }
     } else if scheme.eq_ignore_ascii_case("bearer") {
+        if let Some(t) = throttled(None) {
+            return Err(t);
+        }
         auth.check_token(rest)
             .map(Principal::Token)
-            .map_err(|e| e.to_string())
+            .map_err(|e| refused(None, e.to_string()))
     } else {
-        Err(format!("unsupported authorization scheme {scheme:?}"))
+        Err(AuthFailure::Refused(format!(
+            "unsupported authorization scheme {scheme:?}"
+        )))
     }
 }
 
@@ -331,19 +410,18 @@ where
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The socket's peer (not a forwarded-for header a client could set).
+    let remote = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let principal = match (
         header.as_deref(),
         req.conn_data::<crate::tls::ClientIdentity>(),
     ) {
         // A verified client certificate names the caller when no other credentials are given.
         (None, Some(id)) => Ok(Principal::User(id.0.clone())),
-        (h, _) => authenticate(&auth, h).await,
+        (h, _) => authenticate(&auth, h, &remote).await,
     };
-    let remote = req
-        .connection_info()
-        .peer_addr()
-        .unwrap_or("unknown")
-        .to_owned();
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let audit = |who: &str, repo: Option<&str>, action: &str, allowed: bool, reason: &str| {
@@ -361,11 +439,12 @@ where
     };
     let principal = match principal {
         Ok(p) => p,
-        Err(reason) => {
+        Err(failure) => {
             let (repo, action) = match &need {
                 Need::Repo { name, action, .. } => (Some(name.as_str()), Some(*action)),
                 _ => (None, None),
             };
+            let reason = failure.reason();
             audit(
                 "unauthenticated",
                 repo,
@@ -373,6 +452,9 @@ where
                 false,
                 &reason,
             );
+            if let Some(resp) = failure.response() {
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
             let r = refuse(
                 &auth,
                 req,
@@ -497,11 +579,16 @@ pub async fn token_endpoint(req: HttpRequest, st: web::Data<AppState>) -> ApiRes
         .peer_addr()
         .unwrap_or("unknown")
         .to_owned();
+    let peer = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let principal = match header {
         Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-            authenticate(&auth, Some(h)).await
+            authenticate(&auth, Some(h), &peer).await
         }
-        Some(_) => Err("the token endpoint takes Basic credentials".to_owned()),
+        Some(_) => Err(AuthFailure::Refused(
+            "the token endpoint takes Basic credentials".to_owned(),
+        )),
         None => Ok(Principal::Anonymous),
     };
     let record = |who: &str, allowed: bool, reason: &str| {
@@ -519,8 +606,12 @@ pub async fn token_endpoint(req: HttpRequest, st: web::Data<AppState>) -> ApiRes
     };
     let principal = match principal {
         Ok(p) => p,
-        Err(reason) => {
+        Err(failure) => {
+            let reason = failure.reason();
             record("unauthenticated", false, &reason);
+            if let Some(resp) = failure.response() {
+                return Ok(resp);
+            }
             let mut resp = ApiError::new(Code::Unauthorized)
                 .msg(reason)
                 .error_response();

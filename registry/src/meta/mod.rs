@@ -21,7 +21,7 @@
 
 mod store;
 
-pub use store::{BlobUse, GcLinks, ManifestUse, Meta};
+pub use store::{BlobUse, GcLinks, ManifestUse, Meta, PutRefused, TagChange};
 
 use serde::{Deserialize, Serialize};
 
