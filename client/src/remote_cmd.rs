@@ -393,7 +393,10 @@ pub(crate) fn verify_into<S: BlobSource + Sync>(
         None => {
             let tmp = paths.cache.join("tmp");
             std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            scratch = tempfile::tempdir_in(&tmp)
+            // 0700: the verified model is written here, then deleted.
+            scratch = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir_in(&tmp)
                 .with_context(|| format!("creating a directory in {}", tmp.display()))?;
             scratch.path().join("model")
         }

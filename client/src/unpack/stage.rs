@@ -63,14 +63,18 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// afterwards fails (its files are gone); it never commits a partial tree, since commit
 /// renames `tree/` and that is gone too. Returns how many there were.
 pub fn remove_staging_dirs() -> usize {
-    let dirs = match LIVE.lock() {
-        Ok(mut l) => std::mem::take(&mut *l),
-        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-    };
-    for d in &dirs {
+    // Removed under the lock: a commit (which renames under it) either happened before,
+    // and the directory is no longer listed, or fails after, finding nothing to rename.
+    let mut live = live();
+    for d in live.iter() {
         remove_tree(d);
     }
-    dirs.len()
+    std::mem::take(&mut *live).len()
+}
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Removes `dir` and everything below it; a worker that creates a file in it meanwhile
@@ -85,15 +89,11 @@ fn remove_tree(dir: &Path) {
 }
 
 fn register(dir: &Path) {
-    if let Ok(mut l) = LIVE.lock() {
-        l.push(dir.to_owned());
-    }
+    live().push(dir.to_owned());
 }
 
 fn unregister(dir: &Path) {
-    if let Ok(mut l) = LIVE.lock() {
-        l.retain(|d| d != dir);
-    }
+    live().retain(|d| d != dir);
 }
 
 /// A staging directory next to the output directory; removed on drop unless
@@ -210,7 +210,15 @@ impl Staging {
         if fs::symlink_metadata(&self.out).is_ok() {
             return Err(UnpackError::OutputExists(self.out.clone()).into());
         }
-        fs::rename(&self.tree, &self.out).map_err(io(&self.out))?;
+        {
+            let mut live = live();
+            if !live.contains(&self.root) {
+                // A signal removed it (and the process is about to exit).
+                return Err(io(&self.tree)(std::io::ErrorKind::NotFound.into()));
+            }
+            fs::rename(&self.tree, &self.out).map_err(io(&self.out))?;
+            live.retain(|d| d != &self.root);
+        }
         File::open(&self.parent)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.parent))
