@@ -120,6 +120,10 @@ pub struct PushArgs {
     /// the weights. It is still signed and logged.
     #[arg(long, conflicts_with = "recipients")]
     pub unencrypted: bool,
+    /// Read symlinks to regular files as the files they point to (a Hugging Face cache
+    /// snapshot is all symlinks into its blobs/); links to directories are refused.
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,

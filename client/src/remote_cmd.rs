@@ -258,6 +258,7 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         opts.log_hook = Some(&mut submitter);
     }
     opts.recipients = &recipients;
+    opts.follow_symlinks = a.follow_symlinks;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
     if let Some((index, secret)) = &previous {

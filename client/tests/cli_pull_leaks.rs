@@ -10,7 +10,8 @@
 //!   (locked), nor a directory whose name is not exactly a staging directory's.
 //! - Pulled files, executables and directories get the umask's modes (077 and 022).
 //! - `push` without `--recipient` is refused (exit 2, nothing uploaded) unless
-//!   `--unencrypted` is given.
+//!   `--unencrypted` is given; `push --follow-symlinks` packs a Hugging Face cache
+//!   snapshot (symlinks into `blobs/`), which is refused without it.
 //!
 //! And two bugs of issue 13: a download that fails while the rest of a chunk is read
 //! after a bad segment is a transfer error (exit 1), not a digest mismatch (exit 10); and
@@ -698,4 +699,44 @@ fn oms_signature_of_another_statement_fetches_and_leaves_nothing() {
         let d = l["digest"].as_str().unwrap();
         assert!(!proxy.saw(&d["sha256:".len()..]), "chunk {d} was fetched");
     }
+}
+
+#[test]
+fn push_follows_symlinks_only_when_told() {
+    let reg = registry_common::start();
+    let h = Home::new();
+    policy(
+        &h.path().join("trust.toml"),
+        &h.path().join("signer.pub"),
+        &format!("{}/models/*", reg.addr),
+    );
+    // The layout of a Hugging Face cache: snapshots/<rev>/NAME -> ../../blobs/<hash>.
+    let cache = h.path().join("hf/models--org--m");
+    let snap = cache.join("snapshots/0123abcd");
+    std::fs::create_dir_all(snap.join("tok")).unwrap();
+    std::fs::create_dir_all(cache.join("blobs")).unwrap();
+    for (name, link, body) in [
+        ("config.json", "../../blobs/aa11", &b"{}"[..]),
+        ("weights.bin", "../../blobs/bb22", &noise(3, 3 << 20)[..]),
+        ("tok/vocab.txt", "../../../blobs/cc33", &b"a\nb\n"[..]),
+    ] {
+        let blob = cache.join("blobs").join(link.rsplit('/').next().unwrap());
+        std::fs::write(&blob, body).unwrap();
+        std::os::unix::fs::symlink(link, snap.join(name)).unwrap();
+    }
+    let r = format!("{}/models/hf:v1", reg.addr);
+    let o = h.push(&snap, &r, "signer.key", &[]);
+    exits(&o, 1, "push of symlinks without --follow-symlinks");
+    // -o json: the error is on stdout.
+    let err = String::from_utf8_lossy(&o.stdout);
+    assert!(err.contains("--follow-symlinks"), "{err}");
+    ok(&h.push(&snap, &r, "signer.key", &["--follow-symlinks"]));
+    let out = h.path().join("out");
+    ok(&h.pull(&r, "out", "rcpt.key", &[]));
+    assert!(
+        tree(&out) == tree(&snap),
+        "pulled model differs from the snapshot"
+    );
+    let m = std::fs::symlink_metadata(out.join("tok/vocab.txt")).unwrap();
+    assert!(m.file_type().is_file(), "pulled as a regular file");
 }
