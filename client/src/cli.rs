@@ -147,7 +147,8 @@ pub struct PushArgs {
 pub struct PullArgs {
     /// What to pull: host[:port]/repo[:tag][@sha256:hex].
     pub reference: String,
-    /// Output directory (must not exist; appears only when everything verified).
+    /// Output directory: a new one (it appears only when everything verified) or an empty
+    /// one (e.g. a Kubernetes emptyDir; the files appear only when everything verified).
     pub dir: PathBuf,
     /// Your recipient private key.
     #[arg(long, value_name = "KEY")]

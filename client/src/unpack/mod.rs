@@ -71,9 +71,17 @@ pub enum UnpackError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The output directory already exists.
-    #[error("{0} already exists; pull into a new directory")]
+    /// The output path exists and is not a directory (or is a symlink).
+    #[error("{0} already exists; pull into a new or an empty directory")]
     OutputExists(PathBuf),
+    /// The output directory exists and is not empty.
+    #[error("{dir} is not empty (it holds {entry}); pull into a new or an empty directory")]
+    OutputNotEmpty {
+        /// The output directory.
+        dir: PathBuf,
+        /// One of its entries.
+        entry: String,
+    },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
     BadOutput(PathBuf),
@@ -186,6 +194,7 @@ impl UnpackError {
         match self {
             UnpackError::Io { .. }
             | UnpackError::OutputExists(_)
+            | UnpackError::OutputNotEmpty { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
@@ -520,7 +529,8 @@ pub fn verify_index<S: BlobSource>(
 }
 
 /// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
-/// must not exist; see the module docs for the order of checks.
+/// must not exist or be an empty directory (a Kubernetes emptyDir); see the module docs
+/// for the order of checks.
 pub fn unpack_model<S: BlobSource + Sync>(
     source: &S,
     manifest_digest: &Digest,
