@@ -25,8 +25,9 @@
 //! the signed manifest already determine every byte (spec/signing.md §7, "Why step 9 need
 //! not re-hash"); [`UnpackReport::plaintext_hashed`] says which was done.
 //!
-//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (the
-//! staging directory is 0700 and locked while the pull runs) and removed on any failure (a
+//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (or
+//! `out_dir/.pqreg-partial-<random>/tree/` when `out_dir` is an existing empty directory;
+//! the staging directory is 0700 and locked while the pull runs) and removed on any failure (a
 //! guard deletes them when the function returns early or panics), on SIGINT, SIGTERM and
 //! SIGHUP ([`remove_staging_dirs`], called by the `pqreg` binary), and, after a SIGKILL, by
 //! the next pull of the same output (stage.rs).
