@@ -120,6 +120,10 @@ pub struct PushArgs {
     /// the weights. It is still signed and logged.
     #[arg(long, conflicts_with = "recipients")]
     pub unencrypted: bool,
+    /// Read symlinks to regular files as the files they point to (a Hugging Face cache
+    /// snapshot is all symlinks into its blobs/); links to directories are refused.
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
@@ -143,7 +147,8 @@ pub struct PushArgs {
 pub struct PullArgs {
     /// What to pull: host[:port]/repo[:tag][@sha256:hex].
     pub reference: String,
-    /// Output directory (must not exist; appears only when everything verified).
+    /// Output directory: a new one (it appears only when everything verified) or an empty
+    /// one (e.g. a Kubernetes emptyDir; the files appear only when everything verified).
     pub dir: PathBuf,
     /// Your recipient private key.
     #[arg(long, value_name = "KEY")]

@@ -258,6 +258,7 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         opts.log_hook = Some(&mut submitter);
     }
     opts.recipients = &recipients;
+    opts.follow_symlinks = a.follow_symlinks;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
     if let Some((index, secret)) = &previous {
@@ -393,7 +394,10 @@ pub(crate) fn verify_into<S: BlobSource + Sync>(
         None => {
             let tmp = paths.cache.join("tmp");
             std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            scratch = tempfile::tempdir_in(&tmp)
+            // 0700: the verified model is written here, then deleted.
+            scratch = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir_in(&tmp)
                 .with_context(|| format!("creating a directory in {}", tmp.display()))?;
             scratch.path().join("model")
         }

@@ -9,8 +9,12 @@
 //!   it, but not the staging directory of a pull of that output that is still running
 //!   (locked), nor a directory whose name is not exactly a staging directory's.
 //! - Pulled files, executables and directories get the umask's modes (077 and 022).
+//! - A pull into an existing empty directory (a Kubernetes emptyDir) fills it, keeping
+//!   its mode; one into a non-empty directory is refused and writes nothing; a signal
+//!   removes the staging directory inside it and leaves it empty.
 //! - `push` without `--recipient` is refused (exit 2, nothing uploaded) unless
-//!   `--unencrypted` is given.
+//!   `--unencrypted` is given; `push --follow-symlinks` packs a Hugging Face cache
+//!   snapshot (symlinks into `blobs/`), which is refused without it.
 //!
 //! And two bugs of issue 13: a download that fails while the rest of a chunk is read
 //! after a bad segment is a transfer error (exit 1), not a digest mismatch (exit 10); and
@@ -698,4 +702,105 @@ fn oms_signature_of_another_statement_fetches_and_leaves_nothing() {
         let d = l["digest"].as_str().unwrap();
         assert!(!proxy.saw(&d["sha256:".len()..]), "chunk {d} was fetched");
     }
+}
+
+#[test]
+fn push_follows_symlinks_only_when_told() {
+    let reg = registry_common::start();
+    let h = Home::new();
+    policy(
+        &h.path().join("trust.toml"),
+        &h.path().join("signer.pub"),
+        &format!("{}/models/*", reg.addr),
+    );
+    // The layout of a Hugging Face cache: snapshots/<rev>/NAME -> ../../blobs/<hash>.
+    let cache = h.path().join("hf/models--org--m");
+    let snap = cache.join("snapshots/0123abcd");
+    std::fs::create_dir_all(snap.join("tok")).unwrap();
+    std::fs::create_dir_all(cache.join("blobs")).unwrap();
+    for (name, link, body) in [
+        ("config.json", "../../blobs/aa11", &b"{}"[..]),
+        ("weights.bin", "../../blobs/bb22", &noise(3, 3 << 20)[..]),
+        ("tok/vocab.txt", "../../../blobs/cc33", &b"a\nb\n"[..]),
+    ] {
+        let blob = cache.join("blobs").join(link.rsplit('/').next().unwrap());
+        std::fs::write(&blob, body).unwrap();
+        std::os::unix::fs::symlink(link, snap.join(name)).unwrap();
+    }
+    let r = format!("{}/models/hf:v1", reg.addr);
+    let o = h.push(&snap, &r, "signer.key", &[]);
+    exits(&o, 1, "push of symlinks without --follow-symlinks");
+    // -o json: the error is on stdout.
+    let err = String::from_utf8_lossy(&o.stdout);
+    assert!(err.contains("--follow-symlinks"), "{err}");
+    ok(&h.push(&snap, &r, "signer.key", &["--follow-symlinks"]));
+    let out = h.path().join("out");
+    ok(&h.pull(&r, "out", "rcpt.key", &[]));
+    assert!(
+        tree(&out) == tree(&snap),
+        "pulled model differs from the snapshot"
+    );
+    let m = std::fs::symlink_metadata(out.join("tok/vocab.txt")).unwrap();
+    assert!(m.file_type().is_file(), "pulled as a regular file");
+}
+
+#[test]
+fn pull_into_an_existing_empty_directory() {
+    let s = setup();
+    // An emptyDir: exists, empty, its own mode (kept).
+    let dir = s.h.path().join("emptydir");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    // Stopped mid-pull: the staging directory inside it goes, the directory stays empty.
+    s.proxy.set(Rule::StallAfter(2 << 20));
+    let mut child = spawn_pull(&s.h, &s.reference, &dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let staging = loop {
+        if let Some(d) = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|d| {
+                d.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".pqreg-partial-")
+                    && holds_plaintext(d)
+            })
+        {
+            break d;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the pull ended early");
+        assert!(Instant::now() < deadline, "no staging directory with data");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(mode(&staging), 0o700);
+    signal(&child, "INT");
+    exits(
+        &child.wait_with_output().unwrap(),
+        130,
+        "pull into emptyDir, SIGINT",
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "emptyDir not left empty"
+    );
+
+    ok(&pqreg_cmd(&s.h, None)
+        .args(pull_args(&s.h, &s.reference, &dir))
+        .output()
+        .unwrap());
+    assert!(tree(&dir) == tree(&s.src), "pulled model differs");
+    assert_eq!(mode(&dir), 0o770);
+    // Now it is not empty: refused, and nothing in it changes.
+    let before = tree(&dir);
+    let o = pqreg_cmd(&s.h, None)
+        .args(pull_args(&s.h, &s.reference, &dir))
+        .output()
+        .unwrap();
+    exits(&o, 1, "pull into a non-empty directory");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is not empty"), "{err}");
+    assert!(tree(&dir) == before);
 }

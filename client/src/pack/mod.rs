@@ -67,7 +67,7 @@ pub enum PackError {
     },
     /// A symlink was found and the options do not allow them.
     #[error(
-        "{0} is a symlink; pqreg packs regular files only (allow links to files with the follow-symlinks option)"
+        "{0} is a symlink; pqreg packs regular files only (pass --follow-symlinks to read links to files as the files they point to)"
     )]
     Symlink(PathBuf),
     /// Neither a regular file nor a directory (socket, device, FIFO).

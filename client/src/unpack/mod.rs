@@ -25,8 +25,9 @@
 //! the signed manifest already determine every byte (spec/signing.md §7, "Why step 9 need
 //! not re-hash"); [`UnpackReport::plaintext_hashed`] says which was done.
 //!
-//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (the
-//! staging directory is 0700 and locked while the pull runs) and removed on any failure (a
+//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (or
+//! `out_dir/.pqreg-partial-<random>/tree/` when `out_dir` is an existing empty directory;
+//! the staging directory is 0700 and locked while the pull runs) and removed on any failure (a
 //! guard deletes them when the function returns early or panics), on SIGINT, SIGTERM and
 //! SIGHUP ([`remove_staging_dirs`], called by the `pqreg` binary), and, after a SIGKILL, by
 //! the next pull of the same output (stage.rs).
@@ -71,9 +72,17 @@ pub enum UnpackError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The output directory already exists.
-    #[error("{0} already exists; pull into a new directory")]
+    /// The output path exists and is not a directory (or is a symlink).
+    #[error("{0} already exists; pull into a new or an empty directory")]
     OutputExists(PathBuf),
+    /// The output directory exists and is not empty.
+    #[error("{dir} is not empty (it holds {entry}); pull into a new or an empty directory")]
+    OutputNotEmpty {
+        /// The output directory.
+        dir: PathBuf,
+        /// One of its entries.
+        entry: String,
+    },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
     BadOutput(PathBuf),
@@ -186,6 +195,7 @@ impl UnpackError {
         match self {
             UnpackError::Io { .. }
             | UnpackError::OutputExists(_)
+            | UnpackError::OutputNotEmpty { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
@@ -520,7 +530,8 @@ pub fn verify_index<S: BlobSource>(
 }
 
 /// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
-/// must not exist; see the module docs for the order of checks.
+/// must not exist or be an empty directory (a Kubernetes emptyDir); see the module docs
+/// for the order of checks.
 pub fn unpack_model<S: BlobSource + Sync>(
     source: &S,
     manifest_digest: &Digest,

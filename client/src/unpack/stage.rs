@@ -8,6 +8,11 @@
 //!     NAME/                         the output, after commit
 //! ```
 //!
+//! An output directory that already exists and is empty (a Kubernetes emptyDir, which is
+//! a mount point, so nothing can be renamed over it) holds the staging directory itself,
+//! `NAME/.pqreg-partial-XXXXXX/tree/`, and commit moves each entry of `tree/` into `NAME/`;
+//! a non-empty one is refused. Commit never replaces anything (`RENAME_NOREPLACE`).
+//!
 //! Plaintext weights land in `tree/` before every check has passed, so nothing of them
 //! may be readable by other users or outlive the pull (DESIGN.md threat model, "other
 //! local users of an inference node"):
@@ -63,14 +68,18 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// afterwards fails (its files are gone); it never commits a partial tree, since commit
 /// renames `tree/` and that is gone too. Returns how many there were.
 pub fn remove_staging_dirs() -> usize {
-    let dirs = match LIVE.lock() {
-        Ok(mut l) => std::mem::take(&mut *l),
-        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-    };
-    for d in &dirs {
+    // Removed under the lock: a commit (which renames under it) either happened before,
+    // and the directory is no longer listed, or fails after, finding nothing to rename.
+    let mut live = live();
+    for d in live.iter() {
         remove_tree(d);
     }
-    dirs.len()
+    std::mem::take(&mut *live).len()
+}
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Removes `dir` and everything below it; a worker that creates a file in it meanwhile
@@ -85,15 +94,11 @@ fn remove_tree(dir: &Path) {
 }
 
 fn register(dir: &Path) {
-    if let Ok(mut l) = LIVE.lock() {
-        l.push(dir.to_owned());
-    }
+    live().push(dir.to_owned());
 }
 
 fn unregister(dir: &Path) {
-    if let Ok(mut l) = LIVE.lock() {
-        l.retain(|d| d != dir);
-    }
+    live().retain(|d| d != dir);
 }
 
 /// A staging directory next to the output directory; removed on drop unless
@@ -107,25 +112,38 @@ pub(crate) struct Staging {
     _lock: rustix::fd::OwnedFd,
     out: PathBuf,
     parent: PathBuf,
+    /// `out` is an existing empty directory (a Kubernetes emptyDir, often a mount point):
+    /// the staging directory is inside it, and commit moves the tree's entries into it.
+    into_existing: bool,
 }
 
 impl Staging {
-    /// Refuses an existing `out`, removes stale staging directories of `out` (module docs),
-    /// then creates, locks and registers a new one beside it.
+    /// Refuses an existing `out` unless it is an empty directory, removes stale staging
+    /// directories of `out` (module docs), then creates, locks and registers a new one
+    /// beside it (inside it when it exists).
     pub fn new(out: &Path) -> Result<Self, Error> {
-        if fs::symlink_metadata(out).is_ok() {
-            return Err(UnpackError::OutputExists(out.to_owned()).into());
-        }
-        let name = out
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| UnpackError::BadOutput(out.to_owned()))?;
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
+        let (parent, prefix, into_existing) = match fs::symlink_metadata(out) {
+            Ok(m) if m.is_dir() => {
+                let prefix = EXISTING_PREFIX.to_owned();
+                remove_stale(out, &prefix);
+                check_empty(out, None)?;
+                (out.to_owned(), prefix, true)
+            }
+            Ok(_) => return Err(UnpackError::OutputExists(out.to_owned()).into()),
+            Err(_) => {
+                let name = out
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| UnpackError::BadOutput(out.to_owned()))?;
+                let parent = match out.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                    _ => PathBuf::from("."),
+                };
+                let prefix = format!(".{name}.pqreg-partial-");
+                remove_stale(&parent, &prefix);
+                (parent, prefix, false)
+            }
         };
-        let prefix = format!(".{name}.pqreg-partial-");
-        remove_stale(&parent, &prefix);
         let mut last = None;
         for _ in 0..CREATE_ATTEMPTS {
             let dir = tempfile::Builder::new()
@@ -146,6 +164,7 @@ impl Staging {
                         _lock: lock,
                         out: out.to_owned(),
                         parent,
+                        into_existing,
                     };
                     fs::create_dir(&staging.tree).map_err(io(&staging.tree))?;
                     return Ok(staging);
@@ -204,17 +223,83 @@ impl Staging {
         Ok(out)
     }
 
-    /// Makes the staged tree durable and renames it to the output directory.
+    /// Makes the staged tree durable and renames it to the output directory (or, into an
+    /// existing empty one, each of its entries), never replacing anything.
     pub fn commit(self) -> Result<(), Error> {
         sync_dirs(&self.tree)?;
-        if fs::symlink_metadata(&self.out).is_ok() {
-            return Err(UnpackError::OutputExists(self.out.clone()).into());
+        if self.into_existing {
+            check_empty(&self.out, Some(&self.root))?;
         }
-        fs::rename(&self.tree, &self.out).map_err(io(&self.out))?;
+        {
+            let mut live = live();
+            if !live.contains(&self.root) {
+                // A signal removed it (and the process is about to exit).
+                return Err(io(&self.tree)(std::io::ErrorKind::NotFound.into()));
+            }
+            if self.into_existing {
+                self.move_entries()?;
+            } else {
+                rename_noreplace(&self.tree, &self.out)?;
+            }
+            live.retain(|d| d != &self.root);
+        }
         File::open(&self.parent)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.parent))
         // Drop removes the (now empty) staging directory.
+    }
+
+    /// Moves every entry of the tree into the existing output directory; if one cannot be
+    /// moved, those already moved are moved back, so no partial model is left.
+    fn move_entries(&self) -> Result<(), Error> {
+        let mut names = Vec::new();
+        for e in fs::read_dir(&self.tree).map_err(io(&self.tree))? {
+            names.push(e.map_err(io(&self.tree))?.file_name());
+        }
+        for (i, name) in names.iter().enumerate() {
+            if let Err(e) = rename_noreplace(&self.tree.join(name), &self.out.join(name)) {
+                for back in &names[..i] {
+                    let _ = fs::rename(self.out.join(back), self.tree.join(back));
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The staging directory's prefix inside an existing output directory.
+const EXISTING_PREFIX: &str = ".pqreg-partial-";
+
+/// Refuses a directory that holds anything but `except`.
+fn check_empty(dir: &Path, except: Option<&Path>) -> Result<(), Error> {
+    for e in fs::read_dir(dir).map_err(io(dir))? {
+        let e = e.map_err(io(dir))?;
+        if Some(e.path().as_path()) != except {
+            return Err(UnpackError::OutputNotEmpty {
+                dir: dir.to_owned(),
+                entry: e.file_name().to_string_lossy().into_owned(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to` unless `to` exists (renameat2 `RENAME_NOREPLACE`, so nothing
+/// created meanwhile is replaced); where the filesystem lacks it, checks, then renames.
+fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Error> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Err(UnpackError::OutputExists(to.to_owned()).into()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(UnpackError::OutputExists(to.to_owned()).into());
+            }
+            fs::rename(from, to).map_err(io(to))
+        }
+        Err(e) => Err(io(to)(e.into())),
     }
 }
 
