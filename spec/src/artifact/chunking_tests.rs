@@ -277,3 +277,46 @@ fn gguf_refuses_malformed() {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check_tiles(prefix: &[u8], len: u64) {
+        if let Ok(p) = plan_gguf(prefix, len) {
+            assert_tiles(&p, len);
+        }
+        if let Ok(p) = plan_safetensors(prefix, len) {
+            assert_tiles(&p, len);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Random bytes after a GGUF v3 preamble: no panic, and an accepted plan tiles.
+        #[test]
+        fn random_headers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..600), extra in 0u64..5000) {
+            let mut f = b"GGUF\x03\x00\x00\x00".to_vec();
+            f.extend_from_slice(&body);
+            check_tiles(&f, f.len() as u64 + extra);
+            check_tiles(&body, body.len() as u64 + extra);
+        }
+
+        /// One byte of a valid GGUF or safetensors header changed: no panic, and an
+        /// accepted plan still tiles the file.
+        #[test]
+        fn mutated_headers_never_panic(at in any::<prop::sample::Index>(), v in any::<u8>(), extra in 0u64..4) {
+            let t: [(&str, &[u64], u32, u64); 3] =
+                [("a", &[64], 0, 0), ("q", &[64], 8, 256), ("b", &[8], 30, 352)];
+            let (mut g, len) = gguf(&t, None, "m");
+            let i = at.index(g.len());
+            g[i] = v;
+            check_tiles(&g, len + extra);
+            let (mut s, len) = header_gaps(&[("a", 64, "F32"), ("b", 16, "BF16")], "x", 3, 1);
+            let i = at.index(s.len());
+            s[i] = v;
+            check_tiles(&s, len + extra);
+        }
+    }
+}
