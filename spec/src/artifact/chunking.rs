@@ -187,7 +187,8 @@ fn plan_tensors(
                 pieces.push(Piece {
                     offset: data_start + at,
                     length: l,
-                    layout: t.layout,
+                    // An empty tensor owning padding only: no dtype to follow.
+                    layout: if t.empty { Layout::Bytes } else { t.layout },
                     kind: if l == len {
                         PieceKind::Tensors
                     } else {

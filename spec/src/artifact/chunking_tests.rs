@@ -320,3 +320,15 @@ mod fuzz {
         }
     }
 }
+
+/// An empty tensor that owns only padding gives its chunk no dtype layout.
+#[test]
+fn empty_tensor_owning_padding_is_bytes() {
+    let (h, len) = header_gaps(&[("e", 0, "F32")], "m", 0, 2 * MIB);
+    let p = plan_safetensors(&h, len).unwrap();
+    assert_eq!(p.len(), 2);
+    assert_eq!((p[1].length, p[1].layout), (2 * MIB, Layout::Bytes));
+    let (h, len) = header_gaps(&[("e", 0, "F32"), ("f", 8, "F32")], "m", 0, 0);
+    let p = plan_safetensors(&h, len).unwrap();
+    assert_eq!((p[1].length, p[1].layout), (8, Layout::Fp32));
+}
