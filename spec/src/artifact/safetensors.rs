@@ -253,14 +253,15 @@ pub struct Header {
 /// `N` from the first 8 bytes of a `file_len`-byte file, checked against the limit and the
 /// file length.
 pub fn header_len(prefix: &[u8], file_len: u64) -> Result<u64, SafetensorsError> {
-    let Some(le) = prefix.first_chunk::<8>() else {
-        return Err(SafetensorsError::TooShort(
-            file_len.min(prefix.len() as u64),
-        ));
-    };
     if file_len < 8 {
         return Err(SafetensorsError::TooShort(file_len));
     }
+    let Some(le) = prefix.first_chunk::<8>() else {
+        return Err(SafetensorsError::Incomplete {
+            need: 8,
+            got: prefix.len() as u64,
+        });
+    };
     let n = u64::from_le_bytes(*le);
     if n > MAX_HEADER_LEN {
         return Err(SafetensorsError::HeaderTooLarge(n));
