@@ -100,3 +100,18 @@ fn the_encoder_writes_allowed_frames() {
         }
     }
 }
+
+/// The store rule (spec/artifact.md §7): a `0x01` body that is not shorter than its
+/// plaintext is refused, even when it is otherwise well formed (here: every plane raw,
+/// which decoded fine before the rule was enforced).
+#[test]
+fn a_body_not_shorter_than_its_plaintext_is_refused() {
+    // bf16, zflags 0, len 4, planes of 2 bytes each: 14 + 4 = 18 bytes for 4.
+    let body = [
+        1u8, 0, 4, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0x3f, 0x3f, 0x80, 0x00,
+    ];
+    assert_eq!(
+        decode(&body),
+        Err(CompressError::NotSmaller { body: 18, len: 4 })
+    );
+}
