@@ -8,9 +8,11 @@
 //! `formatVersion`.
 
 pub mod chunking;
+pub mod gguf;
 mod index;
 mod model;
 mod path;
+pub mod safetensors;
 
 use serde::{Deserialize, Serialize};
 

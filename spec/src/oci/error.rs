@@ -183,7 +183,11 @@ pub enum FormatError {
     /// A safetensors header could not be read for chunking (the packer falls back to
     /// content-defined chunking).
     #[error("not a usable safetensors file: {0}")]
-    Safetensors(String),
+    Safetensors(#[from] crate::artifact::safetensors::SafetensorsError),
+    /// A GGUF header could not be read for chunking (the packer falls back to
+    /// content-defined chunking).
+    #[error("not a usable GGUF file: {0}")]
+    Gguf(#[from] crate::artifact::gguf::GgufError),
     /// A limit on counts (files, chunks) was exceeded.
     #[error("too many {what}: {count} (limit {max})")]
     TooMany {
