@@ -259,7 +259,7 @@ impl KeyEnvelope {
         Ok(())
     }
 
-    /// Unwraps the lineage secret with `identity` (its own entry by key ID if there is
+    /// Unwraps the content secret with `identity` (its own entry by key ID if there is
     /// one, else every entry of the same KEM in turn) and checks it against the
     /// commitment.
     pub fn open(&self, identity: &RecipientPrivateKey) -> Result<ContentSecret, EnvelopeError> {
