@@ -109,15 +109,17 @@ pub(crate) fn read_small<S: BlobSource>(
     Ok(buf)
 }
 
-/// Opens a whole sealed (or framed) blob held in memory: the index layer.
+/// Opens a whole sealed (or framed) blob held in memory: the index layer. The plaintext
+/// (which holds chunk keys) is zeroized when dropped; sized up front so that a stored
+/// index, as spec/artifact.md §7 requires, is never reallocated (and copied) while read.
 pub(crate) fn open_small(
     what: &'static str,
     desc: &Descriptor,
     blob: &[u8],
     key: Option<ChunkKey>,
-) -> Result<Vec<u8>, Error> {
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
     let mut r = OpenReader::with_codec(blob, key, stored_or_planes()?);
-    let mut out = Vec::new();
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(blob.len()));
     r.read_to_end(&mut out)
         .map_err(|e| decrypt_err(what, desc, e))?;
     Ok(out)

@@ -342,10 +342,10 @@ fn open_index<S: BlobSource>(
     };
     // The index holds every chunk key: its plaintext is zeroized once parsed. Its AEAD
     // under the committed secret's index key is what binds it to the signed manifest.
-    let index_json = zeroize::Zeroizing::new(match &secret {
+    let index_json = match &secret {
         Some(s) => fetch::open_small("index", layer, &blob, Some(ChunkKey::index_key(s)))?,
-        None => blob,
-    });
+        None => zeroize::Zeroizing::new(blob),
+    };
     let index = Index::from_json(&index_json).map_err(|e| Error::Spec(e.into()))?;
     model
         .check_index(&index)
