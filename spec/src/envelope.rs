@@ -126,8 +126,17 @@ pub enum EnvelopeError {
 /// for every push and every recipient removal. The index key and the key commitment
 /// derive from it. Boxed (moves do not copy it around the stack), zeroized on drop,
 /// never printed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ContentSecret(Box<Zeroizing<[u8; 32]>>);
+
+impl PartialEq for ContentSecret {
+    fn eq(&self, other: &Self) -> bool {
+        // Constant time: the bytes are secret.
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.as_bytes(), other.as_bytes()).is_ok()
+    }
+}
+
+impl Eq for ContentSecret {}
 
 impl ContentSecret {
     /// A fresh secret from the system random number generator.
