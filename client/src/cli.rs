@@ -134,7 +134,8 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// A recipient private key of the tag's current version: its index is read so
-    /// unchanged chunks are reused (same lineage); without it, a new lineage starts.
+    /// unchanged chunks (and their keys) are reused; without it, every chunk is new.
+    /// Either way the new version gets a fresh content secret.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Parallel uploads.

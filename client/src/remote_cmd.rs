@@ -221,7 +221,7 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     let repo = r.repository();
     let paths = Paths::from_process_env();
 
-    // The tag's current version, for dedup within its lineage.
+    // The tag's current version, for dedup: its chunks are reused with their keys.
     let previous = match client.get_manifest(repo, &tag) {
         Ok(m) => match &identity {
             Some(id) => {
@@ -232,7 +232,7 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
             }
             None => {
                 eprintln!(
-                    "pqreg: {r} exists; without --identity its chunks cannot be reused (a new lineage starts)"
+                    "pqreg: {r} exists; without --identity its chunks cannot be reused (every chunk is sealed anew)"
                 );
                 None
             }
@@ -261,9 +261,8 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     opts.follow_symlinks = a.follow_symlinks;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
-    if let Some((index, secret)) = &previous {
+    if let Some((index, _)) = &previous {
         opts.previous = Some(index);
-        opts.lineage_secret = secret.as_ref();
     }
     let packed = pack_model(&a.dir, &mut opts, &mut sink)?;
     let st = sink.stats();

@@ -12,18 +12,21 @@
 //!   7  statement's manifest annotation = this manifest                      10 / 11
 //!   -  config and index blobs against their descriptors                     10
 //!   8  key envelope opened with the identity, secret checked against its
-//!      commitment; index decrypted                                         14
-//!   -  index digest = config.index; index files = statement resources       10
-//!   8  every chunk layer streamed: layer digest, segment tags, length      10 / 14
+//!      commitment; index decrypted under the index key                     14
+//!   -  index files = statement resources                                    10
+//!   8  every chunk layer streamed under its index key: layer digest, segment
+//!      tags, length, and the plaintext's SHA-256 = the index's chunk digest 10 / 14
 //!   9  index files = statement resources (above); with `verify_plaintext`,
 //!      every staged file hashed (in order, as its chunks land) against the
 //!      index                                                               10
 //!   -  fsync files and directories; rename the staging dir to out_dir
 //! ```
 //!
-//! Without `verify_plaintext` the written files are not re-hashed: the committed secret and
-//! the signed manifest already determine every byte (spec/signing.md §7, "Why step 9 need
-//! not re-hash"); [`UnpackReport::plaintext_hashed`] says which was done.
+//! Every chunk's plaintext is hashed against its index digest (on the worker that decrypts
+//! it): a chunk key is in the hands of every recipient, so the segment tags alone do not
+//! pin a chunk's plaintext against a recipient turned attacker (spec/encryption.md §9).
+//! With `verify_plaintext` the written files are also hashed whole against the index;
+//! [`UnpackReport::plaintext_hashed`] says whether that was done.
 //!
 //! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (or
 //! `out_dir/.pqreg-partial-<random>/tree/` when `out_dir` is an existing empty directory;
@@ -47,7 +50,7 @@ use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
 use pqreg_spec::bundle::verify::verify_signature;
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, TlogEntry};
 use pqreg_spec::dsse::Verifier;
-use pqreg_spec::envelope::LineageSecret;
+use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, VerifyingKey};
 use pqreg_spec::oci::{Descriptor, media_types};
 use pqreg_spec::policy::{Policy, parse_algorithm};
@@ -155,10 +158,11 @@ pub enum UnpackError {
         /// Decrypted bytes (so far).
         actual: u64,
     },
-    /// The decrypted index does not match the config's index digest or size.
-    #[error("index decrypted to {actual}, the config says {expected}")]
-    IndexDigest {
-        /// From the config.
+    /// A decrypted chunk does not hash to its index digest: bytes sealed under the
+    /// chunk's key by someone else than the signer (every recipient holds the key).
+    #[error("chunk {expected} decrypted to content with digest {actual}")]
+    ChunkDigest {
+        /// From the index.
         expected: Digest,
         /// Computed.
         actual: Digest,
@@ -203,7 +207,7 @@ impl UnpackError {
             | UnpackError::BlobDigest { .. }
             | UnpackError::BlobSize { .. }
             | UnpackError::ChunkLength { .. }
-            | UnpackError::IndexDigest { .. }
+            | UnpackError::ChunkDigest { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
             UnpackError::NoSignature(_)
             | UnpackError::NoClassicSignature(_)
@@ -303,14 +307,14 @@ pub struct UnpackReport {
     pub statement_digest: Digest,
 }
 
-/// The model's config, decrypted index and lineage secret, checked against the manifest
+/// The model's config, decrypted index and content secret, checked against the manifest
 /// but NOT against a signature: what a publisher reads from its own previous version to
 /// reuse its chunks ([`crate::pack::PackOptions::previous`]).
 pub fn read_index<S: BlobSource>(
     source: &S,
     manifest_digest: &Digest,
     identity: Option<&RecipientPrivateKey>,
-) -> Result<(Config, Index, Option<LineageSecret>), Error> {
+) -> Result<(Config, Index, Option<ContentSecret>), Error> {
     let (model, _) = fetch_manifest(source, manifest_digest)?;
     let (config, index, secret, _) = open_index(source, &model, identity)?;
     Ok((config, index, secret))
@@ -337,7 +341,7 @@ fn open_index<S: BlobSource>(
     source: &S,
     model: &ModelManifest,
     identity: Option<&RecipientPrivateKey>,
-) -> Result<(Config, Index, Option<LineageSecret>, u64), Error> {
+) -> Result<(Config, Index, Option<ContentSecret>, u64), Error> {
     let config_bytes = fetch::read_small(source, "config", model.config(), MAX_CONFIG_LEN as u64)?;
     let config = Config::from_json(&config_bytes).map_err(|e| Error::Spec(e.into()))?;
     model
@@ -356,23 +360,12 @@ fn open_index<S: BlobSource>(
             Some(env.open(id).map_err(|e| Error::Spec(e.into()))?)
         }
     };
+    // The index holds every chunk key: its plaintext is zeroized once parsed. Its AEAD
+    // under the committed secret's index key is what binds it to the signed manifest.
     let index_json = match &secret {
-        Some(s) => fetch::open_small(
-            "index",
-            layer,
-            &blob,
-            Some(ChunkKey::derive(s, &config.index.digest)),
-        )?,
-        None => blob,
+        Some(s) => fetch::open_small("index", layer, &blob, Some(ChunkKey::index_key(s)))?,
+        None => zeroize::Zeroizing::new(blob),
     };
-    let actual = Digest::sha256(&index_json);
-    if actual != config.index.digest || index_json.len() as u64 != config.index.size {
-        return Err(UnpackError::IndexDigest {
-            expected: config.index.digest,
-            actual,
-        }
-        .into());
-    }
     let index = Index::from_json(&index_json).map_err(|e| Error::Spec(e.into()))?;
     model
         .check_index(&index)
@@ -463,8 +456,8 @@ pub struct VerifiedIndex {
     pub config: Config,
     /// The decrypted index.
     pub index: Index,
-    /// The lineage secret (`None` when unencrypted).
-    pub secret: Option<LineageSecret>,
+    /// The content secret (`None` when unencrypted).
+    pub secret: Option<ContentSecret>,
     /// The signature that verified.
     pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
     /// Whether its log entry was verified.
@@ -543,10 +536,10 @@ pub fn unpack_model<S: BlobSource + Sync>(
         model,
         config,
         index,
-        secret,
         signature: verified,
         log_verified,
         blob_bytes,
+        ..
     } = verify_index(source, manifest_digest, opts)?;
     let statement = &verified.statement;
     if opts
@@ -575,8 +568,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
     follow::flushing(&staged, |flush| {
         run_parallel(jobs.len(), opts.threads, |i| {
             let job = &jobs[i];
-            let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
-            let n = fetch::fetch_layer(source, job, key, &file_locks)?;
+            let n = fetch::fetch_layer(source, job, &file_locks)?;
             read.fetch_add(n, Ordering::Relaxed);
             for t in &job.targets {
                 flush.written(t.file, job.length);
@@ -660,6 +652,7 @@ fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<f
                         c.layer_size,
                     ),
                     chunk: c.digest,
+                    key: c.key.clone(),
                     length: c.length,
                     targets: Vec::new(),
                 })
