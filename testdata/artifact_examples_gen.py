@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Builds the worked examples of spec/artifact.md (unencrypted model) so that their
-digests agree: manifest -> config -> index layer -> index -> chunk layers.
+digests agree: manifest -> config, index layer -> index -> chunk layers; and the
+encrypted config, which embeds the key envelope of spec/encryption.md §4.5.
 Digests of plaintext chunks are stand-ins (sha256 of a label): the examples show the
-format, not real model bytes. Prints the three fenced blocks."""
-import hashlib, json, math
+format, not real model bytes. Prints the four fenced blocks; testdata/artifact_vectors_gen.py
+imports `examples()` to build the artifact_* vectors."""
+import hashlib, json, math, os
 
 def d(b): return "sha256:" + hashlib.sha256(b).hexdigest()
 def fake(label): return d(label.encode())
@@ -19,7 +21,7 @@ chunks = [  # (file, offset, length, layout, ratio)
 ]
 files = {"config.json": (1234, 0o644), "model.safetensors": (101711880, 0o644)}
 layers = []
-idx = {"formatVersion": 1, "files": []}
+idx = {"formatVersion": 2, "files": []}
 for path in sorted(files):
     size, mode = files[path]
     cl = []
@@ -33,12 +35,24 @@ for path in sorted(files):
     idx["files"].append({"path": path, "size": size, "mode": mode,
                          "digest": fake(f"example file {path}"), "chunks": cl})
 index = json.dumps(idx, indent=2)
-config = json.dumps({
-    "formatVersion": 1,
+config_doc = {
+    "formatVersion": 2,
     "algorithms": {"digest": "sha256", "aead": "none", "kdf": "none", "compression": "planes-zstd-v1"},
     "segmentSize": SEG,
-    "index": {"digest": d(index.encode()), "size": len(index.encode())},
-}, indent=2)
+}
+config = json.dumps(config_doc, indent=2)
+
+def envelope_example():
+    """The envelope worked example of spec/encryption.md §4.5."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    doc = open(os.path.join(here, "..", "spec", "encryption.md")).read()
+    at = doc.index("<!-- example: envelope -->")
+    start = doc.index("```json\n", at) + len("```json\n")
+    return json.loads(doc[start:doc.index("```", start)])
+
+config_encrypted = json.dumps(dict(config_doc,
+    algorithms={"digest": "sha256", "aead": "aes-256-gcm", "kdf": "hkdf-sha256", "compression": "planes-zstd-v1"},
+    keyEnvelope=envelope_example()), indent=2)
 manifest = json.dumps({
     "schemaVersion": 2,
     "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -48,5 +62,9 @@ manifest = json.dumps({
       + [{"mediaType": "application/vnd.pqreg.chunk.v1+zstd", "digest": l, "size": s} for (l, s) in layers],
     "annotations": {"org.opencontainers.image.title": "example-model", "org.opencontainers.image.version": "1.0"},
 }, indent=2)
-for name, doc in [("manifest", manifest), ("config", config), ("index", index)]:
-    print(f"<!-- example: {name} -->\n```json\n{doc}\n```\n")
+def examples():
+    return {"manifest": manifest, "config": config, "index": index, "config-encrypted": config_encrypted}
+
+if __name__ == "__main__":
+    for name, doc in examples().items():
+        print(f"<!-- example: {name} -->\n```json\n{doc}\n```\n")

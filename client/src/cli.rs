@@ -112,9 +112,18 @@ pub struct PushArgs {
     pub dir: PathBuf,
     /// Where to push: host[:port]/repo[:tag].
     pub reference: String,
-    /// A recipient's public key file (repeatable); none pushes unencrypted.
+    /// A recipient's public key file (repeatable): the model is encrypted to each. Push
+    /// refuses to run without one unless --unencrypted is given.
     #[arg(long = "recipient", value_name = "PUB")]
     pub recipients: Vec<PathBuf>,
+    /// Store the model unencrypted (open-weight releases): anyone who can pull it reads
+    /// the weights. It is still signed and logged.
+    #[arg(long, conflicts_with = "recipients")]
+    pub unencrypted: bool,
+    /// Read symlinks to regular files as the files they point to (a Hugging Face cache
+    /// snapshot is all symlinks into its blobs/); links to directories are refused.
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
@@ -125,9 +134,10 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// A recipient private key of the tag's current version: its index is read so
-    /// unchanged chunks are reused (same lineage); without it, a new lineage starts.
-    /// The current version is reused only if it verifies under the trust policy, or is
-    /// signed by --sign-key's own key; otherwise a new lineage starts, and push says why.
+    /// unchanged chunks (and their keys) are reused; without it, every chunk is new.
+    /// Either way the new version gets a fresh content secret. The current version is
+    /// reused only if it verifies under the trust policy, or is signed by --sign-key's own
+    /// key; otherwise every chunk is new, and push says why.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Trust policy the tag's current version must verify under to be reused (default:
@@ -144,7 +154,8 @@ pub struct PushArgs {
 pub struct PullArgs {
     /// What to pull: host[:port]/repo[:tag][@sha256:hex].
     pub reference: String,
-    /// Output directory (must not exist; appears only when everything verified).
+    /// Output directory: a new one (it appears only when everything verified) or an empty
+    /// one (e.g. a Kubernetes emptyDir; the files appear only when everything verified).
     pub dir: PathBuf,
     /// Your recipient private key.
     #[arg(long, value_name = "KEY")]

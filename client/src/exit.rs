@@ -109,6 +109,35 @@ pub const STALE: ExitCode = ExitCode {
     action: "Ask the publisher to re-sign (push or `recipients add`) the tag, or raise max_age in the trust policy.",
 };
 
+/// SIGHUP (the terminal or SSH session went away).
+pub const HANGUP: ExitCode = ExitCode {
+    code: 129,
+    name: "HANGUP",
+    meaning: "Stopped by SIGHUP (the terminal or SSH session closed). A pull or verify removed its staging directory and wrote nothing.",
+    action: "Run the command again (under nohup, tmux or a job scheduler if the session may close).",
+};
+
+/// SIGINT (Ctrl-C).
+pub const INTERRUPTED: ExitCode = ExitCode {
+    code: 130,
+    name: "INTERRUPTED",
+    meaning: "Stopped by SIGINT (Ctrl-C). A pull or verify removed its staging directory and wrote nothing.",
+    action: "Run the command again when you want it to finish.",
+};
+
+/// SIGTERM (e.g. a pod being stopped).
+pub const TERMINATED: ExitCode = ExitCode {
+    code: 143,
+    name: "TERMINATED",
+    meaning: "Stopped by SIGTERM (as when a container or pod is stopped). A pull or verify removed its staging directory and wrote nothing. After SIGKILL nothing can be removed: the next pull of the same output removes what the killed one left.",
+    action: "Run the command again.",
+};
+
+/// The codes of a command stopped by a signal: 128 + the signal's number, as shells
+/// report a process killed by it. They are not verification steps, so they are not in
+/// spec/signing.md section 8 (nor in [`ALL`], which mirrors it).
+pub const SIGNALS: [ExitCode; 3] = [HANGUP, INTERRUPTED, TERMINATED];
+
 /// Every code, in numeric order.
 pub const ALL: [ExitCode; 11] = [
     OK,
@@ -137,7 +166,7 @@ pub fn markdown() -> String {
          parser and are always text.\n\n\
          | code | name | meaning | what to do |\n|---:|---|---|---|\n",
     );
-    for c in ALL {
+    for c in ALL.iter().chain(&SIGNALS) {
         s.push_str(&format!(
             "| {} | `{}` | {} | {} |\n",
             c.code, c.name, c.meaning, c.action
@@ -169,6 +198,10 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), v.len());
         assert!(v.iter().skip(3).all(|c| (10..=20).contains(c)));
+        let all: Vec<u8> = ALL.iter().chain(&SIGNALS).map(|c| c.code).collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+        // 128 + SIGHUP (1), SIGINT (2), SIGTERM (15).
+        assert_eq!(SIGNALS.map(|c| c.code), [129, 130, 143]);
     }
 
     /// The table is spec/signing.md section 8: its worked example and the spec crate's enum.

@@ -23,7 +23,7 @@ use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
 use pqreg_spec::bundle::verify::verify_signature;
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle, MAX_BUNDLE_BYTES, TlogEntry};
 use pqreg_spec::dsse::Verifier;
-use pqreg_spec::logentry::{EntryKind, LogEntry};
+use pqreg_spec::logentry::LogEntry;
 use pqreg_spec::oci::Descriptor;
 use pqreg_spec::policy::Policy;
 
@@ -359,13 +359,7 @@ fn log_entry_info(e: &TlogEntry) -> LogEntryInfo {
             .filter(|l| !l.is_empty())
             .map(str::to_owned),
         integrated_time: e.integrated_time,
-        kind: body.as_ref().map(|b| {
-            match b.kind {
-                EntryKind::Signature { .. } => "signature",
-                EntryKind::Tag => "tag",
-            }
-            .to_owned()
-        }),
+        kind: body.as_ref().map(|b| b.kind.name().to_owned()),
         repository: body.as_ref().map(|b| b.repository.clone()),
         tag: body.as_ref().and_then(|b| b.tag.clone()),
         manifest: body.as_ref().map(|b| b.manifest),

@@ -296,7 +296,7 @@ fn entry_json(e: &LogEntry) -> serde_json::Value {
             Some(statement.to_string()),
             Some(signer.to_string()),
         ),
-        EntryKind::Tag => ("tag", None, None),
+        other => (other.name(), None, None),
     };
     json!({
         "kind": kind,
@@ -320,9 +320,12 @@ fn entry_line(index: u64, e: &LogEntry) -> String {
             "{index}\tsignature\t{}{tag}@{}\tsigner {signer}\ttime {}",
             e.repository, e.manifest, e.time
         ),
-        _ => format!(
-            "{index}\ttag\t{}{tag}@{}\ttime {}",
-            e.repository, e.manifest, e.time
+        other => format!(
+            "{index}\t{}\t{}{tag}@{}\ttime {}",
+            other.name(),
+            e.repository,
+            e.manifest,
+            e.time
         ),
     }
 }

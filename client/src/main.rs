@@ -10,6 +10,7 @@ mod model_cmd;
 mod previous;
 mod proof_cmd;
 mod remote_cmd;
+mod signals;
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode as ProcessExit;
@@ -65,6 +66,15 @@ fn main() -> ProcessExit {
     // clap exits 2 on usage errors and 0 for --help/--version, as EXIT_CODES.md says.
     let cli = Cli::parse();
     let output = cli.output;
+    if let Err(e) = signals::install(output) {
+        print_error(
+            output,
+            exit::ERROR,
+            &format!("installing the SIGINT/SIGTERM/SIGHUP handlers: {e}"),
+            exit::ERROR.action,
+        );
+        return ProcessExit::from(exit::ERROR.code);
+    }
     match run(cli) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
@@ -80,19 +90,24 @@ fn main() -> ProcessExit {
         }
         Err(err) => {
             let (code, hint) = classify(&err);
-            let message = message(&err);
-            match output {
-                Output::Text => {
-                    eprintln!("pqreg: error: {message}");
-                    eprintln!("pqreg: hint: {hint}");
-                }
-                Output::Json => println!(
-                    "{}",
-                    json!({"error": {"code": code.code, "name": code.name, "message": message, "hint": hint}})
-                ),
-            }
+            print_error(output, code, &message(&err), &hint);
             ProcessExit::from(code.code)
         }
+    }
+}
+
+/// Prints an error as client/EXIT_CODES.md describes: two lines on stderr, or one JSON
+/// document on stdout.
+pub(crate) fn print_error(output: Output, code: ExitCode, message: &str, hint: &str) {
+    match output {
+        Output::Text => {
+            eprintln!("pqreg: error: {message}");
+            eprintln!("pqreg: hint: {hint}");
+        }
+        Output::Json => println!(
+            "{}",
+            json!({"error": {"code": code.code, "name": code.name, "message": message, "hint": hint}})
+        ),
     }
 }
 
@@ -155,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             json: json!(
                 exit::ALL
                     .iter()
+                    .chain(&exit::SIGNALS)
                     .map(|c| json!({"code": c.code, "name": c.name, "meaning": c.meaning, "action": c.action}))
                     .collect::<Vec<_>>()
             ),

@@ -281,7 +281,7 @@ pub(crate) fn recipients_cmd(a: &RecipientArgs, add: bool) -> anyhow::Result<Out
     );
     if !add {
         eprintln!(
-            "pqreg: note: the removed key can no longer open the new manifest's key envelope, but it knows this lineage's secret: it can still decrypt every version it can fetch (spec/encryption.md §4.4). To shut it out, pull and push again without --identity (a new lineage)."
+            "pqreg: note: the new version has a new content secret and index key; the removed key keeps the versions it was given (and the chunks they share with this one), and cannot read anything pushed from here on (spec/encryption.md §4.4)."
         );
     }
     Ok(Outcome {

@@ -5,10 +5,13 @@
 //! pqreg never trusts this bundle (its own verification is the ML-DSA bundle's). What
 //! pqreg checks before handing it out is that it covers exactly the statement that
 //! verified: [`fetch_classic_bundle`] requires the statement's manifest annotation to
-//! name the model pulled (before anything is written), and [`ClassicBundle::check`]
-//! requires its DSSE payload to be byte-identical to the ML-DSA-signed one (after the
-//! model verified). The ECDSA signature itself is what model_signing checks, with the
-//! publisher's public key the user holds.
+//! name the model pulled (before anything is written), and its DSSE payload must be
+//! byte-identical to the ML-DSA-signed one: `pull` hands its statement digest to
+//! [`crate::unpack::UnpackOptions::classic_statement`], which is compared as soon as the
+//! ML-DSA signature verified, before any chunk is fetched, so a mismatch writes nothing
+//! ([`ClassicBundle::check`] is the same comparison for other callers). The ECDSA
+//! signature itself is what model_signing checks, with the publisher's public key the
+//! user holds.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

@@ -20,7 +20,7 @@ use pqreg::transfer::{RegistryClient, TransferError};
 use pqreg::unpack::{UnpackOptions, VerifiedIndex, verify_index};
 use pqreg_spec::Digest;
 use pqreg_spec::artifact::Index;
-use pqreg_spec::envelope::LineageSecret;
+use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{RecipientPrivateKey, VerifyingKey};
 use pqreg_spec::policy::Policy;
 
@@ -31,8 +31,8 @@ use crate::remote_cmd::credential;
 pub(crate) struct Previous {
     /// The tag's current manifest, if the tag exists.
     pub digest: Option<Digest>,
-    /// Its index and lineage secret, when it verified and may be reused.
-    pub reuse: Option<(Index, Option<LineageSecret>)>,
+    /// Its index and content secret, when it verified and may be reused.
+    pub reuse: Option<(Index, Option<ContentSecret>)>,
     /// How it verified: `"policy"` or `"own-key"`.
     pub verified_by: Option<&'static str>,
     /// The version its statement binds, when it verified.

@@ -195,6 +195,14 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
             ));
         }
     };
+    // Plaintext only when the publisher says so (DESIGN.md: no plaintext by omission).
+    if a.recipients.is_empty() && !a.unencrypted {
+        return Err(fail(
+            exit::USAGE,
+            "refusing to push unencrypted: add --recipient PUB, or pass --unencrypted to publish the weights in the clear",
+            "A recipient key comes from `pqreg keygen --recipient`; pass --recipient once per cluster that may read the model.",
+        ));
+    }
     let pp = passphrase(a.passphrase_file.as_deref())?;
     let Some(sign_path) = &a.sign_key else {
         return Err(fail(
@@ -256,12 +264,12 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
         opts.log_hook = Some(&mut submitter);
     }
     opts.recipients = &recipients;
+    opts.follow_symlinks = a.follow_symlinks;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
     opts.binding = Some(binding.clone());
-    if let Some((index, secret)) = &previous.reuse {
+    if let Some((index, _)) = &previous.reuse {
         opts.previous = Some(index);
-        opts.lineage_secret = secret.as_ref();
     }
     let packed = pack_model(&a.dir, &mut opts, &mut sink)?;
     let st = sink.stats();
@@ -394,10 +402,12 @@ pub(crate) fn pull(
         state: paths.state.clone(),
     };
     opts.log_verifier = Some(&bundle_log);
-    // The classical bundle is looked up first, so a model without one writes nothing.
+    // The classical bundle is looked up first, so a model without one writes nothing; that
+    // it signs the statement that verifies is checked before any chunk is fetched.
     let classic = oms_signature
         .map(|_| pqreg::oms::fetch_classic_bundle(&source, &digest))
         .transpose()?;
+    opts.classic_statement = classic.as_ref().map(|c| c.statement_digest);
     let report = verify_into(&source, &digest, &opts, out, &paths)?;
     if let Some(state) = &tag_state {
         state.advance(Seen {
@@ -406,13 +416,6 @@ pub(crate) fn pull(
         })?;
     }
     if let (Some(c), Some(path)) = (&classic, oms_signature) {
-        if let Err(e) = c.check(&digest, &report.statement_digest) {
-            // The model verified, but the user asked for both: leave neither.
-            if let Some(d) = out {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            return Err(e.into());
-        }
         c.write(path)?;
     }
     let pinned = r.with_digest(digest);
@@ -476,7 +479,10 @@ pub(crate) fn verify_into<S: BlobSource + Sync>(
         None => {
             let tmp = paths.cache.join("tmp");
             std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            scratch = tempfile::tempdir_in(&tmp)
+            // 0700: the verified model is written here, then deleted.
+            scratch = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir_in(&tmp)
                 .with_context(|| format!("creating a directory in {}", tmp.display()))?;
             scratch.path().join("model")
         }

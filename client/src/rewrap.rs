@@ -1,16 +1,25 @@
-//! Changing who can decrypt a model (spec/encryption.md §4.4): the lineage secret is
-//! opened with a current recipient's identity and wrapped for the new recipient set in a
-//! new config; the new manifest names the same index and chunk layers, so no chunk is
-//! re-encrypted or re-uploaded; the new manifest is signed like a push
-//! ([`crate::pack::sign_model`]) and the tag moves to it.
+//! Changing who can decrypt a model (spec/encryption.md §4.4). The content secret is
+//! opened with a current recipient's identity; then
+//!
+//! - **add**: the same secret is wrapped for the new key too (one more envelope entry);
+//!   the new manifest names the same index and chunk layers;
+//! - **remove**: a fresh content secret is sealed to the remaining recipients (their
+//!   public keys are in the envelope), and the (small) index is sealed again under the
+//!   new secret's index key; the chunk layers, and the chunk keys the index lists, stay.
+//!   The removed key cannot open the new envelope nor the new index, so nothing pushed
+//!   from this version on (fresh chunks under fresh keys, listed in indexes under fresh
+//!   secrets) is readable to it.
+//!
+//! No chunk is re-encrypted or re-uploaded either way; the new manifest is signed like a
+//! push ([`crate::pack::sign_model`]) and the tag moves to it.
 //!
 //! ```text
 //!   verify the current version (signature, log, manifest binding; index = signed files)
-//!   open the key envelope with the identity              -> lineage secret  (exit 14)
-//!   envelope + or - one entry (the others are kept as they are)
-//!   config' = config with the new envelope; manifest' = same layers, config'
-//!   put config', put manifest' by digest, sign manifest' (statement = the index's
-//!   files, bound to manifest'), then move the tag
+//!   open the key envelope with the identity              -> content secret  (exit 14)
+//!   add: envelope + one entry;  remove: new secret, envelope to the others, index resealed
+//!   config' = config with the new envelope; manifest' = (new) index, same chunks, config'
+//!   put config' (and index'), put manifest' by digest, sign manifest' (statement = the
+//!   index's files, bound to manifest'), then move the tag
 //! ```
 //!
 //! The current version is verified before it is re-signed, so a recipient change never
@@ -18,22 +27,19 @@
 //! encrypted to the same identity is refused. [`own_key_policy`] is the policy for "I
 //! re-sign what I signed".
 //!
-//! **Removal is not revocation.** The removed key cannot open the new envelope, but it
-//! has learned the lineage secret: with it (and the config's plaintext index digest) it can
-//! still derive every chunk key and the index key of this lineage, including those of the
-//! new manifest and of later pushes that reuse the secret. Shutting it out means a new
-//! lineage secret, i.e. re-encrypting every chunk: `pqreg pull`, then `pqreg push` without
-//! `--identity` (spec/encryption.md §4.4).
+//! What a removed key keeps: the versions it was given, and so the keys of the chunks
+//! they list (the new version shares those chunk blobs, which it could already read).
 
 use pqreg_spec::Digest;
-use pqreg_spec::artifact::{Config, ModelManifest};
+use pqreg_spec::artifact::{Config, ModelManifest, media_types as artifact_media};
+use pqreg_spec::envelope::{ContentSecret, KeyEnvelope};
 use pqreg_spec::keys::{KeyId, RecipientPublicKey, VerifyingKey};
 use pqreg_spec::oci::{Descriptor, media_types};
 use pqreg_spec::policy::{Policy, PolicyKey, Rule};
 use pqreg_spec::statement::FileEntry;
 
 use crate::Error;
-use crate::pack::{BlobSink, SignOptions, SignedBundle, sign_model};
+use crate::pack::{BlobSink, SignOptions, SignedBundle, seal_index, sign_model};
 use crate::unpack::{BlobSource, UnpackOptions, VerifiedIndex, verify_index};
 
 /// Why a recipient change was refused (exit code 1: nothing was changed).
@@ -57,9 +63,9 @@ pub enum RecipientsError {
 /// What to change.
 #[derive(Debug, Clone, Copy)]
 pub enum RecipientChange<'k> {
-    /// Wrap the lineage secret for this key too.
+    /// Wrap the content secret for this key too.
     Add(&'k RecipientPublicKey),
-    /// Drop this key's entry.
+    /// Drop this key: a new content secret for the others, the index sealed again.
     Remove(KeyId),
 }
 
@@ -89,7 +95,8 @@ pub struct Rewrapped {
     pub config: Config,
     /// The recipients of the new config, sorted.
     pub recipients: Vec<KeyId>,
-    /// Layers (index and chunks) the new manifest shares with the old one: all of them.
+    /// Layers (index and chunks) the new manifest shares with the old one: all of them
+    /// after an add, all but the index after a remove.
     pub reused_layers: usize,
     /// The ML-DSA bundle of the new manifest.
     pub bundle: SignedBundle,
@@ -153,6 +160,8 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
     };
     let mut envelope = envelope.clone();
     let spec = |e: pqreg_spec::envelope::EnvelopeError| Error::Spec(e.into());
+    // A removal replaces the index layer: (descriptor, sealed bytes).
+    let mut new_index = None;
     match change {
         RecipientChange::Add(pk) => {
             let id = pk.key_id();
@@ -169,6 +178,12 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
                 return Err(RecipientsError::LastRecipient(id).into());
             }
             envelope.remove_recipient(&id).map_err(spec)?;
+            // Rotate: the removed key knows `secret`, so nothing new is sealed under it.
+            let fresh = ContentSecret::generate().map_err(spec)?;
+            envelope = KeyEnvelope::seal(&fresh, &envelope.public_keys()).map_err(spec)?;
+            let sealed = seal_index(&index, &fresh)?;
+            let desc = Descriptor::of(artifact_media::INDEX_ENCRYPTED, &sealed);
+            new_index = Some((desc, sealed));
         }
     }
     let recipients: Vec<KeyId> = envelope.key_ids().copied().collect();
@@ -177,10 +192,14 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
         ..config
     };
     let config_json = config.to_json();
+    let index_desc = match &new_index {
+        Some((d, _)) => d.clone(),
+        None => model.index_layer().clone(),
+    };
     let new = ModelManifest::build(
         &config_json,
         model.encrypted,
-        model.index_layer().clone(),
+        index_desc,
         model.chunk_layers().to_vec(),
         model.manifest.annotations.clone(),
     );
@@ -189,6 +208,9 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
 
     // By digest first, signature next, tag last: the tag never names an unsigned manifest.
     sink.put_blob_bytes(new.config(), &config_json)?;
+    if let Some((d, bytes)) = &new_index {
+        sink.put_blob_bytes(d, bytes)?;
+    }
     sink.put_manifest(&desc, &manifest, None)?;
     let files: Vec<FileEntry> = index
         .files
@@ -216,7 +238,7 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
         manifest,
         config,
         recipients,
-        reused_layers: model.manifest.layers.len(),
+        reused_layers: model.manifest.layers.len() - usize::from(new_index.is_some()),
         bundle,
         classic_bundle,
     })

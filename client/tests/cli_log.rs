@@ -161,6 +161,55 @@ fn push_pull_and_log_commands() {
     assert_eq!(names, ["checkpoint", "monitor"]);
 }
 
+/// The registry logs tag and manifest deletions (spec/transparency-log.md §3.1):
+/// `log search`, `log get` and `log monitor` read the new kinds like the others.
+#[test]
+fn log_commands_read_deletion_entries() {
+    let reg = start();
+    let h = Home::new();
+    h.write_policy(&reg, None);
+    let d = h.push(&tiny(), &format!("{}/models/gone:v1", reg.addr));
+    let url = format!("http://{}/v2/models/gone/manifests", reg.addr);
+    let r = ureq::delete(&format!("{url}/v1")).call().unwrap();
+    assert_eq!(r.status(), 202);
+    let r = ureq::delete(&format!("{url}/{d}")).call().unwrap();
+    assert_eq!(r.status(), 202);
+
+    let s = h.json(&["log", "search", &reg.addr, "--repo", "models/gone"]);
+    let kinds: Vec<&str> = s["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["fields"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["tag", "signature", "tag-delete", "manifest-delete"],
+        "{s}"
+    );
+    let last = s["entries"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["fields"]["manifest"], d.as_str());
+    let idx = last["index"].as_u64().unwrap().to_string();
+    let text = h.run_ok(&["log", "get", &reg.addr, &idx]);
+    assert!(
+        text.starts_with("pqreg-log-entry/v1\nkind manifest-delete\nrepository models/gone\n"),
+        "{text}"
+    );
+    let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/gone"]);
+    assert_eq!(
+        reasons(&m),
+        [
+            "watched-repository",
+            "watched-repository",
+            "watched-repository",
+            "watched-repository"
+        ],
+        "{m}"
+    );
+    let lines = h.run_ok(&["log", "search", &reg.addr, "--repo", "models/gone"]);
+    assert!(lines.contains("\ttag-delete\tmodels/gone:v1@"), "{lines}");
+}
+
 #[test]
 fn rewound_then_forked_log() {
     let data = tempfile::tempdir().unwrap();

@@ -138,7 +138,7 @@ fn push_pull_roundtrip_untrusted_and_dedup() {
     assert_eq!(verified["plaintext_hashed"], true, "{verified}");
     assert_eq!(verified["written_to"], serde_json::Value::Null);
 
-    // Re-push of the unchanged model in the same lineage: no chunk blob is uploaded (only
+    // Re-push of the unchanged model from the previous version: no chunk blob is uploaded (only
     // the new config/index/bundle differ at most, and the chunk layers are all reused).
     let out = ok(&pqreg(
         h,

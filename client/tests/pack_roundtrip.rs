@@ -193,12 +193,11 @@ fn large_file_digest_hashed_in_parallel() {
 }
 
 #[test]
-fn chunks_sealed_in_memory_or_in_files_are_the_same_blobs() {
+fn chunks_sealed_in_memory_or_in_files_unpack_alike() {
     use pqreg::pack::{DirSink, PackOptions, pack_model};
     let keys = Keys::new();
     let tmp = tempfile::tempdir().unwrap();
     let rcpt = [keys.recipient.public_key().unwrap()];
-    let secret = pqreg_spec::envelope::LineageSecret::generate().unwrap();
     let mut layers = Vec::new();
     for budget in [pqreg::pack::MEMORY_BUDGET, 0] {
         let layout = tmp.path().join(format!("layout-{budget}"));
@@ -210,7 +209,6 @@ fn chunks_sealed_in_memory_or_in_files_are_the_same_blobs() {
             signed_at: 0,
         });
         opts.recipients = &rcpt;
-        opts.lineage_secret = Some(&secret);
         opts.memory_budget = budget;
         let mut sink = DirSink::create(&layout).unwrap();
         let packed = pack_model(&tiny(), &mut opts, &mut sink).unwrap();
@@ -228,8 +226,13 @@ fn chunks_sealed_in_memory_or_in_files_are_the_same_blobs() {
         assert_eq!(tree(&out), tree(&tiny()));
         layers.push(m.layers);
     }
-    // Same lineage, same chunks: the same sealed blobs either way (the index layer too).
-    assert_eq!(layers[0], layers[1]);
+    // The same chunks encode to the same lengths either way, but every sealing draws its
+    // own key (spec/encryption.md §5.2), so no blob is shared between the two packs.
+    assert_eq!(layers[0].len(), layers[1].len());
+    for (a, b) in layers[0].iter().zip(&layers[1]).skip(1) {
+        assert_eq!(a.size, b.size);
+        assert_ne!(a.digest, b.digest);
+    }
 }
 
 #[test]
@@ -272,14 +275,14 @@ fn memory_budget_hands_given_back_buffers_out_again() {
     assert_eq!(b.used(), 0);
 }
 
-/// A signer whose own index lies: model B's index and signed statement name B's digests,
-/// but its chunk layers are model A's (same shapes; built through `previous`, which
-/// trusts the publisher's own index). Every blob digest, the signature and the statement
-/// binding hold, so only re-hashing the written files sees it: `verify_plaintext` fails
-/// with exit 10 and leaves nothing; without it the bytes written are A's (spec/signing.md
-/// §7, "Why step 9 need not re-hash": a trusted signer can publish anything).
+/// A signer whose index lies: model B's files and chunk digests (what the statement
+/// signs), but its chunk layers are model A's (same shapes; built through `previous`,
+/// which trusts the publisher's own index). Every blob digest, the signature and the
+/// statement binding hold; the per-chunk digest check of every pull (spec/encryption.md
+/// §6.2) refuses it with exit 10 and leaves nothing, with or without `verify_plaintext`.
+/// (Before the check, a pull without `verify_plaintext` wrote A's weights.)
 #[test]
-fn verify_plaintext_catches_a_signer_whose_index_lies() {
+fn chunk_digests_catch_a_signer_whose_index_lies() {
     use pqreg::pack::{DirSink, PackOptions, pack_model};
     use pqreg::unpack::{DirSource, UnpackOptions, unpack_model};
     let keys = Keys::new();
@@ -313,32 +316,25 @@ fn verify_plaintext_catches_a_signer_whose_index_lies() {
     let policy = policy_for(&keys.signer);
     let src = DirSource::open(&layout).unwrap();
     let mut uo = UnpackOptions::new(REPO, &policy);
-    uo.verify_plaintext = true;
-    let out = tmp.path().join("checked");
-    let err = unpack_model(&src, &lying.manifest_digest, &uo, &out).unwrap_err();
-    assert_eq!(err.exit_code().code, 10, "{err}");
-    assert!(
-        matches!(
-            err,
-            pqreg::Error::Unpack(pqreg::unpack::UnpackError::FileDigest { .. })
-        ),
-        "{err}"
-    );
-    assert!(!out.exists());
-    assert!(
-        leftovers(tmp.path()).is_empty(),
-        "{:?}",
-        leftovers(tmp.path())
-    );
-    // Without the re-hash: what the signed manifest determines, i.e. A's weights.
-    uo.verify_plaintext = false;
-    let out = tmp.path().join("unchecked");
-    let report = unpack_model(&src, &lying.manifest_digest, &uo, &out).unwrap();
-    assert!(!report.plaintext_hashed);
-    assert_eq!(
-        std::fs::read(out.join("model.safetensors")).unwrap(),
-        std::fs::read(model_a.join("model.safetensors")).unwrap()
-    );
+    for verify_plaintext in [true, false] {
+        uo.verify_plaintext = verify_plaintext;
+        let out = tmp.path().join(format!("lying-{verify_plaintext}"));
+        let err = unpack_model(&src, &lying.manifest_digest, &uo, &out).unwrap_err();
+        assert_eq!(err.exit_code().code, 10, "{err}");
+        assert!(
+            matches!(
+                err,
+                pqreg::Error::Unpack(pqreg::unpack::UnpackError::ChunkDigest { .. })
+            ),
+            "{err}"
+        );
+        assert!(!out.exists());
+        assert!(
+            leftovers(tmp.path()).is_empty(),
+            "{:?}",
+            leftovers(tmp.path())
+        );
+    }
     // And an honest model passes either way, hashed only when asked.
     for verify_plaintext in [false, true] {
         uo.verify_plaintext = verify_plaintext;

@@ -1,6 +1,7 @@
 //! `pqreg::rewrap::change_recipients` on an OCI image layout (no network): what a
-//! recipient change writes (the new config, manifest, bundle and referrer: no chunk),
-//! who can open the result, and what removal does not prevent (spec/encryption.md §4.4).
+//! recipient change writes (the new config, manifest, bundle and referrer, and on removal
+//! a re-sealed index: no chunk), who can open the result, and that a removal rotates the
+//! content secret (spec/encryption.md §4.4).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -13,7 +14,6 @@ use pqreg::rewrap::{
 };
 use pqreg::unpack::{DirSource, UnpackOptions, read_index};
 use pqreg_spec::Digest;
-use pqreg_spec::artifact::Index;
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey, SignatureAlgorithm, SigningKey};
 use pqreg_spec::policy::Policy;
 use pqreg_spec::segment::{ChunkKey, OpenReader};
@@ -124,23 +124,31 @@ fn add_then_remove() {
     assert_eq!(e.exit_code(), pqreg::exit::DECRYPTION, "{e}");
     assert!(!dir.path().join("out-removed").exists());
 
-    // Not revocation: the secret the removed key unwrapped from an older version opens
-    // the new version's index (and so every chunk key), from the plaintext config.
+    // Revocation (spec/encryption.md §4.4): the removal drew a new content secret and
+    // sealed the index again; the secret the removed key unwrapped from the older version
+    // does not open the new index.
     let source = DirSource::open(&layout).unwrap();
-    let (_, _, secret) =
+    let (_, _, old_secret) =
         read_index(&source, &packed.manifest_digest, Some(&keys.recipient)).unwrap();
-    let secret = secret.unwrap();
-    let cfg = &removed.config;
+    let old_secret = old_secret.unwrap();
     let index_layer = index_layer_of(&layout, &removed.manifest_digest);
+    assert_ne!(
+        index_layer,
+        index_layer_of(&layout, &packed.manifest_digest)
+    );
     let mut plain = Vec::new();
-    OpenReader::new(
-        &index_layer[..],
-        ChunkKey::derive(&secret, &cfg.index.digest),
-    )
-    .read_to_end(&mut plain)
-    .unwrap();
-    let index = Index::from_json(&plain).unwrap();
+    let opened =
+        OpenReader::new(&index_layer[..], ChunkKey::index_key(&old_secret)).read_to_end(&mut plain);
+    assert!(opened.is_err(), "the old secret opened the rotated index");
+    // The remaining recipient reads the same index: the same chunks, with the same keys.
+    let (_, index, _) =
+        read_index(&source, &removed.manifest_digest, Some(&second.recipient)).unwrap();
     assert_eq!(index, packed.index);
+    assert_eq!(
+        removed.reused_layers,
+        packed.index.layers().len(),
+        "every chunk layer is reused, the index is new"
+    );
 }
 
 /// The sealed index layer (layer 0) of the manifest `digest` in the layout.

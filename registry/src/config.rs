@@ -68,6 +68,8 @@ pub struct GcConfig {
     pub grace_period_secs: u64,
     /// Upload sessions idle for longer than this are purged.
     pub upload_ttl_secs: u64,
+    /// Seconds between online scrubs (`crate::scrub`; 0, the default, disables them).
+    pub scrub_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for GcConfig {
             interval_secs: 3600,
             grace_period_secs: 24 * 3600,
             upload_ttl_secs: 24 * 3600,
+            scrub_interval_secs: 0,
         }
     }
 }

@@ -9,8 +9,11 @@
 //!    to "the link is committed", so GC never deletes a blob that is being linked. A pull
 //!    that already opened a blob keeps reading it (the file stays alive while open).
 //! 3. **Uploads**: sessions idle longer than `upload_ttl_secs` are purged with their
-//!    data, and upload files with no session (left by an interrupted monolithic push)
-//!    once older than the grace period.
+//!    data (never while a request holds them), and upload files with no session (left by
+//!    an interrupted monolithic push) once older than the grace period, unless an upload
+//!    of that id is in flight in this process ([`AppState::in_flight`]). A commit checks
+//!    that its file is still linked anyway, so a swept file fails its push instead of
+//!    becoming a blob.
 
 use std::time::{Duration, SystemTime};
 
@@ -75,12 +78,19 @@ pub async fn collect(st: &AppState) -> anyhow::Result<GcReport> {
         st.store.abort(id).await?;
         let idc = id.clone();
         st.db(move |m| m.delete_upload(&idc)).await?;
+        st.upload_sessions.closed(id);
         st.forget_session(id);
         report.uploads_purged += 1;
     }
     let known: std::collections::HashSet<&str> = sessions.iter().map(|(i, _)| i.as_str()).collect();
     for (id, modified) in st.store.list_uploads().await? {
-        if !known.contains(id.as_str()) && modified <= old && upload_id_ok(&id) {
+        // An upload in flight (a monolithic push has no session row) is never swept,
+        // however long its client has been silent: the body limits end a stalled one.
+        if !known.contains(id.as_str())
+            && modified <= old
+            && upload_id_ok(&id)
+            && !st.in_flight(&id)
+        {
             st.store.abort(&id).await?;
             report.uploads_purged += 1;
         }

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod limits;
@@ -16,6 +17,7 @@ pub mod manifest;
 pub mod meta;
 pub mod metrics;
 pub mod names;
+pub mod scrub;
 pub mod state;
 pub mod storage;
 pub mod tlog;
@@ -61,7 +63,17 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
     let log = tlog::Log::open(&cfg.data_dir, &cfg.log_origin(), cfg.witness_keys()?)
         .with_context(|| format!("opening the log in {}", cfg.data_dir.display()))?;
     let auth = auth::Auth::open(&cfg.auth, &cfg.data_dir).context("setting up access control")?;
+    let upload_sessions = Arc::new(limits::Sessions::new(
+        cfg.limits.max_upload_sessions_per_client,
+        Duration::from_secs(cfg.gc.upload_ttl_secs),
+        cfg.limits.max_header_bytes,
+    ));
+    let streams = limits::Streams::new(cfg.limits.max_body_streams_per_client);
+    let metrics = metrics::Metrics::new()?;
+    let store = metrics::CountedStore::new(Arc::new(store), metrics.clone());
     Ok(AppState {
+        upload_sessions,
+        streams,
         auth: Arc::new(auth),
         log,
         cfg,
@@ -69,7 +81,7 @@ pub fn open_state(cfg: Config) -> anyhow::Result<AppState> {
         meta,
         sessions: Default::default(),
         gc_lock: Default::default(),
-        metrics: metrics::Metrics::new()?,
+        metrics,
     })
 }
 
@@ -85,11 +97,7 @@ pub fn build_server(
         n => n,
     };
     let limits = state.cfg.limits.clone();
-    let sessions = Arc::new(limits::Sessions::new(
-        limits.max_upload_sessions_per_client,
-        Duration::from_secs(state.cfg.gc.upload_ttl_secs),
-        limits.max_header_bytes,
-    ));
+    let sessions = state.upload_sessions.clone();
     // sendfile writes into plain TCP sockets only; TLS connections stream through rustls.
     let sendfile = state.cfg.sendfile && !state.cfg.tls.enabled();
     let data = web::Data::new(state);
@@ -100,7 +108,15 @@ pub fn build_server(
         App::new()
             .app_data(app_data.clone())
             .wrap(auth::middleware::Guard::new(access, sessions.clone()))
-            .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Docker-Distribution-API-Version", "registry/2.0"))
+                    // Nothing the registry serves is a page: a browser must neither sniff
+                    // a pushed manifest or blob into HTML nor run anything from this origin
+                    // (spec/api.md "Response headers").
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Content-Security-Policy", api::CSP)),
+            )
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();
                 let method = req.method().to_string();
@@ -179,12 +195,38 @@ fn spawn_periodic_gc(data: web::Data<AppState>) {
     });
 }
 
+/// Scrubs the store every `gc.scrub_interval_secs` (if non-zero) until the process ends;
+/// each corrupt blob is quarantined and logged (`crate::scrub`).
+fn spawn_periodic_scrub(data: web::Data<AppState>) {
+    let every = data.cfg.gc.scrub_interval_secs;
+    if every == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tick.tick().await;
+            match scrub::scrub(&data, false).await {
+                Ok(r) => tracing::info!(
+                    blobs = r.blobs_checked,
+                    bytes = r.bytes_checked,
+                    corrupt = r.corrupt.len(),
+                    "scrub done"
+                ),
+                Err(e) => tracing::error!(error = %e, "scrub failed"),
+            }
+        }
+    });
+}
+
 /// Serves until the process is told to stop (SIGINT/SIGTERM).
 pub fn serve(cfg: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let (server, addr, data) = build_server(open_state(cfg)?)?;
         tracing::info!(%addr, data_dir = %data.cfg.data_dir.display(), read_only = data.cfg.read_only, "pqreg-registry listening");
-        spawn_periodic_gc(data);
+        spawn_periodic_gc(data.clone());
+        spawn_periodic_scrub(data);
         server.await?;
         Ok(())
     })
@@ -209,6 +251,7 @@ impl Running {
                     Ok((server, addr, data)) => {
                         let _ = tx.send(Ok((addr, server.handle())));
                         spawn_periodic_gc(data.clone());
+                        spawn_periodic_scrub(data.clone());
                         let _ = server.await;
                         Some(data)
                     }

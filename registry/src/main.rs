@@ -1,4 +1,4 @@
-//! The `pqreg-registry` binary: `serve`, `check-config`, `gc`.
+//! The `pqreg-registry` binary: `serve`, `check-config`, `gc`, `scrub`, `log-key`.
 
 use std::path::PathBuf;
 
@@ -43,6 +43,21 @@ enum Cmd {
         #[arg(long)]
         grace_period_secs: Option<u64>,
     },
+    /// Re-hash every stored blob; move those whose bytes do not match their digest to
+    /// `<data-dir>/quarantine/` and report which repositories, manifests and tags use them
+    /// (the server must be stopped, as for `gc`). Exit codes: 0 every blob matched, 3 corrupt
+    /// blobs were found, 1 the scrub could not finish, 2 usage.
+    Scrub {
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Report format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: Format,
+        /// Report corrupt blobs but leave them in place.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Print the log's verifier keys (Ed25519, then ML-DSA-44), generating the keys in
     /// `<data-dir>/log/keys` if they do not exist yet.
     LogKey {
@@ -50,6 +65,15 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// Report formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// Human-readable.
+    Text,
+    /// One JSON object (`pqreg_registry::scrub::ScrubReport`).
+    Json,
 }
 
 fn init_logs(cfg: &Config) {
@@ -100,6 +124,32 @@ fn main() -> anyhow::Result<()> {
         Cmd::CheckConfig => {
             print!("{}", toml::to_string(&cfg)?);
             Ok(())
+        }
+        Cmd::Scrub {
+            data_dir,
+            output,
+            keep,
+        } => {
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            init_logs(&cfg);
+            let st = pqreg_registry::open_state(cfg)?;
+            let report = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(pqreg_registry::scrub::scrub(&st, keep))
+                .context("the scrub did not finish; fix the error and run it again")?;
+            match output {
+                Format::Text => print!("{}", pqreg_registry::scrub::render_text(&report)),
+                Format::Json => println!("{}", serde_json::to_string(&report)?),
+            }
+            if report.corrupt.is_empty() {
+                Ok(())
+            } else {
+                drop(st);
+                std::process::exit(pqreg_registry::scrub::EXIT_CORRUPT)
+            }
         }
         Cmd::Gc {
             data_dir,

@@ -17,6 +17,20 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// Docker manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// The manifest media types accepted on push: JSON documents that OCI distribution-spec
+/// and Docker's registry API define as manifests. Anything else (e.g. `text/html`, which a
+/// browser would render on the registry's origin) is refused.
+pub const ACCEPTED: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+
+/// What a manifest is, decided by its media type alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An image manifest: `config` and `layers` blobs.
+    Image,
+    /// An index: `manifests` children.
+    Index,
+}
+
 /// The references of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
@@ -53,6 +67,25 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String>
         (_, Some(f)) => f.to_owned(),
         _ => return Err("no Content-Type and no mediaType".into()),
     };
+    // The kind comes from the media type only: an object that looks like both (an image
+    // manifest with a `manifests` key, say) would otherwise skip one of the checks.
+    let kind = match media_type.as_str() {
+        OCI_MANIFEST | DOCKER_MANIFEST => Kind::Image,
+        OCI_INDEX | DOCKER_LIST => Kind::Index,
+        other => {
+            return Err(format!(
+                "media type {other:?} is not a manifest type this registry accepts ({})",
+                ACCEPTED.join(", ")
+            ));
+        }
+    };
+    if obj.contains_key("manifests") && (obj.contains_key("layers") || obj.contains_key("config")) {
+        return Err(
+            "the object is both an image manifest (config, layers) and an index \
+                    (manifests)"
+                .into(),
+        );
+    }
     let descriptor = |d: &Value, what: &str| -> Result<(Digest, String), String> {
         let o = d.as_object().ok_or(format!("{what} is not a descriptor"))?;
         let digest = o
@@ -74,9 +107,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String>
     let mut blobs = Vec::new();
     let mut children = Vec::new();
     let mut config_type = None;
-    let is_index =
-        media_type == OCI_INDEX || media_type == DOCKER_LIST || obj.contains_key("manifests");
-    if is_index {
+    if kind == Kind::Index {
         let list = obj
             .get("manifests")
             .and_then(Value::as_array)
@@ -84,10 +115,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String>
         for (i, m) in list.iter().enumerate() {
             children.push(descriptor(m, &format!("manifests[{i}]"))?.0);
         }
-    } else if media_type == OCI_MANIFEST
-        || media_type == DOCKER_MANIFEST
-        || obj.contains_key("config")
-    {
+    } else {
         let (d, mt) = descriptor(obj.get("config").ok_or("manifest has no config")?, "config")?;
         blobs.push(d);
         config_type = Some(mt);
@@ -183,5 +211,39 @@ mod tests {
         assert!(parse(bad.to_string().as_bytes(), Some(OCI_MANIFEST)).is_err());
         let bad = json!({"config": {"digest": "sha256:00", "size": 1}, "layers": []});
         assert!(parse(bad.to_string().as_bytes(), Some(OCI_MANIFEST)).is_err());
+    }
+
+    /// Only the four JSON manifest types are accepted, from `Content-Type` or `mediaType`.
+    #[test]
+    fn media_types() {
+        let m = json!({"schemaVersion": 2, "config": desc(b"{}", "x/c"), "layers": []});
+        let text = m.to_string();
+        for mt in [OCI_MANIFEST, DOCKER_MANIFEST] {
+            parse(text.as_bytes(), Some(mt)).unwrap();
+        }
+        for mt in [
+            "text/html",
+            "application/json",
+            "text/html; charset=utf-8",
+            "image/svg+xml",
+        ] {
+            let e = parse(text.as_bytes(), Some(mt)).unwrap_err();
+            assert!(e.contains("not a manifest type"), "{mt}: {e}");
+        }
+        let field = json!({"schemaVersion": 2, "mediaType": "text/html", "manifests": []});
+        assert!(parse(field.to_string().as_bytes(), None).is_err());
+    }
+
+    /// An object with both image and index keys is refused, whatever its media type.
+    #[test]
+    fn both_kinds_refused() {
+        let m = json!({
+            "schemaVersion": 2, "config": desc(b"{}", "x/c"),
+            "layers": [desc(b"a", "x/l")], "manifests": [],
+        });
+        for mt in [OCI_MANIFEST, OCI_INDEX] {
+            let e = parse(m.to_string().as_bytes(), Some(mt)).unwrap_err();
+            assert!(e.contains("both"), "{e}");
+        }
     }
 }

@@ -100,6 +100,16 @@ pub fn parse_reference(r: &str) -> Result<Reference, ApiError> {
     }
 }
 
+/// Parses a blob digest (SHA-256 or SHA-512, [`crate::digest`]) from a path or a query,
+/// answering `DIGEST_INVALID` (400) if malformed.
+pub fn parse_blob_digest(d: &str) -> Result<crate::digest::BlobDigest, ApiError> {
+    d.parse::<crate::digest::BlobDigest>().map_err(|e| {
+        ApiError::new(Code::DigestInvalid)
+            .msg(e.to_string())
+            .detail(serde_json::json!({ "digest": d }))
+    })
+}
+
 /// Parses a digest from a path or a query, answering `DIGEST_INVALID` (400) if malformed.
 pub fn parse_digest(d: &str) -> Result<Digest, ApiError> {
     d.parse::<Digest>().map_err(|e| {

@@ -9,6 +9,7 @@ use tokio::sync::{Mutex as AsyncMutex, RwLock, mpsc};
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::limits::BodyLimits;
 use crate::meta::{Meta, MetaError};
 use crate::metrics::Metrics;
 use crate::storage::{Batch, BlobStore, BodyRx, CHUNK, DEPTH, MAX_PIECES, UploadState};
@@ -36,6 +37,10 @@ pub struct AppState {
     pub log: crate::tlog::Log,
     /// Access control.
     pub auth: Arc<crate::auth::Auth>,
+    /// Open upload sessions per client (the cap; counted by the upload handlers).
+    pub upload_sessions: Arc<crate::limits::Sessions>,
+    /// Request bodies streaming per client (the cap).
+    pub streams: crate::limits::Streams,
 }
 
 impl AppState {
@@ -67,6 +72,19 @@ impl AppState {
         map.entry(id.to_owned()).or_default().clone()
     }
 
+    /// Whether an upload (session or monolithic) is in flight in this process: its slot
+    /// exists from before its file is created until after the file is committed or
+    /// removed, so GC's sweep of orphan upload files leaves it alone.
+    pub fn in_flight(&self, id: &str) -> bool {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.contains_key(id)
+    }
+
+    /// The body limits of the configuration.
+    pub fn body_limits(&self) -> BodyLimits {
+        BodyLimits::of(&self.cfg.limits)
+    }
+
     /// Forgets an upload session's slot.
     pub fn forget_session(&self, id: &str) {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,44 +92,115 @@ impl AppState {
     }
 }
 
+/// How a request body ended (the future of [`pump_limited`] says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// Every byte arrived.
+    Complete,
+    /// The client went away, or the store stopped reading.
+    Gone,
+    /// The client was too slow: the body was cut (the message says why).
+    Stalled(String),
+}
+
+/// [`pump_limited`] without idle timeout or minimum rate (small bodies: manifests, log
+/// submissions).
+pub fn pump(
+    payload: actix_web::web::Payload,
+    metrics: Metrics,
+) -> (BodyRx, impl std::future::Future<Output = ()>) {
+    let (rx, fut) = pump_limited(payload, metrics, None);
+    (rx, async move {
+        fut.await;
+    })
+}
+
 /// Moves a request body into a bounded channel in [`Batch`]es of about [`CHUNK`] bytes (or
 /// [`MAX_PIECES`] pieces, if a client sends tiny ones).
 /// Returns the receiver and the future that feeds it; poll both together (the payload is
 /// bound to its worker thread). At most [`DEPTH`] batches wait in the channel.
-pub fn pump(
+///
+/// With `limits`, a body that sends nothing for `idle`, or less than `min_rate` bytes a
+/// second over an `idle`-long window, is cut: the receiver gets an error and the future
+/// answers [`BodyEnd::Stalled`]. Reading is asynchronous throughout, so a slow body costs
+/// a socket and a few buffers, never a thread.
+pub fn pump_limited(
     mut payload: actix_web::web::Payload,
     metrics: Metrics,
-) -> (BodyRx, impl std::future::Future<Output = ()>) {
+    limits: Option<BodyLimits>,
+) -> (BodyRx, impl std::future::Future<Output = BodyEnd>) {
     let (tx, rx) = mpsc::channel::<io::Result<Batch>>(DEPTH);
     let fut = async move {
         let mut batch = Batch::new();
         let mut held = 0usize;
-        while let Some(item) = payload.next().await {
+        let mut window_start = tokio::time::Instant::now();
+        let mut window_bytes = 0u64;
+        loop {
+            let item = match limits {
+                None => payload.next().await,
+                Some(l) => {
+                    let window_end = window_start + l.idle;
+                    match tokio::time::timeout(l.idle, payload.next()).await {
+                        Ok(item) => {
+                            if tokio::time::Instant::now() >= window_end {
+                                let need = l.min_rate.saturating_mul(l.idle.as_secs());
+                                if window_bytes < need {
+                                    let why = format!(
+                                        "request body too slow: {window_bytes} bytes in {} s, at least {} bytes/s required",
+                                        l.idle.as_secs(),
+                                        l.min_rate
+                                    );
+                                    let _ = tx.send(Err(io::Error::other(why.clone()))).await;
+                                    return BodyEnd::Stalled(why);
+                                }
+                                window_start = tokio::time::Instant::now();
+                                window_bytes = 0;
+                            }
+                            item
+                        }
+                        Err(_) => {
+                            let why = format!(
+                                "request body stalled: nothing received for {} s",
+                                l.idle.as_secs()
+                            );
+                            // Keep what arrived: the session's Range will include it.
+                            if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
+                                return BodyEnd::Gone;
+                            }
+                            let _ = tx.send(Err(io::Error::other(why.clone()))).await;
+                            return BodyEnd::Stalled(why);
+                        }
+                    }
+                }
+            };
+            let Some(item) = item else { break };
             match item {
                 Ok(b) => {
                     metrics.bytes_in.inc_by(b.len() as u64);
                     held += b.len();
+                    window_bytes += b.len() as u64;
                     batch.push(b);
                     if held >= CHUNK || batch.len() >= MAX_PIECES {
                         held = 0;
                         if tx.send(Ok(std::mem::take(&mut batch))).await.is_err() {
-                            return;
+                            return BodyEnd::Gone;
                         }
                     }
                 }
                 Err(e) => {
                     // Keep what arrived: the session's Range will include it.
                     if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
-                        return;
+                        return BodyEnd::Gone;
                     }
                     let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
-                    return;
+                    return BodyEnd::Gone;
                 }
             }
         }
-        if !batch.is_empty() {
-            let _ = tx.send(Ok(batch)).await;
+        if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
+            return BodyEnd::Gone;
         }
+        BodyEnd::Complete
     };
     (rx, fut)
 }

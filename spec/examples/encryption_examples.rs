@@ -8,26 +8,29 @@
 
 use hpke::Serializable;
 use hpke::kem::{Kem, XWing};
-use pqreg_spec::Digest;
-use pqreg_spec::envelope::{KeyEnvelope, LineageSecret};
+use pqreg_spec::envelope::{ContentSecret, KeyEnvelope};
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey};
 use pqreg_spec::segment::{ChunkKey, seal};
 
+/// `start, start + 1, …, start + 31`.
+fn counting(start: u8) -> [u8; 32] {
+    std::array::from_fn(|i| start + i as u8)
+}
+
 fn main() {
-    let mut secret = [0u8; 32];
-    for (i, b) in secret.iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    let secret = LineageSecret::from_bytes(secret);
+    let secret = ContentSecret::from_bytes(&counting(0));
+    let chunk_key = ChunkKey::from_bytes(&counting(0x20));
     let plaintext = b"pqreg worked example\n";
-    let digest = Digest::sha256(plaintext);
-    let key = ChunkKey::derive(&secret, &digest);
-    println!("lineage secret: {}", hex::encode(secret.as_bytes()));
-    println!("plaintext:      {}", hex::encode(plaintext));
-    println!("digest:         {digest}");
-    println!("chunk key:      {}", hex::encode(key.as_bytes()));
+    println!("content secret: {}", hex::encode(secret.as_bytes()));
+    println!(
+        "index key:      {}",
+        hex::encode(ChunkKey::index_key(&secret).as_bytes())
+    );
     println!("commitment:     {}", hex::encode(secret.commitment()));
-    println!("sealed chunk:   {}", hex::encode(seal(&key, plaintext)));
+    println!("chunk key:      {}", hex::encode(chunk_key.as_bytes()));
+    println!();
+    println!("plaintext:    {}", hex::encode(plaintext));
+    println!("sealed chunk: {}", hex::encode(seal(&chunk_key, plaintext)));
 
     let (sk, _) = XWing::derive_keypair(&[0x11; 32]);
     let seed = sk.to_bytes();
@@ -35,6 +38,6 @@ fn main() {
     let public = identity.public_key().unwrap();
     let env = KeyEnvelope::seal(&secret, &[public]).unwrap();
     println!("x-wing seed:    {}", hex::encode(seed));
-    let json: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();
-    println!("{}", serde_json::to_string_pretty(&json).unwrap());
+    // In the order the writer emits the fields.
+    println!("{}", serde_json::to_string_pretty(&env).unwrap());
 }

@@ -72,7 +72,7 @@ fn open(key: &ChunkKey, sealed: &[u8], out: &mut [u8]) -> std::io::Result<usize>
 
 fn main() -> std::io::Result<()> {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
-    let key = ChunkKey::from_bytes([0x42; 32]);
+    let key = ChunkKey::from_bytes(&[0x42; 32]);
     let mut plaintext: Vec<u8> = (0..TOTAL).map(|i| (i * 31 + (i >> 13)) as u8).collect();
     let cap = ciphertext_len(TOTAL as u64).unwrap_or(0) as usize;
     // Output buffers allocated and touched once, so page faults are not measured.

@@ -8,13 +8,14 @@
 //! `formatVersion`.
 
 pub mod chunking;
+pub mod gguf;
 mod index;
 mod model;
 mod path;
+pub mod safetensors;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Digest;
 use crate::envelope::KeyEnvelope;
 use crate::oci::{FormatError, json};
 
@@ -22,8 +23,10 @@ pub use index::{Chunk, File, Index, MAX_CHUNK_LEN, MAX_CHUNKS, MAX_FILES, MODE_E
 pub use model::ModelManifest;
 pub use path::check_path;
 
-/// The only `formatVersion` this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The only `formatVersion` this code reads and writes (of the config and the index).
+/// Version 1 derived chunk keys from plaintext digests and named the index's plaintext
+/// digest in the config; it is refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Plaintext bytes per segment (spec/encryption.md).
 pub const SEGMENT_SIZE: u64 = crate::segment::SEGMENT_SIZE as u64;
@@ -56,7 +59,7 @@ pub mod algorithms {
     pub const DIGEST_SHA256: &str = "sha256";
     /// AES-256-GCM segment sealing (spec/encryption.md).
     pub const AEAD_AES256GCM: &str = "aes-256-gcm";
-    /// HKDF-SHA-256 chunk-key derivation (spec/encryption.md).
+    /// HKDF-SHA-256: the index key and the key commitment (spec/encryption.md).
     pub const KDF_HKDF_SHA256: &str = "hkdf-sha256";
     /// No encryption (aead and kdf of an unencrypted model).
     pub const NONE: &str = "none";
@@ -72,7 +75,7 @@ pub struct Algorithms {
     pub digest: String,
     /// Segment AEAD: `aes-256-gcm`, or `none` for an unencrypted model.
     pub aead: String,
-    /// Chunk-key derivation: `hkdf-sha256`, or `none` for an unencrypted model.
+    /// Index-key derivation: `hkdf-sha256`, or `none` for an unencrypted model.
     pub kdf: String,
     /// Segment compression: `planes-zstd-v1`.
     pub compression: String,
@@ -126,16 +129,6 @@ impl Algorithms {
     }
 }
 
-/// Where the index is: its plaintext digest (which also keys its encryption) and length.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IndexRef {
-    /// SHA-256 of the index JSON.
-    pub digest: Digest,
-    /// Length of the index JSON in bytes.
-    pub size: u64,
-}
-
 /// The config blob (`application/vnd.pqreg.config.v1+json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -146,9 +139,9 @@ pub struct Config {
     pub algorithms: Algorithms,
     /// Plaintext bytes per segment: [`SEGMENT_SIZE`].
     pub segment_size: u64,
-    /// The index's plaintext digest and length.
-    pub index: IndexRef,
-    /// The lineage secret wrapped for each recipient; absent for an unencrypted model.
+    /// The version's content secret wrapped for each recipient; absent for an
+    /// unencrypted model. (The config names nothing of the index: layer 0 is the index,
+    /// bound by its descriptor or, encrypted, by its AEAD under the committed secret.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_envelope: Option<KeyEnvelope>,
 }

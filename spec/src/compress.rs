@@ -87,6 +87,24 @@ pub enum CompressError {
         /// Header plus plane lengths.
         want: u64,
     },
+    /// A `planes-zstd-v1` body is not shorter than the plaintext it decodes to (the segment
+    /// should have been stored; spec/artifact.md §7).
+    #[error("body of {body} bytes is not shorter than its {len}-byte plaintext")]
+    NotSmaller {
+        /// Body length.
+        body: usize,
+        /// Plaintext length from the header.
+        len: u32,
+    },
+    /// A zstd plane is not one frame of the form spec/artifact.md §8 allows (see
+    /// [`check_frame`]).
+    #[error("plane {plane}: {reason}")]
+    Frame {
+        /// The plane.
+        plane: usize,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
     /// A zstd plane failed to decode (corrupt, or decodes to more than promised).
     #[error("plane {plane}: zstd: {reason}")]
     Zstd {
@@ -142,16 +160,6 @@ impl Layout {
             Layout::Bytes => 1,
             Layout::Bf16 | Layout::Fp16 => 2,
             Layout::Fp32 => 4,
-        }
-    }
-
-    /// The layout for a safetensors `dtype` (`BF16`, `F16`, `F32`); bytes for others.
-    pub fn for_safetensors_dtype(dtype: &str) -> Self {
-        match dtype {
-            "BF16" => Layout::Bf16,
-            "F16" => Layout::Fp16,
-            "F32" => Layout::Fp32,
-            _ => Layout::Bytes,
         }
     }
 }
@@ -397,6 +405,12 @@ impl Decoder {
     ) -> Result<(), CompressError> {
         let h = Header::parse(body)?;
         let n = h.len as usize;
+        if body.len() >= n {
+            return Err(CompressError::NotSmaller {
+                body: body.len(),
+                len: h.len,
+            });
+        }
         out.resize(start + n, 0);
         let mut pos = Header::encoded_len(h.layout);
         let mut raw: [&[u8]; 4] = [&[]; 4];
@@ -406,6 +420,8 @@ impl Decoder {
             let src = &body[pos..pos + stored];
             pos += stored;
             if h.zstd[i] {
+                check_frame(src, want)
+                    .map_err(|reason| CompressError::Frame { plane: i, reason })?;
                 // Room for one byte more than promised, so "too long" is detected rather
                 // than truncated; zstd never writes past the buffer's capacity.
                 let buf = &mut self.planes[i];
@@ -441,6 +457,58 @@ impl Decoder {
         }
         planes::join(h.layout, &views[..h.layout.planes()], &mut out[start..]);
         Ok(())
+    }
+}
+
+/// The zstd frame magic number, little-endian (RFC 8878 §3.1.1).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Largest zstd Window_Size a plane's frame may declare: 8 MiB, the size RFC 8878 §3.1.1.1.2
+/// recommends every decoder support (pqreg's encoder, bounded by the 1 MiB segment, uses
+/// at most 1 MiB).
+pub const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
+/// Checks that a zstd plane is what spec/artifact.md §8 allows, so that every reader
+/// accepts and refuses the same planes: exactly one zstd frame (RFC 8878 §3.1.1; a
+/// skippable frame, several frames or any byte after the frame are refused) whose
+/// Frame_Header_Descriptor has Content_Checksum_flag clear, the reserved bit clear and
+/// Dictionary_ID_flag 0, whose Window_Size (when Single_Segment_flag is clear) is at most
+/// [`MAX_ZSTD_WINDOW`], and which carries a Frame_Content_Size equal to the plane's
+/// decoded length `want`.
+pub fn check_frame(src: &[u8], want: usize) -> Result<(), &'static str> {
+    if src.get(..4) != Some(&ZSTD_MAGIC[..]) {
+        return Err("not a zstd frame (skippable frames and other data are refused)");
+    }
+    let (Some(&fhd), Some(&wd)) = (src.get(4), src.get(5)) else {
+        return Err("zstd frame header truncated");
+    };
+    if fhd & 0x04 != 0 {
+        return Err("zstd frame with a content checksum");
+    }
+    if fhd & 0x08 != 0 {
+        return Err("zstd frame with the reserved bit set");
+    }
+    if fhd & 0x03 != 0 {
+        return Err("zstd frame with a dictionary ID");
+    }
+    if fhd & 0x20 == 0 {
+        // Window_Descriptor: Exponent (5 bits) and Mantissa (3 bits), RFC 8878 §3.1.1.1.2.
+        let base = 1u64 << (10 + (wd >> 3));
+        let window = base + base / 8 * u64::from(wd & 7);
+        if window > MAX_ZSTD_WINDOW {
+            return Err("zstd Window_Size over 8 MiB");
+        }
+    }
+    match zstd::zstd_safe::get_frame_content_size(src) {
+        Ok(Some(n)) if n == want as u64 => {}
+        Ok(Some(_)) => return Err("zstd Frame_Content_Size differs from the plane length"),
+        Ok(None) => return Err("zstd frame without Frame_Content_Size"),
+        Err(_) => return Err("zstd frame header invalid"),
+    }
+    match zstd::zstd_safe::find_frame_compressed_size(src) {
+        Ok(n) if n == src.len() => Ok(()),
+        Ok(_) => Err("bytes after the zstd frame (one frame per plane)"),
+        Err(_) => Err("zstd frame truncated or invalid"),
     }
 }
 

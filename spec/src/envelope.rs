@@ -1,21 +1,24 @@
-//! The key envelope: the lineage secret wrapped for each recipient with HPKE
+//! The key envelope: a version's content secret wrapped for each recipient with HPKE
 //! (spec/encryption.md, "Key envelope").
 //!
 //! Each recipient entry is one HPKE base-mode single-shot encryption (RFC 9180 §6.1) of
-//! the 32-byte lineage secret, with the KEM of the recipient's key (X-Wing or
+//! the 32-byte content secret, with the KEM of the recipient's key (X-Wing or
 //! ML-KEM-1024), HKDF-SHA256 and AES-256-GCM:
 //!
 //! ```text
-//!   info = "pqreg-envelope-v1"
-//!   aad  = "pqreg-envelope-v1" || 0x00 || SHA-256 key ID of the recipient (32 bytes)
+//!   info = "pqreg-envelope-v2"
+//!   aad  = "pqreg-envelope-v2" || 0x00 || SHA-256 key ID of the recipient (32 bytes)
 //! ```
 //!
-//! The envelope also carries a commitment to the secret (spec/encryption.md §4.6), checked
-//! whenever a secret is opened or wrapped into it, so every recipient of one envelope
-//! opens the same secret.
+//! Each entry also carries the recipient's public key (its key ID must be that key's ID),
+//! so whoever rotates the secret can seal a new envelope to the remaining recipients. The
+//! envelope carries a commitment to the secret (spec/encryption.md §4.6), checked whenever
+//! a secret is opened or wrapped into it, so every recipient of one envelope opens the
+//! same secret.
 //!
-//! Parsing is strict: unknown fields, other versions or algorithms, non-canonical base64
-//! and wrong lengths are refused, each with its own [`EnvelopeError`] variant.
+//! Parsing is strict: unknown fields, other versions or algorithms, non-canonical base64,
+//! wrong lengths and a public key whose ID is not the entry's are refused, each with its
+//! own [`EnvelopeError`] variant.
 
 use std::collections::BTreeSet;
 
@@ -26,22 +29,22 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::{MlKem1024, XWing};
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::Digest;
 use crate::keys::{KemAlgorithm, KeyId, RecipientPrivateKey, RecipientPublicKey};
 
 /// The envelope format version this code writes and reads.
-pub const ENVELOPE_VERSION: u32 = 1;
+pub const ENVELOPE_VERSION: u32 = 2;
 /// HPKE `info` of every wrap, and the start of its AAD.
-pub const HPKE_INFO: &[u8] = b"pqreg-envelope-v1";
+pub const HPKE_INFO: &[u8] = b"pqreg-envelope-v2";
 /// Most recipients one envelope may list (bounds the work of opening a hostile one).
 pub const MAX_RECIPIENTS: usize = 1024;
-/// Bytes of a wrapped lineage secret: 32 bytes of secret and a 16-byte AES-GCM tag.
+/// Bytes of a wrapped content secret: 32 bytes of secret and a 16-byte AES-GCM tag.
 pub const WRAPPED_LEN: usize = 32 + 16;
 
 /// HKDF-Expand `info` of the key commitment (spec/encryption.md §4.6).
-pub const COMMITMENT_INFO: &[u8] = b"pqreg-secret-commitment-v1";
+pub const COMMITMENT_INFO: &[u8] = b"pqreg-secret-commitment-v2";
 
 const KDF_NAME: &str = "hkdf-sha256";
 const AEAD_NAME: &str = "aes-256-gcm";
@@ -75,8 +78,12 @@ pub enum EnvelopeError {
     /// The secret does not match the envelope's commitment: the entry that opened wraps
     /// another secret than the one the envelope commits to (a publisher giving
     /// recipients different secrets), or a writer passed the wrong secret.
-    #[error("the lineage secret does not match the key envelope's commitment")]
+    #[error("the content secret does not match the key envelope's commitment")]
     Commitment,
+    /// An entry's public key does not have the entry's key ID (or is not a valid key of
+    /// the entry's KEM): sealing to it would not reach the listed recipient.
+    #[error("the public key listed for recipient {0} is not that recipient's key")]
+    PublicKeyMismatch(KeyId),
     /// A recipient public key was refused by its KEM (e.g. an invalid X25519 point).
     #[error("recipient key {0} is not a valid public key for its KEM")]
     BadPublicKey(KeyId),
@@ -106,7 +113,7 @@ pub enum EnvelopeError {
     /// A decoded field had the wrong length for its algorithm.
     #[error("field {field} has {got} bytes, expected {want}")]
     BadLength {
-        /// Which field: `enc`, `ciphertext` or `commitment`.
+        /// Which field: `enc`, `ciphertext`, `publicKey` or `commitment`.
         field: &'static str,
         /// Bytes found.
         got: usize,
@@ -115,22 +122,36 @@ pub enum EnvelopeError {
     },
 }
 
-/// The random 256-bit secret of one model lineage (repository); chunk keys derive from
-/// it. Zeroized on drop; never printed.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct LineageSecret([u8; 32]);
+/// The random 256-bit secret of one version of a model (spec/encryption.md §3): a new one
+/// for every push and every recipient removal. The index key and the key commitment
+/// derive from it. Boxed (moves do not copy it around the stack), zeroized on drop,
+/// never printed.
+#[derive(Clone)]
+pub struct ContentSecret(Box<Zeroizing<[u8; 32]>>);
 
-impl LineageSecret {
+impl PartialEq for ContentSecret {
+    fn eq(&self, other: &Self) -> bool {
+        // Constant time: the bytes are secret.
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.as_bytes(), other.as_bytes()).is_ok()
+    }
+}
+
+impl Eq for ContentSecret {}
+
+impl ContentSecret {
     /// A fresh secret from the system random number generator.
     pub fn generate() -> Result<Self, EnvelopeError> {
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| EnvelopeError::Random)?;
-        Ok(Self(bytes))
+        let mut s = Self(Box::new(Zeroizing::new([0u8; 32])));
+        aws_lc_rs::rand::fill(s.0.as_mut_slice()).map_err(|_| EnvelopeError::Random)?;
+        Ok(s)
     }
 
-    /// Wraps raw secret bytes (known-answer tests, or a secret unwrapped elsewhere).
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+    /// Copies raw secret bytes (known-answer tests, or a secret unwrapped elsewhere); the
+    /// caller zeroizes its own copy.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        let mut s = Self(Box::new(Zeroizing::new([0u8; 32])));
+        s.0.copy_from_slice(bytes);
+        s
     }
 
     /// The raw secret bytes.
@@ -140,30 +161,33 @@ impl LineageSecret {
 
     /// The commitment to this secret (spec/encryption.md §4.6).
     pub fn commitment(&self) -> [u8; 32] {
-        *crate::segment::key::lineage_expand(self, &[COMMITMENT_INFO])
+        // Public: the commitment is written into the envelope.
+        *crate::segment::key::content_expand(self, COMMITMENT_INFO)
     }
 }
 
-impl std::fmt::Debug for LineageSecret {
+impl std::fmt::Debug for ContentSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LineageSecret(..)")
+        f.write_str("ContentSecret(..)")
     }
 }
 
-/// One recipient's wrapped copy of the lineage secret.
+/// One recipient's wrapped copy of the content secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientEntry {
-    /// The recipient key's ID (spec/keys.md).
+    /// The recipient key's ID (spec/keys.md): the ID of `public_key`.
     pub key_id: KeyId,
     /// The recipient key's KEM.
     pub kem: KemAlgorithm,
+    /// The recipient's public key, so that a later version can be sealed to it.
+    pub public_key: RecipientPublicKey,
     /// The HPKE encapsulated key (1120 bytes for X-Wing, 1568 for ML-KEM-1024).
     pub enc: Vec<u8>,
     /// The wrapped secret: AES-256-GCM ciphertext and tag, [`WRAPPED_LEN`] bytes.
     pub ciphertext: Vec<u8>,
 }
 
-/// The lineage secret wrapped for each recipient; carried in the artifact config.
+/// The content secret wrapped for each recipient; carried in the artifact config.
 ///
 /// Serializes to the JSON of spec/encryption.md; deserializing applies every check of
 /// [`KeyEnvelope::from_json`].
@@ -177,7 +201,7 @@ pub struct KeyEnvelope {
 impl KeyEnvelope {
     /// Wraps `secret` for each of `recipients` (entries sorted by key ID).
     pub fn seal(
-        secret: &LineageSecret,
+        secret: &ContentSecret,
         recipients: &[RecipientPublicKey],
     ) -> Result<Self, EnvelopeError> {
         if recipients.is_empty() {
@@ -193,21 +217,12 @@ impl KeyEnvelope {
         Ok(env)
     }
 
-    /// The same secret wrapped for a new set of recipients: what a recipient change
-    /// writes into the new config. No chunk changes.
-    pub fn rewrap(
-        secret: &LineageSecret,
-        recipients: &[RecipientPublicKey],
-    ) -> Result<Self, EnvelopeError> {
-        Self::seal(secret, recipients)
-    }
-
     /// Adds an entry wrapping `secret` for `recipient`. The caller must pass the secret
     /// this envelope wraps (e.g. from [`KeyEnvelope::open`]); another one is refused
     /// ([`EnvelopeError::Commitment`]).
     pub fn add_recipient(
         &mut self,
-        secret: &LineageSecret,
+        secret: &ContentSecret,
         recipient: &RecipientPublicKey,
     ) -> Result<(), EnvelopeError> {
         self.check_commitment(secret)?;
@@ -230,6 +245,7 @@ impl KeyEnvelope {
         let entry = RecipientEntry {
             key_id,
             kem: recipient.alg(),
+            public_key: recipient.clone(),
             enc,
             ciphertext,
         };
@@ -238,9 +254,9 @@ impl KeyEnvelope {
         Ok(())
     }
 
-    /// Removes the entry of `key_id`. Removal is not revocation: the removed key can
-    /// still read every chunk of the lineage it can fetch (spec/encryption.md, "Threat
-    /// model").
+    /// Removes the entry of `key_id`. This alone is not revocation (the removed key knows
+    /// this secret): a recipient removal seals a new secret to [`Self::public_keys`] of
+    /// what remains (spec/encryption.md §4.4).
     pub fn remove_recipient(&mut self, key_id: &KeyId) -> Result<(), EnvelopeError> {
         let Some(at) = self.recipients.iter().position(|e| e.key_id == *key_id) else {
             return Err(EnvelopeError::NotARecipient(*key_id));
@@ -252,10 +268,10 @@ impl KeyEnvelope {
         Ok(())
     }
 
-    /// Unwraps the lineage secret with `identity` (its own entry by key ID if there is
+    /// Unwraps the content secret with `identity` (its own entry by key ID if there is
     /// one, else every entry of the same KEM in turn) and checks it against the
     /// commitment.
-    pub fn open(&self, identity: &RecipientPrivateKey) -> Result<LineageSecret, EnvelopeError> {
+    pub fn open(&self, identity: &RecipientPrivateKey) -> Result<ContentSecret, EnvelopeError> {
         let (key_id, opener) = Opener::new(identity)?;
         let secret = if let Some(entry) = self.recipients.iter().find(|e| e.key_id == key_id) {
             if entry.kem != identity.alg() {
@@ -278,7 +294,7 @@ impl KeyEnvelope {
         &self.commitment
     }
 
-    fn check_commitment(&self, secret: &LineageSecret) -> Result<(), EnvelopeError> {
+    fn check_commitment(&self, secret: &ContentSecret) -> Result<(), EnvelopeError> {
         // A plain comparison: both sides are public (the commitment is in the config), so
         // its timing reveals nothing secret.
         if secret.commitment() == self.commitment {
@@ -291,6 +307,15 @@ impl KeyEnvelope {
     /// The entries, sorted by key ID.
     pub fn recipients(&self) -> &[RecipientEntry] {
         &self.recipients
+    }
+
+    /// The recipients' public keys, sorted by key ID: what a new envelope is sealed to
+    /// when the secret rotates.
+    pub fn public_keys(&self) -> Vec<RecipientPublicKey> {
+        self.recipients
+            .iter()
+            .map(|e| e.public_key.clone())
+            .collect()
     }
 
     /// The key IDs of the recipients, sorted.
@@ -369,14 +394,15 @@ impl Opener {
         Ok((pk.key_id(), opener))
     }
 
-    fn open(&self, entry: &RecipientEntry) -> Option<LineageSecret> {
+    fn open(&self, entry: &RecipientEntry) -> Option<ContentSecret> {
         let aad = wrap_aad(&entry.key_id);
         let pt = match self {
             Opener::XWing(sk) => unwrap::<XWing>(sk, entry, &aad),
             Opener::MlKem1024(sk) => unwrap::<MlKem1024>(sk, entry, &aad),
         }?;
-        let bytes: [u8; 32] = pt.as_slice().try_into().ok()?;
-        Some(LineageSecret(bytes))
+        // Straight from the zeroized plaintext into the boxed secret: no stack copy.
+        let bytes: &[u8; 32] = pt.as_slice().try_into().ok()?;
+        Some(ContentSecret::from_bytes(bytes))
     }
 }
 
@@ -405,6 +431,13 @@ fn kem_enc_len(kem: KemAlgorithm) -> usize {
     }
 }
 
+fn kem_pk_len(kem: KemAlgorithm) -> usize {
+    match kem {
+        KemAlgorithm::XWing => 1216,
+        KemAlgorithm::MlKem1024 => 1568,
+    }
+}
+
 /// The JSON shape, before the checks.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -421,6 +454,7 @@ struct RawEnvelope {
 struct RawEntry {
     key_id: Digest,
     kem: String,
+    public_key: String,
     enc: String,
     ciphertext: String,
 }
@@ -487,6 +521,19 @@ impl TryFrom<RawEnvelope> for KeyEnvelope {
             if !seen.insert(key_id) {
                 return Err(EnvelopeError::DuplicateRecipient(key_id));
             }
+            let pk = decode_b64("publicKey", &e.public_key)?;
+            if pk.len() != kem_pk_len(kem) {
+                return Err(EnvelopeError::BadLength {
+                    field: "publicKey",
+                    got: pk.len(),
+                    want: kem_pk_len(kem),
+                });
+            }
+            let public_key = RecipientPublicKey::from_raw(kem, &pk)
+                .map_err(|_| EnvelopeError::PublicKeyMismatch(key_id))?;
+            if public_key.key_id() != key_id {
+                return Err(EnvelopeError::PublicKeyMismatch(key_id));
+            }
             let enc = decode_b64("enc", &e.enc)?;
             if enc.len() != kem_enc_len(kem) {
                 return Err(EnvelopeError::BadLength {
@@ -506,6 +553,7 @@ impl TryFrom<RawEnvelope> for KeyEnvelope {
             recipients.push(RecipientEntry {
                 key_id,
                 kem,
+                public_key,
                 enc,
                 ciphertext,
             });
@@ -532,6 +580,7 @@ impl From<KeyEnvelope> for RawEnvelope {
                 .map(|e| RawEntry {
                     key_id: e.key_id.0,
                     kem: e.kem.name().to_owned(),
+                    public_key: B64.encode(e.public_key.as_bytes()),
                     enc: B64.encode(&e.enc),
                     ciphertext: B64.encode(&e.ciphertext),
                 })
@@ -560,7 +609,7 @@ mod tests {
 
     #[test]
     fn seal_open_both_kems() {
-        let secret = LineageSecret::from_bytes([9; 32]);
+        let secret = ContentSecret::from_bytes(&[9; 32]);
         let (a_sk, a_pk) = xwing_identity(1);
         let (b_sk, b_pk) = mlkem_identity(2);
         let env = KeyEnvelope::seal(&secret, &[a_pk, b_pk]).unwrap();

@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! pqreg-log-entry/v1
-//! kind signature                 | kind tag
+//! kind signature | tag | tag-delete | manifest-delete
 //! repository <OCI repository name>
-//! tag <OCI tag>                  (optional for signature entries, required for tag entries)
+//! tag <OCI tag>                  (optional for signature, required for tag and tag-delete,
+//!                                 absent from manifest-delete)
 //! manifest sha256:<hex>
 //! statement sha256:<hex>         (signature entries only)
 //! signer sha256:<hex>            (signature entries only: the signer's key ID)
@@ -57,16 +58,19 @@ pub enum LogEntryError {
     /// Lines follow the last field.
     #[error("line {0}: unexpected line after time")]
     TrailingData(usize),
-    /// The kind is neither `signature` nor `tag`.
+    /// The kind is not one of `signature`, `tag`, `tag-delete`, `manifest-delete`.
     #[error("unknown entry kind {0:?}")]
     BadKind(String),
+    /// A `manifest-delete` entry names a tag.
+    #[error("manifest-delete entry with a tag")]
+    UnexpectedTag,
     /// The repository is not an OCI repository name.
     #[error("bad repository name {0:?}")]
     BadRepository(String),
     /// The tag is not an OCI tag.
     #[error("bad tag {0:?}")]
     BadTag(String),
-    /// A tag entry has no tag.
+    /// A `tag` or `tag-delete` entry has no tag.
     #[error("tag entry without a tag")]
     MissingTag,
     /// A digest field is not `sha256:<64 lowercase hex>`.
@@ -87,8 +91,30 @@ pub enum EntryKind {
         /// The signer's key ID (SHA-256 of its SPKI DER, spec/keys.md).
         signer: KeyId,
     },
-    /// The registry moved a tag to a manifest.
+    /// The registry moved a tag to a manifest (or created it).
     Tag,
+    /// The registry removed a tag; `manifest` is what the tag named until then.
+    TagDelete,
+    /// The registry removed a manifest (its tags are logged as [`EntryKind::TagDelete`]
+    /// entries just before).
+    ManifestDelete,
+}
+
+impl EntryKind {
+    /// The wire name of the kind (`kind <name>`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EntryKind::Signature { .. } => "signature",
+            EntryKind::Tag => "tag",
+            EntryKind::TagDelete => "tag-delete",
+            EntryKind::ManifestDelete => "manifest-delete",
+        }
+    }
+
+    /// Whether entries of this kind must carry a tag.
+    fn needs_tag(&self) -> bool {
+        matches!(self, EntryKind::Tag | EntryKind::TagDelete)
+    }
 }
 
 /// A log entry.
@@ -194,12 +220,50 @@ impl LogEntry {
         Ok(e)
     }
 
+    /// A tag-deletion entry: `tag` named `manifest` until the registry removed it.
+    pub fn tag_delete(
+        repository: &str,
+        tag: &str,
+        manifest: Digest,
+        time: u64,
+    ) -> Result<Self, LogEntryError> {
+        let e = LogEntry {
+            kind: EntryKind::TagDelete,
+            repository: repository.to_owned(),
+            tag: Some(tag.to_owned()),
+            manifest,
+            time,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// A manifest-deletion entry.
+    pub fn manifest_delete(
+        repository: &str,
+        manifest: Digest,
+        time: u64,
+    ) -> Result<Self, LogEntryError> {
+        let e = LogEntry {
+            kind: EntryKind::ManifestDelete,
+            repository: repository.to_owned(),
+            tag: None,
+            manifest,
+            time,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+
     /// Checks the field rules (the fields are public, so a caller may have changed them).
     pub fn validate(&self) -> Result<(), LogEntryError> {
         check_repository(&self.repository)?;
         match &self.tag {
+            Some(_) if self.kind == EntryKind::ManifestDelete => {
+                return Err(LogEntryError::UnexpectedTag);
+            }
             Some(t) => check_tag(t)?,
-            None if self.kind == EntryKind::Tag => return Err(LogEntryError::MissingTag),
+            None if self.kind.needs_tag() => return Err(LogEntryError::MissingTag),
             None => {}
         }
         if self.time > i64::MAX as u64 {
@@ -214,10 +278,9 @@ impl LogEntry {
         let mut s = String::with_capacity(400);
         s.push_str(ENTRY_HEADER);
         s.push('\n');
-        s.push_str(match self.kind {
-            EntryKind::Signature { .. } => "kind signature\n",
-            EntryKind::Tag => "kind tag\n",
-        });
+        s.push_str("kind ");
+        s.push_str(self.kind.name());
+        s.push('\n');
         s.push_str(&format!("repository {}\n", self.repository));
         if let Some(t) = &self.tag {
             s.push_str(&format!("tag {t}\n"));
@@ -270,14 +333,19 @@ impl LogEntry {
             };
         let required = |v: Option<&str>| v.unwrap_or_default().to_owned();
         let kind_s = required(field("kind", false)?);
-        let is_sig = match kind_s.as_str() {
-            "signature" => true,
-            "tag" => false,
+        let bare = match kind_s.as_str() {
+            "signature" => None,
+            "tag" => Some(EntryKind::Tag),
+            "tag-delete" => Some(EntryKind::TagDelete),
+            "manifest-delete" => Some(EntryKind::ManifestDelete),
             _ => return Err(LogEntryError::BadKind(kind_s)),
         };
         let repository = required(field("repository", false)?);
         check_repository(&repository)?;
-        let tag = field("tag", is_sig)?.map(str::to_owned);
+        // A manifest-delete entry has no tag line; a tag line there is caught by
+        // `validate` below (or, misspelt, as a line out of order).
+        let tag_optional = bare.as_ref().is_none_or(|k| !k.needs_tag());
+        let tag = field("tag", tag_optional)?.map(str::to_owned);
         if let Some(t) = &tag {
             check_tag(t)?;
         }
@@ -287,12 +355,13 @@ impl LogEntry {
                 .map_err(|_| LogEntryError::BadDigest(name))
         };
         let manifest = digest(field("manifest", false)?, "manifest")?;
-        let kind = if is_sig {
-            let statement = digest(field("statement", false)?, "statement")?;
-            let signer = KeyId(digest(field("signer", false)?, "signer")?);
-            EntryKind::Signature { statement, signer }
-        } else {
-            EntryKind::Tag
+        let kind = match bare {
+            None => {
+                let statement = digest(field("statement", false)?, "statement")?;
+                let signer = KeyId(digest(field("signer", false)?, "signer")?);
+                EntryKind::Signature { statement, signer }
+            }
+            Some(k) => k,
         };
         let time_s = required(field("time", false)?);
         let time_ok = !time_s.is_empty()

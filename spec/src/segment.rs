@@ -26,7 +26,7 @@
 pub(crate) mod key;
 mod stream;
 
-pub use key::ChunkKey;
+pub use key::{CONTENT_SALT, ChunkKey, INDEX_KEY_INFO};
 pub use stream::{OpenReader, SealWriter, open, seal};
 
 use aws_lc_rs::aead::{Aad, Nonce};
@@ -133,6 +133,9 @@ pub enum SegmentError {
     /// No chunk of stored segments has this ciphertext length.
     #[error("{0} bytes is not the length of a chunk of stored segments")]
     BadCiphertextLength(u64),
+    /// The system random number generator failed (drawing a chunk key).
+    #[error("the system random number generator failed")]
+    Random,
 }
 
 impl SegmentError {

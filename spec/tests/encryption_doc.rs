@@ -4,8 +4,7 @@
 // Test helpers panic on bad fixtures by design; clippy.toml only exempts #[test] fns.
 #![allow(clippy::unwrap_used)]
 
-use pqreg_spec::Digest;
-use pqreg_spec::envelope::{KeyEnvelope, LineageSecret};
+use pqreg_spec::envelope::{ContentSecret, KeyEnvelope};
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey};
 use pqreg_spec::segment::{ChunkKey, open, seal};
 
@@ -37,30 +36,39 @@ fn hex32(s: &str) -> [u8; 32] {
 }
 
 #[test]
-fn chunk_key_example() {
-    let b = example("chunk-key");
-    let secret = LineageSecret::from_bytes(hex32(&value(b, "lineage secret")));
-    let plaintext = hex::decode(value(b, "plaintext")).unwrap();
-    let digest: Digest = value(b, "digest").parse().unwrap();
-    assert_eq!(Digest::sha256(&plaintext), digest);
-    let key = ChunkKey::derive(&secret, &digest);
-    assert_eq!(hex::encode(key.as_bytes()), value(b, "chunk key"));
+fn keys_example() {
+    let b = example("keys");
+    let secret = ContentSecret::from_bytes(&hex32(&value(b, "content secret")));
+    assert_eq!(
+        hex::encode(ChunkKey::index_key(&secret).as_bytes()),
+        value(b, "index key")
+    );
     assert_eq!(hex::encode(secret.commitment()), value(b, "commitment"));
+    // The labels table of §5.1 names the constants the code uses, with their lengths.
+    for (label, len) in [
+        (pqreg_spec::segment::CONTENT_SALT, 16),
+        (pqreg_spec::segment::INDEX_KEY_INFO, 18),
+        (pqreg_spec::envelope::COMMITMENT_INFO, 26),
+        (pqreg_spec::envelope::HPKE_INFO, 17),
+    ] {
+        let text = std::str::from_utf8(label).unwrap();
+        assert_eq!(label.len(), len, "{text}");
+        assert!(
+            DOC.contains(&format!("| `{text}` | {len} |")),
+            "label {text} ({len} bytes) is not in the table of §5.1"
+        );
+    }
 }
 
 #[test]
 fn segment_example() {
     let b = example("segment");
-    let key = ChunkKey::from_bytes(hex32(&value(b, "chunk key")));
+    let key = ChunkKey::from_bytes(&hex32(&value(example("keys"), "chunk key")));
     let plaintext = hex::decode(value(b, "plaintext")).unwrap();
+    assert_eq!(plaintext, b"pqreg worked example\n");
     let sealed = hex::decode(value(b, "sealed chunk")).unwrap();
     assert_eq!(seal(&key, &plaintext), sealed);
     assert_eq!(open(&key, &sealed).unwrap(), plaintext);
-    // The chunk key example and the segment example agree.
-    assert_eq!(
-        value(b, "chunk key"),
-        value(example("chunk-key"), "chunk key")
-    );
 }
 
 #[test]
@@ -76,12 +84,14 @@ fn envelope_example_opens() {
         vec![&identity.key_id().unwrap()]
     );
     let secret = env.open(&identity).unwrap();
-    let want = value(example("chunk-key"), "lineage secret");
+    let want = value(example("keys"), "content secret");
     assert_eq!(hex::encode(secret.as_bytes()), want);
     assert_eq!(
         hex::encode(env.commitment()),
-        value(example("chunk-key"), "commitment")
+        value(example("keys"), "commitment")
     );
+    // The entry carries the recipient's public key.
+    assert_eq!(env.public_keys(), vec![identity.public_key().unwrap()]);
     // Re-encoding gives the same document (modulo whitespace).
     let reparsed: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();
     let doc: serde_json::Value = serde_json::from_str(example("envelope")).unwrap();
@@ -115,6 +125,6 @@ fn envelope_schema_matches_the_format() {
         .collect();
     req.sort();
     assert_eq!(entry, req.iter().collect::<Vec<_>>());
-    assert_eq!(schema["properties"]["version"]["const"], 1);
+    assert_eq!(schema["properties"]["version"]["const"], 2);
     assert_eq!(schema["properties"]["recipients"]["maxItems"], 1024);
 }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hpke::kem::{MlKem1024, XWing};
 use hpke::{Kem, Serializable};
-use pqreg_spec::envelope::{EnvelopeError, KeyEnvelope, LineageSecret};
+use pqreg_spec::envelope::{ContentSecret, EnvelopeError, KeyEnvelope};
 use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey, RecipientPublicKey};
 use serde_json::{Value, json};
 
@@ -26,8 +26,8 @@ fn mlkem(ikm: u8) -> (RecipientPrivateKey, RecipientPublicKey) {
     (sk, pk)
 }
 
-fn secret() -> LineageSecret {
-    LineageSecret::from_bytes([0x33; 32])
+fn secret() -> ContentSecret {
+    ContentSecret::from_bytes(&[0x33; 32])
 }
 
 fn sample() -> (KeyEnvelope, Value) {
@@ -62,7 +62,7 @@ fn json_round_trip_and_serde_embedding() {
     let embedded: KeyEnvelope = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(embedded, env);
     let mut bad = v;
-    bad["version"] = json!(2);
+    bad["version"] = json!(1);
     assert!(serde_json::from_value::<KeyEnvelope>(bad).is_err());
 }
 
@@ -98,11 +98,13 @@ fn corrupted_own_entry_is_unwrap_failure() {
             "{field}"
         );
     }
-    // An entry moved under another key ID no longer opens: the AAD binds the key ID.
-    let other_id = xwing(7).1.key_id().to_string();
+    // An entry moved under another key ID (with that key's public key, so it parses) no
+    // longer opens: the AAD binds the key ID.
+    let other = xwing(7).1;
     for e in v["recipients"].as_array_mut().unwrap() {
         if e["keyId"] == my_id.as_str() {
-            e["keyId"] = json!(other_id);
+            e["keyId"] = json!(other.key_id().to_string());
+            e["publicKey"] = json!(B64.encode(other.as_bytes()));
         }
     }
     let env3 = parse(&v).unwrap();
@@ -137,8 +139,12 @@ fn add_and_remove_recipients_rewrap_the_same_secret() {
         env.remove_recipient(&c_pk.key_id()).unwrap_err(),
         EnvelopeError::NoRecipients
     );
-    let re = KeyEnvelope::rewrap(&s, &[xwing(4).1]).unwrap();
+    // What a rotation does: a new envelope to the public keys the entries carry.
+    let left = env.public_keys();
+    assert_eq!(left, vec![c_pk.clone()]);
+    let re = KeyEnvelope::seal(&s, &[left, vec![xwing(4).1]].concat()).unwrap();
     assert_eq!(re.open(&xwing(4).0).unwrap(), secret());
+    assert_eq!(re.open(&c_sk).unwrap(), secret());
 }
 
 /// A publisher that wraps a different secret for each recipient (each entry on its own
@@ -146,7 +152,7 @@ fn add_and_remove_recipients_rewrap_the_same_secret() {
 /// (spec/encryption.md §4.6).
 #[test]
 fn commitment_catches_an_envelope_that_wraps_two_secrets() {
-    let other = LineageSecret::from_bytes([0x44; 32]);
+    let other = ContentSecret::from_bytes(&[0x44; 32]);
     let (a_sk, a_pk) = xwing(1);
     let (b_sk, b_pk) = xwing(2);
     let for_a: Value = serde_json::from_slice(
@@ -242,8 +248,12 @@ fn strict_parsing() {
         EnvelopeError::BadBase64("commitment")
     );
     assert_eq!(
-        with(&|v| v["version"] = json!(2)),
-        EnvelopeError::UnsupportedVersion(2)
+        with(&|v| v["version"] = json!(1)),
+        EnvelopeError::UnsupportedVersion(1)
+    );
+    assert_eq!(
+        with(&|v| v["version"] = json!(3)),
+        EnvelopeError::UnsupportedVersion(3)
     );
     assert!(matches!(
         with(&|v| v["kdf"] = json!("hkdf-sha384")),
@@ -343,8 +353,55 @@ fn base64_must_be_canonical_and_lengths_exact() {
     v2["recipients"][0]["kem"] = kem1;
     assert!(matches!(
         parse(&v2).unwrap_err(),
-        EnvelopeError::BadLength { field: "enc", .. }
+        EnvelopeError::BadLength {
+            field: "publicKey",
+            ..
+        }
     ));
+}
+
+/// Each entry's public key must be the key its `keyId` names (spec/encryption.md §4.2): a
+/// rotation seals the next version to these keys, so an entry listing one recipient with
+/// another's key would hand that version to the wrong key.
+#[test]
+fn public_key_must_match_key_id() {
+    let env = KeyEnvelope::seal(&secret(), &[xwing(1).1, xwing(3).1]).unwrap();
+    assert_eq!(env.public_keys(), {
+        let mut k = vec![xwing(1).1, xwing(3).1];
+        k.sort_by_key(|k| k.key_id());
+        k
+    });
+    let v: Value = serde_json::from_slice(&env.to_json()).unwrap();
+    let id0: pqreg_spec::keys::KeyId = v["recipients"][0]["keyId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Another recipient's (valid) key under this entry's ID.
+    let mut swapped = v.clone();
+    swapped["recipients"][0]["publicKey"] = v["recipients"][1]["publicKey"].clone();
+    assert_eq!(
+        parse(&swapped).unwrap_err(),
+        EnvelopeError::PublicKeyMismatch(id0)
+    );
+    // Bytes of the right length that are no X-Wing key (ML-KEM modulus check fails).
+    let mut invalid = v.clone();
+    invalid["recipients"][0]["publicKey"] = json!(B64.encode(vec![0xffu8; 1216]));
+    assert_eq!(
+        parse(&invalid).unwrap_err(),
+        EnvelopeError::PublicKeyMismatch(id0)
+    );
+    // Missing: a version 1 entry shape.
+    let mut missing = v.clone();
+    missing["recipients"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("publicKey");
+    assert!(matches!(
+        parse(&missing).unwrap_err(),
+        EnvelopeError::Malformed(_)
+    ));
+    assert!(parse(&v).is_ok());
 }
 
 #[test]
@@ -361,7 +418,7 @@ fn too_many_recipients() {
 
 #[test]
 fn secret_debug_is_redacted() {
-    assert_eq!(format!("{:?}", secret()), "LineageSecret(..)");
-    let g = LineageSecret::generate().unwrap();
-    assert_ne!(g, LineageSecret::generate().unwrap());
+    assert_eq!(format!("{:?}", secret()), "ContentSecret(..)");
+    let g = ContentSecret::generate().unwrap();
+    assert_ne!(g, ContentSecret::generate().unwrap());
 }

@@ -6,8 +6,7 @@
 
 use std::io::{Read, Write};
 
-use pqreg_spec::Digest;
-use pqreg_spec::envelope::LineageSecret;
+use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::segment::{
     ChunkKey, Codec, HEADER_LEN, OpenReader, SEGMENT_SIZE, SealWriter, SegmentCodec, SegmentError,
     TAG_LEN, ciphertext_len, open, open_segment, parse_unencrypted_segment, plaintext_len, seal,
@@ -19,7 +18,7 @@ const S: usize = SEGMENT_SIZE;
 const REC: usize = S + HEADER_LEN + TAG_LEN;
 
 fn key() -> ChunkKey {
-    ChunkKey::from_bytes([0x5a; 32])
+    ChunkKey::from_bytes(&[0x5a; 32])
 }
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
@@ -55,17 +54,27 @@ fn round_trip_at_segment_boundaries() {
 }
 
 #[test]
-fn equal_chunks_seal_equal_and_lineages_differ() {
+fn chunk_keys_are_fresh_and_the_index_key_is_the_secrets() {
+    // Every sealing draws its own key: the same chunk sealed twice gives two blobs, so no
+    // key and nonce ever seal two byte strings (spec/encryption.md §5.2).
     let pt = data(S + 10, 1);
-    let d = Digest::sha256(&pt);
-    let a = ChunkKey::derive(&LineageSecret::from_bytes([1; 32]), &d);
-    let a2 = ChunkKey::derive(&LineageSecret::from_bytes([1; 32]), &d);
-    let b = ChunkKey::derive(&LineageSecret::from_bytes([2; 32]), &d);
-    assert_eq!(seal(&a, &pt), seal(&a2, &pt));
+    let a = ChunkKey::generate().unwrap();
+    let b = ChunkKey::generate().unwrap();
+    assert_ne!(a, b);
     assert_ne!(seal(&a, &pt), seal(&b, &pt));
-    // Another chunk of the same lineage gets another key.
-    let other = ChunkKey::derive(&LineageSecret::from_bytes([1; 32]), &Digest::sha256(b"x"));
-    assert_ne!(a.as_bytes(), other.as_bytes());
+    // The index key is a function of the content secret alone, and differs per secret.
+    let s1 = ContentSecret::from_bytes(&[1; 32]);
+    let i1 = ChunkKey::index_key(&s1);
+    assert_eq!(
+        i1,
+        ChunkKey::index_key(&ContentSecret::from_bytes(&[1; 32]))
+    );
+    assert_ne!(
+        i1,
+        ChunkKey::index_key(&ContentSecret::from_bytes(&[2; 32]))
+    );
+    // Domain separation: the index key is not the (public) commitment.
+    assert_ne!(i1.as_bytes(), &s1.commitment());
 }
 
 proptest! {
@@ -172,7 +181,7 @@ fn trailing_data_after_the_last_segment() {
 #[test]
 fn wrong_key_is_bad_tag() {
     let ct = seal(&key(), &data(100, 8));
-    let other = ChunkKey::from_bytes([0x5b; 32]);
+    let other = ChunkKey::from_bytes(&[0x5b; 32]);
     assert_eq!(
         open(&other, &ct).unwrap_err(),
         SegmentError::BadTag { index: 0 }

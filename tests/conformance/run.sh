@@ -17,8 +17,8 @@
 # this machine (nothing was tested; .ci/test says so loudly).
 #
 # What we switch off, and why (see README.md "Tests"):
-# - sha512 digests (OCI_DATA_SHA512=false): pqreg accepts only sha256 by design
-#   (spec/api.md, spec/src/digest.rs).
+# - sha512 digests (OCI_DATA_SHA512=false): the registry accepts sha512 for blobs, uploads
+#   and mounts, not yet for manifests, which these cases push too (spec/api.md, Digest).
 # - anonymous mount (OCI_AUTOMATIC_CROSSMOUNT=false, OCI_API_BLOBS_MOUNT_ANONYMOUS=false):
 #   pqreg mounts only from a named repository; mounting by digest alone would tell a pusher
 #   whether any repository holds a blob. `mount` without `from` answers 202 (upload), as

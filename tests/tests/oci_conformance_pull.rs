@@ -270,6 +270,32 @@ fn invalid_tags_are_refused() {
     assert_eq!(r.status, 201, "a 128-character tag is valid: {}", r.text());
 }
 
+/// The upstream suite v1.1.1 (`01_pull_test.go`, "GET/HEAD nonexistent manifest") asks
+/// for `.INVALID_MANIFEST_NAME` and expects 404 `MANIFEST_UNKNOWN`: a reference that is
+/// neither a tag nor a digest names no manifest (issue 15 §10). PUT still refuses it.
+#[test]
+fn invalid_manifest_reference_answers_404_on_pull() {
+    let reg = Registry::start();
+    let c = reg.client();
+    let (manifest, _) = push_image(&c, REPO, "ok", 6, 1);
+    let long_tag = "t".repeat(129);
+    for reference in [
+        ".INVALID_MANIFEST_NAME",
+        "-dash",
+        long_tag.as_str(),
+        "sha256:xyz",
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+    ] {
+        let r = get_manifest(&c, REPO, reference);
+        assert_error(&r, 404, Some("MANIFEST_UNKNOWN"));
+        let r = c.head(&manifest_path(REPO, reference));
+        assert_eq!(r.status, 404, "HEAD {reference}");
+    }
+    let r = put_manifest(&c, REPO, ".INVALID_MANIFEST_NAME", MT_MANIFEST, &manifest);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(!r.error_codes().is_empty(), "{}", r.text());
+}
+
 #[test]
 fn wrong_method_answers_405_and_unknown_path_404() {
     let reg = Registry::start();

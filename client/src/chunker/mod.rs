@@ -3,36 +3,27 @@
 //!
 //! A chunk is a byte range of one file; each becomes one blob (compressed, encrypted).
 //! Boundaries follow the content so that a model that changed a little re-uploads a
-//! little:
+//! little. The tensor rule is not here: `pqreg_spec::artifact::chunking` is the one rule
+//! (header parsing, dtype tables, the header-size limit, the grouping), and this module
+//! only reads the bytes it needs from disk and runs FastCDC:
 //!
-//! - **safetensors** (by the `.safetensors` extension, header checked strictly by
-//!   [`safetensors::Header`]): the header (length prefix and JSON) is its own chunk;
-//!   then the tensors in offset order. A tensor of the target size `T` or more starts a
-//!   new chunk and is split into pieces of exactly `T` bytes from the tensor's start,
-//!   the last piece shorter. Consecutive tensors smaller than
-//!   [`PlanParams::small_tensor`] are grouped, in order, while the group stays at most
-//!   `T`; a tensor between the two thresholds is a chunk of its own. Chunk contents never
-//!   depend on where the data starts, so a header that changes length (new metadata)
-//!   moves no tensor chunk, and a changed tensor changes only the chunks holding it.
-//! - **other files**, and `.safetensors` files whose header does not parse: FastCDC
+//! - **safetensors** (by the `.safetensors` extension): the `8 + N` header bytes are read
+//!   and handed to `plan_safetensors_header`.
+//! - **GGUF** (any file starting with the magic `GGUF`): the header is read, growing the
+//!   buffer while the parser asks for more (up to the one header limit), and handed to
+//!   `plan_gguf_header`.
+//! - **other files**, and files of either kind whose header the rule refuses: FastCDC
 //!   (2020 algorithm, `fastcdc::v2020::StreamCDC`, normalization level 1) with
 //!   min/avg/max 1/4/16 MiB, the largest that implementation allows.
 //!
-//! **Grouping threshold.** spec/artifact.md section 6 groups only tensors under 1 MiB
-//! (norms, biases) and gives every larger tensor its own chunk: grouping two 32 MiB
-//! projections into one 64 MiB blob would re-upload both when a fine-tune touches one.
-//! [`PlanParams::ARTIFACT_V1`] (equal to the default) cuts exactly where
-//! `pqreg_spec::artifact::chunking::plan_safetensors` cuts (`tests/chunking_matches_spec.rs`);
-//! `examples/dedup_measure.rs` and the `dedup` test measure it against grouping every
-//! tensor under `T`.
-//!
-//! Planning streams: for safetensors only the header is read; FastCDC holds at most one
-//! maximum-size chunk (16 MiB) in memory. Each planned chunk carries a dtype hint for
-//! weight-aware compression ([`ChunkSpec::layout`]): the tensors' dtype when all bytes
-//! of the chunk are tensors of one dtype, otherwise none.
+//! Planning streams: for tensor files only the header is read; FastCDC holds at most one
+//! maximum-size chunk (16 MiB) in memory. Each planned chunk carries the byte-plane layout
+//! the rule chose for it ([`ChunkSpec::layout`]).
 
 pub mod safetensors;
 pub mod synth;
+
+pub use pqreg_spec::artifact::chunking::MAX_HEADER_LEN;
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -40,7 +31,11 @@ use std::path::{Path, PathBuf};
 
 use pqreg_spec::compress::Layout;
 
-use self::safetensors::{Dtype, Header, SafetensorsError};
+use pqreg_spec::artifact::chunking::{self as rule, Piece, PieceKind, TensorParams};
+use pqreg_spec::artifact::gguf;
+use pqreg_spec::oci::FormatError;
+
+use self::safetensors::Header;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -80,8 +75,8 @@ pub struct PlanParams {
 impl Default for PlanParams {
     fn default() -> Self {
         PlanParams {
-            target: 64 * MIB,
-            small_tensor: MIB,
+            target: rule::TARGET_CHUNK,
+            small_tensor: rule::SMALL_TENSOR,
             cdc_min: MIB as u32,
             cdc_avg: 4 * MIB as u32,
             cdc_max: 16 * MIB as u32,
@@ -93,8 +88,8 @@ impl PlanParams {
     /// The rule spec/artifact.md section 6 states: tensors under 1 MiB are grouped, every
     /// other tensor is a chunk of its own.
     pub const ARTIFACT_V1: PlanParams = PlanParams {
-        target: 64 * MIB,
-        small_tensor: MIB,
+        target: rule::TARGET_CHUNK,
+        small_tensor: rule::SMALL_TENSOR,
         cdc_min: MIB as u32,
         cdc_avg: 4 * MIB as u32,
         cdc_max: 16 * MIB as u32,
@@ -136,13 +131,13 @@ impl PlanParams {
 /// What a chunk holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkKind {
-    /// The safetensors length prefix and JSON header.
+    /// The header of a safetensors or GGUF file.
     Header,
     /// One or more whole tensors.
     Tensors,
     /// A piece of one tensor larger than the target.
     TensorPiece,
-    /// A FastCDC chunk of a file that is not safetensors.
+    /// A FastCDC chunk of a file that is not safetensors or GGUF.
     Cdc,
 }
 
@@ -155,84 +150,94 @@ pub struct ChunkSpec {
     pub len: u64,
     /// What the chunk holds.
     pub kind: ChunkKind,
-    /// The element type of every byte in the chunk, when there is exactly one.
-    pub dtype: Option<Dtype>,
+    /// The byte-plane layout spec/artifact.md section 8 compresses this chunk with.
+    pub layout: Layout,
 }
 
 impl ChunkSpec {
     /// The byte-plane layout spec/artifact.md section 8 compresses this chunk with:
-    /// `Bf16`, `Fp16` or `Fp32` when every byte is a tensor of that dtype, else `Bytes`.
+    /// `Bf16`, `Fp16` or `Fp32` when every tensor in it has that type, else `Bytes`.
     pub fn layout(&self) -> Layout {
-        self.dtype
-            .map_or(Layout::Bytes, |d| Layout::for_safetensors_dtype(d.name()))
+        self.layout
     }
 }
 
-/// Plans a safetensors file from its checked header alone.
-pub fn plan_safetensors(header: &Header, params: &PlanParams) -> Vec<ChunkSpec> {
-    let base = header.data_start();
-    let mut out = vec![ChunkSpec {
-        offset: 0,
-        len: base,
-        kind: ChunkKind::Header,
-        dtype: None,
-    }];
-    // The open group of small tensors: start, length, common dtype (None if mixed).
-    let mut group: Option<(u64, u64, Option<Dtype>)> = None;
-    let flush = |group: &mut Option<(u64, u64, Option<Dtype>)>, out: &mut Vec<ChunkSpec>| {
-        if let Some((offset, len, dtype)) = group.take()
-            && len > 0
-        {
-            out.push(ChunkSpec {
-                offset: base + offset,
-                len,
-                kind: ChunkKind::Tensors,
-                dtype,
-            });
-        }
-    };
-    for t in &header.tensors {
-        let len = t.len();
-        if len == 0 {
-            continue;
-        }
-        if len < params.small_tensor {
-            if let Some((_, glen, _)) = group
-                && glen + len > params.target
-            {
-                flush(&mut group, &mut out);
-            }
-            group = Some(match group {
-                None => (t.begin, len, Some(t.dtype)),
-                Some((start, glen, d)) => (start, glen + len, d.filter(|d| *d == t.dtype)),
-            });
-            continue;
-        }
-        flush(&mut group, &mut out);
-        if len <= params.target {
-            out.push(ChunkSpec {
-                offset: base + t.begin,
-                len,
-                kind: ChunkKind::Tensors,
-                dtype: Some(t.dtype),
-            });
-            continue;
-        }
-        // Pieces of exactly T bytes from the tensor's start, the last one shorter.
-        let mut at = 0;
-        while at < len {
-            let n = params.target.min(len - at);
-            out.push(ChunkSpec {
-                offset: base + t.begin + at,
-                len: n,
-                kind: ChunkKind::TensorPiece,
-                dtype: Some(t.dtype),
-            });
-            at += n;
+impl From<Piece> for ChunkSpec {
+    fn from(p: Piece) -> Self {
+        ChunkSpec {
+            offset: p.offset,
+            len: p.length,
+            kind: match p.kind {
+                PieceKind::Header => ChunkKind::Header,
+                PieceKind::Tensors => ChunkKind::Tensors,
+                PieceKind::TensorPiece => ChunkKind::TensorPiece,
+            },
+            layout: p.layout,
         }
     }
-    flush(&mut group, &mut out);
-    out
+}
+
+impl PlanParams {
+    /// The tensor rule's sizes.
+    pub fn tensor_params(&self) -> TensorParams {
+        TensorParams {
+            target: self.target,
+            small_tensor: self.small_tensor,
+        }
+    }
+}
+
+/// Plans a safetensors file from its checked header alone
+/// (`pqreg_spec::artifact::chunking::plan_safetensors_header`).
+pub fn plan_safetensors(header: &Header, params: &PlanParams) -> Vec<ChunkSpec> {
+    rule::plan_safetensors_header(header, &params.tensor_params())
+        .into_iter()
+        .map(ChunkSpec::from)
+        .collect()
+}
+
+/// Plans a GGUF file from its checked header alone
+/// (`pqreg_spec::artifact::chunking::plan_gguf_header`).
+pub fn plan_gguf(header: &gguf::Header, params: &PlanParams) -> Vec<ChunkSpec> {
+    rule::plan_gguf_header(header, &params.tensor_params())
+        .into_iter()
+        .map(ChunkSpec::from)
+        .collect()
+}
+
+/// Bytes read first when looking for a GGUF header (most headers fit; a large tokenizer
+/// vocabulary takes a few more reads).
+const GGUF_FIRST_READ: u64 = 1 << 20;
+
+/// Reads a GGUF header from the start of `r`, growing the read while the parser asks for
+/// more bytes. The outer error is I/O; the inner one says the file is not GGUF.
+pub fn read_gguf_header<R: Read>(
+    mut r: R,
+    file_len: u64,
+) -> std::io::Result<Result<gguf::Header, gguf::GgufError>> {
+    let mut buf = Vec::new();
+    let mut want = GGUF_FIRST_READ.min(file_len);
+    loop {
+        let have = buf.len() as u64;
+        (&mut r).take(want - have).read_to_end(&mut buf)?;
+        if (buf.len() as u64) < want {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        match gguf::Header::parse(&buf, file_len) {
+            Err(gguf::GgufError::Incomplete { need }) if need > want => {
+                // Doubling bounds the reads to a logarithmic number; the parser's own
+                // limit (MAX_HEADER_LEN) and the file length bound the buffer.
+                want = need
+                    .max(want.saturating_mul(2))
+                    .min(file_len)
+                    .min(MAX_HEADER_LEN);
+                if want <= have {
+                    return Ok(Err(gguf::GgufError::HeaderTooLarge));
+                }
+            }
+            other => return Ok(other),
+        }
+    }
 }
 
 /// Plans any stream with FastCDC; returns the chunks in order.
@@ -250,7 +255,7 @@ pub fn plan_cdc<R: Read>(reader: R, params: &PlanParams) -> Result<Vec<ChunkSpec
             offset: c.offset,
             len: c.length as u64,
             kind: ChunkKind::Cdc,
-            dtype: None,
+            layout: Layout::Bytes,
         });
     }
     Ok(out)
@@ -261,11 +266,13 @@ pub fn plan_cdc<R: Read>(reader: R, params: &PlanParams) -> Result<Vec<ChunkSpec
 pub enum Method {
     /// Tensor-aligned, from the safetensors header.
     Safetensors,
-    /// FastCDC: not a `.safetensors` file.
+    /// Tensor-aligned, from the GGUF header.
+    Gguf,
+    /// FastCDC: neither a `.safetensors` file nor a file starting with `GGUF`.
     Cdc,
-    /// FastCDC because the `.safetensors` header did not parse (spec/artifact.md
-    /// section 6: such a file is chunked as an other file); the reason, for a warning.
-    CdcFallback(SafetensorsError),
+    /// FastCDC because the header did not pass the rule (spec/artifact.md section 6:
+    /// such a file is chunked as an other file); the reason, for a warning.
+    CdcFallback(FormatError),
 }
 
 /// A file's chunk plan.
@@ -279,7 +286,49 @@ pub struct FilePlan {
     pub method: Method,
 }
 
-/// Plans one file on disk: tensor-aligned for `*.safetensors` with a valid header,
+/// What [`plan_tensor_file`] found.
+#[derive(Debug)]
+pub enum TensorPlan {
+    /// The rule accepted the header: the chunks, and [`Method::Safetensors`] or
+    /// [`Method::Gguf`].
+    Planned(Vec<ChunkSpec>, Method),
+    /// A `.safetensors` file, or one starting with `GGUF`, whose header the rule refused.
+    Refused(FormatError),
+    /// Neither kind of tensor file.
+    Other,
+}
+
+/// Plans a tensor file (safetensors by extension, GGUF by magic) from the start of `file`,
+/// reading only its header. `Err` on I/O only. The file position is unspecified
+/// afterwards.
+pub fn plan_tensor_file<R: Read>(
+    mut file: R,
+    path: &Path,
+    len: u64,
+    params: &PlanParams,
+) -> std::io::Result<TensorPlan> {
+    if is_safetensors(path) {
+        return Ok(match safetensors::read_header(file, len)? {
+            Ok(h) => TensorPlan::Planned(plan_safetensors(&h, params), Method::Safetensors),
+            Err(e) => TensorPlan::Refused(e.into()),
+        });
+    }
+    let mut magic = [0u8; 4];
+    if len < 4 {
+        return Ok(TensorPlan::Other);
+    }
+    file.read_exact(&mut magic)?;
+    if !gguf::is_gguf(&magic) {
+        return Ok(TensorPlan::Other);
+    }
+    let rest = std::io::Read::chain(&magic[..], file);
+    Ok(match read_gguf_header(rest, len)? {
+        Ok(h) => TensorPlan::Planned(plan_gguf(&h, params), Method::Gguf),
+        Err(e) => TensorPlan::Refused(e.into()),
+    })
+}
+
+/// Plans one file on disk: tensor-aligned for a safetensors or GGUF file the rule accepts,
 /// FastCDC otherwise.
 pub fn plan_file(path: &Path, params: &PlanParams) -> Result<FilePlan, ChunkError> {
     params.validate()?;
@@ -289,21 +338,18 @@ pub fn plan_file(path: &Path, params: &PlanParams) -> Result<FilePlan, ChunkErro
     };
     let mut file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    let mut method = Method::Cdc;
-    if is_safetensors(path) {
-        match Header::read_from(BufReader::new(&mut file), len) {
-            Ok(header) => {
-                return Ok(FilePlan {
-                    len,
-                    chunks: plan_safetensors(&header, params),
-                    method: Method::Safetensors,
-                });
-            }
-            Err(SafetensorsError::Io(e)) => return Err(io(e)),
-            Err(e) => method = Method::CdcFallback(e),
+    let method = match plan_tensor_file(BufReader::new(&mut file), path, len, params).map_err(io)? {
+        TensorPlan::Planned(chunks, method) => {
+            return Ok(FilePlan {
+                len,
+                chunks,
+                method,
+            });
         }
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-    }
+        TensorPlan::Refused(reason) => Method::CdcFallback(reason),
+        TensorPlan::Other => Method::Cdc,
+    };
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     let chunks = plan_cdc(file, params).map_err(io)?;
     Ok(FilePlan {
         len,

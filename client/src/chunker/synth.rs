@@ -201,7 +201,7 @@ pub fn plan_fixed(file_len: u64, size: u64) -> Vec<ChunkSpec> {
             offset: at,
             len,
             kind: super::ChunkKind::Cdc,
-            dtype: None,
+            layout: pqreg_spec::compress::Layout::Bytes,
         });
         at += len;
     }

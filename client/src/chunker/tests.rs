@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, HashSet};
 
-use super::safetensors::build_header;
+use super::safetensors::{Dtype, SafetensorsError, build_header};
 use super::synth::{ModelShape, build_model, changed_tenth, plan_fixed, reused_bytes};
 use pqreg_spec::compress::Layout;
 
@@ -53,18 +53,19 @@ fn tensor_aligned_plan() {
     ]);
     let plan = plan_safetensors(&h, &params(768, 64));
     assert_tiles(&plan, bytes.len() as u64);
-    let shape: Vec<_> = plan.iter().map(|c| (c.kind, c.len, c.dtype)).collect();
+    let shape: Vec<_> = plan.iter().map(|c| (c.kind, c.len, c.layout)).collect();
     assert_eq!(
         shape,
         [
-            (ChunkKind::Header, h.data_start(), None),
-            (ChunkKind::Tensors, 32, Some(Dtype::F32)),
+            (ChunkKind::Header, h.data_start(), Layout::Bytes),
+            (ChunkKind::Tensors, 32, Layout::Fp32),
             // 2000 B in pieces of exactly T from the tensor's start, the last shorter.
-            (ChunkKind::TensorPiece, 768, Some(Dtype::BF16)),
-            (ChunkKind::TensorPiece, 768, Some(Dtype::BF16)),
-            (ChunkKind::TensorPiece, 464, Some(Dtype::BF16)),
-            (ChunkKind::Tensors, 600, Some(Dtype::BF16)),
-            (ChunkKind::Tensors, 32, None),
+            (ChunkKind::TensorPiece, 768, Layout::Bf16),
+            (ChunkKind::TensorPiece, 768, Layout::Bf16),
+            (ChunkKind::TensorPiece, 464, Layout::Bf16),
+            (ChunkKind::Tensors, 600, Layout::Bf16),
+            // The empty tensor and two of other dtypes: one group, no common layout.
+            (ChunkKind::Tensors, 32, Layout::Bytes),
         ]
     );
 }
@@ -202,7 +203,9 @@ fn plan_file_dispatches_on_extension() {
     let plan = plan_file(&bad, &PlanParams::default()).unwrap();
     assert!(matches!(
         plan.method,
-        Method::CdcFallback(SafetensorsError::DataLenMismatch { .. })
+        Method::CdcFallback(pqreg_spec::oci::FormatError::Safetensors(
+            SafetensorsError::PastEnd { .. }
+        ))
     ));
     assert_tiles(&plan.chunks, bytes.len() as u64 - 1);
     assert!(plan.chunks.iter().all(|c| c.kind == ChunkKind::Cdc));
@@ -288,7 +291,7 @@ fn plans_the_tiny_fixture_model() {
     let plan = plan_file(&path, &PlanParams::default()).unwrap().chunks;
     assert_tiles(&plan, bytes.len() as u64);
     assert_eq!(plan.len(), 2);
-    assert_eq!(plan[1].dtype, None);
+    assert_eq!(plan[1].layout, Layout::Bytes);
     // Scaled down: each projection alone, norms grouped with nothing else.
     let plan = plan_file(&path, &params(256 * KIB, 16 * KIB))
         .unwrap()

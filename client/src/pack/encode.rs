@@ -1,5 +1,7 @@
-//! Pass 2 of packing: compress and seal each chunk never stored in this lineage, on
-//! worker threads, while hashing the ciphertext (the layer digest): into memory while the
+//! Pass 2 of packing: compress and seal each chunk the previous version does not have, on
+//! worker threads, each under a fresh random key, while hashing the plaintext (it must be
+//! what pass 1 hashed: what is sealed is what the index and the signature name) and the
+//! ciphertext (the layer digest): into memory while the
 //! packer's [`MemoryBudget`] has room for the chunk, else into a temporary file. Besides
 //! the budget, a worker holds one read buffer and the sealer's two segment buffers: a few
 //! MiB per thread whatever the chunk size.
@@ -13,7 +15,6 @@ use std::sync::{Arc, mpsc};
 use pqreg_spec::Digest;
 use pqreg_spec::compress::{Layout, WeightCodec};
 use pqreg_spec::digest::Hasher;
-use pqreg_spec::envelope::LineageSecret;
 use pqreg_spec::segment::{ChunkKey, SealWriter};
 use tempfile::TempPath;
 
@@ -36,6 +37,8 @@ pub(crate) struct Encoded {
     pub layer: Digest,
     pub size: u64,
     pub body: Body,
+    /// The random key it was sealed under (`None` when unencrypted).
+    pub key: Option<ChunkKey>,
 }
 
 /// Where an encoded chunk is.
@@ -77,25 +80,33 @@ impl<W: Write> Write for HashingWriter<W> {
 
 fn encode(
     job: &Job,
-    secret: Option<&LineageSecret>,
+    encrypted: bool,
     tmp: &Path,
     budget: &Arc<MemoryBudget>,
 ) -> Result<Encoded, PackError> {
+    // A fresh key for this one sealing (spec/encryption.md §5): never derived again, so
+    // whatever the encoder produces, no key and nonce ever seal two byte strings.
+    let key = if encrypted {
+        Some(ChunkKey::generate().map_err(|e| PackError::Random(e.to_string()))?)
+    } else {
+        None
+    };
     let bound = sealed_bound(job.len);
     if let Some(grant) = budget.try_take(bound) {
         let out = budget.buffer(usize::try_from(bound).unwrap_or(0));
-        let (layer, size, out) = seal(job, secret, out)?;
+        let (layer, size, out) = seal(job, key.clone(), out)?;
         return Ok(Encoded {
             layer,
             size,
             body: Body::Memory(out, grant),
+            key,
         });
     }
     let out = tempfile::NamedTempFile::new_in(tmp).map_err(|source| PackError::Io {
         path: tmp.to_owned(),
         source,
     })?;
-    let (layer, size, out) = seal(job, secret, BufWriter::with_capacity(BUF, out))?;
+    let (layer, size, out) = seal(job, key.clone(), BufWriter::with_capacity(BUF, out))?;
     let file = out
         .into_inner()
         .map_err(|e| PackError::Io {
@@ -107,23 +118,20 @@ fn encode(
         layer,
         size,
         body: Body::File(file),
+        key,
     })
 }
 
 /// Reads the chunk, compresses and seals it into `out`: the layer digest, its size and
-/// `out`.
-fn seal<W: Write>(
-    job: &Job,
-    secret: Option<&LineageSecret>,
-    out: W,
-) -> Result<(Digest, u64, W), PackError> {
+/// `out`. The plaintext read here is hashed too: if it is not what pass 1 hashed (the
+/// file was rewritten in between), the chunk is refused.
+fn seal<W: Write>(job: &Job, key: Option<ChunkKey>, out: W) -> Result<(Digest, u64, W), PackError> {
     let io = |source| PackError::Io {
         path: job.path.clone(),
         source,
     };
     let mut src = File::open(&job.path).map_err(io)?;
     src.seek(SeekFrom::Start(job.offset)).map_err(io)?;
-    let key = secret.map(|s| ChunkKey::derive(s, &job.digest));
     let codec = WeightCodec::new(job.layout).map_err(|e| PackError::Compress(e.to_string()))?;
     let sink = HashingWriter {
         inner: out,
@@ -132,6 +140,7 @@ fn seal<W: Write>(
     };
     let mut w = SealWriter::with_codec(sink, key, codec);
     let mut buf = vec![0u8; BUF];
+    let mut plain = Hasher::new();
     let mut left = job.len;
     while left > 0 {
         let n = (left as usize).min(BUF);
@@ -142,8 +151,12 @@ fn seal<W: Write>(
                 io(e)
             }
         })?;
+        plain.update(&buf[..n]);
         w.write_all(&buf[..n]).map_err(io)?;
         left -= n as u64;
+    }
+    if plain.finalize() != job.digest {
+        return Err(PackError::FileChanged(job.path.clone()));
     }
     let sink = w.finish().map_err(io)?;
     Ok((sink.hasher.finalize(), sink.n, sink.inner))
@@ -155,7 +168,7 @@ fn seal<W: Write>(
 pub(crate) fn run<F>(
     jobs: &[Job],
     threads: usize,
-    secret: Option<&LineageSecret>,
+    encrypted: bool,
     tmp: &Path,
     budget: &Arc<MemoryBudget>,
     mut on_done: F,
@@ -179,7 +192,7 @@ where
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let r = encode(job, secret, tmp, budget);
+                    let r = encode(job, encrypted, tmp, budget);
                     let failed = r.is_err();
                     if tx.send((i, r)).is_err() || failed {
                         break;

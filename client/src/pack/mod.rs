@@ -6,11 +6,13 @@
 //!   walk dir (regular files, sorted)                                   scan.rs
 //!   pass 1, per file, one sequential read: plan chunks (tensor-aligned or FastCDC),
 //!           SHA-256 of the file and of each chunk
-//!   dedup:  a chunk digest in the previous index of this lineage reuses its layer
-//!           (never re-encoded: spec/encryption.md §9); equal chunks are encoded once
-//!   pass 2, per new chunk, on worker threads: read the range, compress per segment,
-//!           seal under HKDF(lineage secret, chunk digest), hash the ciphertext  encode.rs
-//!   index -> sealed under its own digest (layer 0); config with the key envelope;
+//!   dedup:  a chunk digest in the previous version's index reuses its layer and its
+//!           key (never re-sealed: spec/encryption.md §9); equal chunks are encoded once
+//!   pass 2, per new chunk, on worker threads: read the range, hash it again, compress
+//!           per segment, seal under a fresh random key, hash the ciphertext  encode.rs
+//!           (a chunk whose second read differs from the first is refused)
+//!   index (with every chunk's key) -> sealed under HKDF(fresh content secret,
+//!   "pqreg-index-key-v2") (layer 0); config with the key envelope;
 //!   manifest; in-toto statement (files + manifest digest) -> DSSE (ML-DSA) -> bundle
 //!   -> referrer manifest (subject = model manifest); optional classical bundle  sign.rs
 //! ```
@@ -32,11 +34,11 @@ use std::path::{Path, PathBuf};
 
 use pqreg_spec::Digest;
 use pqreg_spec::artifact::{
-    self, Algorithms, Chunk, Config, File as IndexFile, Index, IndexRef, ModelManifest,
+    self, Algorithms, Chunk, Config, File as IndexFile, Index, ModelManifest,
 };
 use pqreg_spec::bundle::TlogEntry;
 use pqreg_spec::compress::Layout;
-use pqreg_spec::envelope::{KeyEnvelope, LineageSecret};
+use pqreg_spec::envelope::{ContentSecret, KeyEnvelope};
 use pqreg_spec::keys::{KeyId, RecipientPublicKey, SigningKey};
 use pqreg_spec::oci::Descriptor;
 use pqreg_spec::segment::{ChunkKey, SealWriter};
@@ -67,7 +69,7 @@ pub enum PackError {
     },
     /// A symlink was found and the options do not allow them.
     #[error(
-        "{0} is a symlink; pqreg packs regular files only (allow links to files with the follow-symlinks option)"
+        "{0} is a symlink; pqreg packs regular files only (pass --follow-symlinks to read links to files as the files they point to)"
     )]
     Symlink(PathBuf),
     /// Neither a regular file nor a directory (socket, device, FIFO).
@@ -109,6 +111,9 @@ pub enum PackError {
     /// The classical key is not ECDSA P-256.
     #[error("the classical signing key is {0}; it must be ECDSA P-256")]
     NotClassical(&'static str),
+    /// The system random number generator failed (drawing a key).
+    #[error("the system random number generator failed: {0}")]
+    Random(String),
     /// The compressor could not be set up.
     #[error("compression setup failed: {0}")]
     Compress(String),
@@ -121,14 +126,17 @@ pub enum PackError {
 pub struct PackOptions<'a> {
     /// The subject name of the statement (default: the directory's name).
     pub model_name: Option<String>,
-    /// Recipients; none packs the model unencrypted (spec/artifact.md section 9).
+    /// Recipients; none packs the model unencrypted (spec/artifact.md section 9). An
+    /// encrypted pack always draws a fresh content secret (spec/encryption.md §3).
     pub recipients: &'a [RecipientPublicKey],
-    /// The lineage secret of the repository (spec/encryption.md §3); `None` with
-    /// recipients generates a new one (a new lineage: nothing dedups with older pushes).
-    pub lineage_secret: Option<&'a LineageSecret>,
-    /// The index of the lineage's previous version: its chunks are reused, never
-    /// re-encoded. Must belong to the same lineage secret.
+    /// The (verified) index of the previous version: a chunk it lists is reused with its
+    /// layer and key, never re-sealed. Only chunks of the same mode (encrypted or not)
+    /// are reused.
     pub previous: Option<&'a Index>,
+    /// Test hook: runs after every file was hashed and chunked (pass 1), before any
+    /// chunk is read again and sealed (pass 2).
+    #[doc(hidden)]
+    pub between_passes: Option<&'a dyn Fn()>,
     /// The ML-DSA key that signs the statement.
     pub signing_key: &'a SigningKey,
     /// An optional ECDSA P-256 key for a second, classical bundle OMS tools verify.
@@ -160,8 +168,8 @@ impl<'a> PackOptions<'a> {
         PackOptions {
             model_name: None,
             recipients: &[],
-            lineage_secret: None,
             previous: None,
+            between_passes: None,
             signing_key,
             classic_key: None,
             log_hook: None,
@@ -209,10 +217,10 @@ pub struct PackedModel {
     pub manifest: Vec<u8>,
     /// The config.
     pub config: Config,
-    /// The index (keep it as `previous` for the next push of the lineage).
+    /// The index (keep it as `previous` for the next push).
     pub index: Index,
-    /// The lineage secret used (None when unencrypted).
-    pub lineage_secret: Option<LineageSecret>,
+    /// The content secret of this version (None when unencrypted).
+    pub secret: Option<ContentSecret>,
     /// The ML-DSA bundle.
     pub bundle: SignedBundle,
     /// The classical bundle, when a classical key was given.
@@ -235,18 +243,23 @@ pub fn pack_model(
     }
     let scanned = scan_all(&files, &opts.plan, opts.threads)?;
     let encrypted = !opts.recipients.is_empty();
-    let secret = match (encrypted, opts.lineage_secret) {
-        (false, _) => None,
-        (true, Some(s)) => Some(s.clone()),
-        (true, None) => Some(LineageSecret::generate().map_err(|e| Error::Spec(e.into()))?),
+    // A fresh secret for every version: nothing links it to earlier ones, so a recipient
+    // removed before this push learns nothing of it (spec/encryption.md §3, §4.4).
+    let secret = if encrypted {
+        Some(ContentSecret::generate().map_err(|e| Error::Spec(e.into()))?)
+    } else {
+        None
     };
 
-    // Dedup: layers known from the previous version, then new chunks, each once.
-    let mut known: HashMap<Digest, (Digest, u64, Layout)> = HashMap::new();
+    // Dedup: layers (and keys) known from the previous version, then new chunks, each
+    // once. A chunk keeps the key it was sealed under; none is sealed twice.
+    let mut known: HashMap<Digest, Known> = HashMap::new();
     let mut reused = HashSet::new();
     if let Some(prev) = opts.previous {
         for c in prev.files.iter().flat_map(|f| &f.chunks) {
-            known.insert(c.digest, (c.layer, c.layer_size, c.layout));
+            if c.key.is_some() == encrypted {
+                known.insert(c.digest, (c.layer, c.layer_size, c.layout, c.key.clone()));
+            }
         }
     }
     let mut jobs = Vec::new();
@@ -258,7 +271,7 @@ pub fn pack_model(
         stats.model_bytes += f.file.size;
         for c in &f.chunks {
             stats.chunks += 1;
-            if let Some(&(layer, _, _)) = known.get(&c.digest) {
+            if let Some(&(layer, _, _, _)) = known.get(&c.digest) {
                 if reused.insert(c.digest)
                     && checked_layers.insert(layer)
                     && !sink.has_blob(&layer)?
@@ -292,55 +305,37 @@ pub fn pack_model(
     };
     let tmp = sink.temp_dir().unwrap_or_else(std::env::temp_dir);
     let budget = MemoryBudget::new(opts.memory_budget);
-    encode::run(
-        &jobs,
-        opts.threads,
-        secret.as_ref(),
-        &tmp,
-        &budget,
-        |i, enc| {
-            let job = &jobs[i];
-            if !sink.has_blob(&enc.layer)? {
-                let desc = Descriptor::new(chunk_media, enc.layer, enc.size);
-                match enc.body {
-                    encode::Body::File(path) => sink.put_blob_file(&desc, &path)?,
-                    encode::Body::Memory(bytes, grant) => sink.put_blob_vec(&desc, bytes, grant)?,
-                }
-                stats.new_chunk_blobs += 1;
-                stats.new_chunk_bytes += enc.size;
-                stats.stored_bytes += enc.size;
+    if let Some(hook) = opts.between_passes {
+        hook();
+    }
+    encode::run(&jobs, opts.threads, encrypted, &tmp, &budget, |i, enc| {
+        let job = &jobs[i];
+        if !sink.has_blob(&enc.layer)? {
+            let desc = Descriptor::new(chunk_media, enc.layer, enc.size);
+            match enc.body {
+                encode::Body::File(path) => sink.put_blob_file(&desc, &path)?,
+                encode::Body::Memory(bytes, grant) => sink.put_blob_vec(&desc, bytes, grant)?,
             }
-            known.insert(job.digest, (enc.layer, enc.size, job.layout));
-            Ok(())
-        },
-    )?;
+            stats.new_chunk_blobs += 1;
+            stats.new_chunk_bytes += enc.size;
+            stats.stored_bytes += enc.size;
+        }
+        known.insert(job.digest, (enc.layer, enc.size, job.layout, enc.key));
+        Ok(())
+    })?;
     for f in &scanned {
         check_unchanged(&f.file)?;
     }
 
     let index = build_index(&scanned, &known)?;
-    let index_json = index.to_json();
-    let index_ref = IndexRef {
-        digest: Digest::sha256(&index_json),
-        size: index_json.len() as u64,
-    };
     let (index_layer, config) = match &secret {
         Some(s) => {
-            let key = ChunkKey::derive(s, &index_ref.digest);
-            let mut w = SealWriter::new(Vec::new(), key);
-            let sealed = w
-                .write_all(&index_json)
-                .and_then(|()| w.finish())
-                .map_err(|source| PackError::Io {
-                    path: PathBuf::from("<index>"),
-                    source,
-                })?;
+            let sealed = seal_index(&index, s)?;
             let env = KeyEnvelope::seal(s, opts.recipients).map_err(|e| Error::Spec(e.into()))?;
             let config = Config {
                 format_version: artifact::FORMAT_VERSION,
                 algorithms: Algorithms::encrypted(),
                 segment_size: artifact::SEGMENT_SIZE,
-                index: index_ref,
                 key_envelope: Some(env),
             };
             (sealed, config)
@@ -350,10 +345,9 @@ pub fn pack_model(
                 format_version: artifact::FORMAT_VERSION,
                 algorithms: Algorithms::unencrypted(),
                 segment_size: artifact::SEGMENT_SIZE,
-                index: index_ref,
                 key_envelope: None,
             };
-            (index_json, config)
+            (index.to_json(), config)
         }
     };
     let index_media = if encrypted {
@@ -414,7 +408,7 @@ pub fn pack_model(
         manifest,
         config,
         index,
-        lineage_secret: secret,
+        secret,
         bundle: signed.0,
         classic_bundle: signed.1,
         stats,
@@ -480,25 +474,46 @@ fn check_unchanged(f: &scan::SourceFile) -> Result<(), PackError> {
     Ok(())
 }
 
+/// What is known of a chunk: its layer, the layer's size, its layout and its key.
+type Known = (Digest, u64, Layout, Option<ChunkKey>);
+
+/// The index sealed under the index key of `secret` (spec/encryption.md §5): the sealed
+/// layer 0 of an encrypted model, and of a recipient removal's new version.
+pub fn seal_index(index: &Index, secret: &ContentSecret) -> Result<Vec<u8>, Error> {
+    // The JSON holds every chunk key: zeroized once sealed.
+    let json = zeroize::Zeroizing::new(index.to_json());
+    let mut w = SealWriter::new(Vec::new(), ChunkKey::index_key(secret));
+    w.write_all(&json)
+        .and_then(|()| w.finish())
+        .map_err(|source| {
+            PackError::Io {
+                path: PathBuf::from("<index>"),
+                source,
+            }
+            .into()
+        })
+}
+
 fn build_index(
     scanned: &[scan::ScannedFile],
-    layers: &HashMap<Digest, (Digest, u64, Layout)>,
+    layers: &HashMap<Digest, Known>,
 ) -> Result<Index, Error> {
     let mut files = Vec::with_capacity(scanned.len());
     for f in scanned {
         let mut chunks = Vec::with_capacity(f.chunks.len());
         for c in &f.chunks {
             // Every chunk was either known or encoded above.
-            let Some(&(layer, layer_size, layout)) = layers.get(&c.digest) else {
+            let Some((layer, layer_size, layout, key)) = layers.get(&c.digest) else {
                 return Err(PackError::FileChanged(f.file.abs.clone()).into());
             };
             chunks.push(Chunk {
                 offset: c.offset,
                 length: c.len,
                 digest: c.digest,
-                layer,
-                layer_size,
-                layout,
+                layer: *layer,
+                layer_size: *layer_size,
+                layout: *layout,
+                key: key.clone(),
             });
         }
         files.push(IndexFile {

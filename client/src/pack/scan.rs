@@ -15,8 +15,7 @@ use pqreg_spec::compress::Layout;
 use pqreg_spec::digest::Hasher;
 
 use super::PackError;
-use crate::chunker::safetensors::{Header, SafetensorsError};
-use crate::chunker::{ChunkSpec, PlanParams, is_safetensors, plan_safetensors};
+use crate::chunker::{PlanParams, TensorPlan, plan_tensor_file};
 
 /// Read buffer of pass 1 and pass 2: one segment.
 pub(crate) const BUF: usize = 1 << 20;
@@ -126,46 +125,18 @@ pub(crate) fn scan_file(f: &SourceFile, params: &PlanParams) -> Result<ScannedFi
     if len != f.size {
         return Err(PackError::FileChanged(path.clone()));
     }
-    if is_safetensors(path) {
-        match Header::read_from(BufReader::new(&mut file), len) {
-            Ok(header) => {
-                let plan = tile(plan_safetensors(&header, params), len, params.target);
-                file.seek(SeekFrom::Start(0)).map_err(io(path))?;
-                return hash_planned(f, file, plan);
-            }
-            Err(SafetensorsError::Io(e)) => return Err(io(path)(e)),
-            // spec/artifact.md section 6: an unparsable .safetensors is an other file.
-            Err(_) => {}
-        }
+    // spec/artifact.md section 6: safetensors and GGUF by the rule of
+    // pqreg_spec::artifact::chunking (its plans tile the file exactly); a file the rule
+    // refuses is an other file.
+    if let TensorPlan::Planned(plan, _) =
+        plan_tensor_file(BufReader::new(&mut file), path, len, params).map_err(io(path))?
+    {
+        let plan = plan.iter().map(|c| (c.offset, c.len, c.layout)).collect();
         file.seek(SeekFrom::Start(0)).map_err(io(path))?;
+        return hash_planned(f, file, plan);
     }
+    file.seek(SeekFrom::Start(0)).map_err(io(path))?;
     hash_cdc(f, file, params)
-}
-
-/// Makes a plan tile `0..len` exactly: bytes no tensor owns (padding) become chunks of
-/// their own, so nothing is lost and the index's coverage rule holds.
-fn tile(plan: Vec<ChunkSpec>, len: u64, target: u64) -> Vec<(u64, u64, Layout)> {
-    let mut out = Vec::with_capacity(plan.len());
-    let mut at = 0;
-    let gap = |from: u64, to: u64, out: &mut Vec<(u64, u64, Layout)>| {
-        let mut p = from;
-        while p < to {
-            let n = target.min(to - p);
-            out.push((p, n, Layout::Bytes));
-            p += n;
-        }
-    };
-    for c in plan {
-        if c.offset > at {
-            gap(at, c.offset, &mut out);
-        }
-        if c.len > 0 {
-            out.push((c.offset, c.len, c.layout()));
-        }
-        at = c.offset + c.len;
-    }
-    gap(at, len, &mut out);
-    out
 }
 
 /// Files at least this large hash the whole file on a second thread, beside the chunk

@@ -41,10 +41,21 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// Reads the rest, then checks length and digest against `desc`.
+    /// Reads the rest, then checks length and digest against `desc`. A read that fails
+    /// is reported as what it is (a transfer or I/O error): nothing can be said about the
+    /// digest of a blob that was not read to its end.
     fn finish(mut self, what: &'static str, desc: &Descriptor) -> Result<(), Error> {
         let mut sink = io::sink();
-        let _ = io::copy(&mut self, &mut sink);
+        if let Err(e) = io::copy(&mut self, &mut sink) {
+            return Err(match crate::transfer::BlobStream::transfer_error(e) {
+                Ok(t) => t.into(),
+                Err(source) => UnpackError::Io {
+                    path: PathBuf::from(desc.digest.to_string()),
+                    source,
+                }
+                .into(),
+            });
+        }
         let digest = self.hasher.map_or(desc.digest, Hasher::finalize);
         check(what, desc, self.n, digest)
     }
@@ -109,15 +120,17 @@ pub(crate) fn read_small<S: BlobSource>(
     Ok(buf)
 }
 
-/// Opens a whole sealed (or framed) blob held in memory: the index layer.
+/// Opens a whole sealed (or framed) blob held in memory: the index layer. The plaintext
+/// (which holds chunk keys) is zeroized when dropped; sized up front so that a stored
+/// index, as spec/artifact.md §7 requires, is never reallocated (and copied) while read.
 pub(crate) fn open_small(
     what: &'static str,
     desc: &Descriptor,
     blob: &[u8],
     key: Option<ChunkKey>,
-) -> Result<Vec<u8>, Error> {
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
     let mut r = OpenReader::with_codec(blob, key, stored_or_planes()?);
-    let mut out = Vec::new();
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(blob.len()));
     r.read_to_end(&mut out)
         .map_err(|e| decrypt_err(what, desc, e))?;
     Ok(out)
@@ -154,6 +167,8 @@ fn decrypt_err(what: &'static str, desc: &Descriptor, e: io::Error) -> Error {
 pub(crate) struct LayerJob {
     pub layer: Descriptor,
     pub chunk: Digest,
+    /// The chunk's key from the index (`None` when unencrypted).
+    pub key: Option<ChunkKey>,
     pub length: u64,
     /// Every occurrence of the chunk.
     pub targets: Vec<Target>,
@@ -170,13 +185,14 @@ pub(crate) struct Target {
     pub offset: u64,
 }
 
-/// Streams one chunk layer: ciphertext digest and size, segment tags, plaintext length;
-/// plaintext written to every target. Returns the blob bytes read.
+/// Streams one chunk layer: ciphertext digest and size, segment tags, plaintext length
+/// and plaintext digest (against the index's chunk digest); plaintext written to every
+/// target. Returns the blob bytes read.
 ///
-/// The plaintext is not hashed here: every byte of it lands in a file whose digest step 9
-/// checks against the signed statement, and for an encrypted chunk the segment tags
-/// already bind it to its chunk digest (the key is derived from it). Hashing it per chunk
-/// too cost a quarter of a pull's CPU time (client/bench/README.md).
+/// The plaintext is hashed here, as it is decrypted: the segment tags bind it only to
+/// the chunk's key, which every recipient holds, so a recipient could seal other bytes
+/// under it; the digest in the (committed, signed-for) index is what pins the chunk. The
+/// staged files are renamed into place only after every chunk passed.
 ///
 /// Writes to one file take `file_locks[file]`: two workers writing the same file at once
 /// contend for its inode lock, and the kernel lets the waiter spin on the CPU while the
@@ -185,9 +201,9 @@ pub(crate) struct Target {
 pub(crate) fn fetch_layer<S: BlobSource>(
     source: &S,
     job: &LayerJob,
-    key: Option<ChunkKey>,
     file_locks: &[std::sync::Mutex<()>],
 ) -> Result<u64, Error> {
+    let key = job.key.clone();
     let raw = source.open_blob(&job.layer.digest)?;
     let verified = source.verified(&job.layer.digest);
     let counted = HashingReader::new(raw.take(job.layer.size + 1), verified);
@@ -206,6 +222,7 @@ pub(crate) fn fetch_layer<S: BlobSource>(
         })
         .collect::<Result<_, _>>()?;
     let mut buf = vec![0u8; BUF];
+    let mut plain = Hasher::new();
     let mut pos = 0u64;
     let mut failure = None;
     loop {
@@ -220,6 +237,7 @@ pub(crate) fn fetch_layer<S: BlobSource>(
                     }));
                     break;
                 }
+                plain.update(&buf[..n]);
                 for (t, f) in job.targets.iter().zip(&files) {
                     let io = |source| UnpackError::Io {
                         path: t.path.clone(),
@@ -260,5 +278,13 @@ pub(crate) fn fetch_layer<S: BlobSource>(
         .into());
     }
     let _ = read;
+    let actual = plain.finalize();
+    if actual != job.chunk {
+        return Err(UnpackError::ChunkDigest {
+            expected: job.chunk,
+            actual,
+        }
+        .into());
+    }
     Ok(job.layer.size)
 }

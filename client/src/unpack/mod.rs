@@ -12,21 +12,28 @@
 //!   7  statement's manifest annotation = this manifest                      10 / 11
 //!   -  config and index blobs against their descriptors                     10
 //!   8  key envelope opened with the identity, secret checked against its
-//!      commitment; index decrypted                                         14
-//!   -  index digest = config.index; index files = statement resources       10
-//!   8  every chunk layer streamed: layer digest, segment tags, length      10 / 14
+//!      commitment; index decrypted under the index key                     14
+//!   -  index files = statement resources                                    10
+//!   8  every chunk layer streamed under its index key: layer digest, segment
+//!      tags, length, and the plaintext's SHA-256 = the index's chunk digest 10 / 14
 //!   9  index files = statement resources (above); with `verify_plaintext`,
 //!      every staged file hashed (in order, as its chunks land) against the
 //!      index                                                               10
 //!   -  fsync files and directories; rename the staging dir to out_dir
 //! ```
 //!
-//! Without `verify_plaintext` the written files are not re-hashed: the committed secret and
-//! the signed manifest already determine every byte (spec/signing.md §7, "Why step 9 need
-//! not re-hash"); [`UnpackReport::plaintext_hashed`] says which was done.
+//! Every chunk's plaintext is hashed against its index digest (on the worker that decrypts
+//! it): a chunk key is in the hands of every recipient, so the segment tags alone do not
+//! pin a chunk's plaintext against a recipient turned attacker (spec/encryption.md §9).
+//! With `verify_plaintext` the written files are also hashed whole against the index;
+//! [`UnpackReport::plaintext_hashed`] says whether that was done.
 //!
-//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/` and removed on
-//! any failure (a guard deletes them when the function returns early or panics).
+//! Files are staged in `out_dir.parent()/.<name>.pqreg-partial-<random>/tree/` (or
+//! `out_dir/.pqreg-partial-<random>/tree/` when `out_dir` is an existing empty directory;
+//! the staging directory is 0700 and locked while the pull runs) and removed on any failure (a
+//! guard deletes them when the function returns early or panics), on SIGINT, SIGTERM and
+//! SIGHUP ([`remove_staging_dirs`], called by the `pqreg` binary), and, after a SIGKILL, by
+//! the next pull of the same output (stage.rs).
 
 mod fetch;
 mod follow;
@@ -43,7 +50,7 @@ use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
 use pqreg_spec::bundle::verify::verify_signature;
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, TlogEntry};
 use pqreg_spec::dsse::Verifier;
-use pqreg_spec::envelope::LineageSecret;
+use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, VerifyingKey};
 use pqreg_spec::oci::{Descriptor, media_types};
 use pqreg_spec::policy::{Policy, parse_algorithm};
@@ -54,6 +61,7 @@ use crate::Error;
 
 pub(crate) use fetch::read_small;
 pub use source::{BlobSource, DirSource};
+pub use stage::remove_staging_dirs;
 
 /// Why unpacking failed; [`UnpackError::exit_code`] names the failed check.
 #[derive(Debug, thiserror::Error)]
@@ -67,9 +75,17 @@ pub enum UnpackError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The output directory already exists.
-    #[error("{0} already exists; pull into a new directory")]
+    /// The output path exists and is not a directory (or is a symlink).
+    #[error("{0} already exists; pull into a new or an empty directory")]
     OutputExists(PathBuf),
+    /// The output directory exists and is not empty.
+    #[error("{dir} is not empty (it holds {entry}); pull into a new or an empty directory")]
+    OutputNotEmpty {
+        /// The output directory.
+        dir: PathBuf,
+        /// One of its entries.
+        entry: String,
+    },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
     BadOutput(PathBuf),
@@ -142,10 +158,11 @@ pub enum UnpackError {
         /// Decrypted bytes (so far).
         actual: u64,
     },
-    /// The decrypted index does not match the config's index digest or size.
-    #[error("index decrypted to {actual}, the config says {expected}")]
-    IndexDigest {
-        /// From the config.
+    /// A decrypted chunk does not hash to its index digest: bytes sealed under the
+    /// chunk's key by someone else than the signer (every recipient holds the key).
+    #[error("chunk {expected} decrypted to content with digest {actual}")]
+    ChunkDigest {
+        /// From the index.
         expected: Digest,
         /// Computed.
         actual: Digest,
@@ -182,6 +199,7 @@ impl UnpackError {
         match self {
             UnpackError::Io { .. }
             | UnpackError::OutputExists(_)
+            | UnpackError::OutputNotEmpty { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
@@ -189,7 +207,7 @@ impl UnpackError {
             | UnpackError::BlobDigest { .. }
             | UnpackError::BlobSize { .. }
             | UnpackError::ChunkLength { .. }
-            | UnpackError::IndexDigest { .. }
+            | UnpackError::ChunkDigest { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
             UnpackError::NoSignature(_)
             | UnpackError::NoClassicSignature(_)
@@ -242,6 +260,11 @@ pub struct UnpackOptions<'a> {
     /// default the repository pulled from (or a policy mirror's), any tag, no rollback
     /// or age check. A bundle whose binding does not match is passed over for the next.
     pub expected: Expected<'a>,
+    /// `pull --oms-signature`: the statement digest of the classical bundle
+    /// ([`crate::oms::ClassicBundle::statement_digest`]), which must equal the verified
+    /// ML-DSA statement's; checked before any chunk is fetched, so a mismatch writes
+    /// nothing.
+    pub classic_statement: Option<Digest>,
 }
 
 impl<'a> UnpackOptions<'a> {
@@ -260,6 +283,7 @@ impl<'a> UnpackOptions<'a> {
             log_verifier: None,
             threads: 2,
             verify_plaintext: false,
+            classic_statement: None,
         }
     }
 }
@@ -295,14 +319,14 @@ pub struct UnpackReport {
     pub binding: Binding,
 }
 
-/// The model's config, decrypted index and lineage secret, checked against the manifest
+/// The model's config, decrypted index and content secret, checked against the manifest
 /// but NOT against a signature: what a publisher reads from its own previous version to
 /// reuse its chunks ([`crate::pack::PackOptions::previous`]).
 pub fn read_index<S: BlobSource>(
     source: &S,
     manifest_digest: &Digest,
     identity: Option<&RecipientPrivateKey>,
-) -> Result<(Config, Index, Option<LineageSecret>), Error> {
+) -> Result<(Config, Index, Option<ContentSecret>), Error> {
     let (model, _) = fetch_manifest(source, manifest_digest)?;
     let (config, index, secret, _) = open_index(source, &model, identity)?;
     Ok((config, index, secret))
@@ -329,7 +353,7 @@ fn open_index<S: BlobSource>(
     source: &S,
     model: &ModelManifest,
     identity: Option<&RecipientPrivateKey>,
-) -> Result<(Config, Index, Option<LineageSecret>, u64), Error> {
+) -> Result<(Config, Index, Option<ContentSecret>, u64), Error> {
     let config_bytes = fetch::read_small(source, "config", model.config(), MAX_CONFIG_LEN as u64)?;
     let config = Config::from_json(&config_bytes).map_err(|e| Error::Spec(e.into()))?;
     model
@@ -348,23 +372,12 @@ fn open_index<S: BlobSource>(
             Some(env.open(id).map_err(|e| Error::Spec(e.into()))?)
         }
     };
+    // The index holds every chunk key: its plaintext is zeroized once parsed. Its AEAD
+    // under the committed secret's index key is what binds it to the signed manifest.
     let index_json = match &secret {
-        Some(s) => fetch::open_small(
-            "index",
-            layer,
-            &blob,
-            Some(ChunkKey::derive(s, &config.index.digest)),
-        )?,
-        None => blob,
+        Some(s) => fetch::open_small("index", layer, &blob, Some(ChunkKey::index_key(s)))?,
+        None => zeroize::Zeroizing::new(blob),
     };
-    let actual = Digest::sha256(&index_json);
-    if actual != config.index.digest || index_json.len() as u64 != config.index.size {
-        return Err(UnpackError::IndexDigest {
-            expected: config.index.digest,
-            actual,
-        }
-        .into());
-    }
     let index = Index::from_json(&index_json).map_err(|e| Error::Spec(e.into()))?;
     model
         .check_index(&index)
@@ -477,8 +490,8 @@ pub struct VerifiedIndex {
     pub config: Config,
     /// The decrypted index.
     pub index: Index,
-    /// The lineage secret (`None` when unencrypted).
-    pub secret: Option<LineageSecret>,
+    /// The content secret (`None` when unencrypted).
+    pub secret: Option<ContentSecret>,
     /// The signature that verified.
     pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
     /// Whether its log entry was verified.
@@ -544,7 +557,8 @@ pub fn verify_index<S: BlobSource>(
 }
 
 /// Verifies the model `manifest_digest` from `source` and writes it to `out_dir`, which
-/// must not exist; see the module docs for the order of checks.
+/// must not exist or be an empty directory (a Kubernetes emptyDir); see the module docs
+/// for the order of checks.
 pub fn unpack_model<S: BlobSource + Sync>(
     source: &S,
     manifest_digest: &Digest,
@@ -556,12 +570,18 @@ pub fn unpack_model<S: BlobSource + Sync>(
         model,
         config,
         index,
-        secret,
         signature: verified,
         log_verified,
         blob_bytes,
+        ..
     } = verify_index(source, manifest_digest, opts)?;
     let statement = &verified.statement;
+    if opts
+        .classic_statement
+        .is_some_and(|c| c != verified.bundle.statement_digest())
+    {
+        return Err(UnpackError::ClassicStatementMismatch(*manifest_digest).into());
+    }
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
@@ -582,8 +602,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
     follow::flushing(&staged, |flush| {
         run_parallel(jobs.len(), opts.threads, |i| {
             let job = &jobs[i];
-            let key = secret.as_ref().map(|s| ChunkKey::derive(s, &job.chunk));
-            let n = fetch::fetch_layer(source, job, key, &file_locks)?;
+            let n = fetch::fetch_layer(source, job, &file_locks)?;
             read.fetch_add(n, Ordering::Relaxed);
             for t in &job.targets {
                 flush.written(t.file, job.length);
@@ -594,11 +613,11 @@ pub fn unpack_model<S: BlobSource + Sync>(
             Ok(())
         })
     })?;
-    // Every file: its digest against the index (when hashed), its mode, fsync.
+    // Every file: its digest against the index (when hashed), fsync.
     run_parallel(index.files.len(), opts.threads, |i| {
         let f = &index.files[i];
         let Some(follower) = &follower else {
-            return stage::set_mode_and_sync(&staged[i], f.mode);
+            return stage::sync_file(&staged[i]);
         };
         let Some(d) = follower.digest(i) else {
             return Err(UnpackError::Io {
@@ -615,7 +634,7 @@ pub fn unpack_model<S: BlobSource + Sync>(
             }
             .into());
         }
-        stage::set_mode_and_sync(&staged[i], f.mode)
+        stage::sync_file(&staged[i])
     })?;
     // The index's files were checked against the statement before any chunk was fetched
     // (verify_index), and, when hashed, every written file against the index just above.
@@ -674,6 +693,7 @@ fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<f
                         c.layer_size,
                     ),
                     chunk: c.digest,
+                    key: c.key.clone(),
                     length: c.length,
                     targets: Vec::new(),
                 })

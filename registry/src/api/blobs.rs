@@ -68,7 +68,7 @@ pub fn resolve_range(h: Option<&str>, size: u64) -> RangeReq {
 
 async fn serve(req: HttpRequest, st: web::Data<AppState>, head: bool) -> ApiResult<HttpResponse> {
     let name = repo(&req)?;
-    let digest = names::parse_digest(req.match_info().get("digest").unwrap_or_default())?;
+    let digest = names::parse_blob_digest(req.match_info().get("digest").unwrap_or_default())?;
     let ds = digest.to_string();
     let unknown =
         || ApiError::new(Code::BlobUnknown).detail(json!({ "digest": digest.to_string() }));
@@ -147,7 +147,7 @@ pub async fn head(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpRe
 pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     st.writable()?;
     let name = repo(&req)?;
-    let digest = names::parse_digest(req.match_info().get("digest").unwrap_or_default())?;
+    let digest = names::parse_blob_digest(req.match_info().get("digest").unwrap_or_default())?;
     let ds = digest.to_string();
     if !st.db(move |m| m.unlink(&name, &ds)).await? {
         return Err(

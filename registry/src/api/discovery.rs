@@ -40,16 +40,24 @@ pub async fn tags(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpRe
     Ok(r.json(json!({ "name": name, "tags": tags })))
 }
 
+/// Fewest repository names the catalog reads per transaction.
+const CATALOG_BATCH: usize = 512;
+
 /// `GET /v2/_catalog[?n=&last=]`.
 pub async fn catalog(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let q = query(&req)?;
     let (n, mut last) = page(&q, st.cfg.max_page)?;
-    // Only repositories the caller may pull are listed (spec/auth.md §2): read pages of
-    // names until n + 1 visible ones (one more tells whether a next page exists).
+    // Only repositories the caller may pull are listed (spec/auth.md §2): read batches of
+    // names until n + 1 visible ones (one more tells whether a next page exists). A batch
+    // is at least CATALOG_BATCH names, so a caller who may see few repositories costs a
+    // few read transactions, not one per repository.
     let access = req.extensions().get::<crate::auth::Access>().cloned();
     let mut repos = Vec::new();
+    if n == 0 {
+        return Ok(response(StatusCode::OK).json(json!({ "repositories": repos })));
+    }
     loop {
-        let want = n.saturating_add(1);
+        let want = n.saturating_add(1).max(CATALOG_BATCH);
         let after = last.clone();
         let batch = st.db(move |m| m.list_repos(after.as_deref(), want)).await?;
         let exhausted = batch.len() < want;

@@ -256,10 +256,16 @@ pub async fn submit(
         ApiError::new(code).msg(e.to_string())
     })?;
     // Access control (spec/auth.md §2): logging a signature needs `push` on its repository.
-    if let Some(access) = req.extensions().get::<crate::auth::Access>()
-        && !access
-            .actions(&sub.repository)
-            .has(crate::auth::Action::Push)
+    // The middleware leaves the caller's access in every request it lets through; a
+    // request without it did not pass the middleware, and is refused (fail closed).
+    let Some(access) = req.extensions().get::<crate::auth::Access>().cloned() else {
+        tracing::error!("log submission without an access decision: refused");
+        return Err(ApiError::new(Code::Denied)
+            .msg("no access decision was made for this request; refusing to log it"));
+    };
+    if !access
+        .actions(&sub.repository)
+        .has(crate::auth::Action::Push)
     {
         return Err(ApiError::new(Code::Denied)
             .msg(format!(
@@ -369,7 +375,8 @@ pub(super) async fn check_bundle_referrer(
 /// A whole blob of at most `limit` bytes (`None` if absent; too large is refused).
 async fn read_blob(st: &AppState, digest: &Digest, limit: usize) -> ApiResult<Option<Vec<u8>>> {
     use futures_util::StreamExt;
-    let Some((size, mut stream)) = st.store.get(digest, None).await? else {
+    let blob = crate::digest::BlobDigest::from(*digest);
+    let Some((size, mut stream)) = st.store.get(&blob, None).await? else {
         return Ok(None);
     };
     if size > limit as u64 {

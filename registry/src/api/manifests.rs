@@ -1,20 +1,96 @@
 //! Manifests: `GET`/`HEAD`/`PUT`/`DELETE` `/v2/<name>/manifests/<reference>`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use pqreg_spec::Digest;
 use serde_json::json;
 
 use super::{header, repo, response};
+use crate::auth::tags::TagRefusal;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::manifest;
+use crate::meta::PutRefused;
 use crate::meta::{ManifestRecord, now};
 use crate::names::{self, Reference};
 use crate::state::{AppState, pump};
 use crate::storage::collect_limited;
+use crate::tlog::QueuedEntry;
+use pqreg_spec::logentry::{LogEntry, LogEntryError};
 
 fn unknown(reference: &str) -> ApiError {
     ApiError::new(Code::ManifestUnknown).detail(json!({ "reference": reference }))
+}
+
+/// Queues a registry-authored log entry (spec/transparency-log.md §3.1). Called while the
+/// metadata store's change lock is held, so entries are sequenced in commit order. A
+/// failure does not undo the change that committed: it is reported in the server's log.
+fn queue(st: &AppState, entry: Result<LogEntry, LogEntryError>) -> Option<QueuedEntry> {
+    let queued = entry
+        .map_err(|e| e.to_string())
+        .and_then(|e| st.log.enqueue(&e).map_err(|err| err.to_string()));
+    match queued {
+        Ok(q) => Some(q),
+        Err(error) => {
+            tracing::error!(%error, "could not queue a tag or manifest change for the log");
+            None
+        }
+    }
+}
+
+/// Waits until the queued entries are in the log (the request answers after that, so a
+/// client that reads the log after its push or delete sees the entry).
+async fn logged(name: &str, queued: Vec<QueuedEntry>) {
+    for q in queued {
+        if let Err(error) = q.wait().await {
+            tracing::error!(repo = %name, %error, "logging a tag or manifest change failed");
+        }
+    }
+}
+
+/// The tag rules' verdict as an answer: 403 `DENIED` naming the rule.
+fn tag_refused(repo: &str, tag: &str, r: TagRefusal) -> ApiError {
+    ApiError::new(Code::Denied).msg(r.message).detail(json!({
+        "repository": repo, "tag": tag, "rule": r.rule, "reason": r.reason,
+    }))
+}
+
+/// Who may change tags, by the tag rules (spec/auth.md §3.1): the caller's user name from
+/// the access decision the middleware left (none: anonymous, refused by any user list).
+#[derive(Clone)]
+struct TagGuard {
+    auth: std::sync::Arc<crate::auth::Auth>,
+    user: Option<String>,
+}
+
+impl TagGuard {
+    fn of(req: &HttpRequest, st: &AppState) -> TagGuard {
+        let user = req
+            .extensions()
+            .get::<crate::auth::Access>()
+            .and_then(|a| a.principal.user_name().map(str::to_owned));
+        TagGuard {
+            auth: st.auth.clone(),
+            user,
+        }
+    }
+
+    /// Refuses a change of `repo:tag` the caller may not make, and (`deleting`) the
+    /// deletion of an immutable tag.
+    fn check(&self, repo: &str, tag: &str, deleting: bool) -> Result<(), TagRefusal> {
+        let enforce = self.auth.mode() != crate::auth::Mode::None;
+        self.auth
+            .tags
+            .may_change(self.user.as_deref(), enforce, repo, tag)?;
+        match self.auth.tags.immutable(repo, tag) {
+            Some(r) if deleting => Err(r),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn parse_stored(d: &str) -> Result<Digest, LogEntryError> {
+    d.parse::<Digest>()
+        .map_err(|_| LogEntryError::BadDigest("manifest"))
 }
 
 /// Whether an `Accept` header admits `media_type`. No header (or an empty one) admits
@@ -44,7 +120,11 @@ async fn serve(req: HttpRequest, st: web::Data<AppState>, head: bool) -> ApiResu
         .get("reference")
         .unwrap_or_default()
         .to_owned();
-    let reference = names::parse_reference(&raw)?;
+    // A reference that is neither a tag nor a digest names nothing: 404, as the OCI
+    // conformance suite expects (`.INVALID_MANIFEST_NAME`); PUT still answers 400.
+    let Ok(reference) = names::parse_reference(&raw) else {
+        return Err(unknown(&raw));
+    };
     let found = st
         .db(move |m| {
             let digest = match reference {
@@ -145,35 +225,44 @@ pub async fn put(
     let desc = parsed
         .subject
         .map(|_| parsed.referrer_descriptor(&digest, size));
+    // Tag rules: who may move this tag, and whether it is set once (decided in the
+    // write transaction, like the move itself).
+    let immutable = match &tag {
+        Some(t) => {
+            TagGuard::of(&req, &st)
+                .check(&name, t, false)
+                .map_err(|r| tag_refused(&name, t, r))?;
+            st.auth.tags.immutable(&name, t)
+        }
+        None => None,
+    };
+    let frozen = immutable.is_some();
     let (n, ds) = (name.clone(), digest.to_string());
-    let moved_tag = tag.clone();
-    let (stored, previous) = st
+    let state = st.clone();
+    // Whether the tag moved is decided in the manifest's write transaction, and its entry
+    // is queued before any later change commits (spec/transparency-log.md §3.1).
+    let stored = st
         .db(move |m| {
-            let previous = match tag.as_deref() {
-                Some(t) => m.resolve_tag(&n, t)?,
-                None => None,
-            };
-            let stored = m.put_manifest(&n, &ds, &bytes, &rec, tag.as_deref(), desc.as_ref())?;
-            Ok((stored, previous))
+            let t = tag.as_deref();
+            m.put_manifest(&n, &ds, &bytes, &rec, t, frozen, desc.as_ref(), |c| {
+                let c = c.filter(|c| c.moved(&ds))?;
+                queue(&state, LogEntry::tag_move(&n, &c.tag, digest, now()))
+            })
         })
         .await?;
-    if let Err(missing) = stored {
-        return Err(ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing.0 })));
-    }
-    // A tag that moved to a new manifest is logged (spec/transparency-log.md §3); the push
-    // waits for that one batch. A log failure does not undo the push: it is reported.
-    if let Some(t) = moved_tag
-        && previous.as_deref() != Some(digest.to_string().as_str())
-    {
-        match pqreg_spec::logentry::LogEntry::tag_move(&name, &t, digest, now()) {
-            Ok(e) => {
-                if let Err(err) = st.log.append(&e).await {
-                    tracing::error!(repo = %name, tag = %t, error = %err, "logging tag move failed");
-                }
-            }
-            Err(err) => tracing::error!(repo = %name, tag = %t, error = %err, "tag move entry"),
+    let queued = match stored {
+        Ok(q) => q,
+        Err(PutRefused::Missing(missing)) => {
+            return Err(
+                ApiError::new(Code::ManifestBlobUnknown).detail(json!({ "digest": missing }))
+            );
         }
-    }
+        Err(PutRefused::TagFrozen(t)) => {
+            let why = immutable.ok_or_else(|| ApiError::internal("frozen tag without a rule"))?;
+            return Err(tag_refused(&name, &t, why));
+        }
+    };
+    logged(&name, queued.into_iter().collect()).await;
     let mut r = response(StatusCode::CREATED);
     r.insert_header(("Location", format!("/v2/{name}/manifests/{digest}")))
         .insert_header(("Docker-Content-Digest", digest.to_string()));
@@ -201,14 +290,52 @@ pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
         .unwrap_or_default()
         .to_owned();
     let reference = names::parse_reference(&raw)?;
+    let guard = TagGuard::of(&req, &st);
+    if let Reference::Tag(t) = &reference {
+        guard
+            .check(&name, t, true)
+            .map_err(|r| tag_refused(&name, t, r))?;
+    }
+    let (n, state, g) = (name.clone(), st.clone(), guard.clone());
+    // Deletions are logged like tag moves (spec/transparency-log.md §3.1): a removed tag
+    // as `tag-delete`, a removed manifest as one `tag-delete` per tag it had, then
+    // `manifest-delete`. A manifest with a tag the caller may not delete stays whole.
     let removed = st
         .db(move |m| match reference {
-            Reference::Tag(t) => m.delete_tag(&name, &t),
-            Reference::Digest(d) => m.delete_manifest(&name, &d.to_string()),
+            Reference::Tag(t) => m
+                .delete_tag(&n, &t, |was| {
+                    let e = parse_stored(was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
+                    queue(&state, e).into_iter().collect::<Vec<_>>()
+                })
+                .map(Ok),
+            Reference::Digest(d) => {
+                let protected = |t: &str| g.check(&n, t, true).is_err();
+                m.delete_manifest(&n, &d.to_string(), protected, |tags| {
+                    let time = now();
+                    let mut entries: Vec<_> = tags
+                        .iter()
+                        .map(|t| LogEntry::tag_delete(&n, t, d, time))
+                        .collect();
+                    entries.push(LogEntry::manifest_delete(&n, d, time));
+                    entries
+                        .into_iter()
+                        .filter_map(|e| queue(&state, e))
+                        .collect::<Vec<_>>()
+                })
+            }
         })
         .await?;
-    if !removed {
-        return Err(unknown(&raw));
-    }
+    let queued = match removed {
+        Ok(Some(q)) => q,
+        Ok(None) => return Err(unknown(&raw)),
+        Err(tag) => {
+            let why = guard
+                .check(&name, &tag, true)
+                .err()
+                .ok_or_else(|| ApiError::internal("protected tag without a rule"))?;
+            return Err(tag_refused(&name, &tag, why));
+        }
+    };
+    logged(&name, queued).await;
     Ok(response(StatusCode::ACCEPTED).finish())
 }

@@ -127,6 +127,11 @@ routes! {
     }
 }
 
+/// The `Content-Security-Policy` of every response: the registry serves data, never
+/// pages, so a document loaded from it gets no scripts, no subresources, an opaque origin
+/// and may not be framed.
+pub const CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
 /// The spec document the `#anchor` entries of [`ROUTES`] refer to.
 pub const SPEC_URL: &str = SPEC;
 

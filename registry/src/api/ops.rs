@@ -32,15 +32,17 @@ pub async fn readyz(st: web::Data<AppState>) -> ApiResult<HttpResponse> {
         .body("ready\n"))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format. The store totals are counted once, at the
+/// first scrape, with commits and deletes held off; `metrics::CountedStore` keeps them
+/// from then on, so a scrape does not grow with the store.
 pub async fn metrics(st: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let blobs = st.store.list().await?;
     st.metrics
-        .store_bytes
-        .set(i64::try_from(blobs.iter().map(|(_, s)| s.size).sum::<u64>()).unwrap_or(i64::MAX));
-    st.metrics
-        .store_blobs
-        .set(i64::try_from(blobs.len()).unwrap_or(i64::MAX));
+        .store_counted
+        .get_or_try_init(|| async {
+            let _quiet = st.gc_lock.write().await;
+            crate::metrics::recount(st.store.as_ref(), &st.metrics).await
+        })
+        .await?;
     let counts = st.db(|m| m.counts()).await?;
     for (kind, n) in ["repositories", "tags", "manifests", "links"]
         .iter()

@@ -3,25 +3,90 @@
 //! `/v2/<name>/blobs/uploads/<id>`.
 //!
 //! Sessions are rows of the metadata store plus a file in the blob store, so they survive
-//! a restart; the row's offset is updated only after the appended bytes are synced.
+//! a restart; the row's offset is updated only after the appended bytes are synced. A
+//! session belongs to the client that opened it ([`client_of`]); to anyone else it does not
+//! exist (404). The per-client caps (`crate::limits`) are counted here, from what each
+//! handler did: a session counts from the moment it is opened until it is committed,
+//! refused, cancelled or purged; a body counts while it streams, monolithic uploads
+//! included.
+//!
+//! Every upload, monolithic ones included, holds a slot in [`AppState::sessions`] from
+//! before its file exists until after its file is committed or removed, so GC never sweeps
+//! the file of an upload in flight.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use pqreg_spec::Digest;
 use serde_json::json;
 
 use super::{header, param, query, repo, response};
+use crate::auth::{Access, Principal};
+use crate::digest::BlobDigest;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::limits::StreamPermit;
 use crate::meta::{UploadRecord, now};
 use crate::names;
-use crate::state::{AppState, pump};
+use crate::state::{AppState, BodyEnd, pump_limited};
 use crate::storage::{Appended, Committed, UploadState, new_upload_id, upload_id_ok};
+
+/// Who a request comes from, as the caps and session owners count it: the authenticated
+/// user (or token subject), otherwise the peer's address without its port (one client,
+/// many connections). The prefixes keep a user named like an address apart from it.
+pub fn client_of(req: &HttpRequest) -> String {
+    use actix_web::HttpMessage as _;
+    let named = req
+        .extensions()
+        .get::<Access>()
+        .and_then(|a| match &a.principal {
+            Principal::User(u) => Some(format!("user:{u}")),
+            p @ Principal::Token(g) if g.subject.is_some() => Some(p.audit_name()),
+            _ => None,
+        });
+    named.unwrap_or_else(|| {
+        let ci = req.connection_info();
+        let peer = ci.peer_addr().unwrap_or("unknown");
+        let host = peer.rsplit_once(':').map_or(peer, |(host, _)| host);
+        format!("addr:{host}")
+    })
+}
+
+/// Counts a body stream of `client` against its cap (429 above it).
+fn stream_permit(st: &AppState, client: &str) -> ApiResult<StreamPermit> {
+    st.streams.acquire(client).map_err(|n| {
+        ApiError::new(Code::TooManyRequests).msg(format!(
+            "{n} uploads of this client are streaming a body already: wait for one to finish"
+        ))
+    })
+}
+
+/// Marks upload `id` in flight for as long as it lives (see the module doc), however the
+/// handler ends.
+struct InFlight<'a> {
+    st: &'a AppState,
+    id: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(st: &'a AppState, id: &str) -> Self {
+        // Creates the slot; GC's orphan sweep skips ids that have one.
+        drop(st.session(id));
+        InFlight {
+            st,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.st.forget_session(&self.id);
+    }
+}
 
 fn upload_location(name: &str, id: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
 }
 
-fn blob_location(name: &str, d: &Digest) -> String {
+fn blob_location(name: &str, d: &BlobDigest) -> String {
     format!("/v2/{name}/blobs/{d}")
 }
 
@@ -95,18 +160,20 @@ fn check_chunk(
     Ok(None)
 }
 
-/// Streams the request body into upload `id` at `offset` (monolithic pushes, whose id
-/// nobody else knows).
-async fn receive(
-    st: &AppState,
-    payload: web::Payload,
-    id: &str,
-    offset: u64,
-    state: Option<UploadState>,
-) -> ApiResult<Appended> {
-    let (rx, feed) = pump(payload, st.metrics.clone());
-    let ((), res) = tokio::join!(feed, st.store.append(id, offset, state, rx));
-    Ok(res?)
+/// Streams the request body into upload `id` (monolithic pushes, whose id nobody else
+/// knows).
+async fn receive(st: &AppState, payload: web::Payload, id: &str) -> (ApiResult<Appended>, BodyEnd) {
+    let (rx, feed) = pump_limited(payload, st.metrics.clone(), Some(st.body_limits()));
+    let (end, res) = tokio::join!(feed, st.store.append(id, 0, None, rx));
+    (res.map_err(ApiError::from), end)
+}
+
+/// The error for a body that did not arrive whole.
+fn cut_error(end: &BodyEnd) -> ApiError {
+    match end {
+        BodyEnd::Stalled(why) => ApiError::new(Code::BlobUploadInvalid).msg(why.clone()),
+        _ => ApiError::new(Code::BlobUploadInvalid).msg("request body ended early"),
+    }
 }
 
 /// What a session append ended with.
@@ -125,9 +192,9 @@ async fn receive_session(
     payload: web::Payload,
     id: &str,
     rec: UploadRecord,
-    commit_to: Option<Digest>,
-) -> ApiResult<(SessionAppend, Option<ApiResult<()>>)> {
-    let (rx, feed) = pump(payload, st.metrics.clone());
+    commit_to: Option<BlobDigest>,
+) -> (ApiResult<(SessionAppend, Option<ApiResult<()>>)>, BodyEnd) {
+    let (rx, feed) = pump_limited(payload, st.metrics.clone(), Some(st.body_limits()));
     let slot = st.session(id);
     let (st2, id2) = (st.clone(), id.to_owned());
     let task = tokio::spawn(async move {
@@ -144,6 +211,10 @@ async fn receive_session(
         let a = match st2.store.append(&id2, rec.offset, cached.take(), rx).await {
             Ok(a) => a,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                // Unusable for good: end it, so it stops counting against its owner.
+                let idc = id2.clone();
+                st2.db(move |m| m.delete_upload(&idc)).await?;
+                st2.upload_sessions.closed(&id2);
                 return Err(ApiError::new(Code::BlobUploadInvalid)
                     .msg("the session's data is gone; start a new upload"));
             }
@@ -163,11 +234,12 @@ async fn receive_session(
         // Committed or mismatched, the session's data is gone: so is the session.
         let idc = id2.clone();
         st2.db(move |m| m.delete_upload(&idc)).await?;
+        st2.upload_sessions.closed(&id2);
         st2.forget_session(&id2);
         Ok((SessionAppend { offset, cut: false }, Some(result)))
     });
-    let ((), joined) = tokio::join!(feed, task);
-    joined.map_err(ApiError::internal)?
+    let (end, joined) = tokio::join!(feed, task);
+    (joined.map_err(ApiError::internal).and_then(|r| r), end)
 }
 
 /// Commits an upload as blob `d` and links it into `name`, holding GC off meanwhile.
@@ -176,7 +248,7 @@ async fn commit_and_link(
     name: &str,
     id: &str,
     state: UploadState,
-    d: &Digest,
+    d: &BlobDigest,
 ) -> ApiResult<()> {
     let _gc = st.gc_lock.read().await;
     match st.store.commit(id, state, d).await? {
@@ -190,7 +262,7 @@ async fn commit_and_link(
     }
 }
 
-fn created(name: &str, d: &Digest) -> HttpResponse {
+fn created(name: &str, d: &BlobDigest) -> HttpResponse {
     response(StatusCode::CREATED)
         .insert_header(("Location", blob_location(name, d)))
         .insert_header(("Docker-Content-Digest", d.to_string()))
@@ -198,7 +270,7 @@ fn created(name: &str, d: &Digest) -> HttpResponse {
 }
 
 /// Mounts blob `d` from repository `from` into `name` if `from` links it.
-async fn mount(st: &AppState, name: &str, from: &str, d: &Digest) -> ApiResult<bool> {
+async fn mount(st: &AppState, name: &str, from: &str, d: &BlobDigest) -> ApiResult<bool> {
     let (f, ds) = (from.to_owned(), d.to_string());
     if !st.db(move |m| m.has_link(&f, &ds)).await? {
         return Ok(false);
@@ -222,8 +294,9 @@ pub async fn start(
     st.writable()?;
     let name = repo(&req)?;
     let q = query(&req)?;
+    let client = client_of(&req);
     if let Some(m) = param(&q, "mount") {
-        let d = names::parse_digest(m)?;
+        let d = names::parse_blob_digest(m)?;
         if let Some(from) = param(&q, "from")
             && names::check_name(from).is_ok()
             && mount(&st, &name, from, &d).await?
@@ -235,21 +308,28 @@ pub async fn start(
         }
         // Not mountable: open a session instead (202), as the spec allows.
     } else if let Some(dg) = param(&q, "digest") {
-        let d = names::parse_digest(dg)?;
+        let d = names::parse_blob_digest(dg)?;
+        let _permit = stream_permit(&st, &client)?;
         let id = new_upload_id()?;
-        let a = match receive(&st, payload, &id, 0, None).await {
-            Ok(a) => a,
-            Err(e) => {
+        let _in_flight = InFlight::new(&st, &id);
+        let (a, end) = receive(&st, payload, &id).await;
+        let a = match a {
+            Ok(a) if !a.cut => a,
+            other => {
                 st.store.abort(&id).await?;
-                return Err(e);
+                other?;
+                return Err(cut_error(&end));
             }
         };
-        if a.cut {
-            st.store.abort(&id).await?;
-            return Err(ApiError::new(Code::BlobUploadInvalid).msg("request body ended early"));
-        }
         commit_and_link(&st, &name, &id, a.state, &d).await?;
         return Ok(created(&name, &d));
+    }
+    // A session is opened here, whatever the query asked for (a mount that could not be
+    // served lands here too), so here is where it counts.
+    if let Err(n) = st.upload_sessions.admit(&client) {
+        return Err(ApiError::new(Code::TooManyRequests).msg(format!(
+            "{n} upload sessions are open for this client: finish or cancel some (DELETE their Location) before opening more"
+        )));
     }
     let id = new_upload_id()?;
     let t = now();
@@ -258,22 +338,29 @@ pub async fn start(
         offset: 0,
         created: t,
         updated: t,
+        owner: client.clone(),
     };
     let idc = id.clone();
     st.db(move |m| m.put_upload(&idc, &rec)).await?;
+    st.upload_sessions.opened(&client, &id);
     Ok(session_response(StatusCode::ACCEPTED, &name, &id, 0))
 }
 
-/// The session named in the path, if it exists and belongs to the repository.
+/// The session named in the path, if it exists, belongs to the repository and was opened
+/// by this client (to anyone else it does not exist).
 async fn load(st: &AppState, req: &HttpRequest) -> ApiResult<(String, String, UploadRecord)> {
     let name = repo(req)?;
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
     if !upload_id_ok(&id) {
         return Err(unknown_upload(&id));
     }
+    let client = client_of(req);
     let idc = id.clone();
     match st.db(move |m| m.get_upload(&idc)).await? {
-        Some(rec) if rec.repo == name => Ok((name, id, rec)),
+        Some(rec) if rec.repo == name && rec.owner == client => {
+            st.upload_sessions.touched(&id);
+            Ok((name, id, rec))
+        }
         _ => Err(unknown_upload(&id)),
     }
 }
@@ -308,16 +395,22 @@ pub async fn patch(
     if let Some(r) = check_chunk(&req, &name, &id, rec.offset)? {
         return Ok(r);
     }
-    let (a, _) = receive_session(&st, payload, &id, rec, None).await?;
+    let _permit = stream_permit(&st, &client_of(&req))?;
+    let (r, end) = receive_session(&st, payload, &id, rec, None).await;
+    let (a, _) = r?;
     if a.cut {
-        return Err(cut(a.offset));
+        return Err(cut(a.offset, &end));
     }
     Ok(session_response(StatusCode::ACCEPTED, &name, &id, a.offset))
 }
 
-fn cut(offset: u64) -> ApiError {
+fn cut(offset: u64, end: &BodyEnd) -> ApiError {
+    let why = match end {
+        BodyEnd::Stalled(why) => why.as_str(),
+        _ => "request body ended early",
+    };
     ApiError::new(Code::BlobUploadInvalid)
-        .msg("request body ended early; resume from the session's Range")
+        .msg(format!("{why}; resume from the session's Range"))
         .detail(json!({ "offset": offset }))
 }
 
@@ -329,14 +422,16 @@ pub async fn finish(
 ) -> ApiResult<HttpResponse> {
     st.writable()?;
     let q = query(&req)?;
-    let d = names::parse_digest(param(&q, "digest").unwrap_or_default())?;
+    let d = names::parse_blob_digest(param(&q, "digest").unwrap_or_default())?;
     let (name, id, rec) = load(&st, &req).await?;
     if let Some(r) = check_chunk(&req, &name, &id, rec.offset)? {
         return Ok(r);
     }
-    let (a, committed) = receive_session(&st, payload, &id, rec, Some(d)).await?;
+    let _permit = stream_permit(&st, &client_of(&req))?;
+    let (r, end) = receive_session(&st, payload, &id, rec, Some(d)).await;
+    let (a, committed) = r?;
     if a.cut {
-        return Err(cut(a.offset));
+        return Err(cut(a.offset, &end));
     }
     match committed {
         Some(Ok(())) => Ok(created(&name, &d)),
@@ -354,6 +449,7 @@ pub async fn cancel(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
     st.store.abort(&id).await?;
     let idc = id.clone();
     st.db(move |m| m.delete_upload(&idc)).await?;
+    st.upload_sessions.closed(&id);
     st.forget_session(&id);
     Ok(response(StatusCode::NO_CONTENT).finish())
 }

@@ -1,5 +1,6 @@
 //! The htpasswd file (spec/auth.md §4.1): `user:bcrypt-hash` lines, re-read when it
-//! changes, verified in constant work whether or not the user exists, with a short-lived
+//! changes, verified in the same work whether or not the user exists (an unknown user is
+//! checked against a dummy hash at the file's typical cost), with a short-lived
 //! cache of successful checks so that clients sending Basic on every request don't pay
 //! bcrypt each time.
 
@@ -29,7 +30,34 @@ pub struct Htpasswd {
     path: PathBuf,
     state: Mutex<Loaded>,
     cache: Mutex<HashMap<[u8; 32], (u64, Instant)>>,
-    dummy: String,
+    /// A hash at the cost of the file's entries (`(cost, hash)`): unknown users are checked
+    /// against it, so they cost the same bcrypt work as known ones.
+    dummy: Mutex<(u32, String)>,
+}
+
+/// The cost of a bcrypt hash (`$2y$NN$...`); `parse` accepted only such hashes.
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.get(4..6)?.parse().ok()
+}
+
+/// The cost most of `users`' hashes use (ties: the higher), else bcrypt's default. Unknown
+/// users then take as long as most known ones: a user name cannot be confirmed by timing
+/// (a file at cost 5 made an unknown user 50 times slower than a known one).
+pub fn typical_cost(users: &HashMap<String, String>) -> u32 {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for h in users.values() {
+        if let Some(c) = cost_of(h) {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(c, n)| (*n, *c))
+        .map_or(bcrypt::DEFAULT_COST, |(c, _)| c)
+}
+
+fn dummy_hash(cost: u32) -> Result<String, bcrypt::BcryptError> {
+    bcrypt::hash("pqreg-dummy-password", cost)
 }
 
 /// Parses htpasswd text; the error names the line.
@@ -86,9 +114,8 @@ impl Htpasswd {
             .with_context(|| format!("reading htpasswd file {}", path.display()))?;
         let users = parse(&text, path).map_err(anyhow::Error::msg)?;
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        // Unknown users are checked against this, so they cost the same bcrypt work.
-        let dummy = bcrypt::hash("pqreg-dummy-password", bcrypt::DEFAULT_COST)
-            .context("bcrypt of the dummy password")?;
+        let cost = typical_cost(&users);
+        let dummy = dummy_hash(cost).context("bcrypt of the dummy password")?;
         Ok(Htpasswd {
             path: path.to_owned(),
             state: Mutex::new(Loaded {
@@ -98,7 +125,7 @@ impl Htpasswd {
                 broken: false,
             }),
             cache: Mutex::new(HashMap::new()),
-            dummy,
+            dummy: Mutex::new((cost, dummy)),
         })
     }
 
@@ -120,6 +147,13 @@ impl Htpasswd {
             {
                 Ok(users) => {
                     tracing::info!(path = %self.path.display(), users = users.len(), "htpasswd reloaded");
+                    let cost = typical_cost(&users);
+                    if let Ok(mut d) = self.dummy.lock()
+                        && d.0 != cost
+                        && let Ok(h) = dummy_hash(cost)
+                    {
+                        *d = (cost, h);
+                    }
                     st.users = users;
                     st.broken = false;
                 }
@@ -133,29 +167,44 @@ impl Htpasswd {
         (st.users.get(user).cloned(), st.generation, st.broken)
     }
 
+    fn cache_key(user: &str, password: &str) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(user.as_bytes())
+            .chain_update([0u8])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into()
+    }
+
+    fn in_cache(&self, key: &[u8; 32], generation: u64) -> bool {
+        self.cache.lock().is_ok_and(|c| {
+            c.get(key)
+                .is_some_and(|(g, at)| *g == generation && at.elapsed() < CACHE_TTL)
+        })
+    }
+
+    /// Whether `password` is `user`'s and was verified within the last minute (no bcrypt:
+    /// what a throttled user name may still use, spec/auth.md §4.6).
+    pub fn verify_cached(&self, user: &str, password: &str) -> bool {
+        let (_, generation, broken) = self.lookup(user);
+        !broken && self.in_cache(&Self::cache_key(user, password), generation)
+    }
+
     /// Whether `password` is `user`'s.
     pub fn verify(&self, user: &str, password: &str) -> bool {
         let (hash, generation, broken) = self.lookup(user);
         if broken {
             return false;
         }
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(user.as_bytes())
-            .chain_update([0u8])
-            .chain_update(password.as_bytes())
-            .finalize()
-            .into();
-        if let Ok(c) = self.cache.lock()
-            && let Some((g, at)) = c.get(&key)
-            && *g == generation
-            && at.elapsed() < CACHE_TTL
-        {
+        let key = Self::cache_key(user, password);
+        if self.in_cache(&key, generation) {
             return true;
         }
         let ok = match &hash {
             Some(h) => bcrypt::verify(password, h).unwrap_or(false),
             None => {
-                let _ = bcrypt::verify(password, &self.dummy);
+                let dummy = self.dummy.lock().map(|d| d.1.clone()).unwrap_or_default();
+                let _ = bcrypt::verify(password, &dummy);
                 false
             }
         };
@@ -166,5 +215,25 @@ impl Htpasswd {
             c.insert(key, (generation, Instant::now()));
         }
         ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typical_cost_follows_the_file() {
+        let h = |c: u32| bcrypt::hash("x", c).unwrap();
+        let users = |costs: &[u32]| -> HashMap<String, String> {
+            costs
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("u{i}"), h(*c)))
+                .collect()
+        };
+        assert_eq!(typical_cost(&users(&[])), bcrypt::DEFAULT_COST);
+        assert_eq!(typical_cost(&users(&[5, 5, 6])), 5);
+        assert_eq!(typical_cost(&users(&[4, 6])), 6);
     }
 }

@@ -102,22 +102,96 @@ pub fn classify(method: &Method, path: &str, query: &str) -> Need {
     Need::Open
 }
 
-/// Reads `Authorization`; bcrypt runs off the async threads.
-async fn authenticate(auth: &Arc<Auth>, header: Option<&str>) -> Result<Principal, String> {
+/// Why credentials were not accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthFailure {
+    /// They are wrong or malformed (`401`).
+    Refused(String),
+    /// Too many failures from this address or for this user (`429` with `Retry-After`,
+    /// spec/auth.md §4.6); nothing was checked.
+    Throttled {
+        /// Seconds until the window ends.
+        retry_after: u64,
+        /// Which limit: `client address` or `user`.
+        limit: &'static str,
+    },
+}
+
+impl AuthFailure {
+    /// The reason, for the audit log.
+    pub fn reason(&self) -> String {
+        match self {
+            AuthFailure::Refused(r) => r.clone(),
+            AuthFailure::Throttled { retry_after, limit } => format!(
+                "too many failed authentications for this {limit}: retry in {retry_after} s"
+            ),
+        }
+    }
+
+    /// The `429` answer of a throttled request.
+    fn response(&self) -> Option<HttpResponse> {
+        let AuthFailure::Throttled { retry_after, .. } = self else {
+            return None;
+        };
+        let mut resp = ApiError::new(Code::TooManyRequests)
+            .msg(self.reason())
+            .detail(json!({ "retry_after_secs": retry_after }))
+            .error_response();
+        if let Ok(v) = retry_after.to_string().parse() {
+            resp.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+        Some(resp)
+    }
+}
+
+/// Reads `Authorization`; bcrypt runs off the async threads. `remote` is the peer address:
+/// failures are counted per address and per user name, and a key past its limit is
+/// refused before any bcrypt (spec/auth.md §4.6).
+async fn authenticate(
+    auth: &Arc<Auth>,
+    header: Option<&str>,
+    remote: &str,
+) -> Result<Principal, AuthFailure> {
     let Some(h) = header else {
         return Ok(Principal::Anonymous);
+    };
+    let address = super::throttle::address_key(remote);
+    let throttled = |user: Option<&str>| {
+        auth.throttle
+            .check(&address, user)
+            .map(|(retry_after, limit)| AuthFailure::Throttled { retry_after, limit })
+    };
+    let refused = |user: Option<&str>, why: String| {
+        auth.throttle.failed(&address, user);
+        AuthFailure::Refused(why)
     };
     let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD
+        let malformed = || "malformed Basic credentials".to_owned();
+        let pair = base64::engine::general_purpose::STANDARD
             .decode(rest)
-            .map_err(|_| "malformed Basic credentials".to_owned())?;
-        let s = String::from_utf8(raw).map_err(|_| "malformed Basic credentials".to_owned())?;
-        let (user, pass) = s
-            .split_once(':')
-            .ok_or_else(|| "malformed Basic credentials".to_owned())?;
-        let (user, pass) = (user.to_owned(), pass.to_owned());
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok());
+        let Some((user, pass)) = pair
+            .as_deref()
+            .and_then(|s| s.split_once(':'))
+            .map(|(u, p)| (u.to_owned(), p.to_owned()))
+        else {
+            if let Some(t) = throttled(None) {
+                return Err(t);
+            }
+            return Err(refused(None, malformed()));
+        };
+        if let Some(t) = throttled(Some(&user)) {
+            // A password verified within the last minute still gets in (no bcrypt), so
+            // a user whose name is attacked elsewhere keeps working.
+            if auth.check_password_cached(&user, &pass) {
+                return Ok(Principal::User(user));
+            }
+            return Err(t);
+        }
         let a = auth.clone();
         let u = user.clone();
         let ok = web::block(move || a.check_password(&u, &pass))
@@ -126,14 +200,19 @@ async fn authenticate(auth: &Arc<Auth>, header: Option<&str>) -> Result<Principa
         if ok {
             Ok(Principal::User(user))
         } else {
-            Err("wrong user name or password".into())
+            Err(refused(Some(&user), "wrong user name or password".into()))
         }
     } else if scheme.eq_ignore_ascii_case("bearer") {
+        if let Some(t) = throttled(None) {
+            return Err(t);
+        }
         auth.check_token(rest)
             .map(Principal::Token)
-            .map_err(|e| e.to_string())
+            .map_err(|e| refused(None, e.to_string()))
     } else {
-        Err(format!("unsupported authorization scheme {scheme:?}"))
+        Err(AuthFailure::Refused(format!(
+            "unsupported authorization scheme {scheme:?}"
+        )))
     }
 }
 
@@ -238,7 +317,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard enforcing `auth` and the upload-session cap of `sessions`.
+    /// A guard enforcing `auth` and the header-size limit kept in `sessions`.
     pub fn new(auth: Arc<Auth>, sessions: Arc<Sessions>) -> Guard {
         Guard { auth, sessions }
     }
@@ -324,26 +403,25 @@ where
             auth,
             principal: Principal::Anonymous,
         });
-        return forward(sessions, None, req, srv).await;
+        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
     }
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The socket's peer (not a forwarded-for header a client could set).
+    let remote = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let principal = match (
         header.as_deref(),
         req.conn_data::<crate::tls::ClientIdentity>(),
     ) {
         // A verified client certificate names the caller when no other credentials are given.
         (None, Some(id)) => Ok(Principal::User(id.0.clone())),
-        (h, _) => authenticate(&auth, h).await,
+        (h, _) => authenticate(&auth, h, &remote).await,
     };
-    let remote = req
-        .connection_info()
-        .peer_addr()
-        .unwrap_or("unknown")
-        .to_owned();
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let audit = |who: &str, repo: Option<&str>, action: &str, allowed: bool, reason: &str| {
@@ -361,11 +439,12 @@ where
     };
     let principal = match principal {
         Ok(p) => p,
-        Err(reason) => {
+        Err(failure) => {
             let (repo, action) = match &need {
                 Need::Repo { name, action, .. } => (Some(name.as_str()), Some(*action)),
                 _ => (None, None),
             };
+            let reason = failure.reason();
             audit(
                 "unauthenticated",
                 repo,
@@ -373,6 +452,9 @@ where
                 false,
                 &reason,
             );
+            if let Some(resp) = failure.response() {
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
             let r = refuse(
                 &auth,
                 req,
@@ -428,9 +510,10 @@ where
                 );
                 drop_mount(&mut req);
             }
-            let who = (principal != Principal::Anonymous).then_some(who);
+            // Upload-session and body-stream caps are counted by the upload handlers, from
+            // what they did (crate::limits).
             req.extensions_mut().insert(Access { auth, principal });
-            forward(sessions, who, req, srv).await
+            srv.call(req).await.map(ServiceResponse::map_into_left_body)
         }
         Decision::Challenge(reason) => {
             audit(&who, repo.as_deref(), action_name, false, &reason);
@@ -454,100 +537,6 @@ where
             Ok(r.map_into_right_body())
         }
     }
-}
-
-/// What a request does to upload sessions.
-enum UploadOp {
-    /// Opens one (`POST .../blobs/uploads/` without `digest`).
-    Start,
-    /// Uses, closes or cancels the session with this id.
-    Session(String),
-}
-
-fn upload_op(method: &Method, path: &str, query: &str) -> Option<UploadOp> {
-    for (def, pattern) in route_defs() {
-        let mut p = actix_web::dev::Path::new(path);
-        if !def.capture_match_info(&mut p) {
-            continue;
-        }
-        return match *pattern {
-            "/v2/{name:.+}/blobs/uploads/" | "/v2/{name:.+}/blobs/uploads"
-                if *method == Method::POST
-                    && !query.split('&').any(|kv| kv.starts_with("digest=")) =>
-            {
-                Some(UploadOp::Start)
-            }
-            "/v2/{name:.+}/blobs/uploads/{id}" => {
-                p.get("id").map(|id| UploadOp::Session(id.to_owned()))
-            }
-            _ => None,
-        };
-    }
-    None
-}
-
-/// Calls the handler, enforcing and tracking the per-client upload-session cap. `who` is the
-/// authenticated caller; anonymous callers are counted by address.
-async fn forward<S, B>(
-    sessions: &Sessions,
-    who: Option<String>,
-    req: ServiceRequest,
-    srv: &S,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
-    let method = req.method().clone();
-    let op = upload_op(&method, req.match_info().as_str(), req.query_string());
-    let Some(op) = op else {
-        return srv.call(req).await.map(ServiceResponse::map_into_left_body);
-    };
-    let client = who.unwrap_or_else(|| {
-        let ci = req.connection_info();
-        let peer = ci.peer_addr().unwrap_or("unknown");
-        // The address without the port: one client, many connections.
-        peer.rsplit_once(':')
-            .map_or(peer, |(host, _)| host)
-            .to_owned()
-    });
-    if let UploadOp::Start = op
-        && let Err(n) = sessions.admit(&client)
-    {
-        let resp = ApiError::new(Code::TooManyRequests)
-            .msg(format!(
-                "{n} upload sessions are open for this client: finish or cancel some (DELETE their Location) before opening more"
-            ))
-            .error_response();
-        return Ok(req.into_response(resp).map_into_right_body());
-    }
-    let res = srv.call(req).await?;
-    let status = res.status();
-    match op {
-        UploadOp::Start if status == StatusCode::ACCEPTED => {
-            let id = res
-                .headers()
-                .get(actix_web::http::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| l.split('?').next())
-                .and_then(|l| l.rsplit('/').next())
-                .map(str::to_owned);
-            if let Some(id) = id {
-                sessions.opened(&client, &id);
-            }
-        }
-        UploadOp::Start => {}
-        UploadOp::Session(id) => {
-            let ended = status == StatusCode::NOT_FOUND
-                || method == Method::DELETE
-                || (method == Method::PUT && status.is_success());
-            if ended {
-                sessions.closed(&id);
-            } else {
-                sessions.touched(&id);
-            }
-        }
-    }
-    Ok(res.map_into_left_body())
 }
 
 /// `GET /auth/token` (spec/auth.md §4.2).
@@ -590,11 +579,16 @@ pub async fn token_endpoint(req: HttpRequest, st: web::Data<AppState>) -> ApiRes
         .peer_addr()
         .unwrap_or("unknown")
         .to_owned();
+    let peer = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let principal = match header {
         Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-            authenticate(&auth, Some(h)).await
+            authenticate(&auth, Some(h), &peer).await
         }
-        Some(_) => Err("the token endpoint takes Basic credentials".to_owned()),
+        Some(_) => Err(AuthFailure::Refused(
+            "the token endpoint takes Basic credentials".to_owned(),
+        )),
         None => Ok(Principal::Anonymous),
     };
     let record = |who: &str, allowed: bool, reason: &str| {
@@ -612,8 +606,12 @@ pub async fn token_endpoint(req: HttpRequest, st: web::Data<AppState>) -> ApiRes
     };
     let principal = match principal {
         Ok(p) => p,
-        Err(reason) => {
+        Err(failure) => {
+            let reason = failure.reason();
             record("unauthenticated", false, &reason);
+            if let Some(resp) = failure.response() {
+                return Ok(resp);
+            }
             let mut resp = ApiError::new(Code::Unauthorized)
                 .msg(reason)
                 .error_response();

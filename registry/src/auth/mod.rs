@@ -12,6 +12,8 @@ pub mod audit;
 pub mod htpasswd;
 pub mod middleware;
 pub mod policy;
+pub mod tags;
+pub mod throttle;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -141,8 +143,12 @@ pub struct AuthConfig {
     pub groups: BTreeMap<String, Vec<String>>,
     /// Access rules.
     pub rules: Vec<RuleConfig>,
+    /// Tag rules (`[[auth.tag_rules]]`, §3.1).
+    pub tag_rules: Vec<tags::TagRuleConfig>,
     /// Bearer tokens.
     pub token: TokenConfig,
+    /// Limits on failed authentications (`[auth.failures]`, §4.6).
+    pub failures: throttle::FailureLimits,
 }
 
 impl Default for AuthConfig {
@@ -155,7 +161,9 @@ impl Default for AuthConfig {
             audit_log: None,
             groups: BTreeMap::new(),
             rules: Vec::new(),
+            tag_rules: Vec::new(),
             token: TokenConfig::default(),
+            failures: throttle::FailureLimits::default(),
         }
     }
 }
@@ -242,6 +250,7 @@ impl AuthConfig {
                  configure [tls], listen on 127.0.0.1, or set auth.allow_insecure_basic = true"
             ));
         }
+        tags::TagRules::new(&self.tag_rules, &self.groups)?;
         policy::Policy::new(self).map(|_| ())
     }
 }
@@ -270,6 +279,17 @@ impl Principal {
                     g.subject.as_deref().unwrap_or("anonymous")
                 )
             }
+        }
+    }
+}
+
+impl Principal {
+    /// The user name tag rules see: a password or certificate user, a token's subject.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User(u) => Some(u),
+            Principal::Token(g) => g.subject.as_deref(),
         }
     }
 }
@@ -311,6 +331,10 @@ pub struct Auth {
     tokens: Option<token::Tokens>,
     /// The audit log.
     pub audit: audit::Audit,
+    /// Failed-authentication counters.
+    pub throttle: throttle::Throttle,
+    /// Tag rules.
+    pub tags: tags::TagRules,
 }
 
 impl Auth {
@@ -318,6 +342,7 @@ impl Auth {
     /// `data_dir/auth/`, opens the audit log.
     pub fn open(cfg: &AuthConfig, data_dir: &Path) -> anyhow::Result<Auth> {
         let policy = policy::Policy::new(cfg).map_err(anyhow::Error::msg)?;
+        let tags = tags::TagRules::new(&cfg.tag_rules, &cfg.groups).map_err(anyhow::Error::msg)?;
         let passwords = match (&cfg.htpasswd, cfg.mode) {
             (Some(p), Mode::Basic | Mode::Token) => Some(htpasswd::Htpasswd::open(p)?),
             _ => None,
@@ -341,6 +366,8 @@ impl Auth {
             passwords,
             tokens,
             audit,
+            throttle: throttle::Throttle::new(cfg.failures.clone()),
+            tags,
         })
     }
 
@@ -407,6 +434,13 @@ impl Auth {
         self.passwords
             .as_ref()
             .is_some_and(|h| h.verify(user, password))
+    }
+
+    /// Whether a Basic pair was verified within the last minute (no bcrypt).
+    pub fn check_password_cached(&self, user: &str, password: &str) -> bool {
+        self.passwords
+            .as_ref()
+            .is_some_and(|h| h.verify_cached(user, password))
     }
 
     /// Verifies a bearer token.

@@ -21,7 +21,7 @@
 
 mod store;
 
-pub use store::{GcLinks, Meta};
+pub use store::{BlobUse, GcLinks, ManifestUse, Meta, PutRefused, TagChange};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,10 @@ pub struct UploadRecord {
     pub created: u64,
     /// Last append (unix seconds).
     pub updated: u64,
+    /// The client that opened it (user name, or address when anonymous); only it may use
+    /// the session. Empty in records written before owners were kept: nobody matches.
+    #[serde(default)]
+    pub owner: String,
 }
 
 /// Seconds since the Unix epoch.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -22,11 +22,36 @@ type R<T> = Result<T, MetaError>;
 #[derive(Clone)]
 pub struct Meta {
     db: Arc<Database>,
+    /// Held by every change to tags and manifests from before its write transaction until
+    /// its `on_commit` callback has returned, so that what the callbacks do (queue log
+    /// entries) happens in commit order (spec/transparency-log.md §3.1).
+    changes: Arc<Mutex<()>>,
 }
 
-/// A manifest push that names something the repository lacks.
+/// What a committed manifest push did to its tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing(pub String);
+pub struct TagChange {
+    /// The tag.
+    pub tag: String,
+    /// The manifest it named before the push committed, if any.
+    pub previous: Option<String>,
+}
+
+impl TagChange {
+    /// Whether the tag now names another manifest than before (or did not exist).
+    pub fn moved(&self, digest: &str) -> bool {
+        self.previous.as_deref() != Some(digest)
+    }
+}
+
+/// Why a manifest push was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutRefused {
+    /// It names a blob or child manifest the repository lacks.
+    Missing(String),
+    /// Its tag is frozen (immutable) and names another manifest.
+    TagFrozen(String),
+}
 
 /// What garbage collection's link sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -35,6 +60,36 @@ pub struct GcLinks {
     pub removed: u64,
     /// Links kept.
     pub kept: u64,
+}
+
+/// One repository's use of a blob (see [`Meta::blob_users`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BlobUse {
+    /// The repository.
+    pub repository: String,
+    /// Whether the blob is linked there (pullable by digest).
+    pub linked: bool,
+    /// Manifests there that reference it, directly or through an index.
+    pub manifests: Vec<ManifestUse>,
+}
+
+impl BlobUse {
+    fn new(repo: &str) -> Self {
+        BlobUse {
+            repository: repo.to_owned(),
+            linked: false,
+            manifests: Vec::new(),
+        }
+    }
+}
+
+/// A manifest that references a blob, and its tags.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManifestUse {
+    /// The manifest's digest.
+    pub digest: String,
+    /// Tags pointing at it.
+    pub tags: Vec<String>,
 }
 
 impl Meta {
@@ -50,7 +105,15 @@ impl Meta {
         tx.open_table(REFERRERS)?;
         tx.open_table(UPLOADS)?;
         tx.commit()?;
-        Ok(Meta { db: Arc::new(db) })
+        Ok(Meta {
+            db: Arc::new(db),
+            changes: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Takes the change lock (a poisoned lock is still a lock: it guards no data).
+    fn change_lock(&self) -> MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the repository exists (anything was ever pushed or mounted into it).
@@ -127,27 +190,37 @@ impl Meta {
     /// Stores a manifest (and its tag, and its referrer row if it has a subject) in one
     /// transaction, after checking that every blob it references is linked in `repo` and
     /// every child manifest is in `repo`. Returns the first missing reference instead.
-    pub fn put_manifest(
+    ///
+    /// The tag's previous target is read in the same transaction; `on_commit` gets it
+    /// once the transaction has committed, before any other change to tags or manifests
+    /// can commit, and its result is returned. A `frozen` tag that names another manifest
+    /// is not moved (nothing is stored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_manifest<T>(
         &self,
         repo: &str,
         digest: &str,
         bytes: &[u8],
         rec: &ManifestRecord,
         tag: Option<&str>,
+        frozen: bool,
         referrer_descriptor: Option<&serde_json::Value>,
-    ) -> R<Result<(), Missing>> {
+        on_commit: impl FnOnce(Option<&TagChange>) -> T,
+    ) -> R<Result<T, PutRefused>> {
+        let _order = self.change_lock();
         let tx = self.db.begin_write()?;
+        let mut change = None;
         {
             let links = tx.open_table(LINKS)?;
             for b in &rec.blobs {
                 if links.get((b.as_str(), repo))?.is_none() {
-                    return Ok(Err(Missing(b.clone())));
+                    return Ok(Err(PutRefused::Missing(b.clone())));
                 }
             }
             let mut manifests = tx.open_table(MANIFESTS)?;
             for c in &rec.children {
                 if manifests.get((repo, c.as_str()))?.is_none() {
-                    return Ok(Err(Missing(c.clone())));
+                    return Ok(Err(PutRefused::Missing(c.clone())));
                 }
             }
             manifests.insert((repo, digest), serde_json::to_vec(rec)?.as_slice())?;
@@ -155,7 +228,20 @@ impl Meta {
                 .insert((repo, digest), bytes)?;
             tx.open_table(REPOS)?.insert(repo, now())?;
             if let Some(tag) = tag {
-                tx.open_table(TAGS)?.insert((repo, tag), digest)?;
+                let mut tags = tx.open_table(TAGS)?;
+                if frozen
+                    && let Some(now) = tags.get((repo, tag))?
+                    && now.value() != digest
+                {
+                    return Ok(Err(PutRefused::TagFrozen(tag.to_owned())));
+                }
+                let previous = tags
+                    .insert((repo, tag), digest)?
+                    .map(|v| v.value().to_owned());
+                change = Some(TagChange {
+                    tag: tag.to_owned(),
+                    previous,
+                });
             }
             if let (Some(subject), Some(desc)) = (&rec.subject, referrer_descriptor) {
                 tx.open_table(REFERRERS)?.insert(
@@ -165,30 +251,52 @@ impl Meta {
             }
         }
         tx.commit()?;
-        Ok(Ok(()))
+        Ok(Ok(on_commit(change.as_ref())))
     }
 
-    /// Removes a tag; `false` if it did not exist.
-    pub fn delete_tag(&self, repo: &str, tag: &str) -> R<bool> {
+    /// Removes a tag; `None` if it did not exist, else `on_commit` (called as for
+    /// [`Meta::put_manifest`]) gets the digest it named and its result is returned.
+    pub fn delete_tag<T>(
+        &self,
+        repo: &str,
+        tag: &str,
+        on_commit: impl FnOnce(&str) -> T,
+    ) -> R<Option<T>> {
+        let _order = self.change_lock();
         let tx = self.db.begin_write()?;
-        let removed = tx.open_table(TAGS)?.remove((repo, tag))?.is_some();
+        let removed = tx
+            .open_table(TAGS)?
+            .remove((repo, tag))?
+            .map(|v| v.value().to_owned());
+        let Some(digest) = removed else {
+            return Ok(None);
+        };
         tx.commit()?;
-        Ok(removed)
+        Ok(Some(on_commit(&digest)))
     }
 
-    /// Removes a manifest, every tag pointing at it and its referrer row; `false` if it
-    /// did not exist.
-    pub fn delete_manifest(&self, repo: &str, digest: &str) -> R<bool> {
+    /// Removes a manifest, every tag pointing at it and its referrer row; `None` if it did
+    /// not exist, else `on_commit` (called as for [`Meta::put_manifest`]) gets the removed
+    /// tags in byte order and its result is returned. If `protected` says yes of one of
+    /// its tags, nothing is removed and that tag is returned as the error.
+    pub fn delete_manifest<T>(
+        &self,
+        repo: &str,
+        digest: &str,
+        protected: impl Fn(&str) -> bool,
+        on_commit: impl FnOnce(&[String]) -> T,
+    ) -> R<Result<Option<T>, String>> {
+        let _order = self.change_lock();
         let tx = self.db.begin_write()?;
+        let mut doomed = Vec::new();
         {
             let mut manifests = tx.open_table(MANIFESTS)?;
             let Some(rec) = manifests.remove((repo, digest))? else {
-                return Ok(false);
+                return Ok(Ok(None));
             };
             let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
             tx.open_table(MANIFEST_BYTES)?.remove((repo, digest))?;
             let mut tags = tx.open_table(TAGS)?;
-            let mut doomed = Vec::new();
             for row in tags.range((repo, "")..)? {
                 let (k, v) = row?;
                 let (r, t) = k.value();
@@ -199,7 +307,10 @@ impl Meta {
                     doomed.push(t.to_owned());
                 }
             }
-            for t in doomed {
+            if let Some(t) = doomed.iter().find(|t| protected(t)) {
+                return Ok(Err(t.clone()));
+            }
+            for t in &doomed {
                 tags.remove((repo, t.as_str()))?;
             }
             if let Some(s) = &rec.subject {
@@ -208,7 +319,7 @@ impl Meta {
             }
         }
         tx.commit()?;
-        Ok(true)
+        Ok(Ok(Some(on_commit(&doomed))))
     }
 
     /// Links a blob into a repository (creating the repository).
@@ -312,6 +423,97 @@ impl Meta {
             tx.open_table(MANIFESTS)?.len()?,
             tx.open_table(LINKS)?.len()?,
         ])
+    }
+
+    /// Who uses each of `digests` (for `pqreg-registry scrub`'s report), in one read
+    /// transaction: per blob, every repository that links it, the manifests there that
+    /// reference it (and the indexes that contain those manifests), and the tags pointing
+    /// at any of them.
+    pub fn blob_users(
+        &self,
+        digests: &HashSet<String>,
+    ) -> R<std::collections::BTreeMap<String, Vec<BlobUse>>> {
+        use std::collections::BTreeMap;
+        let tx = self.db.begin_read()?;
+        let mut out: BTreeMap<String, BTreeMap<String, BlobUse>> = BTreeMap::new();
+        let links = tx.open_table(LINKS)?;
+        for d in digests {
+            for row in links.range((d.as_str(), "")..)? {
+                let (k, _) = row?;
+                let (ld, repo) = k.value();
+                if ld != d {
+                    break;
+                }
+                let u = out.entry(d.clone()).or_default();
+                u.entry(repo.to_owned())
+                    .or_insert_with(|| BlobUse::new(repo))
+                    .linked = true;
+            }
+        }
+        // (repo, manifest) -> the bad blobs it uses directly; then indexes over those.
+        let mut users: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut indexes: Vec<((String, String), Vec<String>)> = Vec::new();
+        for row in tx.open_table(MANIFESTS)?.iter()? {
+            let (k, v) = row?;
+            let (repo, md) = k.value();
+            let rec: ManifestRecord = serde_json::from_slice(v.value())?;
+            let bad: Vec<String> = rec
+                .blobs
+                .into_iter()
+                .filter(|b| digests.contains(b))
+                .collect();
+            if !bad.is_empty() {
+                users.insert((repo.to_owned(), md.to_owned()), bad);
+            }
+            if !rec.children.is_empty() {
+                indexes.push(((repo.to_owned(), md.to_owned()), rec.children));
+            }
+        }
+        for ((repo, md), children) in indexes {
+            let mut bad: Vec<String> = children
+                .iter()
+                .filter_map(|c| users.get(&(repo.clone(), c.clone())))
+                .flatten()
+                .cloned()
+                .collect();
+            bad.sort();
+            bad.dedup();
+            if !bad.is_empty() {
+                users.entry((repo, md)).or_default().extend(bad);
+            }
+        }
+        let mut tags_of: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for row in tx.open_table(TAGS)?.iter()? {
+            let (k, v) = row?;
+            let (repo, tag) = k.value();
+            let key = (repo.to_owned(), v.value().to_owned());
+            if users.contains_key(&key) {
+                tags_of.entry(key).or_default().push(tag.to_owned());
+            }
+        }
+        for ((repo, md), bad) in &users {
+            let tags = tags_of
+                .get(&(repo.clone(), md.clone()))
+                .cloned()
+                .unwrap_or_default();
+            for d in bad {
+                let u = out
+                    .entry(d.clone())
+                    .or_default()
+                    .entry(repo.clone())
+                    .or_insert_with(|| BlobUse::new(repo));
+                if !u.manifests.iter().any(|m| m.digest == *md) {
+                    u.manifests.push(ManifestUse {
+                        digest: md.clone(),
+                        tags: tags.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(d, m)| (d, m.into_values().collect()))
+            .collect())
     }
 
     /// Garbage collection, phase 1, in one write transaction (so no manifest push can slip

@@ -15,14 +15,16 @@ pub mod fs;
 use std::fs::File;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::Stream;
-use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::sync::mpsc;
+
+use crate::digest::BlobDigest;
 
 /// Size of the pieces bodies are moved in (and of each read from disk): large enough that
 /// per-piece costs (channel hand-offs, syscalls) vanish against the bytes, small enough
@@ -55,13 +57,19 @@ pub type Batch = Vec<Bytes>;
 /// away.
 pub type BodyRx = mpsc::Receiver<io::Result<Batch>>;
 
-/// What an upload session has received: its length and the running digest of its bytes.
+/// What an upload session has received: its length, the running digest of its bytes and
+/// the descriptor they were written through.
 #[derive(Clone)]
 pub struct UploadState {
     /// Bytes received so far.
     pub offset: u64,
-    /// SHA-256 of those bytes.
+    /// SHA-256 of those bytes (a commit to a SHA-512 digest re-reads them instead: uploads
+    /// learn their digest only at the end, and SHA-512 ones are rare).
     pub hasher: Hasher,
+    /// The file the hashed bytes were written into (filesystem backend). A commit makes
+    /// *this* file the blob, never whatever the upload's path names by then: a file that
+    /// was unlinked or replaced meanwhile is refused instead of recreated.
+    pub file: Option<Arc<File>>,
 }
 
 /// How an append ended.
@@ -83,7 +91,7 @@ pub enum Committed {
     /// The bytes hash to something else; the upload's data is gone.
     Mismatch {
         /// The digest of what was received.
-        actual: Digest,
+        actual: BlobDigest,
     },
 }
 
@@ -93,32 +101,39 @@ pub enum Committed {
 /// fully present under its digest or absent.
 pub trait BlobStore: Send + Sync + 'static {
     /// The size and modification time of a blob, if stored.
-    fn stat<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<BlobStat>>>;
+    fn stat<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<Option<BlobStat>>>;
 
     /// Opens a blob and streams bytes `start..=end` of it (the whole blob if `range` is
     /// `None`). Returns the blob's total size and the stream. The blob stays readable
     /// through the stream even if it is deleted meanwhile.
     fn get<'a>(
         &'a self,
-        digest: &'a Digest,
+        digest: &'a BlobDigest,
         range: Option<(u64, u64)>,
     ) -> BoxFuture<'a, io::Result<Option<(u64, ByteStream)>>>;
 
     /// Opens a blob as a local file, for `sendfile`; `None` if it is absent or this
     /// backend does not keep blobs in local files (callers then use [`BlobStore::get`]).
-    fn local_file<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<File>>> {
+    fn local_file<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<Option<File>>> {
         let _ = digest;
         std::future::ready(Ok(None)).boxed()
     }
 
     /// Deletes a blob; `false` if it was not there.
-    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
+    fn delete<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<bool>>;
+
+    /// Moves a blob aside so it is no longer served (for `pqreg-registry scrub`); returns
+    /// where it went, or `None` if it was absent.
+    fn quarantine<'a>(
+        &'a self,
+        digest: &'a BlobDigest,
+    ) -> BoxFuture<'a, io::Result<Option<String>>>;
 
     /// Every stored blob (for garbage collection).
-    fn list(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, BlobStat)>>>;
+    fn list(&self) -> BoxFuture<'_, io::Result<Vec<(BlobDigest, BlobStat)>>>;
 
     /// Marks a blob as just used, so garbage collection's grace period starts again.
-    fn touch<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
+    fn touch<'a>(&'a self, digest: &'a BlobDigest) -> BoxFuture<'a, io::Result<bool>>;
 
     /// Appends a body to upload `id` at `offset` (creating it at offset 0). `state` is the
     /// running state if the caller kept it; without it the store re-reads what it has.
@@ -133,11 +148,17 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Ends upload `id`: if its bytes hash to `expected`, makes them the blob `expected`
     /// durably and atomically; otherwise deletes them. Either way the upload is gone.
+    ///
+    /// The blob becomes the very file whose bytes were hashed (`state.file`), checked for
+    /// length; an upload whose file vanished or was replaced while in flight is an error,
+    /// never an empty or zero-filled blob. A blob already stored under `expected` is not
+    /// trusted: it is replaced by the bytes just hashed (a corrupted or poisoned copy heals
+    /// when the genuine content is pushed again).
     fn commit<'a>(
         &'a self,
         id: &'a str,
         state: UploadState,
-        expected: &'a Digest,
+        expected: &'a BlobDigest,
     ) -> BoxFuture<'a, io::Result<Committed>>;
 
     /// Discards upload `id` (no error if absent).
@@ -203,6 +224,10 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
 
+    fn sha(data: &[u8]) -> BlobDigest {
+        pqreg_spec::Digest::sha256(data).into()
+    }
+
     fn body(pieces: &[&[u8]]) -> BodyRx {
         let (tx, rx) = mpsc::channel(pieces.len().max(1));
         for p in pieces {
@@ -211,7 +236,7 @@ mod tests {
         rx
     }
 
-    async fn read_all(store: &dyn BlobStore, d: &Digest, range: Option<(u64, u64)>) -> Vec<u8> {
+    async fn read_all(store: &dyn BlobStore, d: &BlobDigest, range: Option<(u64, u64)>) -> Vec<u8> {
         let (_, mut s) = store.get(d, range).await.unwrap().unwrap();
         let mut out = Vec::new();
         while let Some(p) = s.next().await {
@@ -223,7 +248,7 @@ mod tests {
     /// The suite every [`BlobStore`] backend must pass (STYLE.md #4).
     pub async fn suite(store: &dyn BlobStore) {
         let data = b"hello, blob store";
-        let d = Digest::sha256(data);
+        let d = sha(data);
         assert_eq!(store.stat(&d).await.unwrap(), None);
         // Two appends, the second without cached state (as after a restart).
         let id = new_upload_id().unwrap();
@@ -265,25 +290,44 @@ mod tests {
             .unwrap();
         assert_eq!(a.state.offset, 6);
         let a = store.append(&id, 3, None, body(&[b"def"])).await.unwrap();
-        let c = store
-            .commit(&id, a.state, &Digest::sha256(b"abcdef"))
-            .await
-            .unwrap();
+        let c = store.commit(&id, a.state, &sha(b"abcdef")).await.unwrap();
         assert_eq!(c, Committed::Stored { size: 6 });
 
         // A mismatch stores nothing and leaves no upload.
         let id = new_upload_id().unwrap();
         let a = store.append(&id, 0, None, body(&[b"wrong"])).await.unwrap();
-        let want = Digest::sha256(b"right");
+        let want = sha(b"right");
         let c = store.commit(&id, a.state, &want).await.unwrap();
         assert_eq!(
             c,
             Committed::Mismatch {
-                actual: Digest::sha256(b"wrong")
+                actual: sha(b"wrong")
             }
         );
         assert_eq!(store.stat(&want).await.unwrap(), None);
         assert!(store.list_uploads().await.unwrap().is_empty());
+
+        // An upload whose file was removed while in flight (as GC's orphan sweep once did)
+        // fails its commit; nothing is stored under the digest, zeros least of all.
+        let id = new_upload_id().unwrap();
+        let a = store
+            .append(&id, 0, None, body(&[b"in flight"]))
+            .await
+            .unwrap();
+        store.abort(&id).await.unwrap();
+        let want = sha(b"in flight");
+        assert!(store.commit(&id, a.state, &want).await.is_err());
+        assert_eq!(store.stat(&want).await.unwrap(), None);
+        // Resuming such an upload fails too (its data is gone) instead of starting over.
+        let id = new_upload_id().unwrap();
+        let a = store.append(&id, 0, None, body(&[b"abc"])).await.unwrap();
+        store.abort(&id).await.unwrap();
+        let e = store
+            .append(&id, 3, Some(a.state), body(&[b"def"]))
+            .await
+            .err()
+            .expect("append to a removed upload");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
 
         // Abort and delete.
         let id = new_upload_id().unwrap();
@@ -301,6 +345,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = fs::FsStore::open(dir.path()).unwrap();
         suite(&store).await;
+
+        // A stored copy that went bad is replaced, not kept, when the bytes are pushed again.
+        let data = b"genuine bytes";
+        let d = sha(data);
+        for _ in 0..2 {
+            let id = new_upload_id().unwrap();
+            let a = store.append(&id, 0, None, body(&[data])).await.unwrap();
+            store.commit(&id, a.state, &d).await.unwrap();
+            let hex = d.hex();
+            let path = dir.path().join("blobs/sha256").join(&hex[..2]).join(&hex);
+            assert_eq!(std::fs::read(&path).unwrap(), data);
+            std::fs::write(&path, vec![0u8; data.len()]).unwrap();
+        }
+        // And scrub's quarantine moves it aside.
+        let moved = store.quarantine(&d).await.unwrap().unwrap();
+        assert_eq!(std::fs::read(moved).unwrap(), vec![0u8; data.len()]);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        assert_eq!(store.quarantine(&d).await.unwrap(), None);
     }
 
     #[test]

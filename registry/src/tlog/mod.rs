@@ -159,6 +159,17 @@ impl Appended {
     }
 }
 
+/// An entry in the sequencer's queue ([`Log::enqueue`]).
+#[derive(Debug)]
+pub struct QueuedEntry(oneshot::Receiver<Result<Appended, LogError>>);
+
+impl QueuedEntry {
+    /// Resolves once the entry is durable and covered by a signed checkpoint.
+    pub async fn wait(self) -> Result<Appended, LogError> {
+        self.0.await.map_err(|_| LogError::Stopped)?
+    }
+}
+
 /// The newest published checkpoint.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -290,12 +301,19 @@ impl Log {
 
     /// Queues an entry; resolves once it is durable and covered by a signed checkpoint.
     pub async fn append(&self, entry: &LogEntry) -> Result<Appended, LogError> {
+        self.enqueue(entry)?.wait().await
+    }
+
+    /// Queues an entry without waiting (it never blocks). Entries are sequenced in the
+    /// order they are queued: the registry queues its own entries while it holds the
+    /// metadata store's change lock, so they land in commit order.
+    pub fn enqueue(&self, entry: &LogEntry) -> Result<QueuedEntry, LogError> {
         let item = Self::queue(entry)?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::One { item, reply })
             .map_err(|_| LogError::Stopped)?;
-        rx.await.map_err(|_| LogError::Stopped)?
+        Ok(QueuedEntry(rx))
     }
 
     /// Appends `entries` in one batch (one transaction, one checkpoint) and returns the

@@ -102,7 +102,7 @@ impl Filter {
     pub fn matches(&self, e: &LogEntry) -> bool {
         let signer = match &e.kind {
             EntryKind::Signature { signer, .. } => Some(signer),
-            EntryKind::Tag => None,
+            _ => None,
         };
         self.manifest.as_ref().is_none_or(|m| *m == e.manifest)
             && self.signer.as_ref().is_none_or(|s| Some(s) == signer)

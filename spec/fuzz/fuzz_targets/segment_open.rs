@@ -6,7 +6,7 @@ use std::io::Read;
 use pqreg_spec::segment::{self, ChunkKey, OpenReader};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let key = ChunkKey::from_bytes([0x5a; 32]);
+    let key = ChunkKey::from_bytes(&[0x5a; 32]);
     let _ = segment::open(&key, data);
     let _ = segment::open_segment(&key, 0, true, data);
     let _ = segment::parse_unencrypted_segment(0, true, data);

@@ -1,16 +1,15 @@
-//! Tensor-aligned chunk boundaries for safetensors files (spec/artifact.md, "Chunking"):
-//! a pure function from the file's header to the list of chunks, so every packer cuts a
-//! file the same way and unchanged tensors keep their chunks across versions.
+//! Tensor-aligned chunk boundaries for safetensors and GGUF files (spec/artifact.md §6,
+//! "Chunking"): pure functions from a file's header to the list of chunks, so every
+//! packer cuts a file the same way and unchanged tensors keep their chunks across
+//! versions. This module is the rule; the client's chunker calls it and only does the I/O.
 //!
-//! A file this module refuses (not safetensors, overlapping tensors) is chunked with
-//! FastCDC by the packer instead.
-
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use std::collections::BTreeMap;
+//! A file this module refuses (not safetensors, not GGUF, overlapping tensors) is chunked
+//! with FastCDC by the packer instead.
 
 use crate::compress::Layout;
-use crate::oci::{FormatError, json};
+
+use super::gguf::{self, GgufError};
+use super::safetensors::{self, SafetensorsError};
 
 /// Target (and largest) chunk of tensor data: 64 MiB.
 pub const TARGET_CHUNK: u64 = 64 << 20;
@@ -24,8 +23,44 @@ pub const TARGET_CHUNK: u64 = 64 << 20;
 /// neighbours into a new blob.
 pub const SMALL_TENSOR: u64 = 1 << 20;
 
-/// Largest safetensors header accepted (the safetensors library's own limit is 100 MB).
-pub const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
+/// Largest header accepted, safetensors or GGUF (one limit for both).
+pub const MAX_HEADER_LEN: u64 = safetensors::MAX_HEADER_LEN;
+
+/// The two sizes of the tensor rule. [`TensorParams::ARTIFACT_V1`] is spec/artifact.md
+/// §6; other values exist for measurements (grouping every tensor under `T`) and for
+/// scaled-down tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorParams {
+    /// `T`: target and largest tensor chunk.
+    pub target: u64,
+    /// `S`: tensors (with the padding they own) smaller than this are grouped.
+    pub small_tensor: u64,
+}
+
+impl TensorParams {
+    /// The rule of spec/artifact.md §6: `T` = 64 MiB, `S` = 1 MiB.
+    pub const ARTIFACT_V1: TensorParams = TensorParams {
+        target: TARGET_CHUNK,
+        small_tensor: SMALL_TENSOR,
+    };
+}
+
+impl Default for TensorParams {
+    fn default() -> Self {
+        Self::ARTIFACT_V1
+    }
+}
+
+/// What a chunk holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceKind {
+    /// The file's header (safetensors length prefix and JSON; GGUF up to the data start).
+    Header,
+    /// One or more whole tensors (with the padding they own).
+    Tensors,
+    /// A piece of one tensor larger than `T`.
+    TensorPiece,
+}
 
 /// One planned chunk of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,200 +71,160 @@ pub struct Piece {
     pub length: u64,
     /// How to split its segments for compression.
     pub layout: Layout,
+    /// What it holds.
+    pub kind: PieceKind,
 }
 
-/// The length of the whole safetensors header (8 + the little-endian length in the first
-/// 8 bytes), checked against the file length.
-pub fn safetensors_header_len(prefix: &[u8], file_len: u64) -> Result<u64, FormatError> {
-    let Some(n) = prefix.get(..8) else {
-        return Err(FormatError::Safetensors("shorter than 8 bytes".into()));
-    };
-    let mut le = [0u8; 8];
-    le.copy_from_slice(n);
-    let n = u64::from_le_bytes(le);
-    if n > MAX_SAFETENSORS_HEADER || 8 + n > file_len {
-        return Err(FormatError::Safetensors(format!("header length {n}")));
-    }
-    Ok(8 + n)
+/// A tensor as the rule sees it: where it starts in the data section, whether it has any
+/// bytes, and its layout.
+#[derive(Debug, Clone, Copy)]
+struct Tensor {
+    begin: u64,
+    empty: bool,
+    layout: Layout,
 }
 
-#[derive(Deserialize)]
-struct TensorInfo {
-    dtype: String,
-    #[allow(dead_code)] // required by the format, not needed for boundaries
-    shape: IgnoredAny,
-    data_offsets: [u64; 2],
+/// Plans the chunks of a safetensors file from its first bytes (at least the
+/// `8 + N` header bytes) and its length. See [`plan_safetensors_header`].
+pub fn plan_safetensors(prefix: &[u8], file_len: u64) -> Result<Vec<Piece>, SafetensorsError> {
+    let h = safetensors::Header::parse(prefix, file_len)?;
+    Ok(plan_safetensors_header(&h, &TensorParams::ARTIFACT_V1))
 }
 
-/// Plans the chunks of a safetensors file from its header (`header` = the first
-/// [`safetensors_header_len`] bytes of the file) and its length.
+/// Plans a checked safetensors header: chunk 0 is the `8 + N` header bytes, then the
+/// tensor rule of [`plan_tensors`].
+pub fn plan_safetensors_header(h: &safetensors::Header, p: &TensorParams) -> Vec<Piece> {
+    let tensors: Vec<Tensor> = h
+        .tensors
+        .iter()
+        .map(|t| Tensor {
+            begin: t.begin,
+            empty: t.is_empty(),
+            layout: t.dtype.layout(),
+        })
+        .collect();
+    plan_tensors(h.data_start(), h.file_len, &tensors, p)
+}
+
+/// Plans the chunks of a GGUF file from its first bytes (at least the whole header, up to
+/// the aligned data start) and its length. See [`plan_gguf_header`].
+pub fn plan_gguf(prefix: &[u8], file_len: u64) -> Result<Vec<Piece>, GgufError> {
+    let h = gguf::Header::parse(prefix, file_len)?;
+    Ok(plan_gguf_header(&h, &TensorParams::ARTIFACT_V1))
+}
+
+/// Plans a checked GGUF header: chunk 0 is everything before the aligned data start
+/// (magic, counts, metadata, tensor infos, padding), then the tensor rule of
+/// [`plan_tensors`], with `F32`, `F16`, `BF16` tensors in their layouts and every other
+/// ggml type in `bytes`.
+pub fn plan_gguf_header(h: &gguf::Header, p: &TensorParams) -> Vec<Piece> {
+    let tensors: Vec<Tensor> = h
+        .tensors
+        .iter()
+        .map(|t| Tensor {
+            begin: t.begin,
+            empty: t.end == t.begin,
+            layout: gguf::layout_of(t.ggml_type),
+        })
+        .collect();
+    plan_tensors(h.data_start, h.file_len, &tensors, p)
+}
+
+/// The tensor rule (spec/artifact.md §6). `tensors` are sorted by offset and do not
+/// overlap (the header parsers check both); offsets are relative to `data_start`.
 ///
-/// Chunk 0 is the header. Each tensor owns the bytes from its start to the next tensor's
-/// start (the first from the start of the data, the last to the end of the file), so
-/// padding is never lost. Tensors under [`SMALL_TENSOR`] are grouped in order while a
-/// group stays within [`TARGET_CHUNK`]; a larger tensor is a chunk of its own, cut into
-/// pieces of exactly `TARGET_CHUNK` from its start. The layout is the tensors' shared dtype when it is BF16, F16 or F32.
-pub fn plan_safetensors(header: &[u8], file_len: u64) -> Result<Vec<Piece>, FormatError> {
-    let hlen = safetensors_header_len(header, file_len)?;
-    if header.len() as u64 != hlen {
-        return Err(FormatError::Safetensors("header bytes incomplete".into()));
+/// Chunk 0 is `0..data_start`. Each tensor owns the bytes from its start to the next
+/// tensor's start (the first from the start of the data, the last to the end of the file),
+/// so padding is never lost. An owned extent under `S` joins the open group when the group
+/// stays within `T`, else closes it and opens a new one; an extent of `S` or more closes
+/// the group and is cut into pieces of exactly `T` from its start (the last shorter). A
+/// chunk's layout is the layout of its non-empty tensors when they all share one, else
+/// `bytes`. Without tensors, the data section (if any) is one `bytes` group.
+fn plan_tensors(
+    data_start: u64,
+    file_len: u64,
+    tensors: &[Tensor],
+    p: &TensorParams,
+) -> Vec<Piece> {
+    let data_len = file_len.saturating_sub(data_start);
+    let mut pieces = Vec::new();
+    if data_start > 0 {
+        pieces.push(Piece {
+            offset: 0,
+            length: data_start.min(file_len),
+            layout: Layout::Bytes,
+            kind: PieceKind::Header,
+        });
     }
-    let mut map: BTreeMap<String, serde_json::Value> =
-        json::parse(&header[8..], MAX_SAFETENSORS_HEADER as usize)
-            .map_err(|e| FormatError::Safetensors(e.to_string()))?;
-    map.remove("__metadata__");
-    let mut tensors = Vec::with_capacity(map.len());
-    for (name, v) in map {
-        let t: TensorInfo = serde_json::from_value(v)
-            .map_err(|e| FormatError::Safetensors(format!("tensor {name:?}: {e}")))?;
-        let [b, e] = t.data_offsets;
-        if b > e || e > file_len - hlen {
-            return Err(FormatError::Safetensors(format!(
-                "tensor {name:?}: bad data_offsets"
-            )));
-        }
-        tensors.push((b, e, Layout::for_safetensors_dtype(&t.dtype)));
+    // The open group: start, end (data coordinates), layout so far (None: no bytes yet).
+    struct Group {
+        start: u64,
+        end: u64,
+        layout: Option<Layout>,
     }
-    tensors.sort_unstable_by_key(|t| (t.0, t.1));
-    let data_len = file_len - hlen;
-    let mut pieces = vec![Piece {
-        offset: 0,
-        length: hlen,
-        layout: Layout::Bytes,
-    }];
-    // The extent each tensor owns, in data coordinates.
-    let mut group: Option<(u64, u64, Layout)> = None;
-    let flush = |g: &mut Option<(u64, u64, Layout)>, pieces: &mut Vec<Piece>| {
-        if let Some((s, e, l)) = g.take()
-            && e > s
+    let mut group: Option<Group> = None;
+    let flush = |g: &mut Option<Group>, pieces: &mut Vec<Piece>| {
+        if let Some(g) = g.take()
+            && g.end > g.start
         {
             pieces.push(Piece {
-                offset: hlen + s,
-                length: e - s,
-                layout: l,
+                offset: data_start + g.start,
+                length: g.end - g.start,
+                layout: g.layout.unwrap_or(Layout::Bytes),
+                kind: PieceKind::Tensors,
             });
         }
     };
-    for (i, &(b, e, layout)) in tensors.iter().enumerate() {
-        if i > 0 && b < tensors[i - 1].1 {
-            return Err(FormatError::Safetensors("overlapping tensors".into()));
-        }
-        let start = if i == 0 { 0 } else { b };
-        let end = tensors.get(i + 1).map_or(data_len, |n| n.0.max(e));
+    for (i, t) in tensors.iter().enumerate() {
+        let start = if i == 0 { 0 } else { t.begin };
+        let end = tensors.get(i + 1).map_or(data_len, |n| n.begin);
         let len = end - start;
-        if len >= SMALL_TENSOR {
+        if len >= p.small_tensor {
             flush(&mut group, &mut pieces);
             let mut at = start;
             while at < end {
-                let l = (end - at).min(TARGET_CHUNK);
+                let l = (end - at).min(p.target);
                 pieces.push(Piece {
-                    offset: hlen + at,
+                    offset: data_start + at,
                     length: l,
-                    layout,
+                    // An empty tensor owning padding only: no dtype to follow.
+                    layout: if t.empty { Layout::Bytes } else { t.layout },
+                    kind: if l == len {
+                        PieceKind::Tensors
+                    } else {
+                        PieceKind::TensorPiece
+                    },
                 });
                 at += l;
             }
             continue;
         }
+        let layout = (!t.empty).then_some(t.layout);
         match &mut group {
-            Some((gs, ge, gl)) if *ge - *gs + len <= TARGET_CHUNK => {
-                *ge = end;
-                if e > b && *gl != layout {
-                    *gl = Layout::Bytes;
-                }
+            Some(g) if g.end - g.start + len <= p.target => {
+                g.end = end;
+                g.layout = match (g.layout, layout) {
+                    (Some(a), Some(b)) if a != b => Some(Layout::Bytes),
+                    (a, b) => a.or(b),
+                };
             }
             _ => {
                 flush(&mut group, &mut pieces);
-                group = Some((start, end, layout));
+                group = Some(Group { start, end, layout });
             }
         }
     }
     if tensors.is_empty() && data_len > 0 {
-        group = Some((0, data_len, Layout::Bytes));
+        group = Some(Group {
+            start: 0,
+            end: data_len,
+            layout: None,
+        });
     }
     flush(&mut group, &mut pieces);
-    Ok(pieces)
+    pieces
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIB: u64 = 1 << 20;
-
-    /// A safetensors header for tensors of the given sizes and dtypes, laid out in order.
-    fn header(tensors: &[(&str, u64, &str)], metadata: &str) -> (Vec<u8>, u64) {
-        let mut at = 0;
-        let mut entries = vec![format!("\"__metadata__\":{{\"note\":\"{metadata}\"}}")];
-        for (name, size, dtype) in tensors {
-            entries.push(format!(
-                "\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":[{size}],\"data_offsets\":[{at},{}]}}",
-                at + size
-            ));
-            at += size;
-        }
-        let json = format!("{{{}}}", entries.join(","));
-        let mut h = (json.len() as u64).to_le_bytes().to_vec();
-        h.extend_from_slice(json.as_bytes());
-        let len = h.len() as u64 + at;
-        (h, len)
-    }
-
-    #[test]
-    fn groups_small_and_splits_large() {
-        let (h, len) = header(
-            &[
-                ("a", 10 * MIB, "BF16"),
-                ("b", 20 * MIB, "BF16"),
-                ("c", 40 * MIB, "BF16"),
-                ("d", 150 * MIB, "F32"),
-                ("e", MIB / 2, "I64"),
-                ("f", MIB / 4, "BF16"),
-                ("g", MIB, "BF16"),
-            ],
-            "v1",
-        );
-        let p = plan_safetensors(&h, len).unwrap();
-        let lens: Vec<u64> = p.iter().map(|p| p.length * 4 / MIB).collect();
-        // header, a, b, c, d in 64+64+22, e+f grouped (both under 1 MiB), g alone
-        assert_eq!(lens, vec![0, 40, 80, 160, 256, 256, 88, 3, 4]);
-        assert_eq!(p[0].length, h.len() as u64);
-        assert_eq!(p[1].layout, Layout::Bf16);
-        assert_eq!(p[4].layout, Layout::Fp32);
-        assert_eq!(p[7].layout, Layout::Bytes);
-        assert_eq!(p[8].layout, Layout::Bf16);
-        // The pieces tile the file.
-        let mut at = 0;
-        for piece in &p {
-            assert_eq!(piece.offset, at);
-            at += piece.length;
-        }
-        assert_eq!(at, len);
-    }
-
-    #[test]
-    fn header_change_keeps_tensor_chunks() {
-        let t = [("a", 3 * MIB, "F16"), ("b", 70 * MIB, "F16")];
-        let (h1, l1) = header(&t, "short");
-        let (h2, l2) = header(&t, "a much longer metadata value");
-        let p1 = plan_safetensors(&h1, l1).unwrap();
-        let p2 = plan_safetensors(&h2, l2).unwrap();
-        let rel = |p: &[Piece], h: u64| -> Vec<(u64, u64)> {
-            p[1..].iter().map(|x| (x.offset - h, x.length)).collect()
-        };
-        assert_eq!(rel(&p1, h1.len() as u64), rel(&p2, h2.len() as u64));
-    }
-
-    #[test]
-    fn refuses_malformed() {
-        let (h, len) = header(&[("a", 10, "F32")], "x");
-        assert!(plan_safetensors(&h[..h.len() - 1], len).is_err());
-        assert!(plan_safetensors(&h, h.len() as u64 + 5).is_err());
-        assert!(safetensors_header_len(b"\xff\xff\xff\xff\xff\xff\xff\xff", 1 << 40).is_err());
-        assert!(safetensors_header_len(b"abc", 10).is_err());
-        let mut bad = h.clone();
-        let n = bad.len();
-        bad[n - 2] = b'!';
-        assert!(plan_safetensors(&bad, len).is_err());
-    }
-}
+#[path = "chunking_tests.rs"]
+mod tests;

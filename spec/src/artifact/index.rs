@@ -9,6 +9,7 @@ use super::{FORMAT_VERSION, MAX_INDEX_LEN, SEGMENT_SIZE, check_path};
 use crate::Digest;
 use crate::compress::Layout;
 use crate::oci::{FormatError, json};
+use crate::segment::ChunkKey;
 
 /// Mode of an ordinary file (`0644`).
 pub const MODE_FILE: u32 = 0o644;
@@ -60,7 +61,7 @@ pub struct Chunk {
     pub offset: u64,
     /// Plaintext length.
     pub length: u64,
-    /// SHA-256 of the chunk's plaintext; also what its key is derived from.
+    /// SHA-256 of the chunk's plaintext: a puller checks every decrypted chunk against it.
     pub digest: Digest,
     /// Digest of the blob (the manifest layer) that holds the chunk.
     pub layer: Digest,
@@ -68,6 +69,49 @@ pub struct Chunk {
     pub layer_size: u64,
     /// How the chunk's segments were split into planes.
     pub layout: Layout,
+    /// The chunk's AES-256-GCM key (JSON: `key`, base64), drawn at random when the
+    /// chunk was sealed (spec/encryption.md §5); absent in an unencrypted model.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "key_b64")]
+    pub key: Option<ChunkKey>,
+}
+
+/// `key` as canonical padded base64 of exactly 32 bytes.
+mod key_b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+    use zeroize::Zeroizing;
+
+    use crate::segment::ChunkKey;
+
+    pub(super) fn serialize<S: Serializer>(
+        key: &Option<ChunkKey>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match key {
+            Some(k) => s.serialize_str(&Zeroizing::new(B64.encode(k.as_bytes()))),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<ChunkKey>, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        let bytes = Zeroizing::new(
+            B64.decode(text.as_bytes())
+                .map_err(|_| D::Error::custom("chunk key is not base64"))?,
+        );
+        let arr: &[u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| D::Error::custom("chunk key is not 32 bytes"))?;
+        // Canonical form only: one encoding per key.
+        if *Zeroizing::new(B64.encode(arr)) != *text {
+            return Err(D::Error::custom("chunk key is not canonical base64"));
+        }
+        Ok(Some(ChunkKey::from_bytes(arr)))
+    }
 }
 
 impl Index {
@@ -85,8 +129,8 @@ impl Index {
 
     /// Checks everything the index says about itself: version, counts, paths (valid,
     /// sorted, unique even ignoring ASCII case, no file under another file), modes, and
-    /// that each file's chunks cover it exactly, with plausible layer sizes, and that a
-    /// chunk digest always names the same layer.
+    /// that each file's chunks cover it exactly, with plausible layer sizes, that a chunk
+    /// digest always names the same layer, length and key, and a layer one chunk digest.
     pub fn validate(&self) -> Result<(), FormatError> {
         if self.format_version != FORMAT_VERSION {
             return Err(FormatError::FormatVersion(self.format_version));
@@ -107,7 +151,9 @@ impl Index {
             });
         }
         self.check_paths()?;
-        let mut seen: HashMap<Digest, (Digest, u64, u64)> = HashMap::new();
+        // A chunk digest names one layer, length and key; a layer holds one chunk.
+        let mut seen: HashMap<Digest, (Digest, u64, u64, Option<ChunkKey>)> = HashMap::new();
+        let mut layer_of: HashMap<Digest, Digest> = HashMap::new();
         for f in &self.files {
             if f.mode != MODE_FILE && f.mode != MODE_EXEC {
                 return Err(FormatError::BadMode {
@@ -117,8 +163,10 @@ impl Index {
             }
             f.check_chunks()?;
             for c in &f.chunks {
-                let v = (c.layer, c.layer_size, c.length);
-                if *seen.entry(c.digest).or_insert(v) != v {
+                let v = (c.layer, c.layer_size, c.length, c.key.clone());
+                if *seen.entry(c.digest).or_insert_with(|| v.clone()) != v
+                    || *layer_of.entry(c.layer).or_insert(c.digest) != c.digest
+                {
                     return Err(FormatError::ChunkConflict(c.digest.to_string()));
                 }
             }

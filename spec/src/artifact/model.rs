@@ -98,26 +98,35 @@ impl ModelManifest {
         &self.manifest.layers[1..]
     }
 
-    /// Checks a config against this manifest: same encryption mode and, for an
-    /// unencrypted model, the index layer is the index plaintext the config names.
+    /// Checks a config against this manifest: same encryption mode.
     pub fn check_config(&self, config: &Config) -> Result<(), FormatError> {
         if config.is_encrypted() != self.encrypted {
             return Err(FormatError::EncryptionMode(
                 "config and layer media types disagree",
             ));
         }
-        let l = self.index_layer();
-        if !self.encrypted && (l.digest != config.index.digest || l.size != config.index.size) {
-            return Err(FormatError::LayerMismatch(
-                "unencrypted index layer is not the index the config names".into(),
-            ));
-        }
         Ok(())
     }
 
-    /// Checks an index against this manifest: the index's distinct layers are exactly
-    /// the chunk layers, in order, with the same sizes.
+    /// Checks an index against this manifest: every chunk carries a key exactly when the
+    /// model is encrypted, and the index's distinct layers are exactly the chunk layers,
+    /// in order, with the same sizes.
     pub fn check_index(&self, index: &Index) -> Result<(), FormatError> {
+        for c in index.files.iter().flat_map(|f| &f.chunks) {
+            match (self.encrypted, c.key.is_some()) {
+                (true, false) => {
+                    return Err(FormatError::EncryptionMode(
+                        "a chunk of an encrypted model has no key",
+                    ));
+                }
+                (false, true) => {
+                    return Err(FormatError::EncryptionMode(
+                        "a chunk of an unencrypted model has a key",
+                    ));
+                }
+                _ => {}
+            }
+        }
         let used = index.layers();
         let have = self.chunk_layers();
         if used.len() != have.len() {

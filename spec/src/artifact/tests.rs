@@ -2,6 +2,7 @@
 //! one-change negatives of them.
 
 use super::*;
+use crate::Digest;
 use crate::compress::{Header, Layout};
 use crate::oci::{Descriptor, ImageManifest};
 
@@ -30,8 +31,9 @@ fn examples_agree_with_each_other() {
 
     let config = Config::from_json(config).unwrap();
     assert!(!config.is_encrypted());
-    assert_eq!(config.index.digest, Digest::sha256(index));
-    assert_eq!(config.index.size, index.len() as u64);
+    // The index is layer 0; the config names nothing of it (spec/artifact.md §4).
+    assert_eq!(model.index_layer().digest, Digest::sha256(index));
+    assert_eq!(model.index_layer().size, index.len() as u64);
     model.check_config(&config).unwrap();
 
     let index = Index::from_json(index).unwrap();
@@ -59,7 +61,6 @@ fn encrypted_config_example() {
     assert_eq!(Config::from_json(&c.to_json()).unwrap(), c);
     // Same model, other mode: only algorithms and the envelope differ.
     let plain = Config::from_json(example("config").as_bytes()).unwrap();
-    assert_eq!(c.index, plain.index);
     let mut stripped = c.clone();
     stripped.key_envelope = None;
     assert_eq!(variant(&stripped.validate().unwrap_err()), "EncryptionMode");
@@ -119,22 +120,26 @@ fn expect_err(doc: &str, from: &str, to: &str, want: &str) {
 
 #[test]
 fn config_negatives() {
+    // Version 1 (chunk keys from plaintext digests, the index digest in the config) is
+    // refused, as is a future version.
+    for v in ["1", "3"] {
+        expect_err(
+            "config",
+            "\"formatVersion\": 2",
+            &format!("\"formatVersion\": {v}"),
+            "FormatVersion",
+        );
+    }
     expect_err(
         "config",
-        "\"formatVersion\": 1",
-        "\"formatVersion\": 2",
-        "FormatVersion",
-    );
-    expect_err(
-        "config",
-        "\"formatVersion\": 1,",
-        "\"formatVersion\": 1, \"extra\": true,",
+        "\"formatVersion\": 2,",
+        "\"formatVersion\": 2, \"extra\": true,",
         "UnknownField",
     );
     expect_err(
         "config",
-        "\"formatVersion\": 1,",
-        "\"formatVersion\": 1, \"formatVersion\": 1,",
+        "\"formatVersion\": 2,",
+        "\"formatVersion\": 2, \"formatVersion\": 1,",
         "DuplicateKey",
     );
     expect_err(
@@ -151,7 +156,12 @@ fn config_negatives() {
         "EncryptionMode",
     );
     expect_err("config", "\n}", "\n}\n{}", "TrailingData");
-    expect_err("config", "\"segmentSize\": 1048576,", "", "MissingField");
+    expect_err(
+        "config",
+        ",\n  \"segmentSize\": 1048576",
+        "",
+        "MissingField",
+    );
 }
 
 #[test]
@@ -210,8 +220,8 @@ fn index_negatives() {
     );
     expect_err(
         "index",
-        "\"formatVersion\": 1",
-        "\"formatVersion\": 1, \"x\": 0",
+        "\"formatVersion\": 2",
+        "\"formatVersion\": 2, \"x\": 0",
         "UnknownField",
     );
     expect_err("index", "\n}", "\n} x", "TrailingData");
@@ -253,14 +263,17 @@ fn manifest_negatives() {
     );
     expect_err(
         "manifest",
-        "\"size\": 296",
-        "\"size\": -296",
+        "\"size\": 172",
+        "\"size\": -172",
         "NegativeSize",
     );
     let m = ModelManifest::from_json(example("manifest").as_bytes()).unwrap();
-    let mut cfg = Config::from_json(example("config").as_bytes()).unwrap();
-    cfg.index.size += 1;
-    assert_eq!(variant(&m.check_config(&cfg).unwrap_err()), "LayerMismatch");
+    // A chunk key in an unencrypted model's index is refused (and a keyless chunk in an
+    // encrypted one's).
+    let mut idx = Index::from_json(example("index").as_bytes()).unwrap();
+    m.check_index(&idx).unwrap();
+    idx.files[0].chunks[0].key = Some(crate::segment::ChunkKey::from_bytes(&[1; 32]));
+    assert_eq!(variant(&m.check_index(&idx).unwrap_err()), "EncryptionMode");
     let mut dup: ImageManifest = m.manifest.clone();
     dup.layers.push(dup.layers[1].clone());
     assert_eq!(

@@ -32,6 +32,7 @@ fn entry_examples() {
     for (name, hash_name) in [
         ("entry", "entry-leaf-hash"),
         ("tag-entry", "tag-entry-leaf-hash"),
+        ("tag-delete-entry", "tag-delete-entry-leaf-hash"),
     ] {
         let text = example(name);
         let e = LogEntry::parse(text.as_bytes()).unwrap();

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn seal_and_open_with_compression() {
-        let key = ChunkKey::from_bytes([7; 32]);
+        let key = ChunkKey::from_bytes(&[7; 32]);
         let data = bf16_like(3 * crate::compress::MAX_SEGMENT + 1234);
         for encrypted in [true, false] {
             let codec = WeightCodec::new(Layout::Bf16).unwrap();

@@ -163,3 +163,49 @@ fn names() {
     e.tag = None;
     assert_eq!(e.encode(), Err(LogEntryError::MissingTag));
 }
+
+/// Deletion entries: `tag-delete` needs a tag, `manifest-delete` refuses one; both round-trip
+/// and are distinct from a tag move of the same fields.
+#[test]
+fn deletion_kinds() {
+    let del = LogEntry::tag_delete("acme/m", "v1", d(b"m"), 7).unwrap();
+    let text = del.encode().unwrap();
+    assert_eq!(
+        String::from_utf8(text.clone()).unwrap(),
+        format!(
+            "pqreg-log-entry/v1\nkind tag-delete\nrepository acme/m\ntag v1\nmanifest {}\ntime 7\n",
+            d(b"m")
+        )
+    );
+    assert_eq!(LogEntry::parse(&text).unwrap(), del);
+    let moved = LogEntry::tag_move("acme/m", "v1", d(b"m"), 7).unwrap();
+    assert_ne!(moved.leaf_hash().unwrap(), del.leaf_hash().unwrap());
+
+    let gone = LogEntry::manifest_delete("acme/m", d(b"m"), 7).unwrap();
+    let text = gone.encode().unwrap();
+    assert_eq!(LogEntry::parse(&text).unwrap(), gone);
+    assert_eq!(gone.kind.name(), "manifest-delete");
+
+    let with_tag = format!(
+        "pqreg-log-entry/v1\nkind manifest-delete\nrepository acme/m\ntag v1\nmanifest {}\ntime 7\n",
+        d(b"m")
+    );
+    assert_eq!(
+        LogEntry::parse(with_tag.as_bytes()),
+        Err(LogEntryError::UnexpectedTag)
+    );
+    let no_tag = format!(
+        "pqreg-log-entry/v1\nkind tag-delete\nrepository acme/m\nmanifest {}\ntime 7\n",
+        d(b"m")
+    );
+    assert!(matches!(
+        LogEntry::parse(no_tag.as_bytes()),
+        Err(LogEntryError::UnexpectedLine {
+            expected: "tag",
+            ..
+        })
+    ));
+    let mut e = gone.clone();
+    e.tag = Some("x".into());
+    assert_eq!(e.encode(), Err(LogEntryError::UnexpectedTag));
+}

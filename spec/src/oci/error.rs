@@ -171,8 +171,11 @@ pub enum FormatError {
         /// Layer (blob) size.
         layer_size: u64,
     },
-    /// One chunk digest maps to two different layers or lengths.
-    #[error("chunk {0} is listed with two different layers or lengths")]
+    /// One chunk digest maps to two different layers, lengths or keys, or one layer holds
+    /// two chunk digests.
+    #[error(
+        "chunk {0} is listed with two different layers, lengths or keys, or shares a layer with another chunk"
+    )]
     ChunkConflict(String),
     /// An index layer is not a layer of the manifest, or a manifest layer is unused.
     #[error("index and manifest disagree: {0}")]
@@ -183,7 +186,11 @@ pub enum FormatError {
     /// A safetensors header could not be read for chunking (the packer falls back to
     /// content-defined chunking).
     #[error("not a usable safetensors file: {0}")]
-    Safetensors(String),
+    Safetensors(#[from] crate::artifact::safetensors::SafetensorsError),
+    /// A GGUF header could not be read for chunking (the packer falls back to
+    /// content-defined chunking).
+    #[error("not a usable GGUF file: {0}")]
+    Gguf(#[from] crate::artifact::gguf::GgufError),
     /// A limit on counts (files, chunks) was exceeded.
     #[error("too many {what}: {count} (limit {max})")]
     TooMany {

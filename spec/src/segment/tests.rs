@@ -1,7 +1,7 @@
 use super::*;
 
 fn key() -> ChunkKey {
-    ChunkKey::from_bytes([7u8; 32])
+    ChunkKey::from_bytes(&[7u8; 32])
 }
 
 #[test]
