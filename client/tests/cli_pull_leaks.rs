@@ -838,3 +838,28 @@ fn holds_staging(dir: &Path) -> bool {
             .starts_with(".pqreg-partial-")
     })
 }
+
+/// Another local user pre-creates the (empty) output directory, e.g. under a shared
+/// /tmp, owned by them. The pull writes the verified model into it; its owner can then
+/// replace any file (the directory is theirs), so the puller loads bytes no trusted
+/// signer published. Needs root (to give the directory to uid 65534).
+#[test]
+#[ignore = "finding: pull into an existing empty directory owned by another (non-root) user is accepted; its owner can swap the verified files afterwards"]
+fn pull_refuses_an_output_directory_owned_by_another_user() {
+    let s = setup();
+    let out = s.h.path().join("foreign-out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&out, Some(65534), None)
+        .expect("run as root: the test gives the output directory to uid 65534");
+    let o = pull_with_umask(&s, "077", &out);
+    assert!(
+        !o.status.success(),
+        "pull wrote the model into a directory owned by uid 65534: {:?}",
+        std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    );
+}
