@@ -301,3 +301,36 @@ fn catalog_of_a_caller_who_sees_little_reads_in_batches() {
         "outsider {t_outsider:?} vs admin {t_admin:?}"
     );
 }
+
+/// The failure counters hold at most 65,536 keys; once that many user names are live in
+/// the window, a new name used to be counted nowhere: an attacker who first fails once
+/// for each of 65,536 made-up names then guesses a real user's password without limit
+/// (found by the attack review). Cheap here (bcrypt cost 4, no address limit); with an
+/// address limit the same takes 65,536 source addresses, which one IPv6 /48 holds.
+#[test]
+fn a_full_failure_table_still_limits_a_guessed_user() {
+    let (reg, _dir) = basic_registry(
+        &[("alice", "alice-pw")],
+        4,
+        "[auth.failures]\nper_address = 0\nper_user = 8\nwindow_secs = 3600\n",
+    );
+    let c = reg.client();
+    for i in 0..65_536 {
+        let r = c.get_with(
+            "/v2/",
+            &[("Authorization", &basic(&format!("junk{i}"), "x"))],
+        );
+        assert_eq!(r.status, 401, "filler {i}: {}", r.text());
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            c.get_with("/v2/", &[("Authorization", &basic("alice", "guess"))])
+                .status,
+        );
+    }
+    assert!(
+        statuses.contains(&429),
+        "12 wrong passwords for alice after the table filled, none throttled: {statuses:?}"
+    );
+}

@@ -273,9 +273,12 @@ const EXISTING_PREFIX: &str = ".pqreg-partial-";
 
 /// Refuses a directory that holds anything but `except`.
 fn check_empty(dir: &Path, except: Option<&Path>) -> Result<(), Error> {
+    // By name, not by path: `tempfile` makes the staging path absolute, while `dir` (and
+    // so each entry's path) may be relative.
+    let except = except.and_then(Path::file_name);
     for e in fs::read_dir(dir).map_err(io(dir))? {
         let e = e.map_err(io(dir))?;
-        if Some(e.path().as_path()) != except {
+        if Some(e.file_name().as_os_str()) != except {
             return Err(UnpackError::OutputNotEmpty {
                 dir: dir.to_owned(),
                 entry: e.file_name().to_string_lossy().into_owned(),

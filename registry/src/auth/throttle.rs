@@ -108,8 +108,15 @@ impl Throttle {
         let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             map.retain(|_, s| s.start.elapsed() < window);
-            if map.len() >= MAX_KEYS {
-                return;
+            // Still full: drop the oldest key rather than count this one nowhere (which
+            // let whoever filled the table guess any other user's password unlimited).
+            if map.len() >= MAX_KEYS
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, s)| s.start)
+                    .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
             }
         }
         let now = Instant::now();
