@@ -106,7 +106,7 @@ const STRIPES: usize = 64;
 
 /// A [`BlobStore`] that keeps `pqreg_store_bytes` and `pqreg_store_blobs` up to date: a
 /// commit that stores a new blob adds it, a delete that removes one subtracts it. The
-/// totals start from one walk of the store ([`CountedStore::recount`]), done with every
+/// totals start from one walk of the store ([`recount`]), done with every
 /// commit and delete held off.
 pub struct CountedStore {
     inner: Arc<dyn BlobStore>,

@@ -92,7 +92,7 @@ pub fn plan_safetensors(prefix: &[u8], file_len: u64) -> Result<Vec<Piece>, Safe
 }
 
 /// Plans a checked safetensors header: chunk 0 is the `8 + N` header bytes, then the
-/// tensor rule of [`plan_tensors`].
+/// tensor rule of `plan_tensors`.
 pub fn plan_safetensors_header(h: &safetensors::Header, p: &TensorParams) -> Vec<Piece> {
     let tensors: Vec<Tensor> = h
         .tensors
@@ -115,7 +115,7 @@ pub fn plan_gguf(prefix: &[u8], file_len: u64) -> Result<Vec<Piece>, GgufError> 
 
 /// Plans a checked GGUF header: chunk 0 is everything before the aligned data start
 /// (magic, counts, metadata, tensor infos, padding), then the tensor rule of
-/// [`plan_tensors`], with `F32`, `F16`, `BF16` tensors in their layouts and every other
+/// `plan_tensors`, with `F32`, `F16`, `BF16` tensors in their layouts and every other
 /// ggml type in `bytes`.
 pub fn plan_gguf_header(h: &gguf::Header, p: &TensorParams) -> Vec<Piece> {
     let tensors: Vec<Tensor> = h
