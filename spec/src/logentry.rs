@@ -209,15 +209,7 @@ impl LogEntry {
         manifest: Digest,
         time: u64,
     ) -> Result<Self, LogEntryError> {
-        let e = LogEntry {
-            kind: EntryKind::Tag,
-            repository: repository.to_owned(),
-            tag: Some(tag.to_owned()),
-            manifest,
-            time,
-        };
-        e.validate()?;
-        Ok(e)
+        Self::for_tag(EntryKind::Tag, repository, tag, manifest, time)
     }
 
     /// A tag-deletion entry: `tag` named `manifest` until the registry removed it.
@@ -227,8 +219,19 @@ impl LogEntry {
         manifest: Digest,
         time: u64,
     ) -> Result<Self, LogEntryError> {
+        Self::for_tag(EntryKind::TagDelete, repository, tag, manifest, time)
+    }
+
+    /// An entry of a `kind` that names a tag (a move or a deletion).
+    fn for_tag(
+        kind: EntryKind,
+        repository: &str,
+        tag: &str,
+        manifest: Digest,
+        time: u64,
+    ) -> Result<Self, LogEntryError> {
         let e = LogEntry {
-            kind: EntryKind::TagDelete,
+            kind,
             repository: repository.to_owned(),
             tag: Some(tag.to_owned()),
             manifest,
