@@ -86,8 +86,11 @@ impl Error {
     /// Exit code of a key file error: [`crate::exit::ERROR`], as spec/signing.md section 8
     /// says for malformed local configuration. (A key that fails to decrypt a model is a
     /// decryption failure, reported by the code that uses it.)
-    pub fn keyfile_exit_code(_: &KeyFileError) -> crate::exit::ExitCode {
-        crate::exit::ERROR
+    pub fn keyfile_exit_code(e: &KeyFileError) -> crate::exit::ExitCode {
+        match e {
+            KeyFileError::Exists(_) => crate::exit::ALREADY_EXISTS,
+            _ => crate::exit::ERROR,
+        }
     }
 
     /// Exit code of a credentials error: always [`crate::exit::ERROR`] (spec/signing.md

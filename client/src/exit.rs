@@ -4,7 +4,8 @@
 //! The numbers and names are spec/signing.md section 8 (`pqreg_spec::bundle::verify::ExitCode`):
 //! 0, 1 and 2 as every Unix tool, then one code per failed verification step from 10
 //! up, so scripts can tell "the model was tampered with" from "the network was down".
-//! A malformed local configuration, key file or passphrase is 1 there, so it is here. A
+//! A malformed local configuration, key file or passphrase is 1 there, so it is here;
+//! 3-5 ([`OPERATIONAL`]) tell "not found", "already exists" and "unreachable" apart. A
 //! test checks this table against the spec's worked example and the spec crate's enum.
 //! Codes are never renumbered; new ones go into spec/signing.md first.
 
@@ -43,6 +44,30 @@ pub const USAGE: ExitCode = ExitCode {
     name: "USAGE",
     meaning: "The command line is invalid: unknown subcommand or flag, missing or malformed argument, bad reference.",
     action: "See `pqreg help <command>`.",
+};
+
+/// The registry has no such repository, tag, manifest or blob.
+pub const NOT_FOUND: ExitCode = ExitCode {
+    code: 3,
+    name: "NOT_FOUND",
+    meaning: "The registry answered that the repository, tag, manifest or blob does not exist (404), or a log entry index is past the end of the log.",
+    action: "Check the reference (registry, repository, tag or digest) or the log index; nothing was changed or written.",
+};
+
+/// What the command would create already exists.
+pub const ALREADY_EXISTS: ExitCode = ExitCode {
+    code: 4,
+    name: "ALREADY_EXISTS",
+    meaning: "The output the command would create already exists: a pull's output path is a file or a directory that is not empty, or keygen's key file exists.",
+    action: "Pull into a new or an empty directory; for keygen, pass --force or choose another --out.",
+};
+
+/// The registry (or its log) could not be reached.
+pub const UNREACHABLE: ExitCode = ExitCode {
+    code: 5,
+    name: "UNREACHABLE",
+    meaning: "The registry could not be reached or kept failing after every retry: connection refused, name not resolved, timeouts, 5xx or 429 answers.",
+    action: "Check the registry host and port, the network and the registry's health, then run the command again.",
 };
 
 /// A blob, manifest or file did not hash to its digest.
@@ -138,7 +163,12 @@ pub const TERMINATED: ExitCode = ExitCode {
 /// spec/signing.md section 8 (nor in [`ALL`], which mirrors it).
 pub const SIGNALS: [ExitCode; 3] = [HANGUP, INTERRUPTED, TERMINATED];
 
-/// Every code, in numeric order.
+/// Codes for operational failures a script wants to tell from the generic 1 without
+/// parsing messages. They are not verification steps, so they are not in spec/signing.md
+/// section 8's table (nor in [`ALL`], which mirrors it); section 8 names them.
+pub const OPERATIONAL: [ExitCode; 3] = [NOT_FOUND, ALREADY_EXISTS, UNREACHABLE];
+
+/// Every verification code of spec/signing.md section 8, in numeric order.
 pub const ALL: [ExitCode; 11] = [
     OK,
     ERROR,
@@ -166,7 +196,13 @@ pub fn markdown() -> String {
          parser and are always text.\n\n\
          | code | name | meaning | what to do |\n|---:|---|---|---|\n",
     );
-    for c in ALL.iter().chain(&SIGNALS) {
+    let (generic, steps) = ALL.split_at(3);
+    for c in generic
+        .iter()
+        .chain(&OPERATIONAL)
+        .chain(steps)
+        .chain(&SIGNALS)
+    {
         s.push_str(&format!(
             "| {} | `{}` | {} | {} |\n",
             c.code, c.name, c.meaning, c.action
@@ -198,8 +234,16 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), v.len());
         assert!(v.iter().skip(3).all(|c| (10..=20).contains(c)));
-        let all: Vec<u8> = ALL.iter().chain(&SIGNALS).map(|c| c.code).collect();
+        let (generic, steps) = ALL.split_at(3);
+        let all: Vec<u8> = generic
+            .iter()
+            .chain(&OPERATIONAL)
+            .chain(steps)
+            .chain(&SIGNALS)
+            .map(|c| c.code)
+            .collect();
         assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+        assert_eq!(OPERATIONAL.map(|c| c.code), [3, 4, 5]);
         // 128 + SIGHUP (1), SIGINT (2), SIGTERM (15).
         assert_eq!(SIGNALS.map(|c| c.code), [129, 130, 143]);
     }

@@ -97,6 +97,24 @@ pub struct Recipient {
     pub kem: String,
 }
 
+/// The recipients of a model's key envelope, in envelope order (empty when unencrypted):
+/// the one shape `inspect` and `recipients add|remove` print (client/OUTPUT.md).
+pub fn recipients_of(config: &Config) -> Vec<Recipient> {
+    config
+        .key_envelope
+        .as_ref()
+        .map(|env| {
+            env.recipients()
+                .iter()
+                .map(|r| Recipient {
+                    key_id: r.key_id.to_string(),
+                    kem: r.kem.name().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A transparency-log entry carried in a bundle (not verified by itself).
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntryInfo {
@@ -216,19 +234,7 @@ pub fn inspect<S: BlobSource>(
         .check_config(&config)
         .map_err(|e| Error::Spec(e.into()))?;
     let chunks = model.chunk_layers();
-    let recipients = config
-        .key_envelope
-        .as_ref()
-        .map(|env| {
-            env.recipients()
-                .iter()
-                .map(|r| Recipient {
-                    key_id: r.key_id.to_string(),
-                    kem: r.kem.name().to_owned(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let recipients = recipients_of(&config);
     let mut signatures = Vec::new();
     let mut other_referrers = Vec::new();
     for r in source.referrers(digest)? {

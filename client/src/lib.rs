@@ -22,6 +22,7 @@ pub mod oms;
 pub mod pack;
 pub mod paths;
 pub mod previous;
+pub mod progress;
 pub mod reference;
 pub mod registry_io;
 pub mod rewrap;

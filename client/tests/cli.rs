@@ -221,10 +221,10 @@ fn keygen_writes_pem_files() {
         p,
         &["keygen", "--sign"],
         "",
-        1,
+        4,
         "",
         "pqreg: error: pqreg-sign.key already exists (pass --force to overwrite it, or choose another --out)\n\
-         pqreg: hint: Fix the cause named in the message and run the command again; `pqreg env` shows the paths and credentials in use.\n",
+         pqreg: hint: Pull into a new or an empty directory; for keygen, pass --force or choose another --out.\n",
     );
     assert_eq!(std::fs::read(p.join("pqreg-sign.key")).unwrap(), before);
     let r = pqreg(p, &["keygen", "--sign", "--force"], "");

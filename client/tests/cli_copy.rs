@@ -130,8 +130,10 @@ fn copy_within_and_across_registries() {
         before,
         "no blob mounted or uploaded"
     );
-    let e = fails(h, &["inspect", &format!("{copies}@{digest}")], 1);
+    let e = fails(h, &["inspect", &format!("{copies}@{digest}")], 3);
     assert!(e.contains("not found"), "{e}");
+    // Written as a reference is written: repository@digest, not repository:digest.
+    assert!(e.contains(&format!("@{digest}")), "{e}");
 
     // Same registry: every model blob is mounted; only the re-logged bundle is uploaded.
     let before = uploads(&reg);

@@ -106,8 +106,33 @@ fn push_pull_and_log_commands() {
         text.starts_with("pqreg-log-entry/v1\nkind signature\n"),
         "{text}"
     );
-    // Out of range: a log failure (no such leaf in the verified tree).
-    h.fails_13(&["log", "get", &reg.addr, &size.to_string()]);
+    // Past the end: not found (3), said as such; not a failed log check (13) whose hint
+    // would say "do not use the model".
+    let o = h.run(&["log", "get", &reg.addr, &size.to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "entry {size} is past the end of the log {}: its newest checkpoint holds {size} entries",
+            origin(&reg)
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("do not use the model"), "{err}");
+    // search prints the change, the policy's name for the signer and an RFC 3339 time.
+    let f = &sig["fields"];
+    assert_eq!(f["signer_name"], "release", "{f}");
+    assert_eq!(f["change"], "signed (push or recipient change)", "{f}");
+    let t = f["time_rfc3339"].as_str().unwrap();
+    assert!(
+        t.len() == 20 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
+        "{t}"
+    );
+    let lines = h.run_ok(&["log", "search", &reg.addr, "--key", &h.key_id]);
+    assert!(
+        lines.contains(&format!("\tsigner {} (release)\ttime 20", h.key_id)),
+        "{lines}"
+    );
 
     // A policy without the log: every log command refuses it (13), with the fix named.
     std::fs::write(h.path().join("nolog.toml"), "version = 1\n").unwrap();
@@ -128,6 +153,22 @@ fn push_pull_and_log_commands() {
     assert!(reports.iter().all(|r| r["reason"] == "watched-signer"));
     let m = h.json(&["log", "monitor", &reg.addr, "--key", &h.key_id]);
     assert_eq!(m["reports"].as_array().unwrap().len(), 0, "{m}");
+    // A filter keeps its own position: after --key, a first --repo reports the whole
+    // history of the repository (one position for all filters reported nothing here).
+    let m = h.json(&["log", "monitor", &reg.addr, "--repo", "models/tiny"]);
+    let got = reasons(&m);
+    assert_eq!(got, ["watched-repository", "watched-repository"], "{m}");
+    let kinds: Vec<&str> = m["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fields"]["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["tag moved", "signed (push or recipient change)"],
+        "{m}"
+    );
     let r3 = format!("{}/models/tiny:v2", reg.addr);
     h.push(&variant(&h, "m3", "third"), &r3);
     let m = h.json(&[

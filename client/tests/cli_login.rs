@@ -77,6 +77,7 @@ fn login_checks_credentials_then_push_and_pull_use_them() {
     let reference = format!("{host}/models/tiny:v1");
     let o = h.push(&model, &reference, "signer.key", &[]);
     assert_ne!(o.status.code(), Some(0), "anonymous push must fail");
+    refused_push_says_push(&o, &host, "models/tiny");
 
     // The right password: checked, stored, and push/pull work through the token flow.
     let o = login(h.path(), &host, "alice", "alice-pw");
@@ -95,6 +96,20 @@ fn login_checks_credentials_then_push_and_pull_use_them() {
     // Outside the rules alice may not push.
     let o = h.push(&model, &format!("{host}/other/tiny:v1"), "signer.key", &[]);
     assert_ne!(o.status.code(), Some(0), "push outside the rules must fail");
+    refused_push_says_push(&o, &host, "other/tiny");
+}
+
+/// A refused push is said as a refused push: the registry's answer to the push's first
+/// read ("may not pull") is not what the publisher needs to fix.
+fn refused_push_says_push(o: &std::process::Output, host: &str, repo: &str) {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(&format!("{host} refused the push to {repo}:")),
+        "{all}"
+    );
+    assert!(!all.contains("may not pull"), "{all}");
 }
 
 #[test]
@@ -117,5 +132,5 @@ fn login_to_basic_mode_and_to_an_open_registry() {
     assert_eq!(v["registry_requires_auth"], false);
     // Nothing listening: an error, nothing stored.
     let o = login(h.path(), "127.0.0.1:9", "alice", "x");
-    exits(&o, 1, "unreachable registry");
+    exits(&o, 5, "unreachable registry");
 }

@@ -801,7 +801,7 @@ fn pull_into_an_existing_empty_directory() {
         .args(pull_args(&s.h, &s.reference, &dir))
         .output()
         .unwrap();
-    exits(&o, 1, "pull into a non-empty directory");
+    exits(&o, 4, "pull into a non-empty directory");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is not empty"), "{err}");
     assert!(tree(&dir) == before);

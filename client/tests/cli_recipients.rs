@@ -101,7 +101,9 @@ fn inspect_and_recipients() {
     let mut both = vec![id_a.clone(), id_b.clone()];
     both.sort();
     assert_eq!(recipient_ids(&i3), both);
-    assert_eq!(added["recipients"], serde_json::json!(both));
+    // The same shape as inspect's (client/OUTPUT.md): objects with key_id and kem.
+    assert_eq!(recipient_ids(&added), both);
+    assert_eq!(added["recipients"][0]["kem"], "x-wing");
     // Same index and chunk layers; a new config.
     assert_eq!(i3["index"], i0["index"]);
     assert_eq!(i3["layers"], i0["layers"]);
@@ -154,7 +156,7 @@ fn inspect_and_recipients() {
     assert!(o.status.success(), "{}", show(&o));
     let removed: Value = serde_json::from_slice(&o.stdout).unwrap();
     check_doc("recipients", &removed);
-    assert_eq!(removed["recipients"], serde_json::json!([id_b]));
+    assert_eq!(recipient_ids(&removed), [id_b.clone()]);
     assert_eq!(removed["key_id"], id_a.as_str());
     let o = k.pull(&r, "a", "out-a2");
     assert_eq!(o.status.code(), Some(14), "{}", show(&o));

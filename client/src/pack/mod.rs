@@ -160,6 +160,8 @@ pub struct PackOptions<'a> {
     /// Bytes of sealed chunks kept in memory at once ([`MemoryBudget`]; default
     /// [`MEMORY_BUDGET`]); 0 seals every chunk into a temporary file.
     pub memory_budget: u64,
+    /// Receives the bytes hashed, then sealed and uploaded (`None`: nothing reported).
+    pub progress: Option<&'a dyn crate::progress::Progress>,
 }
 
 impl<'a> PackOptions<'a> {
@@ -180,6 +182,7 @@ impl<'a> PackOptions<'a> {
             plan: PlanParams::default(),
             threads: 2,
             memory_budget: MEMORY_BUDGET,
+            progress: None,
         }
     }
 }
@@ -241,7 +244,11 @@ pub fn pack_model(
     if files.is_empty() {
         return Err(PackError::EmptyModel.into());
     }
-    let scanned = scan_all(&files, &opts.plan, opts.threads)?;
+    let progress = opts.progress;
+    let total = files.iter().map(|f| f.size).sum();
+    let scanned = crate::progress::in_phase(progress, "hashing", total, || {
+        scan_all(&files, &opts.plan, opts.threads, progress)
+    })?;
     let encrypted = !opts.recipients.is_empty();
     // A fresh secret for every version: nothing links it to earlier ones, so a recipient
     // removed before this push learns nothing of it (spec/encryption.md §3, §4.4).
@@ -308,8 +315,17 @@ pub fn pack_model(
     if let Some(hook) = opts.between_passes {
         hook();
     }
+    let phase = if encrypted {
+        "sealing and uploading"
+    } else {
+        "compressing and uploading"
+    };
+    if let Some(p) = progress {
+        p.phase(phase, jobs.iter().map(|j| j.len).sum());
+    }
     encode::run(&jobs, opts.threads, encrypted, &tmp, &budget, |i, enc| {
         let job = &jobs[i];
+        crate::progress::advance(progress, job.len);
         if !sink.has_blob(&enc.layer)? {
             let desc = Descriptor::new(chunk_media, enc.layer, enc.size);
             match enc.body {
@@ -323,6 +339,9 @@ pub fn pack_model(
         known.insert(job.digest, (enc.layer, enc.size, job.layout, enc.key));
         Ok(())
     })?;
+    if let Some(p) = progress {
+        p.finish();
+    }
     for f in &scanned {
         check_unchanged(&f.file)?;
     }
@@ -433,6 +452,7 @@ fn scan_all(
     files: &[scan::SourceFile],
     params: &PlanParams,
     threads: usize,
+    progress: Option<&dyn crate::progress::Progress>,
 ) -> Result<Vec<scan::ScannedFile>, Error> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -446,6 +466,7 @@ fn scan_all(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(f) = files.get(i) else { break };
                     let r = scan::scan_file(f, params);
+                    crate::progress::advance(progress, f.size);
                     if let Ok(mut o) = out.lock() {
                         o[i] = Some(r);
                     }

@@ -89,6 +89,20 @@ pub enum LogError {
         /// The check that failed.
         cause: MerkleError,
     },
+    /// The entry asked for is not in the log (yet): the index is at or past the size of
+    /// the newest verified checkpoint. Not a failed check.
+    #[error(
+        "entry {index} is past the end of the log {origin}: its newest checkpoint holds {size} entries (indexes 0 to {})",
+        .size.saturating_sub(1)
+    )]
+    PastEnd {
+        /// The log.
+        origin: String,
+        /// The index asked for.
+        index: u64,
+        /// The size of the newest verified checkpoint.
+        size: u64,
+    },
     /// A log entry does not parse.
     #[error("log entry {index}: {cause}")]
     Entry {
@@ -134,6 +148,7 @@ impl LogError {
     pub fn exit_code(&self) -> crate::exit::ExitCode {
         match self {
             LogError::Http { .. } | LogError::Io { .. } => crate::exit::ERROR,
+            LogError::PastEnd { .. } => crate::exit::NOT_FOUND,
             _ => crate::exit::LOG_PROOF,
         }
     }

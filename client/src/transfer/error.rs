@@ -108,13 +108,16 @@ pub enum TransferError {
 
 impl TransferError {
     /// The exit code the CLI returns for this error (client/EXIT_CODES.md): digest and size
-    /// mismatches are [`crate::exit::DIGEST_MISMATCH`], everything else
+    /// mismatches are [`crate::exit::DIGEST_MISMATCH`], a 404 [`crate::exit::NOT_FOUND`], a
+    /// registry that never answered [`crate::exit::UNREACHABLE`], everything else
     /// [`crate::exit::ERROR`].
     pub fn exit_code(&self) -> crate::exit::ExitCode {
         match self {
             TransferError::DigestMismatch { .. } | TransferError::SizeMismatch { .. } => {
                 crate::exit::DIGEST_MISMATCH
             }
+            TransferError::NotFound { .. } => crate::exit::NOT_FOUND,
+            TransferError::Unavailable { .. } => crate::exit::UNREACHABLE,
             _ => crate::exit::ERROR,
         }
     }

@@ -42,6 +42,16 @@ fn split_reference(reference: &str) -> Result<(Option<&str>, Option<Digest>), Tr
     }
 }
 
+/// `repo:tag` or `repo@sha256:…`, as a reference is written.
+fn at(repo: &str, reference: &str) -> String {
+    // A tag never contains ':'; a digest always does.
+    if reference.contains(':') {
+        format!("{repo}@{reference}")
+    } else {
+        format!("{repo}:{reference}")
+    }
+}
+
 impl Inner {
     pub(crate) async fn get_manifest(
         &self,
@@ -50,7 +60,7 @@ impl Inner {
     ) -> Result<FetchedManifest, TransferError> {
         let (tag, want) = split_reference(reference)?;
         let image = self.reference(repo, tag, want.as_ref())?;
-        let op = format!("get manifest {repo}:{reference}");
+        let op = format!("get manifest {}", at(repo, reference));
         let (body, _) = retry(self.opts.retry, &op, |_| async {
             self.oci
                 .pull_manifest_raw(&image, &self.auth, &ACCEPT)
@@ -111,7 +121,7 @@ impl Inner {
         let content_type = http::HeaderValue::from_str(media_type)
             .map_err(|e| TransferError::BadReference(media_type.to_owned(), e.to_string()))?;
         let image = self.reference(repo, tag, by_digest.as_ref())?;
-        let op = format!("put manifest {repo}:{reference}");
+        let op = format!("put manifest {}", at(repo, reference));
         let body = bytes::Bytes::copy_from_slice(bytes);
         retry(self.opts.retry, &op, |_| async {
             self.oci

@@ -86,6 +86,16 @@ pub enum UnpackError {
         /// One of its entries.
         entry: String,
     },
+    /// The output directory's parent does not exist.
+    #[error(
+        "cannot pull into {out}: its parent directory {parent} does not exist; create it first"
+    )]
+    NoParent {
+        /// The output path as given.
+        out: PathBuf,
+        /// Its parent.
+        parent: PathBuf,
+    },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
     BadOutput(PathBuf),
@@ -136,7 +146,7 @@ pub enum UnpackError {
     )]
     LogUnverified,
     /// The model is encrypted and no identity was given.
-    #[error("the model is encrypted to {0:?}; pass an identity (recipient private key)")]
+    #[error("the model is encrypted to {}; pass an identity (recipient private key)", key_list(.0))]
     NoIdentity(Vec<KeyId>),
     /// A segment of a blob failed to open (tag, truncation, framing, decoding).
     #[error("{what} {digest}: {source}")]
@@ -197,9 +207,11 @@ impl UnpackError {
     pub fn exit_code(&self) -> crate::exit::ExitCode {
         use crate::exit;
         match self {
+            UnpackError::OutputExists(_) | UnpackError::OutputNotEmpty { .. } => {
+                exit::ALREADY_EXISTS
+            }
             UnpackError::Io { .. }
-            | UnpackError::OutputExists(_)
-            | UnpackError::OutputNotEmpty { .. }
+            | UnpackError::NoParent { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
@@ -265,6 +277,8 @@ pub struct UnpackOptions<'a> {
     /// ML-DSA statement's; checked before any chunk is fetched, so a mismatch writes
     /// nothing.
     pub classic_statement: Option<Digest>,
+    /// Receives the bytes fetched and verified, per phase (`None`: nothing reported).
+    pub progress: Option<&'a dyn crate::progress::Progress>,
 }
 
 impl<'a> UnpackOptions<'a> {
@@ -284,6 +298,7 @@ impl<'a> UnpackOptions<'a> {
             threads: 2,
             verify_plaintext: false,
             classic_statement: None,
+            progress: None,
         }
     }
 }
@@ -317,6 +332,17 @@ pub struct UnpackReport {
     /// The statement's repository, tag, version and signing time (checked against
     /// [`UnpackOptions::expected`]).
     pub binding: Binding,
+}
+
+/// Key IDs as a reader wants them: `sha256:…, sha256:…` (not `[KeyId(sha256:…)]`).
+fn key_list(ids: &[KeyId]) -> String {
+    if ids.is_empty() {
+        return "no recipient".to_owned();
+    }
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The model's config, decrypted index and content secret, checked against the manifest
@@ -599,42 +625,34 @@ pub fn unpack_model<S: BlobSource + Sync>(
         .iter()
         .map(|_| std::sync::Mutex::new(()))
         .collect();
-    follow::flushing(&staged, |flush| {
-        run_parallel(jobs.len(), opts.threads, |i| {
-            let job = &jobs[i];
-            let n = fetch::fetch_layer(source, job, &file_locks)?;
-            read.fetch_add(n, Ordering::Relaxed);
-            for t in &job.targets {
-                flush.written(t.file, job.length);
-                if let Some(f) = &follower {
-                    f.written(t.file, t.offset, job.length)?;
+    let progress = opts.progress;
+    let layer_total = jobs.iter().map(|j| j.layer.size).sum();
+    crate::progress::in_phase(progress, "downloading", layer_total, || {
+        follow::flushing(&staged, |flush| {
+            run_parallel(jobs.len(), opts.threads, |i| {
+                let job = &jobs[i];
+                let n = fetch::fetch_layer(source, job, &file_locks)?;
+                read.fetch_add(n, Ordering::Relaxed);
+                crate::progress::advance(progress, job.layer.size);
+                for t in &job.targets {
+                    flush.written(t.file, job.length);
+                    if let Some(f) = &follower {
+                        f.written(t.file, t.offset, job.length)?;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
     })?;
     // Every file: its digest against the index (when hashed), fsync.
-    run_parallel(index.files.len(), opts.threads, |i| {
-        let f = &index.files[i];
-        let Some(follower) = &follower else {
-            return stage::sync_file(&staged[i]);
-        };
-        let Some(d) = follower.digest(i) else {
-            return Err(UnpackError::Io {
-                path: PathBuf::from(&f.path),
-                source: std::io::Error::other("file was not completely written"),
-            }
-            .into());
-        };
-        if d != f.digest {
-            return Err(UnpackError::FileDigest {
-                path: f.path.clone(),
-                expected: f.digest,
-                actual: d,
-            }
-            .into());
-        }
-        stage::sync_file(&staged[i])
+    let file_total = index.files.iter().map(|f| f.size).sum();
+    crate::progress::in_phase(progress, "writing", file_total, || {
+        run_parallel(index.files.len(), opts.threads, |i| {
+            let f = &index.files[i];
+            let r = finish_file(f, i, &staged, follower.as_ref());
+            crate::progress::advance(progress, f.size);
+            r
+        })
     })?;
     // The index's files were checked against the statement before any chunk was fetched
     // (verify_index), and, when hashed, every written file against the index just above.
@@ -659,6 +677,35 @@ pub fn unpack_model<S: BlobSource + Sync>(
             Error::Spec(e.into())
         })?,
     })
+}
+
+/// A staged file once every chunk landed: its digest against the index (when hashed
+/// while written), then fsync.
+fn finish_file(
+    f: &pqreg_spec::artifact::File,
+    i: usize,
+    staged: &[PathBuf],
+    follower: Option<&follow::Follower>,
+) -> Result<(), Error> {
+    let Some(follower) = follower else {
+        return stage::sync_file(&staged[i]);
+    };
+    let Some(d) = follower.digest(i) else {
+        return Err(UnpackError::Io {
+            path: PathBuf::from(&f.path),
+            source: std::io::Error::other("file was not completely written"),
+        }
+        .into());
+    };
+    if d != f.digest {
+        return Err(UnpackError::FileDigest {
+            path: f.path.clone(),
+            expected: f.digest,
+            actual: d,
+        }
+        .into());
+    }
+    stage::sync_file(&staged[i])
 }
 
 /// The index's files as the statement lists them (path, plaintext digest, size).

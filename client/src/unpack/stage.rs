@@ -139,6 +139,15 @@ impl Staging {
                     Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
                     _ => PathBuf::from("."),
                 };
+                // Said here with the user's path: creating the staging directory would
+                // fail naming its internal name.
+                if !parent.is_dir() {
+                    return Err(UnpackError::NoParent {
+                        out: out.to_owned(),
+                        parent,
+                    }
+                    .into());
+                }
                 let prefix = format!(".{name}.pqreg-partial-");
                 remove_stale(&parent, &prefix);
                 (parent, prefix, false)

@@ -16,6 +16,10 @@ pub struct Cli {
     /// Output format: `text` for people, `json` for machines.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text, global = true)]
     pub output: Output,
+    /// No progress bars (they are drawn on stderr only when it is a terminal and the
+    /// output is text).
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

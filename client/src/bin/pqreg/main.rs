@@ -9,6 +9,7 @@
 mod cli;
 mod cmd;
 mod common;
+mod progress;
 mod report;
 mod signals;
 
@@ -26,6 +27,7 @@ fn main() -> ProcessExit {
     // clap exits 2 on usage errors and 0 for --help/--version, as EXIT_CODES.md says.
     let cli = Cli::parse();
     let output = cli.output;
+    progress::configure(output == Output::Text, cli.quiet);
     if let Err(e) = signals::install(output) {
         print_error(
             output,

@@ -54,7 +54,7 @@ pub(crate) fn run(a: &LoginArgs) -> anyhow::Result<Outcome> {
         Ok(c) => c,
         Err(e) => {
             return Err(fail(
-                exit::ERROR,
+                exit::UNREACHABLE,
                 format!("could not reach {host} to check the credentials: {e}"),
                 "Check the registry address and that it is running; nothing was stored.",
             ));

@@ -10,13 +10,46 @@ use crate::common::{
 use pqreg::exit;
 use pqreg::pack::{PackOptions, pack_model};
 use pqreg::paths::Paths;
-use pqreg::reference::Target;
+use pqreg::reference::{Reference, Target};
 use pqreg::registry_io::RegistrySink;
 use pqreg::tlog::LogClient;
+use pqreg::transfer::TransferError;
 
 /// `pqreg push DIR REF`.
 pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
+    push(a, &r).map_err(|e| refused_push(e, &r))
+}
+
+/// A push the registry refused is said as one: the first request a push makes may be a
+/// read (does the blob exist?), and the registry's answer to it ("may not pull") would
+/// send the publisher looking for the wrong permission.
+fn refused_push(e: anyhow::Error, r: &Reference) -> anyhow::Error {
+    let unauthorized = |t: &TransferError| matches!(t, TransferError::Unauthorized { .. });
+    let refused = e.chain().any(|c| {
+        c.downcast_ref::<TransferError>().is_some_and(unauthorized)
+            || matches!(c.downcast_ref::<pqreg::Error>(), Some(pqreg::Error::Transfer(t)) if unauthorized(t))
+    });
+    if !refused {
+        return e;
+    }
+    fail(
+        exit::ERROR,
+        format!(
+            "{} refused the push to {}: the credentials in use do not allow pushing there",
+            r.registry(),
+            r.repository()
+        ),
+        format!(
+            "Run `pqreg login {}` with an account that has pull and push access to {}, or ask the registry's operator for it.",
+            r.registry(),
+            r.name()
+        ),
+    )
+}
+
+fn push(a: &PushArgs, r: &Reference) -> anyhow::Result<Outcome> {
+    let r = r.clone();
     let tag = match (r.digest(), r.target()) {
         (None, Target::Tag(t)) => t.to_owned(),
         _ => {
@@ -96,6 +129,8 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         opts.log_hook = Some(&mut submitter);
     }
     opts.recipients = &recipients;
+    let bars = crate::progress::bars();
+    opts.progress = bars.as_ref().map(|b| b as &dyn pqreg::progress::Progress);
     opts.follow_symlinks = a.follow_symlinks;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
@@ -126,7 +161,7 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
             "uploaded_blobs": st.uploaded_blobs,
             "skipped_blobs": st.skipped_blobs,
             "files": packed.stats.files,
-            "model_bytes": packed.stats.model_bytes,
+            "bytes": packed.stats.model_bytes,
             "chunks": packed.stats.chunks,
             "reused_chunks": packed.stats.reused_chunks,
             "new_chunk_blobs": packed.stats.new_chunk_blobs,

@@ -156,7 +156,7 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> anyhow::Result<Outcome> {
             "previous_signer": done.previous_signer.to_string(),
             "action": if add { "add" } else { "remove" },
             "key_id": changed.to_string(),
-            "recipients": done.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "recipients": pqreg::inspect::recipients_of(&done.config),
             "tag": tag,
             "signer": signing.key_id().to_string(),
             "reused_layers": done.reused_layers,

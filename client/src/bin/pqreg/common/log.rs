@@ -6,10 +6,11 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
+use pqreg_spec::keys::KeyId;
 use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
 use pqreg_spec::merkle::Hash;
 use pqreg_spec::note::Note;
-use pqreg_spec::policy::PolicyLog;
+use pqreg_spec::policy::{Policy, PolicyLog};
 use serde_json::json;
 
 use super::{Outcome, fail, load_policy, registry_arg};
@@ -101,45 +102,76 @@ pub(crate) fn update_text(u: &Update) -> (String, serde_json::Value) {
     }
 }
 
-pub(crate) fn entry_json(e: &LogEntry) -> serde_json::Value {
-    let (kind, statement, signer) = match &e.kind {
+/// What an entry records, in words: the kind of change it logs.
+pub(crate) fn change(kind: &EntryKind) -> &'static str {
+    match kind {
+        // A push and a recipient change both log a new signature; the entry alone does
+        // not tell them apart (the statement it names does).
+        EntryKind::Signature { .. } => "signed (push or recipient change)",
+        EntryKind::Tag => "tag moved",
+        EntryKind::TagDelete => "tag deleted",
+        EntryKind::ManifestDelete => "manifest deleted",
+    }
+}
+
+/// An entry time (POSIX seconds, UTC) in RFC 3339, e.g. `2026-12-06T20:00:00Z`.
+pub(crate) fn rfc3339(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The trust policy's name for a key, if it declares the key with one.
+pub(crate) fn key_name(policy: Option<&Policy>, id: &KeyId) -> Option<String> {
+    policy.and_then(|p| p.key(id)).and_then(|k| k.name.clone())
+}
+
+pub(crate) fn entry_json(e: &LogEntry, policy: Option<&Policy>) -> serde_json::Value {
+    let (kind, statement, signer, signer_name) = match &e.kind {
         EntryKind::Signature { statement, signer } => (
             "signature",
             Some(statement.to_string()),
             Some(signer.to_string()),
+            key_name(policy, signer),
         ),
-        other => (other.name(), None, None),
+        other => (other.name(), None, None, None),
     };
     json!({
         "kind": kind,
+        "change": change(&e.kind),
         "repository": e.repository,
         "tag": e.tag,
         "manifest": e.manifest.to_string(),
         "statement": statement,
         "signer": signer,
+        "signer_name": signer_name,
         "time": e.time,
+        "time_rfc3339": rfc3339(e.time),
     })
 }
 
-pub(crate) fn entry_line(index: u64, e: &LogEntry) -> String {
+/// One entry as a line: index, kind, `repo:tag@digest`, signer (with the policy's name
+/// for it), time (RFC 3339) and what changed, tab-separated.
+pub(crate) fn entry_line(index: u64, e: &LogEntry, policy: Option<&Policy>) -> String {
     let tag = e
         .tag
         .as_deref()
         .map(|t| format!(":{t}"))
         .unwrap_or_default();
-    match &e.kind {
-        EntryKind::Signature { signer, .. } => format!(
-            "{index}\tsignature\t{}{tag}@{}\tsigner {signer}\ttime {}",
-            e.repository, e.manifest, e.time
-        ),
-        other => format!(
-            "{index}\t{}\t{}{tag}@{}\ttime {}",
-            other.name(),
-            e.repository,
-            e.manifest,
-            e.time
-        ),
-    }
+    let signer = match &e.kind {
+        EntryKind::Signature { signer, .. } => match key_name(policy, signer) {
+            Some(n) => format!("\tsigner {signer} ({n})"),
+            None => format!("\tsigner {signer}"),
+        },
+        _ => String::new(),
+    };
+    format!(
+        "{index}\t{}\t{}{tag}@{}{signer}\ttime {}\t{}",
+        e.kind.name(),
+        e.repository,
+        e.manifest,
+        rfc3339(e.time),
+        change(&e.kind)
+    )
 }
 
 pub(crate) fn parse_digest(s: &str, flag: &str) -> anyhow::Result<Digest> {

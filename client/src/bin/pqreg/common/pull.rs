@@ -58,6 +58,8 @@ pub(crate) fn pull(
     let source = RegistrySource::new(&client, repo, &paths.cache)?.cache_layers(flags.cache);
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
+    let bars = crate::progress::bars();
+    opts.progress = bars.as_ref().map(|b| b as &dyn pqreg::progress::Progress);
     if let Some(state) = &tag_state {
         opts.expected.tag = tag;
         if !flags.allow_rollback {

@@ -6,16 +6,26 @@ use pqreg_spec::merkle::leaf_hash;
 use serde_json::json;
 
 use crate::cli::LogGetArgs;
-use crate::common::{Outcome, advance, b64, entry_json, head_json, with_log};
+use crate::common::{Outcome, advance, b64, entry_json, head_json, load_policy, with_log};
+use pqreg::paths::Paths;
+use pqreg_spec::policy::Policy;
 
 /// `pqreg log get`.
 pub(crate) fn run(a: &LogGetArgs) -> anyhow::Result<Outcome> {
-    with_log(&a.log, |log| get(log, a.index))
+    let policy = load_policy(a.log.policy.as_deref(), &Paths::from_process_env())?;
+    with_log(&a.log, |log| get(log, a.index, &policy))
 }
 
-fn get(log: &Log<'_>, index: u64) -> Result<Outcome, LogError> {
+fn get(log: &Log<'_>, index: u64, policy: &Policy) -> Result<Outcome, LogError> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
+    if index >= size {
+        return Err(LogError::PastEnd {
+            origin: log.origin().to_owned(),
+            index,
+            size,
+        });
+    }
     let entry = log.entry(index, size)?;
     let mut tiles = log.tiles(size);
     let proof = log.check_inclusion(&mut tiles, &entry, index, &c)?;
@@ -35,7 +45,7 @@ fn get(log: &Log<'_>, index: u64) -> Result<Outcome, LogError> {
         json: json!({
             "index": index,
             "entry": text,
-            "fields": entry_json(&parsed),
+            "fields": entry_json(&parsed, Some(policy)),
             "leaf_hash": b64(&leaf_hash(&entry)),
             "proof": proof.iter().map(b64).collect::<Vec<_>>(),
             "checkpoint": head_json(&TreeHead::of(&c)),

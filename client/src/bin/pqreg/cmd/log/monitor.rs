@@ -10,9 +10,10 @@ use serde_json::json;
 
 use crate::cli::LogMonitorArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_line, head_json, load_policy, parse_digest, registry_arg,
-    with_log,
+    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, parse_digest,
+    registry_arg, with_log,
 };
+use pqreg_spec::policy::Policy;
 
 /// `pqreg log monitor`.
 pub(crate) fn run(a: &LogMonitorArgs) -> anyhow::Result<Outcome> {
@@ -32,63 +33,106 @@ pub(crate) fn run(a: &LogMonitorArgs) -> anyhow::Result<Outcome> {
             .authorize(&format!("{host}/{repo}"), &KeyId(*signer))
             .is_ok()
     };
-    with_log(&a.log, |log| monitor(log, &keys, &a.repo, &expected))
+    with_log(&a.log, |log| {
+        monitor(log, &keys, &a.repo, &expected, &policy)
+    })
 }
 
-/// The monitor's position in a log: the next entry index to read.
+/// The monitor's positions in a log, one per filter (`key:<id>`, `repo:<name>`): the next
+/// entry index that filter has not seen. A JSON object; an older file holding one decimal
+/// for every filter is read as no positions, so each filter reads its history once.
 const MONITOR_STATE: &str = "monitor";
+
+type Positions = std::collections::BTreeMap<String, u64>;
+
+fn read_positions(log: &Log<'_>) -> Result<Positions, LogError> {
+    let Some(b) = log.store().read(MONITOR_STATE)? else {
+        return Ok(Positions::new());
+    };
+    if std::str::from_utf8(&b).is_ok_and(|t| t.trim().parse::<u64>().is_ok()) {
+        return Ok(Positions::new());
+    }
+    serde_json::from_slice(&b).map_err(|e| LogError::Io {
+        path: log.store().dir().join(MONITOR_STATE),
+        cause: std::io::Error::other(format!(
+            "not the monitor's positions ({e}); delete the file to read every entry again"
+        )),
+    })
+}
 
 fn monitor(
     log: &Log<'_>,
     keys: &[Digest],
     repos: &[String],
     expected: &dyn Fn(&str, &Digest) -> bool,
+    policy: &Policy,
 ) -> Result<Outcome, LogError> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
-    let from = match log.store().read(MONITOR_STATE)? {
-        Some(b) => std::str::from_utf8(&b)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| LogError::Io {
-                path: log.store().dir().join(MONITOR_STATE),
-                cause: std::io::Error::other("not a decimal entry index"),
-            })?,
-        None => 0,
-    };
+    let mut positions = read_positions(log)?;
+    let key_filter = |k: &Digest| format!("key:{k}");
+    let repo_filter = |r: &str| format!("repo:{r}");
+    let filters: Vec<String> = keys
+        .iter()
+        .map(key_filter)
+        .chain(repos.iter().map(|r| repo_filter(r)))
+        .collect();
+    let pos = |f: &str| positions.get(f).copied().unwrap_or(0).min(size);
+    // Each filter reports only entries it has not seen; the scan starts at the oldest.
+    let from = filters.iter().map(|f| pos(f)).min().unwrap_or(size);
+    let key_from: Vec<(Digest, u64)> = keys.iter().map(|k| (*k, pos(&key_filter(k)))).collect();
+    let repo_from: Vec<(&str, u64)> = repos
+        .iter()
+        .map(|r| (r.as_str(), pos(&repo_filter(r))))
+        .collect();
     let mut tiles = log.tiles(size);
     let mut reports = Vec::new();
     let mut lines = Vec::new();
-    for index in from.min(size)..size {
+    for index in from..size {
         let entry = log.entry(index, size)?;
         // Every entry read is proven to be the leaf of the verified checkpoint: a tile or
         // bundle that does not hash to the root stops the monitor (exit 13).
         log.check_inclusion(&mut tiles, &entry, index, &c)?;
         let text = String::from_utf8_lossy(&entry).into_owned();
-        let mut report = |reason: &str, line: String| {
-            reports.push(json!({"kind": "entry", "reason": reason, "index": index, "entry": text}));
+        let mut report = |reason: &str, line: String, fields: serde_json::Value| {
+            reports.push(json!({"kind": "entry", "reason": reason, "index": index, "entry": text, "fields": fields}));
             lines.push(format!("{reason}\t{line}"));
         };
         match LogEntry::parse(&entry) {
-            Err(e) => report("malformed-entry", format!("{index}\t{e}")),
+            Err(e) => {
+                // A malformed entry concerns every filter that has not seen it.
+                report("malformed-entry", format!("{index}\t{e}"), json!(null));
+            }
             Ok(e) => {
                 let signer = match &e.kind {
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                let watched_repo = repos.contains(&e.repository);
+                let watched_repo = repo_from
+                    .iter()
+                    .any(|(r, p)| *r == e.repository && index >= *p);
+                let watched_key =
+                    signer.is_some_and(|s| key_from.iter().any(|(k, p)| *k == s && index >= *p));
+                let line = || entry_line(index, &e, Some(policy));
+                let fields = || entry_json(&e, Some(policy));
                 if watched_repo && signer.is_some_and(|s| !expected(&e.repository, &s)) {
-                    report("unexpected-signer", entry_line(index, &e));
-                } else if signer.is_some_and(|s| keys.contains(&s)) {
-                    report("watched-signer", entry_line(index, &e));
+                    report("unexpected-signer", line(), fields());
+                } else if watched_key {
+                    report("watched-signer", line(), fields());
                 } else if watched_repo {
-                    report("watched-repository", entry_line(index, &e));
+                    report("watched-repository", line(), fields());
                 }
             }
         }
     }
-    log.store()
-        .write(MONITOR_STATE, format!("{size}\n").as_bytes())?;
+    for f in &filters {
+        positions.insert(f.clone(), size);
+    }
+    let state = serde_json::to_vec_pretty(&positions).map_err(|e| LogError::Io {
+        path: log.store().dir().join(MONITOR_STATE),
+        cause: std::io::Error::other(e),
+    })?;
+    log.store().write(MONITOR_STATE, &state)?;
     eprintln!(
         "pqreg: read entries {from}..{size} of {} (checkpoint {}), {} reported",
         log.origin(),

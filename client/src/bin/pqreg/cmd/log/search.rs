@@ -8,13 +8,17 @@ use serde_json::json;
 
 use crate::cli::LogSearchArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_json, entry_line, head_json, parse_digest, with_log,
+    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, parse_digest,
+    with_log,
 };
+use pqreg::paths::Paths;
+use pqreg_spec::policy::Policy;
 
 /// `pqreg log search`.
 pub(crate) fn run(a: &LogSearchArgs) -> anyhow::Result<Outcome> {
     let filter = SearchFilter::new(a)?;
-    with_log(&a.log, |log| search(log, &filter))
+    let policy = load_policy(a.log.policy.as_deref(), &Paths::from_process_env())?;
+    with_log(&a.log, |log| search(log, &filter, &policy))
 }
 
 struct SearchFilter {
@@ -71,7 +75,7 @@ impl SearchFilter {
 /// Most result pages one search reads.
 const MAX_SEARCH_PAGES: usize = 100;
 
-fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
+fn search(log: &Log<'_>, filter: &SearchFilter, policy: &Policy) -> Result<Outcome, LogError> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
     let mut tiles = log.tiles(size);
@@ -126,7 +130,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
     Ok(Outcome {
         text: hits
             .iter()
-            .map(|(i, e, _)| entry_line(*i, e))
+            .map(|(i, e, _)| entry_line(*i, e, Some(policy)))
             .collect::<Vec<_>>()
             .join("\n"),
         json: json!({
@@ -135,7 +139,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
             "entries": hits.iter().map(|(i, e, b)| json!({
                 "index": i,
                 "entry": String::from_utf8_lossy(b),
-                "fields": entry_json(e),
+                "fields": entry_json(e, Some(policy)),
             })).collect::<Vec<_>>(),
         }),
     })
