@@ -226,7 +226,7 @@ fn copy_within_and_across_registries() {
             &format!("{}/nothing/here:v1", reg.addr),
             &format!("{}/x/y", reg2.addr),
         ],
-        1,
+        3,
     );
     assert!(e.contains("not found"), "{e}");
     push_plain_image(&reg, "images/plain");
