@@ -156,7 +156,7 @@ fn inspect_and_recipients() {
     assert!(o.status.success(), "{}", show(&o));
     let removed: Value = serde_json::from_slice(&o.stdout).unwrap();
     check_doc("recipients", &removed);
-    assert_eq!(recipient_ids(&removed), [id_b.clone()]);
+    assert_eq!(recipient_ids(&removed), vec![id_b.to_string()]);
     assert_eq!(removed["key_id"], id_a.as_str());
     let o = k.pull(&r, "a", "out-a2");
     assert_eq!(o.status.code(), Some(14), "{}", show(&o));
