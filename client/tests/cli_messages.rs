@@ -136,3 +136,60 @@ fn an_unreachable_registry_exits_5() {
     let err = exits(&o, 5);
     assert!(err.contains("127.0.0.1:9"), "{err}");
 }
+
+/// Progress bars: drawn on stderr when it is a terminal (a pty from util-linux `script`),
+/// never with `--quiet`, `-o json` or when stderr is a pipe.
+#[test]
+fn progress_only_on_a_terminal() {
+    let reg = start_with_origin("models.test/log");
+    let k = Keys::new();
+    let h = k.h();
+    policy(&h.join("trust.toml"), &h.join("signer.pub"), &[&reg]);
+    k.push(&reg, "models/tiny:v1", "a", "signer");
+    let r = format!("{}/models/tiny:v1", reg.addr);
+    let on_a_terminal = |flags: &str, out: &str| {
+        let cmd = format!(
+            "{} {flags} pull {r} {} --identity {} --policy {}",
+            env!("CARGO_BIN_EXE_pqreg"),
+            k.p(out),
+            k.p("a.key"),
+            k.p("trust.toml"),
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("HOME", h)
+            .env("XDG_CACHE_HOME", h.join("cache"))
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("DOCKER_CONFIG", h.join("docker"))
+            .output()
+            .expect("util-linux `script` runs the command on a pseudo-terminal");
+        assert!(o.status.success(), "{}", show(&o));
+        assert!(h.join(out).is_dir(), "{}", show(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let drawn = on_a_terminal("", "out-tty");
+    assert!(
+        drawn.contains("downloading [") && drawn.contains("writing ["),
+        "{drawn}"
+    );
+    assert!(drawn.contains("B/s"), "{drawn}");
+    for (flags, out) in [("--quiet", "out-quiet"), ("-o json", "out-json")] {
+        let t = on_a_terminal(flags, out);
+        assert!(!t.contains("downloading ["), "{flags}: {t}");
+    }
+    let o = pqreg(
+        h,
+        &[
+            "pull",
+            &r,
+            &k.p("out-pipe"),
+            "--identity",
+            &k.p("a.key"),
+            "--policy",
+            &k.p("trust.toml"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("downloading ["));
+}
