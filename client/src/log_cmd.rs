@@ -12,7 +12,7 @@ use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey, check_repository};
 use pqreg_spec::merkle::{Hash, leaf_hash};
 use pqreg_spec::note::Note;
 use pqreg_spec::policy::PolicyLog;
@@ -300,8 +300,8 @@ fn entry_json(e: &LogEntry) -> serde_json::Value {
     };
     json!({
         "kind": kind,
-        "repository": e.repository,
-        "tag": e.tag,
+        "repository": e.repository.to_string(),
+        "tag": e.tag.as_ref().map(ToString::to_string),
         "manifest": e.manifest.to_string(),
         "statement": statement,
         "signer": signer,
@@ -310,11 +310,7 @@ fn entry_json(e: &LogEntry) -> serde_json::Value {
 }
 
 fn entry_line(index: u64, e: &LogEntry) -> String {
-    let tag = e
-        .tag
-        .as_deref()
-        .map(|t| format!(":{t}"))
-        .unwrap_or_default();
+    let tag = e.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
     match &e.kind {
         EntryKind::Signature { signer, .. } => format!(
             "{index}\tsignature\t{}{tag}@{}\tsigner {signer}\ttime {}",
@@ -390,14 +386,35 @@ impl SearchFilter {
         q
     }
 
-    fn matches(&self, e: &LogEntry) -> bool {
+    /// Whether `e` matches; a keyed entry (spec/transparency-log.md §3.2) matches the
+    /// repository through its id under `key` in the log `origin`.
+    fn matches(&self, e: &LogEntry, key: Option<&NameKey>, origin: &str) -> bool {
         let signer = match &e.kind {
             EntryKind::Signature { signer, .. } => Some(signer.0),
             _ => None,
         };
         self.manifest.is_none_or(|m| m == e.manifest)
             && self.signer.is_none_or(|s| Some(s) == signer)
-            && self.repository.as_ref().is_none_or(|r| *r == e.repository)
+            && self
+                .repository
+                .as_ref()
+                .is_none_or(|r| e.names_repository(r, key, origin).unwrap_or(false))
+    }
+}
+
+/// The log name key of `repository` (spec/transparency-log.md §3.2), or `None` with a
+/// warning when the registry has none or will not give it (keyed entries of the
+/// repository are then neither shown nor matched).
+fn name_key(log: &Log<'_>, repository: &str) -> Option<NameKey> {
+    match log.api().and_then(|c| c.name_key(repository)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!(
+                "pqreg: warning: no log name key for {repository} ({e}); entries that name it \
+                 by a keyed id are not recognised"
+            );
+            None
+        }
     }
 }
 
@@ -409,6 +426,10 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
     let size = c.checkpoint.size;
     let mut tiles = log.tiles(size);
     let client_base = log.origin().to_owned();
+    let key = match &filter.repository {
+        Some(r) => name_key(log, r),
+        None => None,
+    };
     let mut hits = Vec::new();
     let mut after: Option<u64> = None;
     let mut truncated = false;
@@ -429,7 +450,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
                 index: h.index,
                 cause: source,
             })?;
-            if !filter.matches(&e) {
+            if !filter.matches(&e, key.as_ref(), log.origin()) {
                 return Err(LogError::EntryMismatch(format!(
                     "search of {client_base} returned entry {} that does not match the filter",
                     h.index
@@ -496,6 +517,9 @@ fn monitor(
         None => 0,
     };
     let mut tiles = log.tiles(size);
+    // Keyed entries (spec/transparency-log.md §3.2) of a watched repository are recognised
+    // by the ids computed with its name key, fetched once.
+    let keys_of_repos: Vec<Option<NameKey>> = repos.iter().map(|r| name_key(log, r)).collect();
     let mut reports = Vec::new();
     let mut lines = Vec::new();
     for index in from.min(size)..size {
@@ -515,8 +539,15 @@ fn monitor(
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                let watched_repo = repos.contains(&e.repository);
-                if watched_repo && signer.is_some_and(|s| !expected(&e.repository, &s)) {
+                let watched = repos
+                    .iter()
+                    .zip(&keys_of_repos)
+                    .find(|(r, k)| e.names_repository(r, k.as_ref(), log.origin()) == Ok(true))
+                    .map(|(r, _)| r.as_str());
+                let watched_repo = watched.is_some();
+                if let Some(r) = watched
+                    && signer.is_some_and(|s| !expected(r, &s))
+                {
                     report("unexpected-signer", entry_line(index, &e));
                 } else if signer.is_some_and(|s| keys.contains(&s)) {
                     report("watched-signer", entry_line(index, &e));

@@ -12,8 +12,7 @@ use crate::manifest;
 use crate::meta::PutRefused;
 use crate::meta::{ManifestRecord, now};
 use crate::names::{self, Reference};
-use crate::state::{AppState, pump};
-use crate::storage::collect_limited;
+use crate::state::{AppState, SmallBodyError, read_small_body};
 use crate::tlog::QueuedEntry;
 use pqreg_spec::logentry::{LogEntry, LogEntryError};
 
@@ -21,12 +20,14 @@ fn unknown(reference: &str) -> ApiError {
     ApiError::new(Code::ManifestUnknown).detail(json!({ "reference": reference }))
 }
 
-/// Queues a registry-authored log entry (spec/transparency-log.md §3.1). Called while the
+/// Queues a registry-authored log entry (spec/transparency-log.md §3.1), with keyed names
+/// where §3.2 says so. Called while the
 /// metadata store's change lock is held, so entries are sequenced in commit order. A
 /// failure does not undo the change that committed: it is reported in the server's log.
 fn queue(st: &AppState, entry: Result<LogEntry, LogEntryError>) -> Option<QueuedEntry> {
     let queued = entry
         .map_err(|e| e.to_string())
+        .and_then(|e| crate::tlog::names::prepare(st, e).map_err(|err| err.to_string()))
         .and_then(|e| st.log.enqueue(&e).map_err(|err| err.to_string()));
     match queued {
         Ok(q) => Some(q),
@@ -194,12 +195,11 @@ pub async fn put(
     {
         return Err(too_large(limit));
     }
-    let (rx, feed) = pump(payload, st.metrics.clone());
-    let ((), body) = tokio::join!(feed, collect_limited(rx, limit));
-    let bytes = match body {
-        Ok(Ok(b)) => b,
-        Ok(Err(())) => return Err(too_large(limit)),
-        Err(_) => return Err(ApiError::new(Code::ManifestInvalid).msg("request body ended early")),
+    // Read like an upload body: bounded, with the idle timeout and minimum rate.
+    let bytes = match read_small_body(&st, payload, limit).await {
+        Ok(b) => b,
+        Err(SmallBodyError::TooLarge) => return Err(too_large(limit)),
+        Err(SmallBodyError::Cut(why)) => return Err(ApiError::new(Code::ManifestInvalid).msg(why)),
     };
     let digest = Digest::sha256(&bytes);
     let tag = match reference {
