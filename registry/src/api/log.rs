@@ -242,8 +242,9 @@ async fn read_body(
         Ok(b) => Ok(b),
         Err(SmallBodyError::TooLarge) => Err(ApiError::new(code)
             .with_status(413)
-            .msg(format!("body larger than {limit} bytes"))),
-        Err(SmallBodyError::Cut(why)) => Err(ApiError::new(code).msg(why)),
+            .msg(format!("body larger than {limit} bytes"))
+            .closing()),
+        Err(SmallBodyError::Cut(why)) => Err(ApiError::new(code).msg(why).closing()),
     }
 }
 

@@ -198,8 +198,10 @@ pub async fn put(
     // Read like an upload body: bounded, with the idle timeout and minimum rate.
     let bytes = match read_small_body(&st, payload, limit).await {
         Ok(b) => b,
-        Err(SmallBodyError::TooLarge) => return Err(too_large(limit)),
-        Err(SmallBodyError::Cut(why)) => return Err(ApiError::new(Code::ManifestInvalid).msg(why)),
+        Err(SmallBodyError::TooLarge) => return Err(too_large(limit).closing()),
+        Err(SmallBodyError::Cut(why)) => {
+            return Err(ApiError::new(Code::ManifestInvalid).msg(why).closing());
+        }
     };
     let digest = Digest::sha256(&bytes);
     let tag = match reference {
