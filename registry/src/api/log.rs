@@ -383,6 +383,12 @@ pub(super) async fn check_bundle_referrer(
     if parsed.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
         return Ok(());
     }
+    // pqreg's statements and log entries name manifests by SHA-256 only.
+    let crate::digest::BlobDigest::Sha256(subject) = subject else {
+        return Err(ApiError::new(Code::LogEntryMissing)
+            .msg("a signature bundle's subject must be a sha256 digest")
+            .detail(json!({ "subject": subject.to_string() })));
+    };
     let missing = |reason: String| {
         ApiError::new(Code::LogEntryMissing)
             .msg(reason)

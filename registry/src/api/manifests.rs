@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{header, repo, response};
 use crate::auth::tags::TagRefusal;
+use crate::digest::BlobDigest;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::manifest;
 use crate::meta::PutRefused;
@@ -89,9 +90,16 @@ impl TagGuard {
     }
 }
 
-fn parse_stored(d: &str) -> Result<Digest, LogEntryError> {
-    d.parse::<Digest>()
-        .map_err(|_| LogEntryError::BadDigest("manifest"))
+/// The SHA-256 digest the log names a stored manifest by: its key, or for one stored under
+/// a SHA-512 digest, the SHA-256 of its bytes.
+fn log_digest(m: &crate::meta::Meta, repo: &str, stored: &str) -> Result<Digest, LogEntryError> {
+    if let Ok(d) = stored.parse::<Digest>() {
+        return Ok(d);
+    }
+    match m.get_manifest(repo, stored) {
+        Ok(Some((_, bytes))) => Ok(Digest::sha256(&bytes)),
+        _ => Err(LogEntryError::BadDigest("manifest")),
+    }
 }
 
 /// Whether an `Accept` header admits `media_type`. No header (or an empty one) admits
@@ -203,14 +211,27 @@ pub async fn put(
             return Err(ApiError::new(Code::ManifestInvalid).msg(why).closing());
         }
     };
+    // The log names the manifest by its SHA-256 (pqreg's formats are SHA-256 only); the
+    // registry stores and serves it under the digest the client pushed it by: SHA-512 if
+    // the reference is one, else SHA-256 (spec/api.md, Manifests).
     let digest = Digest::sha256(&bytes);
-    let tag = match reference {
-        Reference::Digest(d) if d != digest => {
-            return Err(ApiError::new(Code::DigestInvalid)
-                .detail(json!({ "expected": d.to_string(), "actual": digest.to_string() })));
+    let (served_as, tag) = match reference {
+        Reference::Digest(d) => {
+            let actual = match d {
+                BlobDigest::Sha256(_) => BlobDigest::Sha256(digest),
+                BlobDigest::Sha512(_) => {
+                    let mut h = d.hasher();
+                    h.update(&bytes);
+                    h.finalize()
+                }
+            };
+            if actual != d {
+                return Err(ApiError::new(Code::DigestInvalid)
+                    .detail(json!({ "expected": d.to_string(), "actual": actual.to_string() })));
+            }
+            (d, None)
         }
-        Reference::Digest(_) => None,
-        Reference::Tag(t) => Some(t),
+        Reference::Tag(t) => (BlobDigest::Sha256(digest), Some(t)),
     };
     let parsed = manifest::parse(&bytes, header(&req, "Content-Type"))
         .map_err(|e| ApiError::new(Code::ManifestInvalid).detail(json!({ "reason": e })))?;
@@ -219,14 +240,14 @@ pub async fn put(
     let rec = ManifestRecord {
         media_type: parsed.media_type.clone(),
         size,
-        blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
-        children: parsed.children.iter().map(Digest::to_string).collect(),
+        blobs: parsed.blobs.iter().map(BlobDigest::to_string).collect(),
+        children: parsed.children.iter().map(BlobDigest::to_string).collect(),
         subject: parsed.subject.map(|s| s.to_string()),
         created: now(),
     };
     let desc = parsed
         .subject
-        .map(|_| parsed.referrer_descriptor(&digest, size));
+        .map(|_| parsed.referrer_descriptor(&served_as, size));
     // Tag rules: who may move this tag, and whether it is set once (decided in the
     // write transaction, like the move itself).
     let immutable = match &tag {
@@ -239,7 +260,7 @@ pub async fn put(
         None => None,
     };
     let frozen = immutable.is_some();
-    let (n, ds) = (name.clone(), digest.to_string());
+    let (n, ds) = (name.clone(), served_as.to_string());
     let state = st.clone();
     // Whether the tag moved is decided in the manifest's write transaction, and its entry
     // is queued before any later change commits (spec/transparency-log.md §3.1).
@@ -266,8 +287,8 @@ pub async fn put(
     };
     logged(&name, queued.into_iter().collect()).await;
     let mut r = response(StatusCode::CREATED);
-    r.insert_header(("Location", format!("/v2/{name}/manifests/{digest}")))
-        .insert_header(("Docker-Content-Digest", digest.to_string()));
+    r.insert_header(("Location", format!("/v2/{name}/manifests/{served_as}")))
+        .insert_header(("Docker-Content-Digest", served_as.to_string()));
     if let Some(s) = parsed.subject {
         r.insert_header(("OCI-Subject", s.to_string()));
     }
@@ -306,13 +327,23 @@ pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
         .db(move |m| match reference {
             Reference::Tag(t) => m
                 .delete_tag(&n, &t, |was| {
-                    let e = parse_stored(was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
+                    let e =
+                        log_digest(m, &n, was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
                     queue(&state, e).into_iter().collect::<Vec<_>>()
                 })
                 .map(Ok),
-            Reference::Digest(d) => {
+            Reference::Digest(stored) => {
+                let ds = stored.to_string();
+                let d = match stored {
+                    BlobDigest::Sha256(d) => d,
+                    // Logged by its SHA-256, read before it goes (none: nothing to delete).
+                    BlobDigest::Sha512(_) => match m.get_manifest(&n, &ds)? {
+                        Some((_, bytes)) => Digest::sha256(&bytes),
+                        None => return Ok(Ok(None)),
+                    },
+                };
                 let protected = |t: &str| g.check(&n, t, true).is_err();
-                m.delete_manifest(&n, &d.to_string(), protected, |tags| {
+                m.delete_manifest(&n, &ds, protected, |tags| {
                     let time = now();
                     let mut entries: Vec<_> = tags
                         .iter()
