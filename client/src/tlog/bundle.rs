@@ -372,7 +372,14 @@ impl ProofLog<'_> {
     pub fn check(&self, e: &TlogEntry, ctx: &LogContext<'_>) -> Result<(TreeHead, bool), LogError> {
         let body = &e.canonicalized_body;
         // Offline there is no registry to hand out a name key: a keyed entry
-        // (spec/transparency-log.md §3.2) is refused here; verify it online.
+        // (spec/transparency-log.md §3.2, §11) is refused here; verify it online.
+        if parse_entry(e)?.is_keyed() {
+            return Err(LogError::EntryMismatch(
+                "the log entry names its repository by a keyed id, which only the registry's \
+                 name key can check: verify online, without --offline"
+                    .into(),
+            ));
+        }
         check_entry(e, ctx, None)?;
         if self.proof.extra.as_deref() != Some(&body[..]) || self.proof.index != e.log_index {
             return Err(LogError::EntryMismatch(
