@@ -3,7 +3,8 @@
 //! against the real registry:
 //!
 //! - push (which checks its own submission's entry) and pull by tag with the log check on
-//!   both verify the keyed entry with the name key fetched from the registry;
+//!   both verify the keyed entry with the name key fetched from the registry; `pqreg log
+//!   search --repo` and `log monitor --repo` find the repository's keyed entries;
 //! - a registry (here a forwarder in front of the real one) that hands out another
 //!   repository's name key for `models/tiny` cannot make the entry pass: the ids do not
 //!   match and the pull is refused (exit 13), as an entry naming another repository is.
@@ -167,6 +168,54 @@ fn keyed_log_entries_verify_with_the_registrys_name_key_and_only_with_it() {
     // The puller fetches the key and the keyed entry verifies.
     let o = pull(&k, &r, "out1");
     assert!(o.status.success(), "{}", show(&o));
+
+    // `pqreg log search --repo` and `log monitor --repo` recognise the keyed entries of
+    // models/tiny (its tag move and its signature) by the ids under its key, and only those.
+    let trust_s = trust.to_str().unwrap();
+    let found = json(
+        k.h(),
+        &[
+            "log",
+            "search",
+            &reg.addr,
+            "--policy",
+            trust_s,
+            "--repo",
+            "models/tiny",
+        ],
+    );
+    let hits = found["entries"].as_array().unwrap();
+    let kinds: Vec<&str> = hits
+        .iter()
+        .map(|e| e["fields"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["tag", "signature"], "{found}");
+    assert!(
+        hits.iter().all(|e| e["fields"]["repository"]
+            .as_str()
+            .unwrap()
+            .starts_with("id:")),
+        "{found}"
+    );
+    let m = json(
+        k.h(),
+        &[
+            "log",
+            "monitor",
+            &reg.addr,
+            "--policy",
+            trust_s,
+            "--repo",
+            "models/tiny",
+        ],
+    );
+    let reasons: Vec<&str> = m["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["watched-repository", "watched-repository"], "{m}");
 
     // Through the forwarder that swaps in models/evil's key: refused.
     let via = format!("{lying}/models/tiny:v1");
