@@ -201,7 +201,7 @@ pub async fn put(
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > limit as u64)
     {
-        return Err(too_large(limit));
+        return Err(too_large(limit).closing());
     }
     // Read like an upload body: bounded, with the idle timeout and minimum rate.
     let bytes = match read_small_body(&st, payload, limit).await {
