@@ -7,7 +7,7 @@ use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey, check_repository};
 use pqreg_spec::merkle::Hash;
 use pqreg_spec::note::Note;
 use pqreg_spec::policy::{Policy, PolicyLog};
@@ -138,8 +138,8 @@ pub(crate) fn entry_json(e: &LogEntry, policy: Option<&Policy>) -> serde_json::V
     json!({
         "kind": kind,
         "change": change(&e.kind),
-        "repository": e.repository,
-        "tag": e.tag,
+        "repository": e.repository.to_string(),
+        "tag": e.tag.as_ref().map(ToString::to_string),
         "manifest": e.manifest.to_string(),
         "statement": statement,
         "signer": signer,
@@ -152,11 +152,7 @@ pub(crate) fn entry_json(e: &LogEntry, policy: Option<&Policy>) -> serde_json::V
 /// One entry as a line: index, kind, `repo:tag@digest`, signer (with the policy's name
 /// for it), time (RFC 3339) and what changed, tab-separated.
 pub(crate) fn entry_line(index: u64, e: &LogEntry, policy: Option<&Policy>) -> String {
-    let tag = e
-        .tag
-        .as_deref()
-        .map(|t| format!(":{t}"))
-        .unwrap_or_default();
+    let tag = e.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
     let signer = match &e.kind {
         EntryKind::Signature { signer, .. } => match key_name(policy, signer) {
             Some(n) => format!("\tsigner {signer} ({n})"),
@@ -192,4 +188,20 @@ pub(crate) fn check_repo(r: &str) -> anyhow::Result<()> {
             "Give the repository without the registry host, e.g. --repo org/model.",
         )
     })
+}
+
+/// The log name key of `repository` (spec/transparency-log.md §3.2), or `None` with a
+/// warning when the registry has none or will not give it (keyed entries of the
+/// repository are then neither shown nor matched).
+pub(crate) fn name_key(log: &Log<'_>, repository: &str) -> Option<NameKey> {
+    match log.api().and_then(|c| c.name_key(repository)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!(
+                "pqreg: warning: no log name key for {repository} ({e}); entries that name it \
+                 by a keyed id are not recognised"
+            );
+            None
+        }
+    }
 }

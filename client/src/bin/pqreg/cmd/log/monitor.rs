@@ -5,13 +5,13 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogError, TreeHead};
 use pqreg_spec::Digest;
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey};
 use serde_json::json;
 
 use crate::cli::LogMonitorArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, parse_digest,
-    registry_arg, with_log,
+    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, name_key,
+    parse_digest, registry_arg, with_log,
 };
 use pqreg_spec::policy::Policy;
 
@@ -86,6 +86,9 @@ fn monitor(
         .map(|r| (r.as_str(), pos(&repo_filter(r))))
         .collect();
     let mut tiles = log.tiles(size);
+    // Keyed entries (spec/transparency-log.md §3.2) of a watched repository are recognised
+    // by the ids computed with its name key, fetched once.
+    let keys_of_repos: Vec<Option<NameKey>> = repos.iter().map(|r| name_key(log, r)).collect();
     let mut reports = Vec::new();
     let mut lines = Vec::new();
     for index in from..size {
@@ -108,14 +111,22 @@ fn monitor(
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                let watched_repo = repo_from
+                let watched = repos
                     .iter()
-                    .any(|(r, p)| *r == e.repository && index >= *p);
+                    .zip(&keys_of_repos)
+                    .zip(&repo_from)
+                    .find(|((r, k), (_, p))| {
+                        index >= *p && e.names_repository(r, k.as_ref(), log.origin()) == Ok(true)
+                    })
+                    .map(|((r, _), _)| r.as_str());
+                let watched_repo = watched.is_some();
                 let watched_key =
                     signer.is_some_and(|s| key_from.iter().any(|(k, p)| *k == s && index >= *p));
                 let line = || entry_line(index, &e, Some(policy));
                 let fields = || entry_json(&e, Some(policy));
-                if watched_repo && signer.is_some_and(|s| !expected(&e.repository, &s)) {
+                if let Some(r) = watched
+                    && signer.is_some_and(|s| !expected(r, &s))
+                {
                     report("unexpected-signer", line(), fields());
                 } else if watched_key {
                     report("watched-signer", line(), fields());
