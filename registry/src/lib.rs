@@ -97,17 +97,17 @@ pub fn build_server(
         n => n,
     };
     let limits = state.cfg.limits.clone();
-    let sessions = state.upload_sessions.clone();
     // sendfile writes into plain TCP sockets only; TLS connections stream through rustls.
     let sendfile = state.cfg.sendfile && !state.cfg.tls.enabled();
     let data = web::Data::new(state);
     let app_data = data.clone();
     let mut server = HttpServer::new(move || {
         let metrics = app_data.metrics.clone();
-        let access = app_data.auth.clone();
         App::new()
             .app_data(app_data.clone())
-            .wrap(auth::middleware::Guard::new(access, sessions.clone()))
+            // Access is checked per route (api::configure); the header limit for every
+            // request, matched or not.
+            .wrap(actix_web::middleware::from_fn(auth::middleware::header_limit))
             .wrap(
                 DefaultHeaders::new()
                     .add(("Docker-Distribution-API-Version", "registry/2.0"))
