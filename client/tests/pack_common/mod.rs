@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pqreg::Error;
 use pqreg::pack::{DirSink, PackOptions, PackedModel, pack_model};
@@ -13,9 +13,11 @@ use pqreg_spec::policy::Policy;
 
 pub const REPO: &str = "registry.example/models/tiny";
 
-pub fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
-}
+/// The workspace root, the fixture model and third-party tools: one file for every crate.
+#[path = "../../../tests/src/tools.rs"]
+pub mod tools;
+#[allow(unused_imports)] // each test binary uses a subset
+pub use tools::tiny;
 
 pub struct Keys {
     pub signer: SigningKey,

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/src/tools.rs"]
+mod tools;
+
 /// A registry process with its own data directory, killed on drop.
 pub struct Registry {
     child: Child,
@@ -165,19 +168,7 @@ pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
 /// API, no log) on a free 127.0.0.1 port with a temp config and storage root; `None`
 /// when it is not installed (the test is skipped; under CI=true it fails).
 pub fn start_docker_registry() -> Option<Registry> {
-    if Command::new("docker-registry")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        let msg = "docker-registry not installed; .ci/setup installs it";
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true: {msg}"
-        );
-        eprintln!("SKIPPED: {msg}");
-        return None;
-    }
+    tools::tool("docker-registry", &["--version"])?;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
