@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+// A test binary may include several *_common modules, each with this (stateless,
+// std-only) file.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../../tests/src/tools.rs"]
 mod tools;
 
