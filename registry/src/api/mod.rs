@@ -264,4 +264,64 @@ mod tests {
         let want: Vec<&str> = Need::ALL.iter().map(|n| n.as_str()).collect();
         assert_eq!(names, want);
     }
+
+    /// The log submission handler itself refuses a request that carries no access
+    /// decision (issue 12 §6: it used to skip the push check then, i.e. fail open). Every
+    /// route's guard leaves one, so the handler is mounted here without its guard.
+    #[test]
+    fn submission_without_access_decision_is_refused() {
+        use base64::Engine as _;
+        use pqreg_spec::Digest;
+        use pqreg_spec::dsse::Envelope;
+        use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
+        use pqreg_spec::statement::{FileEntry, PAYLOAD_TYPE, Statement};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = crate::config::Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            ..crate::config::Config::default()
+        };
+        let state = web::Data::new(crate::open_state(cfg).expect("state"));
+        // A manifest that does not exist: a handler that skipped the push check would go on
+        // and answer 404 MANIFEST_UNKNOWN instead of refusing.
+        let m = Digest::sha256(b"no such manifest");
+        let key = SigningKey::generate(SignatureAlgorithm::MlDsa65).expect("key");
+        let file = FileEntry {
+            path: "model.safetensors".into(),
+            digest: Digest::sha256(b"weights"),
+            size: 7,
+        };
+        let payload = Statement::from_files("m", &[file], Some(m))
+            .expect("statement")
+            .to_json();
+        let env = Envelope::sign(PAYLOAD_TYPE, payload, &[&key]).expect("sign");
+        let env: serde_json::Value = serde_json::from_slice(&env.to_json()).expect("json");
+        let spki =
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_spki_der());
+        let body = serde_json::to_vec(&serde_json::json!({"repository": "acme/model",
+            "tag": "v1", "manifest": m.to_string(), "dsseEnvelope": env, "publicKey": spki}))
+        .expect("body");
+        actix_web::rt::System::new().block_on(async move {
+            use actix_web::test as at;
+            let app = at::init_service(
+                actix_web::App::new()
+                    .app_data(state.clone())
+                    .route("/log/v1/entries", web::post().to(log::submit)),
+            )
+            .await;
+            let req = at::TestRequest::post()
+                .uri("/log/v1/entries")
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body)
+                .to_request();
+            let resp = at::call_service(&app, req).await;
+            let status = resp.status().as_u16();
+            let bytes = at::read_body(resp).await;
+            let text = String::from_utf8_lossy(&bytes);
+            assert_eq!(status, 403, "{text}");
+            assert!(text.contains("DENIED"), "{text}");
+            assert_eq!(state.log.head().size, 0, "nothing was logged");
+        });
+    }
 }
