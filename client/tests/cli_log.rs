@@ -13,11 +13,8 @@
 //! - offline proofs and `verify --offline`, proofs after the log grew, a witness quorum.
 #![allow(clippy::unwrap_used)]
 
-mod cli_common;
-mod log_common;
-mod registry_common;
-use log_common::*;
-use registry_common::{start, start_in, start_in_env};
+use crate::log_common::*;
+use crate::registry_common::{start, start_in, start_in_env};
 
 /// The `reason`s of a `log monitor -o json` run, in order.
 fn reasons(m: &serde_json::Value) -> Vec<&str> {

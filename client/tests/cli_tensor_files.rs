@@ -22,10 +22,9 @@ use pqreg::chunker::{ChunkKind, Method, PlanParams, plan_file};
 use pqreg_spec::compress::Layout;
 use serde_json::Value;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, files, ok, policy};
-use registry_common::{Registry, start};
+use crate::cli_common;
+use crate::cli_common::{Home, files, ok, policy};
+use crate::registry_common::{Registry, start};
 
 const MIB: u64 = 1 << 20;
 

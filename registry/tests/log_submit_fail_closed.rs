@@ -5,11 +5,9 @@
 //! `api::tests::submission_without_access_decision_is_refused`.)
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common::signed::Publisher;
 use actix_web::test as at;
 use actix_web::{App, web};
-use common::signed::Publisher;
 use pqreg_registry::auth::Mode;
 use pqreg_registry::config::Config;
 use pqreg_spec::Digest;

@@ -6,13 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The workspace root, the fixture model and third-party tools: one file for every crate.
-// A test binary may include several *_common modules, each with this (stateless,
-// std-only) file.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../../tests/src/tools.rs"]
-pub mod tools;
-#[allow(unused_imports)] // each test binary uses a subset
+pub(crate) use crate::tools;
 pub use tools::{model_signing, tiny, tool};
 
 /// Runs `pqreg` with a private XDG environment under `home`.

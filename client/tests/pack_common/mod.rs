@@ -13,13 +13,7 @@ use pqreg_spec::policy::Policy;
 
 pub const REPO: &str = "registry.example/models/tiny";
 
-/// The workspace root, the fixture model and third-party tools: one file for every crate.
-// A test binary may include several *_common modules, each with this (stateless,
-// std-only) file.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../../tests/src/tools.rs"]
-pub mod tools;
-#[allow(unused_imports)] // each test binary uses a subset
+use crate::tools;
 pub use tools::tiny;
 
 pub struct Keys {

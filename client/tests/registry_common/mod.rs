@@ -10,11 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-// A test binary may include several *_common modules, each with this (stateless,
-// std-only) file.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../../tests/src/tools.rs"]
-mod tools;
+use crate::tools;
 
 /// A registry process with its own data directory, killed on drop.
 pub struct Registry {
