@@ -1,6 +1,6 @@
 //! Shared helpers of the tests that run the `pqreg` binary against registries: a private
-//! XDG environment, keys, a trust policy, third-party tools. Each test binary uses a
-//! subset (hence `dead_code`).
+//! XDG environment, keys, a trust policy, third-party tools. Not every helper is in use
+//! (hence `dead_code`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The real `pqreg-registry` binary on 127.0.0.1 for the client's end-to-end tests:
 //! built once per test run, started on a free port with its own data directory, ready
-//! when `/v2/` answers, killed on drop; its `/metrics` counters. Each test binary uses a
-//! subset (hence `dead_code`).
+//! when `/v2/` answers, killed on drop; its `/metrics` counters. Not every helper is in use
+//! (hence `dead_code`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
