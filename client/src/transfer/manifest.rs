@@ -5,6 +5,7 @@ use pqreg_spec::Digest;
 use pqreg_spec::oci::{ImageIndex, MAX_MANIFEST_LEN, media_types};
 
 use super::Inner;
+use super::bounded::Got;
 use super::error::{Failure, TransferError, classify};
 use super::retry::retry;
 
@@ -51,21 +52,22 @@ impl Inner {
         let (tag, want) = split_reference(reference)?;
         let image = self.reference(repo, tag, want.as_ref())?;
         let op = format!("get manifest {repo}:{reference}");
-        let (body, _) = retry(self.opts.retry, &op, |_| async {
-            self.oci
-                .pull_manifest_raw(&image, &self.auth, &ACCEPT)
+        let url = self.manifest_url(&image, reference);
+        let got = retry(self.opts.retry, &op, |_| async {
+            self.bounded_get(&image, &url, &ACCEPT, MAX_MANIFEST_LEN, &op)
                 .await
-                .map_err(|e| classify(&op, &self.host, e))
         })
         .await?;
-        if body.len() > MAX_MANIFEST_LEN {
-            return Err(TransferError::BadResponse {
-                op,
-                message: format!("manifest of {} bytes is over the 4 MiB limit", body.len()),
-            });
-        }
-        // oci-client checked the digest already; check it with our own type too, so the
-        // digest we hand out is the one we computed.
+        let body = match got {
+            Got::Ok(b) => b.bytes,
+            Got::NotFound(message) => {
+                return Err(TransferError::NotFound {
+                    op,
+                    message: format!("HTTP 404: {}", message.trim()),
+                });
+            }
+        };
+        // Checked against the digest asked for; the digest handed out is the one computed.
         let digest = Digest::sha256(&body);
         if let Some(want) = want
             && want != digest
@@ -82,7 +84,7 @@ impl Inner {
                 .into(),
         })?;
         Ok(FetchedManifest {
-            bytes: body.to_vec(),
+            bytes: body,
             media_type,
             digest,
         })
@@ -132,22 +134,64 @@ impl Inner {
     ) -> Result<ImageIndex, TransferError> {
         let image = self.reference(repo, None, Some(digest))?;
         let op = format!("list referrers of {repo}@{digest}");
-        let index = retry(self.opts.retry, &op, |_| async {
-            self.oci
-                .pull_referrers(&image, artifact_type)
-                .await
-                .map_err(|e| classify(&op, &self.host, e))
+        let mut url = format!("{}/v2/{repo}/referrers/{digest}", self.base_url(&image));
+        if let Some(t) = artifact_type {
+            url.push_str("?artifactType=");
+            url.push_str(&percent_encode(t));
+        }
+        let got = retry(self.opts.retry, &op, |_| async {
+            self.bounded_get(
+                &image,
+                &url,
+                &[media_types::OCI_INDEX],
+                MAX_MANIFEST_LEN,
+                &op,
+            )
+            .await
         })
         .await?;
-        // oci-client's index type to ours (strictly checked) through its JSON form.
-        let json = serde_json::to_vec(&index).map_err(|e| TransferError::BadResponse {
-            op: op.clone(),
-            message: e.to_string(),
-        })?;
-        ImageIndex::from_json(&json).map_err(|e| TransferError::BadResponse {
+        let (json, filter) = match got {
+            Got::Ok(b) => (b.bytes, false),
+            // A registry without the referrers API answers 404: the referrers tag schema
+            // (distribution-spec v1.1) holds the list as an index tagged `sha256-<hex>`;
+            // no such tag means no referrers. That index is not filtered by the registry.
+            Got::NotFound(_) => {
+                match self
+                    .get_manifest(repo, &format!("sha256-{}", digest.hex()))
+                    .await
+                {
+                    Ok(m) => (m.bytes, true),
+                    Err(TransferError::NotFound { .. }) => return Ok(empty_index()),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let mut index = ImageIndex::from_json(&json).map_err(|e| TransferError::BadResponse {
             op,
             message: format!("the referrers index is not a valid OCI index: {e}"),
-        })
+        })?;
+        if let (true, Some(t)) = (filter, artifact_type) {
+            index
+                .manifests
+                .retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok(index)
+    }
+
+    /// `scheme://registry` of `image`.
+    fn base_url(&self, image: &oci_client::Reference) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}", image.resolve_registry())
+    }
+
+    /// The manifest URL of `image`, named by `reference` (a tag or digest, checked by
+    /// [`Inner::reference`]).
+    fn manifest_url(&self, image: &oci_client::Reference, reference: &str) -> String {
+        format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base_url(image),
+            image.repository()
+        )
     }
 
     pub(crate) async fn list_tags(&self, repo: &str) -> Result<Vec<String>, TransferError> {
@@ -183,6 +227,32 @@ impl Inner {
 
 fn classify_tags(op: &str, host: &str, e: OciDistributionError) -> Failure {
     classify(op, host, e)
+}
+
+/// An empty OCI index: the referrers of a manifest nothing refers to.
+fn empty_index() -> ImageIndex {
+    ImageIndex {
+        schema_version: 2,
+        media_type: Some(media_types::OCI_INDEX.to_owned()),
+        artifact_type: None,
+        manifests: Vec::new(),
+        subject: None,
+        annotations: None,
+    }
+}
+
+/// `s` with everything but RFC 3986 unreserved characters percent-encoded (a media type
+/// in a query string: `+` must not become a space).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The body's `mediaType`, else what its structure says it is.
