@@ -86,6 +86,19 @@ pub enum UnpackError {
         /// One of its entries.
         entry: String,
     },
+    /// The output directory exists and belongs to another user than the one pulling (and
+    /// not to root): its owner could replace the verified files once they are in it.
+    #[error(
+        "{dir} belongs to uid {owner}, not to you (uid {me}) or root; its owner could replace the model after it is verified: pull into a directory you own"
+    )]
+    OutputNotOwned {
+        /// The output directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of the pull.
+        me: u32,
+    },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
     BadOutput(PathBuf),
@@ -200,6 +213,7 @@ impl UnpackError {
             UnpackError::Io { .. }
             | UnpackError::OutputExists(_)
             | UnpackError::OutputNotEmpty { .. }
+            | UnpackError::OutputNotOwned { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
