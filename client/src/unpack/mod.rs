@@ -420,34 +420,68 @@ fn find_signature<S: BlobSource>(
         }
         .into());
     }
-    let mut first_err = None;
-    for r in referrers
+    // ML-DSA bundles first, then classical ones: whether a classical key may sign is the
+    // policy's decision (`min_algorithm`, step 5), not the unauthenticated annotation's.
+    let algorithm_of = |r: &Descriptor| {
+        r.annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+            .and_then(|a| parse_algorithm(a))
+    };
+    let bundles = referrers
         .iter()
-        .filter(|r| {
-            r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-                && r.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                    .and_then(|a| parse_algorithm(a))
-                    .is_some_and(|a| {
-                        matches!(
-                            a,
-                            SignatureAlgorithm::MlDsa44
-                                | SignatureAlgorithm::MlDsa65
-                                | SignatureAlgorithm::MlDsa87
-                        )
-                    })
-        })
-        .take(MAX_BUNDLES_TRIED)
-    {
+        .filter(|r| r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE));
+    let ml_dsa = bundles
+        .clone()
+        .filter(|r| algorithm_of(r).is_some_and(is_ml_dsa));
+    let classical = bundles.filter(|r| algorithm_of(r).is_some_and(|a| !is_ml_dsa(a)));
+    let mut first_err: Option<Error> = None;
+    for r in ml_dsa.chain(classical).take(MAX_BUNDLES_TRIED) {
         match verify_one(source, manifest_digest, r, opts) {
             Ok(v) => return Ok(v),
             Err(e) => {
-                first_err.get_or_insert(e);
+                // A listed key too weak for the policy says more than a key it does not
+                // list at all (the ML-DSA bundle of a signer the policy does not name).
+                if first_err
+                    .as_ref()
+                    .is_none_or(|f| unknown_signer(f) && weak_algorithm(&e))
+                {
+                    first_err = Some(e);
+                }
             }
         }
     }
     Err(first_err.unwrap_or_else(|| UnpackError::NoSignature(*manifest_digest).into()))
+}
+
+fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
+    matches!(
+        a,
+        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
+    )
+}
+
+/// The signature verified under no key the policy (or keyring) lists.
+fn unknown_signer(e: &Error) -> bool {
+    use pqreg_spec::dsse::{DsseError, SigningError};
+    matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Dsse(
+            DsseError::UnknownSigner(_) | DsseError::NoAcceptedKeys
+        )))
+    )
+}
+
+/// The key is listed, but below the policy's `min_algorithm`.
+fn weak_algorithm(e: &Error) -> bool {
+    use pqreg_spec::dsse::SigningError;
+    use pqreg_spec::policy::PolicyError;
+    matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Policy(
+            PolicyError::WeakAlgorithm { .. }
+        )))
+    )
 }
 
 fn verify_one<S: BlobSource>(
