@@ -124,6 +124,11 @@ pub struct PushArgs {
     /// snapshot is all symlinks into its blobs/); links to directories are refused.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Pad every chunk and the index to their Padmé lengths, so the registry sees rounded
+    /// sizes instead of exact ones (spec/encryption.md 6.5). Chunks are then stored
+    /// uncompressed: uploads grow by the compression they lose, plus under 3.2%.
+    #[arg(long, conflicts_with = "unencrypted")]
+    pub pad: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,

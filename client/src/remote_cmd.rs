@@ -265,6 +265,7 @@ pub(crate) fn push(a: &PushArgs) -> anyhow::Result<Outcome> {
     }
     opts.recipients = &recipients;
     opts.follow_symlinks = a.follow_symlinks;
+    opts.pad = a.pad;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
     opts.binding = Some(binding.clone());

@@ -180,6 +180,16 @@ pub enum UnpackError {
         /// Computed.
         actual: Digest,
     },
+    /// A byte of a chunk's size padding is not zero (spec/encryption.md §6.5).
+    #[error(
+        "chunk {chunk}: padding byte at {offset} is not zero: do not use the model, and report it to the publisher"
+    )]
+    ChunkPadding {
+        /// The chunk.
+        chunk: Digest,
+        /// Offset of the byte in the sealed plaintext.
+        offset: u64,
+    },
     /// A written file does not hash to its index digest.
     #[error("{path}: content digest {actual}, index says {expected}")]
     FileDigest {
@@ -222,6 +232,7 @@ impl UnpackError {
             | UnpackError::BlobSize { .. }
             | UnpackError::ChunkLength { .. }
             | UnpackError::ChunkDigest { .. }
+            | UnpackError::ChunkPadding { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
             UnpackError::NoSignature(_)
             | UnpackError::NoClassicSignature(_)
@@ -743,6 +754,7 @@ fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<f
                     chunk: c.digest,
                     key: c.key.clone(),
                     length: c.length,
+                    padding: c.padding.unwrap_or(0),
                     targets: Vec::new(),
                 })
                 .targets
