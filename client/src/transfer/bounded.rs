@@ -27,6 +27,8 @@ pub(crate) struct PullAuth(tokio::sync::Mutex<HashMap<String, Option<HeaderValue
 /// A bounded answer: status 2xx and the body.
 pub(crate) struct Body {
     pub(crate) bytes: Vec<u8>,
+    /// The `Docker-Content-Digest` header, when the registry sent one.
+    pub(crate) digest_header: Option<String>,
 }
 
 /// What a bounded GET got.
@@ -145,6 +147,11 @@ async fn read_limited(
     {
         return Err(too_long(format!("Content-Length {n}")));
     }
+    let digest_header = resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut bytes = Vec::with_capacity(announced.map_or(0, |n| n as usize).min(limit));
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport(op, host, e))? {
         if bytes.len() + chunk.len() > limit {
@@ -155,7 +162,10 @@ async fn read_limited(
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Body { bytes })
+    Ok(Body {
+        bytes,
+        digest_header,
+    })
 }
 
 /// A reqwest error without an HTTP status: connection, timeout or body errors are worth

@@ -58,8 +58,8 @@ impl Inner {
                 .await
         })
         .await?;
-        let body = match got {
-            Got::Ok(b) => b.bytes,
+        let (body, announced) = match got {
+            Got::Ok(b) => (b.bytes, b.digest_header),
             Got::NotFound(message) => {
                 return Err(TransferError::NotFound {
                     op,
@@ -67,8 +67,18 @@ impl Inner {
                 });
             }
         };
-        // Checked against the digest asked for; the digest handed out is the one computed.
+        // Checked against the digest asked for, and against the one the registry announces
+        // (`Docker-Content-Digest`, sha256 only); the digest handed out is the one computed.
         let digest = Digest::sha256(&body);
+        if let Some(said) = announced.and_then(|h| h.trim().parse::<Digest>().ok())
+            && said != digest
+        {
+            return Err(TransferError::mismatch(
+                format!("manifest {repo}:{reference} (Docker-Content-Digest)"),
+                &said,
+                &digest,
+            ));
+        }
         if let Some(want) = want
             && want != digest
         {
