@@ -31,7 +31,7 @@ use pqreg_spec::policy::parse_algorithm;
 use crate::Error;
 use crate::inspect::check_model;
 use crate::pack::{BlobSink as _, LogHook, LogRequest};
-use crate::remote::RegistrySink;
+use crate::registry_io::RegistrySink;
 use crate::transfer::{BlobFile, PushOutcome, RegistryClient, TransferError};
 
 /// Why a copy failed beyond transfer and format errors.

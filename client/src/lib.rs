@@ -4,7 +4,7 @@
 //! OCI tools ([`auth`]), the chunk planner with its strict safetensors header reader
 //! ([`chunker`]), key files ([`keyfile`]), XDG paths ([`paths`]) and the exit codes
 //! ([`exit`]), packing ([`pack`]) and verify-before-write unpacking ([`unpack`]), registry
-//! transfers ([`transfer`]) and the two joined ([`remote`]), the transparency-log
+//! transfers ([`transfer`]) and the two joined ([`registry_io`]), the transparency-log
 //! client ([`tlog`]), and what works on stored models: [`inspect`], recipient changes
 //! ([`rewrap`]) and [`copy`].
 #![forbid(unsafe_code)]
@@ -21,10 +21,11 @@ pub mod login_check;
 pub mod oms;
 pub mod pack;
 pub mod paths;
+pub mod previous;
 pub mod reference;
-pub mod remote;
+pub mod registry_io;
 pub mod rewrap;
-pub mod seen;
+pub mod tag_state;
 pub mod tlog;
 pub mod transfer;
 pub mod unpack;

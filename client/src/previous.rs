@@ -11,24 +11,25 @@
 //! configures that log). Anything else, including a network error while checking, starts
 //! a new lineage, and push says why.
 
-use pqreg::paths::Paths;
-use pqreg::reference::Reference;
-use pqreg::remote::RegistrySource;
-use pqreg::rewrap::own_key_policy;
-use pqreg::tlog::BundleLog;
-use pqreg::transfer::{RegistryClient, TransferError};
-use pqreg::unpack::{UnpackOptions, VerifiedIndex, verify_index};
 use pqreg_spec::Digest;
 use pqreg_spec::artifact::Index;
 use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{RecipientPrivateKey, VerifyingKey};
 use pqreg_spec::policy::Policy;
 
-use crate::remote_cmd::credential;
+use crate::Error;
+use crate::auth::AuthEnv;
+use crate::paths::Paths;
+use crate::reference::Reference;
+use crate::registry_io::RegistrySource;
+use crate::rewrap::own_key_policy;
+use crate::tlog::BundleLog;
+use crate::transfer::{RegistryClient, TransferError};
+use crate::unpack::{UnpackOptions, VerifiedIndex, verify_index};
 
 /// What push may reuse, and what to tell the user.
 #[derive(Debug, Default)]
-pub(crate) struct Previous {
+pub struct Previous {
     /// The tag's current manifest, if the tag exists.
     pub digest: Option<Digest>,
     /// Its index and content secret, when it verified and may be reused.
@@ -43,7 +44,7 @@ pub(crate) struct Previous {
 
 /// The tag's current version, for reuse only if it verifies (see the module docs).
 /// `policy`: the pusher's trust policy, if any; `signer`: the key push signs with.
-pub(crate) fn verified_previous(
+pub fn verified_previous(
     client: &RegistryClient,
     r: &Reference,
     tag: &str,
@@ -51,7 +52,7 @@ pub(crate) fn verified_previous(
     signer: &VerifyingKey,
     policy: Option<&Policy>,
     paths: &Paths,
-) -> anyhow::Result<Previous> {
+) -> Result<Previous, Error> {
     let repo = r.repository();
     let digest = match client.get_manifest(repo, tag) {
         Ok(m) => m.digest,
@@ -67,7 +68,7 @@ pub(crate) fn verified_previous(
         return Ok(prev);
     };
     let source = RegistrySource::new(client, repo, &paths.cache)?;
-    let check = |p: &Policy| -> Result<VerifiedIndex, pqreg::Error> {
+    let check = |p: &Policy| -> Result<VerifiedIndex, Error> {
         let mut opts = UnpackOptions::new(r.name(), p);
         opts.identity = Some(identity);
         // The log of the pusher's policy verifies the entry: required where that policy
@@ -76,7 +77,11 @@ pub(crate) fn verified_previous(
         let bundle_log = BundleLog {
             policy: log_policy,
             registry: r.registry().to_owned(),
-            credential: credential(r).ok().flatten(),
+            credential: AuthEnv::from_process_env()
+                .lookup(r.registry())
+                .ok()
+                .flatten()
+                .map(|(c, _)| c),
             state: paths.state.clone(),
         };
         opts.log_verifier = Some(&bundle_log);

@@ -19,7 +19,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use pqreg::pack::{BlobSink, SignOptions, seal_index, sign_model};
-use pqreg::remote::{RegistrySink, RegistrySource};
+use pqreg::registry_io::{RegistrySink, RegistrySource};
 use pqreg::tlog::{LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferOptions};
 use pqreg::unpack::{BlobSource, read_index};

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use pqreg::remote::RegistrySource;
+use pqreg::registry_io::RegistrySource;
 use pqreg::transfer::{RegistryClient, TransferOptions};
 use pqreg::unpack::{BlobSource, read_index};
 use pqreg_spec::Digest;

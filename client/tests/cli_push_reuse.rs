@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use pqreg::pack::{BlobSink, MemoryGrant, PackOptions, pack_model};
-use pqreg::remote::{RegistrySink, RegistrySource};
+use pqreg::registry_io::{RegistrySink, RegistrySource};
 use pqreg::transfer::{RegistryClient, TransferOptions};
 use pqreg::unpack::read_index;
 use pqreg_spec::Digest;

@@ -20,7 +20,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
 use pqreg::pack::{PackOptions, pack_model};
-use pqreg::remote::RegistrySink;
+use pqreg::registry_io::RegistrySink;
 use pqreg::tlog::{LogClient, Submitter};
 use pqreg::transfer::{RegistryClient, TransferOptions};
 use pqreg_spec::keys::PrivateKey;

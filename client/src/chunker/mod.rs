@@ -21,6 +21,7 @@
 //! the rule chose for it ([`ChunkSpec::layout`]).
 
 pub mod safetensors;
+#[cfg(any(test, feature = "test-support"))]
 pub mod synth;
 
 pub use pqreg_spec::artifact::chunking::MAX_HEADER_LEN;

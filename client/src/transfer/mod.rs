@@ -79,7 +79,7 @@ pub struct TransferOptions {
     pub read_timeout: Duration,
     /// Whether a downloaded blob is fsynced (file, then directory after the rename) before
     /// [`RegistryClient::pull_blob_to`] returns. Default true. A caller that re-hashes
-    /// what it finds from earlier runs, as [`crate::remote::RegistrySource`] does with its
+    /// what it finds from earlier runs, as [`crate::registry_io::RegistrySource`] does with its
     /// cache, can turn it off: a blob torn by a crash is then caught and fetched again.
     pub fsync_downloads: bool,
 }

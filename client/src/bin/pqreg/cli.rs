@@ -1,10 +1,9 @@
-//! The command line, declared with clap's derive API. Handlers live in `main.rs`.
+//! The command line, declared with clap's derive API: every argument type of every
+//! command. `main.rs` dispatches each command to its file under `cmd/`.
 
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-
-pub use crate::log_cmd::LogCommand;
 
 /// Push, pull and verify encrypted, post-quantum signed ML models.
 ///
@@ -304,4 +303,93 @@ pub struct LoginArgs {
 pub struct RegistryArg {
     /// Registry host[:port].
     pub registry: String,
+}
+
+/// `pqreg log …`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Fetch the log's newest checkpoint, verify it with the policy's log keys, check it
+    /// is consistent with the stored one, store it and print it.
+    Checkpoint(LogArgs),
+    /// Print entry INDEX, verified included in the newest checkpoint.
+    Get(LogGetArgs),
+    /// Search entries by manifest digest, signer key ID or repository (each result's
+    /// inclusion proof is verified before it is printed).
+    Search(LogSearchArgs),
+    /// Prove the log consistent from the stored checkpoint to the newest; print both.
+    Verify(LogArgs),
+    /// Read every entry added since the last run (from the tiles) and report those of
+    /// the watched keys and repositories.
+    Monitor(LogMonitorArgs),
+    /// Write an offline proof (C2SP tlog-proof) of a model's signature entry, and with
+    /// --layout the model itself, for `pqreg verify --offline`.
+    Proof(LogProofArgs),
+}
+
+/// The log to use.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Registry host[:port] whose log to read.
+    pub registry: String,
+    /// Trust policy with the log's keys in `[[logs]]` (default:
+    /// $XDG_CONFIG_HOME/pqreg/policy.toml).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `pqreg log get`.
+#[derive(Debug, Args)]
+pub struct LogGetArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Entry index.
+    pub index: u64,
+}
+
+/// `pqreg log search`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("filter").required(true).multiple(true).args(["digest", "key", "repo"])))]
+pub struct LogSearchArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Manifest digest (sha256:…).
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Signer key ID (sha256:…).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Repository (without the registry host).
+    #[arg(long)]
+    pub repo: Option<String>,
+}
+
+/// `pqreg log monitor`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("watch").required(true).multiple(true).args(["key", "repo"])))]
+pub struct LogMonitorArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Signer key ID to watch (repeatable).
+    #[arg(long)]
+    pub key: Vec<String>,
+    /// Repository to watch (repeatable).
+    #[arg(long)]
+    pub repo: Vec<String>,
+}
+
+/// `pqreg log proof`.
+#[derive(Debug, Args)]
+pub struct LogProofArgs {
+    /// The model: host[:port]/repo[:tag][@sha256:hex].
+    pub reference: String,
+    /// Write the proof here (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write the model, its config, index, chunks and signature referrer as an OCI
+    /// image layout in DIR (for `pqreg verify --offline`).
+    #[arg(long, value_name = "DIR")]
+    pub layout: Option<PathBuf>,
+    /// Trust policy with the log's keys (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }

@@ -48,6 +48,6 @@ fn stop(output: Output, code: ExitCode, name: &str) -> ! {
     } else {
         format!("stopped by {name}")
     };
-    crate::print_error(output, code, &message, code.action);
+    crate::report::print_error(output, code, &message, code.action);
     std::process::exit(i32::from(code.code))
 }

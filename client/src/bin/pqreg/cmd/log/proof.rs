@@ -1,20 +1,18 @@
 //! `pqreg log proof REF` writes an offline proof (C2SP tlog-proof, spec/transparency-log.md
 //! §11) of the model's signature entry, verified against the log's newest checkpoint, and
 //! optionally an OCI image layout holding the model with its signature referrer;
-//! `pqreg verify --offline --layout DIR --proof FILE REF` checks both without network.
+//! `pqreg verify --offline --layout DIR --proof FILE REF` (`cmd/verify.rs`) checks both
+//! without network.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use clap::Args;
-use pqreg::exit;
 use pqreg::pack::{BlobSink, DirSink};
 use pqreg::paths::Paths;
 use pqreg::reference::Target;
-use pqreg::tlog::{LogError, ProofLog, TreeHead, log_id};
+use pqreg::tlog::{LogError, TreeHead, log_id};
 use pqreg::transfer::RegistryClient;
-use pqreg::unpack::{DirSource, UnpackOptions};
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle};
@@ -23,24 +21,8 @@ use pqreg_spec::oci::{self, Descriptor, ImageManifest};
 use pqreg_spec::policy::parse_algorithm;
 use serde_json::json;
 
-use crate::{Outcome, fail, parse_ref};
-
-/// `pqreg log proof`.
-#[derive(Debug, Args)]
-pub struct LogProofArgs {
-    /// The model: host[:port]/repo[:tag][@sha256:hex].
-    pub reference: String,
-    /// Write the proof here (default: stdout).
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// Also write the model, its config, index, chunks and signature referrer as an OCI
-    /// image layout in DIR (for `pqreg verify --offline`).
-    #[arg(long, value_name = "DIR")]
-    pub layout: Option<PathBuf>,
-    /// Trust policy with the log's keys (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-}
+use crate::cli::LogProofArgs;
+use crate::common::{Outcome, advance, connect, parse_ref, with_log_host};
 
 /// The ML-DSA signature referrer of `digest`: its descriptor and bytes, and the bundle's
 /// descriptor and bytes (digests checked).
@@ -94,10 +76,10 @@ fn find_signature(
 }
 
 /// `pqreg log proof REF`.
-pub(crate) fn proof(a: &LogProofArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogProofArgs) -> anyhow::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let paths = Paths::from_process_env();
-    let client = crate::remote_cmd::connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
+    let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
     let repo = r.repository();
     let (digest, tag) = match r.target() {
         Target::Digest(d) => (d, None),
@@ -111,14 +93,14 @@ pub(crate) fn proof(a: &LogProofArgs) -> anyhow::Result<Outcome> {
         .pqreg_log_entry()
         .map_err(pqreg_spec::Error::from)?
         .clone();
-    let (file, head) = crate::log_cmd::with_log_host(r.registry(), a.policy.as_deref(), |log| {
+    let (file, head) = with_log_host(r.registry(), a.policy.as_deref(), |log| {
         if entry.log_id[..] != log_id(log.origin()) {
             return Err(LogError::EntryMismatch(format!(
                 "the bundle's entry is not in {}",
                 log.origin()
             )));
         }
-        let (c, _) = crate::log_cmd::advance(log)?;
+        let (c, _) = advance(log)?;
         let mut tiles = log.tiles(c.checkpoint.size);
         let proof =
             log.check_inclusion(&mut tiles, &entry.canonicalized_body, entry.log_index, &c)?;
@@ -195,66 +177,4 @@ fn export_layout(
     sink.put_blob_bytes(&sig.bundle, &sig.bundle_bytes)?;
     sink.put_manifest(&sig.referrer, &sig.referrer_bytes, None)?;
     Ok(())
-}
-
-/// `pqreg verify --offline --layout DIR --proof FILE REF`.
-pub(crate) fn verify_offline(
-    reference: &str,
-    layout: &Path,
-    proof: &Path,
-    identity: Option<&Path>,
-    policy: Option<&Path>,
-) -> anyhow::Result<Outcome> {
-    let r = parse_ref(reference)?;
-    let paths = Paths::from_process_env();
-    let policy = crate::remote_cmd::load_policy(policy, &paths)?;
-    let identity = identity
-        .map(|p| crate::remote_cmd::identity_key(p, None))
-        .transpose()?;
-    let source = DirSource::open(layout)?;
-    let digest = match r.target() {
-        Target::Digest(d) => d,
-        Target::Tag(t) => source.resolve(t).ok_or_else(|| {
-            fail(
-                exit::USAGE,
-                format!("the layout {} has no tag {t}", layout.display()),
-                "Name the model by digest (REF@sha256:…) or by a tag the layout holds.",
-            )
-        })?,
-    };
-    let bytes = std::fs::read(proof).with_context(|| format!("reading {}", proof.display()))?;
-    let proof_file =
-        ProofFile::parse(&bytes).map_err(|e| pqreg::Error::from(LogError::ProofFile(e)))?;
-    let log = ProofLog {
-        policy: &policy,
-        proof: proof_file,
-        state: paths.state.clone(),
-        registry: r.registry().to_owned(),
-    };
-    let mut opts = UnpackOptions::new(r.name(), &policy);
-    opts.verify_plaintext = true;
-    opts.identity = identity.as_ref();
-    opts.log_verifier = Some(&log);
-    let report = crate::remote_cmd::verify_into(&source, &digest, &opts, None, &paths)?;
-    let pinned = r.with_digest(digest);
-    eprintln!(
-        "pqreg: verified {pinned} offline: signed by {}, log entry {} proven by {}, {} files, {} bytes",
-        report.signer,
-        log.proof.index,
-        proof.display(),
-        report.files,
-        report.bytes
-    );
-    Ok(Outcome {
-        text: pinned.to_string(),
-        json: json!({
-            "reference": pinned.to_string(),
-            "digest": digest.to_string(),
-            "signer": report.signer.to_string(),
-            "files": report.files,
-            "bytes": report.bytes,
-            "log_verified": report.log_verified,
-            "offline": true,
-        }),
-    })
 }

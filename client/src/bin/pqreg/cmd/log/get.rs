@@ -1,0 +1,44 @@
+//! `pqreg log get REGISTRY INDEX`: one entry, verified included in the newest checkpoint.
+
+use pqreg::tlog::{Log, LogError, TreeHead};
+use pqreg_spec::logentry::LogEntry;
+use pqreg_spec::merkle::leaf_hash;
+use serde_json::json;
+
+use crate::cli::LogGetArgs;
+use crate::common::{Outcome, advance, b64, entry_json, head_json, with_log};
+
+/// `pqreg log get`.
+pub(crate) fn run(a: &LogGetArgs) -> anyhow::Result<Outcome> {
+    with_log(&a.log, |log| get(log, a.index))
+}
+
+fn get(log: &Log<'_>, index: u64) -> Result<Outcome, LogError> {
+    let (c, _) = advance(log)?;
+    let size = c.checkpoint.size;
+    let entry = log.entry(index, size)?;
+    let mut tiles = log.tiles(size);
+    let proof = log.check_inclusion(&mut tiles, &entry, index, &c)?;
+    let text = String::from_utf8_lossy(&entry).into_owned();
+    let parsed = LogEntry::parse(&entry).map_err(|source| LogError::Entry {
+        index,
+        cause: source,
+    })?;
+    eprintln!(
+        "pqreg: entry {index} of {} is included in {} ({} proof hashes)",
+        log.origin(),
+        TreeHead::of(&c),
+        proof.len()
+    );
+    Ok(Outcome {
+        text: text.trim_end().to_owned(),
+        json: json!({
+            "index": index,
+            "entry": text,
+            "fields": entry_json(&parsed),
+            "leaf_hash": b64(&leaf_hash(&entry)),
+            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+            "checkpoint": head_json(&TreeHead::of(&c)),
+        }),
+    })
+}

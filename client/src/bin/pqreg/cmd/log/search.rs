@@ -1,0 +1,142 @@
+//! `pqreg log search REGISTRY --digest|--key|--repo`: entries found through the
+//! registry's search API, each verified included before it is printed.
+
+use pqreg::tlog::{Log, LogError, TreeHead};
+use pqreg_spec::Digest;
+use pqreg_spec::logentry::{EntryKind, LogEntry};
+use serde_json::json;
+
+use crate::cli::LogSearchArgs;
+use crate::common::{
+    Outcome, advance, check_repo, entry_json, entry_line, head_json, parse_digest, with_log,
+};
+
+/// `pqreg log search`.
+pub(crate) fn run(a: &LogSearchArgs) -> anyhow::Result<Outcome> {
+    let filter = SearchFilter::new(a)?;
+    with_log(&a.log, |log| search(log, &filter))
+}
+
+struct SearchFilter {
+    manifest: Option<Digest>,
+    signer: Option<Digest>,
+    repository: Option<String>,
+}
+
+impl SearchFilter {
+    fn new(a: &LogSearchArgs) -> anyhow::Result<Self> {
+        if let Some(r) = &a.repo {
+            check_repo(r)?;
+        }
+        Ok(SearchFilter {
+            manifest: a
+                .digest
+                .as_deref()
+                .map(|d| parse_digest(d, "--digest"))
+                .transpose()?,
+            signer: a
+                .key
+                .as_deref()
+                .map(|d| parse_digest(d, "--key"))
+                .transpose()?,
+            repository: a.repo.clone(),
+        })
+    }
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(d) = &self.manifest {
+            q.push(("manifest", d.to_string()));
+        }
+        if let Some(d) = &self.signer {
+            q.push(("signer", d.to_string()));
+        }
+        if let Some(r) = &self.repository {
+            q.push(("repository", r.clone()));
+        }
+        q
+    }
+
+    fn matches(&self, e: &LogEntry) -> bool {
+        let signer = match &e.kind {
+            EntryKind::Signature { signer, .. } => Some(signer.0),
+            _ => None,
+        };
+        self.manifest.is_none_or(|m| m == e.manifest)
+            && self.signer.is_none_or(|s| Some(s) == signer)
+            && self.repository.as_ref().is_none_or(|r| *r == e.repository)
+    }
+}
+
+/// Most result pages one search reads.
+const MAX_SEARCH_PAGES: usize = 100;
+
+fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
+    let (c, _) = advance(log)?;
+    let size = c.checkpoint.size;
+    let mut tiles = log.tiles(size);
+    let client_base = log.origin().to_owned();
+    let mut hits = Vec::new();
+    let mut after: Option<u64> = None;
+    let mut truncated = false;
+    for page_no in 0..MAX_SEARCH_PAGES {
+        let mut q = filter.query();
+        if let Some(a) = after {
+            q.push(("after", a.to_string()));
+        }
+        let page = log.api()?.search(&q)?;
+        for h in page.entries {
+            if h.index >= size {
+                // Appended after the checkpoint we verified: not provable yet.
+                continue;
+            }
+            let bytes = h.entry.into_bytes();
+            log.check_inclusion(&mut tiles, &bytes, h.index, &c)?;
+            let e = LogEntry::parse(&bytes).map_err(|source| LogError::Entry {
+                index: h.index,
+                cause: source,
+            })?;
+            if !filter.matches(&e) {
+                return Err(LogError::EntryMismatch(format!(
+                    "search of {client_base} returned entry {} that does not match the filter",
+                    h.index
+                )));
+            }
+            hits.push((h.index, e, bytes));
+        }
+        match page.next {
+            Some(n) => {
+                after = Some(n);
+                truncated = page_no + 1 == MAX_SEARCH_PAGES;
+            }
+            None => break,
+        }
+    }
+    eprintln!(
+        "pqreg: {} entries found in {} {}, each verified included{}",
+        hits.len(),
+        log.origin(),
+        TreeHead::of(&c),
+        if truncated {
+            format!("; stopped after {MAX_SEARCH_PAGES} pages, more may match (narrow the filter)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(Outcome {
+        text: hits
+            .iter()
+            .map(|(i, e, _)| entry_line(*i, e))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        json: json!({
+            "checkpoint": head_json(&TreeHead::of(&c)),
+            "truncated": truncated,
+            "entries": hits.iter().map(|(i, e, b)| json!({
+                "index": i,
+                "entry": String::from_utf8_lossy(b),
+                "fields": entry_json(e),
+            })).collect::<Vec<_>>(),
+        }),
+    })
+}

@@ -1,0 +1,143 @@
+//! `pqreg push DIR REF`: pack, encrypt, sign, log and upload a model directory.
+
+use serde_json::json;
+
+use crate::cli::PushArgs;
+use crate::common::{
+    Outcome, binding_for, connect, credential, default_policy, fail, has_log, identity_key,
+    load_policy, parse_ref, passphrase, recipient_public, signing_keys, submitter,
+};
+use pqreg::exit;
+use pqreg::pack::{PackOptions, pack_model};
+use pqreg::paths::Paths;
+use pqreg::reference::Target;
+use pqreg::registry_io::RegistrySink;
+use pqreg::tlog::LogClient;
+
+/// `pqreg push DIR REF`.
+pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
+    let r = parse_ref(&a.reference)?;
+    let tag = match (r.digest(), r.target()) {
+        (None, Target::Tag(t)) => t.to_owned(),
+        _ => {
+            return Err(fail(
+                exit::USAGE,
+                "push takes a tag, not a digest",
+                "Push to host/repo:tag; the digest is printed when the push is done.",
+            ));
+        }
+    };
+    // Plaintext only when the publisher says so (DESIGN.md: no plaintext by omission).
+    if a.recipients.is_empty() && !a.unencrypted {
+        return Err(fail(
+            exit::USAGE,
+            "refusing to push unencrypted: add --recipient PUB, or pass --unencrypted to publish the weights in the clear",
+            "A recipient key comes from `pqreg keygen --recipient`; pass --recipient once per cluster that may read the model.",
+        ));
+    }
+    let pp = passphrase(a.passphrase_file.as_deref())?;
+    let Some(sign_path) = &a.sign_key else {
+        return Err(fail(
+            exit::USAGE,
+            "push needs --sign-key",
+            "Generate one with `pqreg keygen --sign --out NAME` and pass --sign-key NAME.key.",
+        ));
+    };
+    let (signing, classic) = signing_keys(sign_path, a.classic_sign_key.as_deref(), pp.as_ref())?;
+    let recipients = a
+        .recipients
+        .iter()
+        .map(|p| recipient_public(p, "--recipient"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let identity = a
+        .identity
+        .as_deref()
+        .map(|p| identity_key(p, pp.as_ref()))
+        .transpose()?;
+    let client = connect(&r, usize::from(a.concurrency))?;
+    let repo = r.repository();
+    let paths = Paths::from_process_env();
+
+    let policy = match &a.policy {
+        Some(p) => Some(load_policy(Some(p), &paths)?),
+        None => default_policy(&paths)?,
+    };
+    // The tag's current version, for dedup within its lineage: only if it verifies.
+    let previous = pqreg::previous::verified_previous(
+        &client,
+        &r,
+        &tag,
+        identity.as_ref(),
+        &signing.verifying_key(),
+        policy.as_ref(),
+        &paths,
+    )?;
+    if let (Some(d), Some(why)) = (&previous.digest, &previous.reason) {
+        eprintln!(
+            "pqreg: {} is not reused: {why}; a new lineage starts (nothing is deduplicated with it)",
+            r.with_digest(*d)
+        );
+    }
+    let binding = binding_for(&r, &tag, previous.version, &paths)?;
+    let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
+    // The signed statement goes to the registry's log before either bundle is pushed
+    // (the PQ bundle carries the entry; the registry refuses bundles it has not logged).
+    let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
+    let mut submitter = submitter(
+        &log_client,
+        repo,
+        Some(tag.clone()),
+        &signing.verifying_key(),
+        policy.as_ref(),
+        &paths,
+    );
+    let mut opts = PackOptions::new(&signing);
+    if has_log(&log_client, r.registry()) {
+        opts.log_hook = Some(&mut submitter);
+    }
+    opts.recipients = &recipients;
+    opts.follow_symlinks = a.follow_symlinks;
+    opts.pad = a.pad;
+    opts.classic_key = classic.as_ref();
+    opts.tag = Some(tag.clone());
+    opts.binding = Some(binding.clone());
+    if let Some((index, _)) = &previous.reuse {
+        opts.previous = Some(index);
+    }
+    let packed = pack_model(&a.dir, &mut opts, &mut sink)?;
+    let st = sink.stats();
+    let pinned = r.with_digest(packed.manifest_digest);
+    eprintln!(
+        "pqreg: pushed {r}: {} files, {} bytes; {} chunks ({} reused, {} new blobs); uploaded {} blobs, {} bytes ({} already there)",
+        packed.stats.files,
+        packed.stats.model_bytes,
+        packed.stats.chunks,
+        packed.stats.reused_chunks,
+        packed.stats.new_chunk_blobs,
+        st.uploaded_blobs,
+        st.uploaded_bytes,
+        st.skipped_blobs
+    );
+    Ok(Outcome {
+        text: pinned.to_string(),
+        json: json!({
+            "reference": pinned.to_string(),
+            "digest": packed.manifest_digest.to_string(),
+            "uploaded_bytes": st.uploaded_bytes,
+            "uploaded_blobs": st.uploaded_blobs,
+            "skipped_blobs": st.skipped_blobs,
+            "files": packed.stats.files,
+            "model_bytes": packed.stats.model_bytes,
+            "chunks": packed.stats.chunks,
+            "reused_chunks": packed.stats.reused_chunks,
+            "new_chunk_blobs": packed.stats.new_chunk_blobs,
+            "version": binding.version,
+            "previous": previous.digest.map(|d| json!({
+                "digest": d.to_string(),
+                "reused": previous.reuse.is_some(),
+                "verified_by": previous.verified_by,
+                "reason": previous.reason,
+            })),
+        }),
+    })
+}
