@@ -137,14 +137,19 @@ pub struct PushArgs {
     /// Passphrase file for encrypted private keys.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A recipient private key of the tag's current version: its index is read so
-    /// unchanged chunks (and their keys) are reused; without it, every chunk is new.
-    /// Either way the new version gets a fresh content secret. The current version is
-    /// reused only if it verifies under the trust policy, or is signed by --sign-key's own
-    /// key; otherwise every chunk is new, and push says why.
+    /// A recipient private key of an earlier version: its index is read so unchanged
+    /// chunks (and their keys) are reused; without it, every chunk is new. Either way the
+    /// new version gets a fresh content secret. The newest version of the repository (any
+    /// tag, or the one --reuse-from names) that verifies under the trust policy, or is
+    /// signed by --sign-key's own key, is reused; if none does, every chunk is new, and
+    /// push says why.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
-    /// Trust policy the tag's current version must verify under to be reused (default:
+    /// The version to reuse chunks from, a tag or digest of the same repository (default:
+    /// the newest verified version under any tag). Needs --identity.
+    #[arg(long, value_name = "TAG", requires = "identity")]
+    pub reuse_from: Option<String>,
+    /// Trust policy an earlier version must verify under to be reused (default:
     /// $XDG_CONFIG_HOME/pqreg/policy.toml if it exists).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,

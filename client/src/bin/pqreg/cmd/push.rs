@@ -62,21 +62,29 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         Some(p) => Some(load_policy(Some(p), &paths)?),
         None => default_policy(&paths)?,
     };
-    // The tag's current version, for dedup within its lineage: only if it verifies.
+    // The newest verified version of the repository (or the one named), for dedup:
+    // only if it verifies.
     let previous = pqreg::previous::verified_previous(
         &client,
         &r,
         &tag,
+        a.reuse_from.as_deref(),
         identity.as_ref(),
         &signing.verifying_key(),
         policy.as_ref(),
         &paths,
     )?;
-    if let (Some(d), Some(why)) = (&previous.digest, &previous.reason) {
-        eprintln!(
-            "pqreg: {} is not reused: {why}; a new lineage starts (nothing is deduplicated with it)",
-            r.with_digest(*d)
-        );
+    match (&previous.digest, &previous.from, &previous.reason) {
+        (Some(d), Some(from), _) => eprintln!(
+            "pqreg: reusing the chunks of {repo}:{from} ({}, verified by {}; newest verified of {} version(s) checked)",
+            r.with_digest(*d),
+            previous.verified_by.unwrap_or("?"),
+            previous.checked
+        ),
+        (Some(_), None, Some(why)) => eprintln!(
+            "pqreg: nothing is reused: {why}; every chunk is sealed anew (nothing is deduplicated)"
+        ),
+        _ => {}
     }
     let binding = binding_for(&r, &tag, previous.version, &paths)?;
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
@@ -134,6 +142,7 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
             "version": binding.version,
             "previous": previous.digest.map(|d| json!({
                 "digest": d.to_string(),
+                "from": previous.from,
                 "reused": previous.reuse.is_some(),
                 "verified_by": previous.verified_by,
                 "reason": previous.reason,
