@@ -387,3 +387,56 @@ fn push_to_a_new_tag_reuses_the_newest_verified_version() {
     assert_eq!(v4["reused_chunks"].as_u64().unwrap(), chunks, "{v4:#}");
     assert_eq!(v4["new_chunk_blobs"], 0, "{v4:#}");
 }
+
+/// Issue 16: a publisher reuses its own versions with its own recipient key, without a
+/// cluster's private key. `push --identity publisher.key` adds the publisher's public key
+/// to the recipients, so the next push opens the previous version with it and uploads
+/// only the changed chunk; the cluster's key still pulls. Before, v1 (encrypted to the
+/// cluster only) could not be opened with the publisher's key, and v2 re-uploaded
+/// everything.
+#[test]
+fn a_publisher_reuses_its_versions_with_its_own_key() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let repo = format!("{}/models/tiny", reg.addr);
+    // `c` plays the publisher's own key; `a` is the cluster's.
+    let push = |dir: &Path, tag: &str| {
+        json(
+            k.h(),
+            &[
+                "push",
+                dir.to_str().unwrap(),
+                &format!("{repo}:{tag}"),
+                "--recipient",
+                &k.p("a.pub"),
+                "--sign-key",
+                &k.p("signer.key"),
+                "--identity",
+                &k.p("c.key"),
+                "--policy",
+                &k.p("trust.toml"),
+            ],
+        )
+    };
+    push(&tiny(), "v1");
+    let inspect = json(k.h(), &["inspect", &format!("{repo}:v1")]);
+    let listed = inspect.to_string();
+    assert!(
+        listed.contains(&k.key_id("c")),
+        "publisher key not a recipient: {inspect:#}"
+    );
+    assert!(listed.contains(&k.key_id("a")), "{inspect:#}");
+    let v2 = push(&changed_tiny(&k, "v2"), "v2");
+    let chunks = v2["chunks"].as_u64().unwrap();
+    assert_eq!(v2["previous"]["reused"], true, "{v2:#}");
+    assert_eq!(v2["reused_chunks"].as_u64().unwrap(), chunks - 1, "{v2:#}");
+    assert_eq!(v2["new_chunk_blobs"], 1, "{v2:#}");
+    // The cluster reads it with its own key.
+    let o = k.pull(&format!("{repo}:v2"), "a", "out");
+    assert!(o.status.success(), "{}", show(&o));
+}

@@ -145,6 +145,11 @@ pub struct PushArgs {
     /// push says why.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
+    /// Do not add --identity's public key to the new version's recipients (by default it
+    /// is, so that the publisher's own key, not a cluster's, opens the version at the next
+    /// push).
+    #[arg(long, requires = "identity")]
+    pub no_self_recipient: bool,
     /// The version to reuse chunks from, a tag or digest of the same repository (default:
     /// the newest verified version under any tag). Needs --identity.
     #[arg(long, value_name = "TAG", requires = "identity")]

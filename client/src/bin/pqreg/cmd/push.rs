@@ -44,7 +44,7 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         ));
     };
     let (signing, classic) = signing_keys(sign_path, a.classic_sign_key.as_deref(), pp.as_ref())?;
-    let recipients = a
+    let mut recipients = a
         .recipients
         .iter()
         .map(|p| recipient_public(p, "--recipient"))
@@ -54,6 +54,20 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(|p| identity_key(p, pp.as_ref()))
         .transpose()?;
+    // The publisher's own lineage key (spec/encryption.md §2.1): --identity is also a
+    // recipient of the new version, so the same key opens it for the next push's reuse,
+    // with no cluster's private key on the publisher's machine.
+    if let Some(id) = &identity
+        && !recipients.is_empty()
+        && !a.no_self_recipient
+    {
+        let own = id
+            .public_key()
+            .map_err(|e| anyhow::anyhow!("--identity: {e}"))?;
+        if !recipients.iter().any(|r| r.key_id() == own.key_id()) {
+            recipients.push(own);
+        }
+    }
     let client = connect(&r, usize::from(a.concurrency))?;
     let repo = r.repository();
     let paths = Paths::from_process_env();
