@@ -259,7 +259,10 @@ impl File {
                     reason: "length + padding is over 2^30",
                 });
             }
-            if !layer_size_plausible(sealed, c.layer_size) {
+            // A padded chunk is stored (spec/encryption.md §6.5): its size is exact.
+            let exact =
+                c.padding.is_none() || crate::segment::ciphertext_len(sealed) == Some(c.layer_size);
+            if !exact || !layer_size_plausible(sealed, c.layer_size) {
                 return Err(FormatError::LayerSize {
                     chunk: c.digest.to_string(),
                     length: c.length,
