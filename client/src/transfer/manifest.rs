@@ -1,12 +1,11 @@
 //! Manifests (raw bytes with their media type and digest), tags and referrers.
 
-use oci_client::errors::OciDistributionError;
 use pqreg_spec::Digest;
 use pqreg_spec::oci::{ImageIndex, MAX_MANIFEST_LEN, media_types};
 
 use super::Inner;
 use super::bounded::Got;
-use super::error::{Failure, TransferError, classify};
+use super::error::{TransferError, classify};
 use super::retry::retry;
 
 /// A manifest as fetched: the exact bytes, their media type and their digest.
@@ -30,6 +29,14 @@ const ACCEPT: [&str; 4] = [
 
 /// Tags asked for per page of the tags list.
 const TAGS_PAGE: usize = 1000;
+
+/// The most bytes of one page of the tags list (1000 tags of at most 128 characters, with
+/// room to spare); read with this limit, like manifests.
+const MAX_TAGS_PAGE_LEN: usize = 1 << 20;
+
+/// The most tags a repository's list may have before the walk stops with an error (a
+/// registry that pages without end cannot make the client collect without end).
+const MAX_TAGS: usize = 1 << 16;
 
 /// A tag or a `sha256:` digest.
 fn split_reference(reference: &str) -> Result<(Option<&str>, Option<Digest>), TransferError> {
@@ -205,25 +212,49 @@ impl Inner {
     }
 
     pub(crate) async fn list_tags(&self, repo: &str) -> Result<Vec<String>, TransferError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
         let image = self.reference(repo, None, None)?;
         let op = format!("list tags of {repo}");
         let mut all: Vec<String> = Vec::new();
         loop {
             let last = all.last().cloned();
-            let page = retry(self.opts.retry, &op, |_| async {
-                match self
-                    .oci
-                    .list_tags(&image, &self.auth, Some(TAGS_PAGE), last.as_deref())
+            let mut url = format!(
+                "{}/v2/{}/tags/list?n={TAGS_PAGE}",
+                self.base_url(&image),
+                image.repository()
+            );
+            if let Some(l) = &last {
+                url.push_str("&last=");
+                url.push_str(&percent_encode(l));
+            }
+            let got = retry(self.opts.retry, &op, |_| async {
+                self.bounded_get(&image, &url, &["application/json"], MAX_TAGS_PAGE_LEN, &op)
                     .await
-                {
-                    Ok(p) => Ok(p.tags),
-                    Err(e) => Err(classify_tags(&op, &self.host, e)),
-                }
             })
             .await?;
+            let body = match got {
+                Got::Ok(b) => b.bytes,
+                Got::NotFound(message) => {
+                    return Err(TransferError::NotFound {
+                        op,
+                        message: format!("HTTP 404: {}", message.trim()),
+                    });
+                }
+            };
+            let page: TagList =
+                serde_json::from_slice(&body).map_err(|e| TransferError::BadResponse {
+                    op: op.clone(),
+                    message: format!("the tags list is not valid JSON: {e}"),
+                })?;
             // Tags come in byte order after `last`; a page that does not advance ends the
             // walk (and guards against a registry that ignores `last`).
             let fresh: Vec<String> = page
+                .tags
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
                 .collect();
@@ -231,12 +262,14 @@ impl Inner {
                 return Ok(all);
             }
             all.extend(fresh);
+            if all.len() > MAX_TAGS {
+                return Err(TransferError::BadResponse {
+                    op,
+                    message: format!("the repository lists more than {MAX_TAGS} tags"),
+                });
+            }
         }
     }
-}
-
-fn classify_tags(op: &str, host: &str, e: OciDistributionError) -> Failure {
-    classify(op, host, e)
 }
 
 /// An empty OCI index: the referrers of a manifest nothing refers to.
