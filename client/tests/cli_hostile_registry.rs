@@ -10,6 +10,8 @@
 //!   of the attack review, measured by hand with `/usr/bin/time -v`).
 //! - The same for the referrers list: the registry serves a real model's manifest (pushed
 //!   to a real `pqreg-registry` first), then answers its referrers with an endless body.
+//! - The same for the tags list, which `pqreg push --identity` reads to find the newest
+//!   verified version to build on (1 MiB a page).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -54,6 +56,8 @@ enum Endless {
     Manifests,
     /// The referrers list; manifests are answered with these bytes.
     Referrers(Arc<Vec<u8>>),
+    /// The tags list (what `push --identity` reads to find a version to build on).
+    Tags,
 }
 
 /// Serves `/v2/` (200 `{}`) and, per `mode`, every manifest or the referrers list as an
@@ -66,6 +70,7 @@ fn serve(conn: TcpStream, most: &AtomicU64, mode: &Endless) {
         let endless = match mode {
             Endless::Manifests => path.contains("/manifests/"),
             Endless::Referrers(_) => path.contains("/referrers/"),
+            Endless::Tags => path.contains("/tags/list"),
         };
         if !endless {
             let (body, mt): (&[u8], &str) = match mode {
@@ -154,6 +159,48 @@ fn an_endless_referrers_list_is_cut_at_the_limit() {
     .unwrap();
     let (addr, most) = hostile_registry(Endless::Referrers(Arc::new(manifest)));
     pull_from_hostile(&h, &addr, &most, "referrers list");
+}
+
+#[test]
+fn an_endless_tags_list_is_cut_at_the_limit() {
+    let (addr, most) = hostile_registry(Endless::Tags);
+    let h = Home::new();
+    let started = Instant::now();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_pqreg"))
+        .arg("push")
+        .arg(tiny())
+        .arg(format!("{addr}/models/m:v2"))
+        .args([
+            "--recipient",
+            &h.p("rcpt.pub"),
+            "--sign-key",
+            &h.p("signer.key"),
+        ])
+        .args(["--identity", &h.p("rcpt.key")])
+        .env("HOME", h.path())
+        .env("XDG_CACHE_HOME", h.path().join("cache"))
+        .env("XDG_CONFIG_HOME", h.path().join("config"))
+        .env("XDG_STATE_HOME", h.path().join("state"))
+        .env("DOCKER_CONFIG", h.path().join("docker"))
+        .env_remove("PQREG_REGISTRY")
+        .output()
+        .unwrap();
+    let read = most.load(Ordering::Relaxed);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        read <= 32 << 20,
+        "the client read {read} bytes of one tags list in {:?} (status {:?}); stderr {stderr}",
+        started.elapsed(),
+        o.status,
+    );
+    assert_eq!(o.status.code(), Some(1), "stderr {stderr}");
+    assert!(
+        stderr.contains("over the limit of 1048576 bytes"),
+        "the error names the limit: {stderr}"
+    );
 }
 
 /// Pulls `models/m:v1` from the hostile registry at `addr` under a 1 GiB address-space
