@@ -21,6 +21,7 @@ mod cli_log;
 mod cli_log_names;
 mod cli_login;
 mod cli_oms_interop;
+mod cli_pad;
 mod cli_policy_checks;
 mod cli_pull_leaks;
 mod cli_push_pull;

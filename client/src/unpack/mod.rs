@@ -86,6 +86,19 @@ pub enum UnpackError {
         /// One of its entries.
         entry: String,
     },
+    /// The output directory exists and belongs to another user than the one pulling (and
+    /// not to root): its owner could replace the verified files once they are in it.
+    #[error(
+        "{dir} belongs to uid {owner}, not to you (uid {me}) or root; its owner could replace the model after it is verified: pull into a directory you own"
+    )]
+    OutputNotOwned {
+        /// The output directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of the pull.
+        me: u32,
+    },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
     BadOutput(PathBuf),
@@ -167,6 +180,16 @@ pub enum UnpackError {
         /// Computed.
         actual: Digest,
     },
+    /// A byte of a chunk's size padding is not zero (spec/encryption.md §6.5).
+    #[error(
+        "chunk {chunk}: padding byte at {offset} is not zero: do not use the model, and report it to the publisher"
+    )]
+    ChunkPadding {
+        /// The chunk.
+        chunk: Digest,
+        /// Offset of the byte in the sealed plaintext.
+        offset: u64,
+    },
     /// A written file does not hash to its index digest.
     #[error("{path}: content digest {actual}, index says {expected}")]
     FileDigest {
@@ -200,6 +223,7 @@ impl UnpackError {
             UnpackError::Io { .. }
             | UnpackError::OutputExists(_)
             | UnpackError::OutputNotEmpty { .. }
+            | UnpackError::OutputNotOwned { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
@@ -208,6 +232,7 @@ impl UnpackError {
             | UnpackError::BlobSize { .. }
             | UnpackError::ChunkLength { .. }
             | UnpackError::ChunkDigest { .. }
+            | UnpackError::ChunkPadding { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
             UnpackError::NoSignature(_)
             | UnpackError::NoClassicSignature(_)
@@ -406,34 +431,68 @@ fn find_signature<S: BlobSource>(
         }
         .into());
     }
-    let mut first_err = None;
-    for r in referrers
+    // ML-DSA bundles first, then classical ones: whether a classical key may sign is the
+    // policy's decision (`min_algorithm`, step 5), not the unauthenticated annotation's.
+    let algorithm_of = |r: &Descriptor| {
+        r.annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+            .and_then(|a| parse_algorithm(a))
+    };
+    let bundles = referrers
         .iter()
-        .filter(|r| {
-            r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-                && r.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                    .and_then(|a| parse_algorithm(a))
-                    .is_some_and(|a| {
-                        matches!(
-                            a,
-                            SignatureAlgorithm::MlDsa44
-                                | SignatureAlgorithm::MlDsa65
-                                | SignatureAlgorithm::MlDsa87
-                        )
-                    })
-        })
-        .take(MAX_BUNDLES_TRIED)
-    {
+        .filter(|r| r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE));
+    let ml_dsa = bundles
+        .clone()
+        .filter(|r| algorithm_of(r).is_some_and(is_ml_dsa));
+    let classical = bundles.filter(|r| algorithm_of(r).is_some_and(|a| !is_ml_dsa(a)));
+    let mut first_err: Option<Error> = None;
+    for r in ml_dsa.chain(classical).take(MAX_BUNDLES_TRIED) {
         match verify_one(source, manifest_digest, r, opts) {
             Ok(v) => return Ok(v),
             Err(e) => {
-                first_err.get_or_insert(e);
+                // A listed key too weak for the policy says more than a key it does not
+                // list at all (the ML-DSA bundle of a signer the policy does not name).
+                if first_err
+                    .as_ref()
+                    .is_none_or(|f| unknown_signer(f) && weak_algorithm(&e))
+                {
+                    first_err = Some(e);
+                }
             }
         }
     }
     Err(first_err.unwrap_or_else(|| UnpackError::NoSignature(*manifest_digest).into()))
+}
+
+fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
+    matches!(
+        a,
+        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
+    )
+}
+
+/// The signature verified under no key the policy (or keyring) lists.
+fn unknown_signer(e: &Error) -> bool {
+    use pqreg_spec::dsse::{DsseError, SigningError};
+    matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Dsse(
+            DsseError::UnknownSigner(_) | DsseError::NoAcceptedKeys
+        )))
+    )
+}
+
+/// The key is listed, but below the policy's `min_algorithm`.
+fn weak_algorithm(e: &Error) -> bool {
+    use pqreg_spec::dsse::SigningError;
+    use pqreg_spec::policy::PolicyError;
+    matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Policy(
+            PolicyError::WeakAlgorithm { .. }
+        )))
+    )
 }
 
 fn verify_one<S: BlobSource>(
@@ -695,6 +754,7 @@ fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<f
                     chunk: c.digest,
                     key: c.key.clone(),
                     length: c.length,
+                    padding: c.padding.unwrap_or(0),
                     targets: Vec::new(),
                 })
                 .targets

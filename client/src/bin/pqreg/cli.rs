@@ -123,6 +123,11 @@ pub struct PushArgs {
     /// snapshot is all symlinks into its blobs/); links to directories are refused.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Pad every chunk and the index to their Padmé lengths, so the registry sees rounded
+    /// sizes instead of exact ones (spec/encryption.md 6.5). Chunks are then stored
+    /// uncompressed: uploads grow by the compression they lose, plus under 3.2%.
+    #[arg(long, conflicts_with = "unencrypted")]
+    pub pad: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
@@ -132,14 +137,24 @@ pub struct PushArgs {
     /// Passphrase file for encrypted private keys.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A recipient private key of the tag's current version: its index is read so
-    /// unchanged chunks (and their keys) are reused; without it, every chunk is new.
-    /// Either way the new version gets a fresh content secret. The current version is
-    /// reused only if it verifies under the trust policy, or is signed by --sign-key's own
-    /// key; otherwise every chunk is new, and push says why.
+    /// A recipient private key of an earlier version: its index is read so unchanged
+    /// chunks (and their keys) are reused; without it, every chunk is new. Either way the
+    /// new version gets a fresh content secret. The newest version of the repository (any
+    /// tag, or the one --reuse-from names) that verifies under the trust policy, or is
+    /// signed by --sign-key's own key, is reused; if none does, every chunk is new, and
+    /// push says why.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
-    /// Trust policy the tag's current version must verify under to be reused (default:
+    /// Do not add --identity's public key to the new version's recipients (by default it
+    /// is, so that the publisher's own key, not a cluster's, opens the version at the next
+    /// push).
+    #[arg(long, requires = "identity")]
+    pub no_self_recipient: bool,
+    /// The version to reuse chunks from, a tag or digest of the same repository (default:
+    /// the newest verified version under any tag). Needs --identity.
+    #[arg(long, value_name = "TAG", requires = "identity")]
+    pub reuse_from: Option<String>,
+    /// Trust policy an earlier version must verify under to be reused (default:
     /// $XDG_CONFIG_HOME/pqreg/policy.toml if it exists).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
