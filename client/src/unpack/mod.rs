@@ -46,14 +46,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use pqreg_spec::Digest;
 use pqreg_spec::artifact::{Config, Index, MAX_CONFIG_LEN, MAX_INDEX_LEN, ModelManifest};
-use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, is_ml_dsa_bundle};
 use pqreg_spec::bundle::verify::verify_signature;
-use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, TlogEntry};
+use pqreg_spec::bundle::{MAX_BUNDLE_BYTES, TlogEntry};
 use pqreg_spec::dsse::Verifier;
 use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, VerifyingKey};
 use pqreg_spec::oci::{Descriptor, media_types};
-use pqreg_spec::policy::{Policy, parse_algorithm};
+use pqreg_spec::policy::Policy;
 use pqreg_spec::segment::{ChunkKey, SegmentError};
 use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 
@@ -409,21 +409,7 @@ fn find_signature<S: BlobSource>(
     let mut first_err = None;
     for r in referrers
         .iter()
-        .filter(|r| {
-            r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-                && r.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                    .and_then(|a| parse_algorithm(a))
-                    .is_some_and(|a| {
-                        matches!(
-                            a,
-                            SignatureAlgorithm::MlDsa44
-                                | SignatureAlgorithm::MlDsa65
-                                | SignatureAlgorithm::MlDsa87
-                        )
-                    })
-        })
+        .filter(|r| is_ml_dsa_bundle(r))
         .take(MAX_BUNDLES_TRIED)
     {
         match verify_one(source, manifest_digest, r, opts) {
