@@ -33,10 +33,9 @@ use pqreg_spec::segment::{ChunkKey, OpenReader, seal};
 use pqreg_spec::statement::FileEntry;
 use serde_json::Value;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, files, ok, policy, tiny};
-use registry_common::Registry;
+use crate::cli_common::{Home, exits, files, ok, policy, tiny};
+use crate::registry_common;
+use crate::registry_common::Registry;
 
 const REPO: &str = "models/tiny";
 

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod cli_common;
-use cli_common::{Home, policy};
+use crate::cli_common::{Home, policy};
 
 /// The most manifest bytes the hostile server sends in one answer (the test's own bound,
 /// so that a client that never stops still ends; far more than any sane limit).

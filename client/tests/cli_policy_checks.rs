@@ -4,12 +4,9 @@
 //! warns on stderr. Real `pqreg-registry` on 127.0.0.1, real `pqreg` binary.
 #![allow(clippy::unwrap_used)]
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{pqreg, tiny};
-use model_common::{Keys, exits, policy, show};
-use registry_common::start;
+use crate::cli_common::{pqreg, tiny};
+use crate::model_common::{Keys, exits, policy, show};
+use crate::registry_common::start;
 
 #[test]
 fn malformed_default_policy_stops_push_recipients_and_copy() {

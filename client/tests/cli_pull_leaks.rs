@@ -32,9 +32,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, ok, policy, tiny};
+use crate::cli_common::{Home, exits, ok, policy, tiny};
+use crate::registry_common;
 use pqreg_spec::Digest;
 use serde_json::Value;
 

@@ -25,12 +25,9 @@ use pqreg_spec::keys::{PrivateKey, RecipientPrivateKey, SigningKey};
 use pqreg_spec::oci::Descriptor;
 use serde_json::Value;
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{pqreg, tiny};
-use model_common::{Keys, json, policy, show};
-use registry_common::{Registry, start};
+use crate::cli_common::{pqreg, tiny};
+use crate::model_common::{Keys, json, policy, show};
+use crate::registry_common::{Registry, start};
 
 fn private(path: &str) -> PrivateKey {
     pqreg::keyfile::load_private(Path::new(path), None).unwrap()
