@@ -27,6 +27,7 @@ mod cli_pull_leaks;
 mod cli_push_pull;
 mod cli_push_reuse;
 mod cli_recipients;
+mod cli_snapshots;
 mod cli_tag_binding;
 mod cli_tamper_network;
 mod cli_tensor_files;

@@ -115,7 +115,15 @@ impl TransferError {
             TransferError::DigestMismatch { .. } | TransferError::SizeMismatch { .. } => {
                 crate::exit::DIGEST_MISMATCH
             }
-            _ => crate::exit::ERROR,
+            TransferError::Unavailable { .. }
+            | TransferError::Unauthorized { .. }
+            | TransferError::NotFound { .. }
+            | TransferError::Refused { .. }
+            | TransferError::BadResponse { .. }
+            | TransferError::Io { .. }
+            | TransferError::UnsupportedCredential(_)
+            | TransferError::BadReference(..)
+            | TransferError::Runtime(_) => crate::exit::ERROR,
         }
     }
 

@@ -46,14 +46,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use pqreg_spec::Digest;
 use pqreg_spec::artifact::{Config, Index, MAX_CONFIG_LEN, MAX_INDEX_LEN, ModelManifest};
-use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, bundle_algorithm};
 use pqreg_spec::bundle::verify::verify_signature;
-use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, TlogEntry};
+use pqreg_spec::bundle::{MAX_BUNDLE_BYTES, TlogEntry};
 use pqreg_spec::dsse::Verifier;
 use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, VerifyingKey};
 use pqreg_spec::oci::{Descriptor, media_types};
-use pqreg_spec::policy::{Policy, parse_algorithm};
+use pqreg_spec::policy::Policy;
 use pqreg_spec::segment::{ChunkKey, SegmentError};
 use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 
@@ -433,19 +433,14 @@ fn find_signature<S: BlobSource>(
     }
     // ML-DSA bundles first, then classical ones: whether a classical key may sign is the
     // policy's decision (`min_algorithm`, step 5), not the unauthenticated annotation's.
-    let algorithm_of = |r: &Descriptor| {
-        r.annotations
-            .as_ref()
-            .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-            .and_then(|a| parse_algorithm(a))
-    };
     let bundles = referrers
         .iter()
-        .filter(|r| r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE));
+        .filter_map(|r| bundle_algorithm(r).map(|a| (r, a)));
     let ml_dsa = bundles
         .clone()
-        .filter(|r| algorithm_of(r).is_some_and(is_ml_dsa));
-    let classical = bundles.filter(|r| algorithm_of(r).is_some_and(|a| !is_ml_dsa(a)));
+        .filter(|(_, a)| a.is_ml_dsa())
+        .map(|(r, _)| r);
+    let classical = bundles.filter(|(_, a)| !a.is_ml_dsa()).map(|(r, _)| r);
     let mut first_err: Option<Error> = None;
     for r in ml_dsa.chain(classical).take(MAX_BUNDLES_TRIED) {
         match verify_one(source, manifest_digest, r, opts) {
@@ -463,13 +458,6 @@ fn find_signature<S: BlobSource>(
         }
     }
     Err(first_err.unwrap_or_else(|| UnpackError::NoSignature(*manifest_digest).into()))
-}
-
-fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
-    matches!(
-        a,
-        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
-    )
 }
 
 /// The signature verified under no key the policy (or keyring) lists.

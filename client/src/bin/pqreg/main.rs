@@ -56,7 +56,7 @@ fn main() -> ProcessExit {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<Outcome> {
+fn run(cli: Cli) -> crate::common::Result<Outcome> {
     match cli.command {
         Command::Env => cmd::env::run(),
         Command::Login(a) => cmd::login::run(&a),

@@ -6,7 +6,7 @@ use crate::cli::PullArgs;
 use crate::common::{Outcome, PullFlags, pull};
 
 /// `pqreg pull REF DIR`.
-pub(crate) fn run(a: &PullArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &PullArgs) -> crate::common::Result<Outcome> {
     pull(
         &a.reference,
         Some(&a.dir),

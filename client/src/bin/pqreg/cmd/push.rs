@@ -15,7 +15,7 @@ use pqreg::registry_io::RegistrySink;
 use pqreg::tlog::LogClient;
 
 /// `pqreg push DIR REF`.
-pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &PushArgs) -> crate::common::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let tag = match (r.digest(), r.target()) {
         (None, Target::Tag(t)) => t.to_owned(),
@@ -48,7 +48,7 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         .recipients
         .iter()
         .map(|p| recipient_public(p, "--recipient"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<crate::common::Result<Vec<_>>>()?;
     let identity = a
         .identity
         .as_deref()

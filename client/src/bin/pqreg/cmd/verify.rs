@@ -19,7 +19,7 @@ use pqreg::unpack::{DirSource, UnpackOptions};
 use pqreg_spec::checkpoint::proof::ProofFile;
 
 /// `pqreg verify [--offline --layout DIR --proof FILE] REF`.
-pub(crate) fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &VerifyArgs) -> crate::common::Result<Outcome> {
     if a.offline {
         return offline(
             &a.reference,
@@ -50,7 +50,7 @@ fn offline(
     proof: &Path,
     identity: Option<&Path>,
     policy: Option<&Path>,
-) -> anyhow::Result<Outcome> {
+) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
     let policy = load_policy(policy, &paths)?;

@@ -40,7 +40,7 @@ pub(crate) fn pull(
     passphrase_file: Option<&Path>,
     oms_signature: Option<&Path>,
     flags: PullFlags,
-) -> anyhow::Result<Outcome> {
+) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
     let policy = load_policy(policy, &paths)?;
@@ -130,7 +130,7 @@ pub(crate) fn verify_into<S: BlobSource + Sync>(
     opts: &UnpackOptions<'_>,
     out: Option<&Path>,
     paths: &Paths,
-) -> anyhow::Result<UnpackReport> {
+) -> crate::common::Result<UnpackReport> {
     let scratch;
     let out_dir = match out {
         Some(d) => d.to_owned(),

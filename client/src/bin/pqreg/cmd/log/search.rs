@@ -13,7 +13,7 @@ use crate::common::{
 };
 
 /// `pqreg log search`.
-pub(crate) fn run(a: &LogSearchArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogSearchArgs) -> crate::common::Result<Outcome> {
     let filter = SearchFilter::new(a)?;
     with_log(&a.log, |log| search(log, &filter))
 }
@@ -25,7 +25,7 @@ struct SearchFilter {
 }
 
 impl SearchFilter {
-    fn new(a: &LogSearchArgs) -> anyhow::Result<Self> {
+    fn new(a: &LogSearchArgs) -> crate::common::Result<Self> {
         if let Some(r) = &a.repo {
             check_repo(r)?;
         }
