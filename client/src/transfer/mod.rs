@@ -34,6 +34,7 @@
 
 mod blob;
 mod error;
+mod housekeeping;
 mod manifest;
 mod retry;
 
