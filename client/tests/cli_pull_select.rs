@@ -292,3 +292,110 @@ fn a_model_larger_than_the_free_space_is_refused_before_writing() {
     // Nothing left on the small file system (no output, no staging directory).
     assert_eq!(stdout.trim_end().lines().last(), Some("rc=28"), "{stdout}");
 }
+
+/// Issue 16: unpack on an air-gapped cluster. `log proof --out --layout` on a connected
+/// machine; on another home with the registry gone, `pull --offline` writes the model
+/// (only the selected files) into an existing empty directory after checking the
+/// signature, the policy and the log proof. A proof of another entry is refused (13) and
+/// a layout whose signature is another key's (12): nothing is written either time.
+#[test]
+fn offline_pull_from_a_log_proof_layout() {
+    let (reg, h, m, r) = setup();
+    let proof = h.p("m.tlog-proof");
+    let layout = h.p("layout");
+    h.run_ok(&["log", "proof", &r, "--out", &proof, "--layout", &layout]);
+    // A proof of a different entry: another model pushed to the same log.
+    let r2 = format!("{}/models/other:v1", reg.addr);
+    let d2 = h.push(&tiny(), &r2);
+    let wrong = h.p("other.tlog-proof");
+    std::fs::write(
+        &wrong,
+        h.run_ok(&["log", "proof", &format!("{}/models/other@{d2}", reg.addr)]),
+    )
+    .unwrap();
+    drop(reg);
+
+    let air = Home::new();
+    std::fs::copy(h.path().join("rcpt.key"), air.path().join("rcpt.key")).unwrap();
+    std::fs::create_dir_all(air.path().join("config/pqreg")).unwrap();
+    std::fs::copy(
+        h.path().join("config/pqreg/policy.toml"),
+        air.path().join("config/pqreg/policy.toml"),
+    )
+    .unwrap();
+    let out = air.path().join("emptydir");
+    std::fs::create_dir(&out).unwrap();
+    let pull_offline = |proof: &str, policy: Option<&str>| {
+        let mut a = vec![
+            "-o".to_owned(),
+            "json".into(),
+            "pull".into(),
+            r.clone(),
+            out.to_str().unwrap().to_owned(),
+            "--offline".into(),
+            "--layout".into(),
+            layout.clone(),
+            "--proof".into(),
+            proof.to_owned(),
+            "--identity".into(),
+            air.p("rcpt.key"),
+            "--include".into(),
+            "*.safetensors".into(),
+            "--include".into(),
+            "config.json".into(),
+        ];
+        if let Some(p) = policy {
+            a.extend(["--policy".to_owned(), p.to_owned()]);
+        }
+        air.run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = pull_offline(&wrong, None);
+    assert_eq!(
+        o.status.code(),
+        Some(13),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(tree(&out), Vec::<String>::new());
+    let stranger = Home::new();
+    stranger.write_policy_file_for_other_key(&air);
+    let o = pull_offline(&proof, Some(&stranger.p("policy.toml")));
+    assert_eq!(
+        o.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(tree(&out), Vec::<String>::new());
+
+    let o = pull_offline(&proof, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["log_verified"], true, "{v}");
+    assert_eq!(v["offline"], true, "{v}");
+    assert_eq!(tree(&out), ["config.json", "model.safetensors"]);
+    for f in tree(&out) {
+        assert_eq!(
+            std::fs::read(out.join(&f)).unwrap(),
+            std::fs::read(m.join(&f)).unwrap()
+        );
+    }
+}
+
+trait OtherKeyPolicy {
+    fn write_policy_file_for_other_key(&self, like: &Home);
+}
+
+impl OtherKeyPolicy for Home {
+    /// `policy.toml` in this home: `like`'s default policy with this home's signer key in
+    /// place of the model's signer (same log, same rules).
+    fn write_policy_file_for_other_key(&self, like: &Home) {
+        let text = std::fs::read_to_string(like.path().join("config/pqreg/policy.toml")).unwrap();
+        let start = text.find("-----BEGIN").unwrap();
+        let end =
+            text.find("-----END PUBLIC KEY-----\n").unwrap() + "-----END PUBLIC KEY-----\n".len();
+        let mine = std::fs::read_to_string(self.path().join("signer.pub")).unwrap();
+        let text = format!("{}{}{}", &text[..start], mine, &text[end..]);
+        std::fs::write(self.path().join("policy.toml"), text).unwrap();
+    }
+}
