@@ -89,6 +89,9 @@ routes! {
     "/v2/{name:.+}/referrers/{digest}" => {
         GET discovery::referrers => "#listing-referrers (end-12a, end-12b)",
     }
+    "/v2/{name:.+}/_pqreg/log-name-key" => {
+        GET log::name_key => "spec/transparency-log.md §3.2 (the repository's log name key)",
+    }
     "/livez" => {
         GET ops::livez => "spec/api.md#health",
     }
