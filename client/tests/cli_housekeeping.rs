@@ -11,10 +11,13 @@
 //!   `cache prune` empties it, and a pull afterwards still verifies.
 #![allow(clippy::unwrap_used)]
 
+mod cli_common;
 #[allow(dead_code)]
 mod log_common;
+mod model_common;
 mod registry_common;
 use log_common::*;
+use model_common::{documented, same_fields};
 use registry_common::start;
 
 fn code(o: &std::process::Output) -> Option<i32> {
@@ -31,6 +34,7 @@ fn ls_lists_repositories_and_tags() {
     h.push(&tiny(), &format!("{}/models/b:v1", reg.addr));
 
     let v = h.json(&["ls", &reg.addr]);
+    same_fields(&documented("ls-registry"), &v, "ls");
     let repos: Vec<&str> = v["repositories"]
         .as_array()
         .unwrap()
@@ -42,6 +46,7 @@ fn ls_lists_repositories_and_tags() {
         "{v}"
     );
     let v = h.json(&["ls", &format!("{}/models/a", reg.addr)]);
+    same_fields(&documented("ls-repository"), &v, "ls");
     assert_eq!(v["repository"], "models/a", "{v}");
     assert_eq!(v["tags"], serde_json::json!(["v1", "v2"]), "{v}");
     let text = h.run_ok(&["ls", &format!("http://{}/models/a/", reg.addr)]);
@@ -91,6 +96,7 @@ fn delete_removes_a_tag_or_a_version_and_the_log_records_it() {
     // The tag only: `also` still names the version.
     let v = h.json(&["delete", &format!("{repo}:v1")]);
     assert_eq!(v["deleted"], "tag", "{v}");
+    same_fields(&documented("delete"), &v, "delete");
     assert_eq!(tags(&h), serde_json::json!(["also", "v2"]));
     let after_tag = logged_kinds(&h, &reg.addr, "models/gone");
     assert_eq!(after_tag[..before.len()], before[..]);
@@ -139,6 +145,7 @@ fn cache_show_and_prune() {
     h.run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
 
     let shown = h.json(&["cache", "show"]);
+    same_fields(&documented("cache-show"), &shown, "cache show");
     let dir = h.path().join("cache/pqreg/blobs/sha256");
     assert_eq!(shown["path"], dir.to_str().unwrap(), "{shown}");
     let (n, bytes) = std::fs::read_dir(&dir)
@@ -157,6 +164,7 @@ fn cache_show_and_prune() {
     assert_eq!(code(&o), Some(2));
 
     let pruned = h.json(&["cache", "prune"]);
+    same_fields(&documented("cache-prune"), &pruned, "cache prune");
     assert_eq!(pruned["removed_files"], n, "{pruned}");
     assert_eq!(pruned["removed_bytes"], bytes, "{pruned}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -218,6 +226,7 @@ fn tag_signs_the_version_for_the_new_tag() {
         "--sign-key",
         &h.p("signer.key"),
     ]);
+    same_fields(&documented("tag"), &v, "tag");
     assert_eq!(v["digest"], d.as_str(), "{v}");
     assert_eq!(v["logged"], true, "{v}");
     let pulled = h.pull(&format!("{repo}:stable"), "stable");
