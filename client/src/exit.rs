@@ -133,6 +133,18 @@ pub const TERMINATED: ExitCode = ExitCode {
     action: "Run the command again.",
 };
 
+/// The output's file system cannot hold the model.
+pub const NO_SPACE: ExitCode = ExitCode {
+    code: 28,
+    name: "NO_SPACE",
+    meaning: "The files a pull would write (after --include/--exclude) are larger than the free space on the output directory's file system; nothing was written. (28 is ENOSPC's number.)",
+    action: "Free space there, pull to another file system, or pull fewer files with --include/--exclude.",
+};
+
+/// Codes of local conditions that are not verification steps, so not in spec/signing.md
+/// section 8 (nor in [`ALL`], which mirrors it).
+pub const LOCAL: [ExitCode; 1] = [NO_SPACE];
+
 /// The codes of a command stopped by a signal: 128 + the signal's number, as shells
 /// report a process killed by it. They are not verification steps, so they are not in
 /// spec/signing.md section 8 (nor in [`ALL`], which mirrors it).
@@ -188,7 +200,7 @@ pub fn markdown() -> String {
          parser and are always text.\n\n\
          | code | name | meaning | what to do |\n|---:|---|---|---|\n",
     );
-    for c in ALL.iter().chain(&SIGNALS) {
+    for c in ALL.iter().chain(&LOCAL).chain(&SIGNALS) {
         s.push_str(&format!(
             "| {} | `{}` | {} | {} |\n",
             c.code, c.name, c.meaning, c.action

@@ -47,7 +47,7 @@ use pqreg_spec::statement::FileEntry;
 use crate::Error;
 use crate::chunker::PlanParams;
 
-pub use sign::{LogHook, LogRequest, SignOptions, SignedBundle, sign_model};
+pub use sign::{LogHook, LogRequest, SignOptions, SignedBundle, sign_model, sign_statement};
 pub use sink::{BlobSink, DirSink, MemoryBudget, MemoryGrant, REF_NAME};
 
 /// Default bytes of sealed chunks [`pack_model`] keeps in memory at once (see

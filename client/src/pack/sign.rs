@@ -108,10 +108,23 @@ pub fn sign_model(
     manifest: &Descriptor,
     sink: &mut impl BlobSink,
 ) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
-    signer.check_keys()?;
-    let mut statement = Statement::from_files(model_name, files, Some(manifest.digest))
+    let statement = Statement::from_files(model_name, files, Some(manifest.digest))
         .map_err(|e| Error::Spec(e.into()))?;
+    sign_statement(signer, statement, manifest, sink)
+}
+
+/// Signs `statement` (an unbound statement over `manifest`; the signer's binding is
+/// added) and stores the bundles as [`sign_model`] does: what `pqreg tag` uses to sign
+/// an already verified statement for another tag.
+pub fn sign_statement(
+    signer: &mut SignOptions<'_>,
+    mut statement: Statement,
+    manifest: &Descriptor,
+    sink: &mut impl BlobSink,
+) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
+    signer.check_keys()?;
     if let Some(b) = &signer.binding {
+        statement.binding = None;
         statement = statement
             .with_binding(b.clone())
             .map_err(|e| Error::Spec(e.into()))?;

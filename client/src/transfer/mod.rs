@@ -39,6 +39,7 @@
 mod blob;
 mod bounded;
 mod error;
+mod housekeeping;
 mod manifest;
 mod retry;
 

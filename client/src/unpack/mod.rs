@@ -37,6 +37,7 @@
 
 mod fetch;
 mod follow;
+mod select;
 mod source;
 mod stage;
 
@@ -60,6 +61,7 @@ use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 use crate::Error;
 
 pub(crate) use fetch::read_small;
+pub use select::FileSelection;
 pub use source::{BlobSource, DirSource};
 pub use stage::remove_staging_dirs;
 
@@ -213,6 +215,29 @@ pub enum UnpackError {
     /// The statement is signed per shard; this client checks `files` statements only.
     #[error("the statement uses serialization method shards, which pull does not check yet")]
     UnsupportedMethod,
+    /// An `--include`/`--exclude` glob does not parse.
+    #[error("{glob:?} is not a valid glob: {reason}")]
+    BadGlob {
+        /// The glob.
+        glob: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--include`/`--exclude` left no file of the model.
+    #[error("{0} selects none of the model's files")]
+    NothingSelected(String),
+    /// The output's file system has less free space than the files to write.
+    #[error(
+        "the model needs {needed} bytes and the file system of {dir} has {available} free; nothing was written"
+    )]
+    NoSpace {
+        /// Where the files would have been written.
+        dir: PathBuf,
+        /// Bytes the selected files take.
+        needed: u64,
+        /// Free bytes for this user.
+        available: u64,
+    },
 }
 
 impl UnpackError {
@@ -227,6 +252,8 @@ impl UnpackError {
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
+            UnpackError::BadGlob { .. } | UnpackError::NothingSelected(_) => exit::USAGE,
+            UnpackError::NoSpace { .. } => exit::NO_SPACE,
             UnpackError::ManifestDigest { .. }
             | UnpackError::BlobDigest { .. }
             | UnpackError::BlobSize { .. }
@@ -290,6 +317,10 @@ pub struct UnpackOptions<'a> {
     /// ML-DSA statement's; checked before any chunk is fetched, so a mismatch writes
     /// nothing.
     pub classic_statement: Option<Digest>,
+    /// `pull --include/--exclude`: the files to write (default all). Applied after the
+    /// whole index is verified against the statement; only the selected files' chunks
+    /// are fetched.
+    pub select: FileSelection,
 }
 
 impl<'a> UnpackOptions<'a> {
@@ -309,6 +340,7 @@ impl<'a> UnpackOptions<'a> {
             threads: 2,
             verify_plaintext: false,
             classic_statement: None,
+            select: FileSelection::default(),
         }
     }
 }
@@ -554,6 +586,50 @@ pub fn verify_index<S: BlobSource>(
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
 ) -> Result<VerifiedIndex, Error> {
+    let VerifiedStatement {
+        model,
+        signature: verified,
+        log_verified,
+        blob_bytes,
+    } = verify_statement(source, manifest_digest, opts)?;
+    let (config, index, secret, index_bytes) = open_index(source, &model, opts.identity)?;
+    // The index's files are what was signed, before a chunk is fetched.
+    verified
+        .statement
+        .check_files(&file_entries(&index))
+        .map_err(|e| Error::Spec(e.into()))?;
+    Ok(VerifiedIndex {
+        model,
+        config,
+        index,
+        secret,
+        signature: verified,
+        log_verified,
+        blob_bytes: blob_bytes + index_bytes,
+    })
+}
+
+/// A model whose signature, log entry and manifest binding verified (spec/signing.md
+/// steps 1-7); its config and index are not read.
+#[derive(Debug)]
+pub struct VerifiedStatement {
+    /// The manifest.
+    pub model: ModelManifest,
+    /// The signature that verified (a `files` statement).
+    pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
+    /// Whether its log entry was verified.
+    pub log_verified: bool,
+    /// Blob bytes read (manifest, referrer, bundle).
+    pub blob_bytes: u64,
+}
+
+/// Steps 1-7 of spec/signing.md without the key: what `pqreg tag` checks before it signs
+/// the same statement for another tag, and the first half of [`verify_index`].
+pub fn verify_statement<S: BlobSource>(
+    source: &S,
+    manifest_digest: &Digest,
+    opts: &UnpackOptions<'_>,
+) -> Result<VerifiedStatement, Error> {
     let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
     let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
     let mut log_verified = false;
@@ -587,19 +663,11 @@ pub fn verify_index<S: BlobSource>(
     if statement.method != Method::Files {
         return Err(UnpackError::UnsupportedMethod.into());
     }
-    let (config, index, secret, index_bytes) = open_index(source, &model, opts.identity)?;
-    // The index's files are what was signed, before a chunk is fetched.
-    statement
-        .check_files(&file_entries(&index))
-        .map_err(|e| Error::Spec(e.into()))?;
-    Ok(VerifiedIndex {
+    Ok(VerifiedStatement {
         model,
-        config,
-        index,
-        secret,
         signature: verified,
         log_verified,
-        blob_bytes: manifest_len + sig_bytes + index_bytes,
+        blob_bytes: manifest_len + sig_bytes,
     })
 }
 
@@ -629,6 +697,9 @@ pub fn unpack_model<S: BlobSource + Sync>(
     {
         return Err(UnpackError::ClassicStatementMismatch(*manifest_digest).into());
     }
+    let index = opts.select.apply(&index)?;
+    // Before the first file is created: the output's file system must hold them all.
+    select::check_space(staging.dir(), index.files.iter().map(|f| f.size).sum())?;
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);

@@ -191,6 +191,11 @@ impl Staging {
         })))
     }
 
+    /// The staging directory (on the output's file system).
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
     /// Creates every file of the index at its full length (chunks are written at their
     /// offsets), with the umask's modes (module docs); returns their staged paths, in
     /// index order.

@@ -5,12 +5,14 @@
 
 mod keys;
 mod log;
+mod offline;
 mod policy;
 mod pull;
 mod registry;
 
 pub(crate) use keys::*;
 pub(crate) use log::*;
+pub(crate) use offline::*;
 pub(crate) use policy::*;
 pub(crate) use pull::*;
 pub(crate) use registry::*;

@@ -15,11 +15,11 @@ use pqreg::reference::Target;
 use pqreg::registry_io::RegistrySource;
 use pqreg::tag_state::{Seen, TagState};
 use pqreg::tlog::BundleLog;
-use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, unpack_model};
+use pqreg::unpack::{BlobSource, FileSelection, UnpackOptions, UnpackReport, unpack_model};
 use pqreg_spec::Digest;
 
 /// Options of `pqreg pull`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PullFlags {
     /// Keep the chunk layers in the blob cache (`--cache`).
     pub cache: bool,
@@ -27,6 +27,8 @@ pub(crate) struct PullFlags {
     pub verify_plaintext: bool,
     /// Accept an older version of the tag than the newest accepted (`--allow-rollback`).
     pub allow_rollback: bool,
+    /// The files to write (`--include`/`--exclude`; default all).
+    pub select: FileSelection,
 }
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
@@ -67,6 +69,7 @@ pub(crate) fn pull(
     }
     // `pqreg verify` is the auditor's command: it always re-hashes the plaintext.
     opts.verify_plaintext = flags.verify_plaintext || out.is_none();
+    opts.select = flags.select;
     let bundle_log = BundleLog {
         policy: &policy,
         registry: r.registry().to_owned(),
