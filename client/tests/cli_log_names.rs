@@ -13,12 +13,9 @@
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{pqreg, tiny};
-use model_common::{Keys, exits, json, policy, show};
-use registry_common::{Registry, start_in_env};
+use crate::cli_common::{pqreg, tiny};
+use crate::model_common::{Keys, exits, json, policy, show};
+use crate::registry_common::{Registry, start_in_env};
 
 fn push(k: &Keys, r: &str) -> String {
     let v = json(

@@ -2,10 +2,10 @@
 //! bundles pushed as referrers must be logged (spec/signing.md §5), over real HTTP.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-use common::signed::{Publisher, push_bundle, push_model, submit, submit_ok};
-use common::{agent, body, err_code, start};
+use crate::common::signed::{Publisher, push_bundle, push_model, submit, submit_ok};
+use crate::common::{agent, body, err_code, start};
 use pqreg_registry::tlog::names::EntryNames;
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::Bundle;

@@ -1,5 +1,6 @@
 //! The log in push and pull: [`Submitter`] submits the signed statement and turns the
-//! answer into the bundle's `tlogEntries[0]` (spec/signing.md §4.1, /work/wt/CONTRACT_LOG.md);
+//! answer into the bundle's `tlogEntries[0]` (spec/signing.md §4.1,
+//! spec/transparency-log.md §8.5);
 //! [`BundleLog`] is step 6 of spec/signing.md §7 for a pulled bundle.
 
 use std::path::PathBuf;

@@ -22,7 +22,7 @@ const MAX_BUNDLE_BYTES: usize = 256 * (2 + pqreg_spec::logentry::MAX_ENTRY_BYTES
 /// Largest JSON answer (a search page of 1000 entries).
 const MAX_JSON_BYTES: usize = 2 << 20;
 
-/// The body of `POST <prefix>/v1/entries` (/work/wt/CONTRACT_LOG.md, spec/transparency-log.md §8.5).
+/// The body of `POST <prefix>/v1/entries` (spec/transparency-log.md §8.5).
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmitRequest {
     /// Repository, without the registry host.

@@ -149,7 +149,16 @@ impl LogError {
         match self {
             LogError::Http { .. } | LogError::Io { .. } => crate::exit::ERROR,
             LogError::PastEnd { .. } => crate::exit::NOT_FOUND,
-            _ => crate::exit::LOG_PROOF,
+            LogError::BadResponse { .. }
+            | LogError::Unconfigured(_)
+            | LogError::Checkpoint { .. }
+            | LogError::Rewound(_)
+            | LogError::Inconsistent(_)
+            | LogError::Inclusion(_)
+            | LogError::Tiles { .. }
+            | LogError::Entry { .. }
+            | LogError::ProofFile(_)
+            | LogError::EntryMismatch(_) => crate::exit::LOG_PROOF,
         }
     }
 }

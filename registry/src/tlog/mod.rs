@@ -73,23 +73,7 @@ pub enum LogError {
     Batch(String),
 }
 
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for LogError {
-            fn from(e: $t) -> Self {
-                LogError::Db(Box::new(e.into()))
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+from_redb!(LogError::Db);
 
 /// What a submitter gets back once its entry is durable (`POST /log/v1/entries`).
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use crate::cli::LogArgs;
 pub(crate) fn with_log(
     a: &LogArgs,
     f: impl FnOnce(&Log<'_>) -> Result<Outcome, LogError>,
-) -> anyhow::Result<Outcome> {
+) -> crate::common::Result<Outcome> {
     let host = registry_arg(&a.registry)?;
     with_log_host(&host, a.policy.as_deref(), f)
 }
@@ -30,7 +30,7 @@ pub(crate) fn with_log_host<T>(
     host: &str,
     policy: Option<&std::path::Path>,
     f: impl FnOnce(&Log<'_>) -> Result<T, LogError>,
-) -> anyhow::Result<T> {
+) -> crate::common::Result<T> {
     let paths = Paths::from_process_env();
     let policy = load_policy(policy, &paths)?;
     let cred = pqreg::auth::AuthEnv::from_process_env()
@@ -170,7 +170,7 @@ pub(crate) fn entry_line(index: u64, e: &LogEntry, policy: Option<&Policy>) -> S
     )
 }
 
-pub(crate) fn parse_digest(s: &str, flag: &str) -> anyhow::Result<Digest> {
+pub(crate) fn parse_digest(s: &str, flag: &str) -> crate::common::Result<Digest> {
     s.parse::<Digest>().map_err(|e| {
         fail(
             pqreg::exit::USAGE,
@@ -180,7 +180,7 @@ pub(crate) fn parse_digest(s: &str, flag: &str) -> anyhow::Result<Digest> {
     })
 }
 
-pub(crate) fn check_repo(r: &str) -> anyhow::Result<()> {
+pub(crate) fn check_repo(r: &str) -> crate::common::Result<()> {
     check_repository(r).map_err(|e| {
         fail(
             pqreg::exit::USAGE,

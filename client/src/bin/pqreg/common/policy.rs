@@ -9,7 +9,7 @@ use pqreg::paths::Paths;
 use pqreg_spec::policy::Policy;
 
 /// The trust policy at `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
-pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<Policy> {
+pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> crate::common::Result<Policy> {
     let policy_path = path
         .map(Path::to_owned)
         .unwrap_or_else(|| paths.config.join("policy.toml"));
@@ -33,7 +33,7 @@ pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<
 /// `[[logs]]` to check the log's answer, and push its rules to decide what to reuse;
 /// they do not need a policy). One that exists but does not parse stops the command:
 /// ignoring it would silently drop the checks it asks for.
-pub(crate) fn default_policy(paths: &Paths) -> anyhow::Result<Option<Policy>> {
+pub(crate) fn default_policy(paths: &Paths) -> crate::common::Result<Option<Policy>> {
     let path = paths.config.join("policy.toml");
     match std::fs::metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -11,7 +11,7 @@ use pqreg::paths::Paths;
 use pqreg_spec::policy::Policy;
 
 /// `pqreg log get`.
-pub(crate) fn run(a: &LogGetArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogGetArgs) -> crate::common::Result<Outcome> {
     let policy = load_policy(a.log.policy.as_deref(), &Paths::from_process_env())?;
     with_log(&a.log, |log| get(log, a.index, &policy))
 }

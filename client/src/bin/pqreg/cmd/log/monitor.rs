@@ -16,12 +16,12 @@ use crate::common::{
 use pqreg_spec::policy::Policy;
 
 /// `pqreg log monitor`.
-pub(crate) fn run(a: &LogMonitorArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogMonitorArgs) -> crate::common::Result<Outcome> {
     let keys = a
         .key
         .iter()
         .map(|k| parse_digest(k, "--key"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<crate::common::Result<Vec<_>>>()?;
     for r in &a.repo {
         check_repo(r)?;
     }

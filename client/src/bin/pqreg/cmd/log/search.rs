@@ -15,7 +15,7 @@ use pqreg::paths::Paths;
 use pqreg_spec::policy::Policy;
 
 /// `pqreg log search`.
-pub(crate) fn run(a: &LogSearchArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogSearchArgs) -> crate::common::Result<Outcome> {
     let filter = SearchFilter::new(a)?;
     let policy = load_policy(a.log.policy.as_deref(), &Paths::from_process_env())?;
     with_log(&a.log, |log| search(log, &filter, &policy))
@@ -28,7 +28,7 @@ struct SearchFilter {
 }
 
 impl SearchFilter {
-    fn new(a: &LogSearchArgs) -> anyhow::Result<Self> {
+    fn new(a: &LogSearchArgs) -> crate::common::Result<Self> {
         if let Some(r) = &a.repo {
             check_repo(r)?;
         }
