@@ -35,6 +35,7 @@
 //! SIGHUP ([`remove_staging_dirs`], called by the `pqreg` binary), and, after a SIGKILL, by
 //! the next pull of the same output (stage.rs).
 
+mod audit;
 mod fetch;
 mod follow;
 mod source;
@@ -59,6 +60,7 @@ use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 
 use crate::Error;
 
+pub use audit::{AuditReport, audit_model};
 pub(crate) use fetch::read_small;
 pub use source::{BlobSource, DirSource};
 pub use stage::remove_staging_dirs;
@@ -507,6 +509,41 @@ pub fn verify_index<S: BlobSource>(
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
 ) -> Result<VerifiedIndex, Error> {
+    let signed = verify_signed(source, manifest_digest, opts)?;
+    let (config, index, secret, index_bytes) = open_index(source, &signed.model, opts.identity)?;
+    // The index's files are what was signed, before a chunk is fetched.
+    signed
+        .signature
+        .statement
+        .check_files(&file_entries(&index))
+        .map_err(|e| Error::Spec(e.into()))?;
+    Ok(VerifiedIndex {
+        model: signed.model,
+        config,
+        index,
+        secret,
+        signature: signed.signature,
+        log_verified: signed.log_verified,
+        blob_bytes: signed.blob_bytes + index_bytes,
+    })
+}
+
+/// A manifest whose signature, log entry and binding verified (spec/signing.md steps
+/// 1-7); nothing below the manifest has been read.
+pub(crate) struct SignedManifest {
+    pub model: ModelManifest,
+    pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
+    pub log_verified: bool,
+    /// Manifest, referrer and bundle bytes read.
+    pub blob_bytes: u64,
+}
+
+/// Steps 1-7 of spec/signing.md: manifest digest, signature, policy, log, binding.
+pub(crate) fn verify_signed<S: BlobSource>(
+    source: &S,
+    manifest_digest: &Digest,
+    opts: &UnpackOptions<'_>,
+) -> Result<SignedManifest, Error> {
     let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
     let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
     let mut log_verified = false;
@@ -540,19 +577,11 @@ pub fn verify_index<S: BlobSource>(
     if statement.method != Method::Files {
         return Err(UnpackError::UnsupportedMethod.into());
     }
-    let (config, index, secret, index_bytes) = open_index(source, &model, opts.identity)?;
-    // The index's files are what was signed, before a chunk is fetched.
-    statement
-        .check_files(&file_entries(&index))
-        .map_err(|e| Error::Spec(e.into()))?;
-    Ok(VerifiedIndex {
+    Ok(SignedManifest {
         model,
-        config,
-        index,
-        secret,
         signature: verified,
         log_verified,
-        blob_bytes: manifest_len + sig_bytes + index_bytes,
+        blob_bytes: manifest_len + sig_bytes,
     })
 }
 

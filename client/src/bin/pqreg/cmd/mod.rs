@@ -13,4 +13,5 @@ pub(crate) mod logout;
 pub(crate) mod pull;
 pub(crate) mod push;
 pub(crate) mod recipients;
+pub(crate) mod trust;
 pub(crate) mod verify;
