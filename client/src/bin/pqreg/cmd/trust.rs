@@ -152,7 +152,7 @@ fn key_json(k: &PolicyKey) -> Value {
 /// `30d`, `12h`, `90m` or `3600s`, the policy's own spelling of a duration.
 fn duration(secs: u64) -> String {
     for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs % n == 0 {
+        if secs.is_multiple_of(n) {
             return format!("{}{unit}", secs / n);
         }
     }
