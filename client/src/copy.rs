@@ -22,11 +22,10 @@
 use std::path::{Path, PathBuf};
 
 use pqreg_spec::Digest;
-use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, bundle_algorithm, is_ml_dsa_bundle};
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle};
-use pqreg_spec::keys::{KeyId, SignatureAlgorithm};
+use pqreg_spec::keys::KeyId;
 use pqreg_spec::oci::{self, Descriptor, media_types};
-use pqreg_spec::policy::parse_algorithm;
 
 use crate::Error;
 use crate::inspect::check_model;
@@ -140,7 +139,7 @@ pub fn copy_model(
         let rm = src.get_manifest(src_repo, &r.digest.to_string())?;
         let refs = oci::references(&rm.bytes, &rm.media_type).map_err(|e| Error::Spec(e.into()))?;
         let bundle = r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE);
-        let pq = bundle && algorithm(&r).is_some_and(is_ml_dsa);
+        let pq = is_ml_dsa_bundle(&r);
         if pq && opts.relog.is_some() {
             // Before anything is copied: every signature to re-log has a known signer.
             let key_id = c.bundle_signer(&rm.bytes)?;
@@ -319,7 +318,7 @@ impl Copier<'_> {
     ) -> Result<Digest, Error> {
         let (referrer, mut bundle) = self.bundle_of(referrer_bytes)?;
         let key_id = hint_key_id(&bundle)?;
-        let algorithm = algorithm(r).ok_or(CopyError::NoAlgorithm(r.digest))?;
+        let algorithm = bundle_algorithm(r).ok_or(CopyError::NoAlgorithm(r.digest))?;
         bundle.tlog_entries.clear();
         let entries = hook.log_entries(&LogRequest {
             manifest_digest: *subject,
@@ -368,21 +367,6 @@ fn hint_key_id(bundle: &Bundle) -> Result<KeyId, Error> {
         .map_err(|e| Error::Spec(e.into()))?
         .parse()
         .map_err(|e: pqreg_spec::keys::KeyError| Error::Spec(e.into()))
-}
-
-/// The signature algorithm a referrer's annotation names.
-fn algorithm(r: &Descriptor) -> Option<SignatureAlgorithm> {
-    r.annotations
-        .as_ref()
-        .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-        .and_then(|a| parse_algorithm(a))
-}
-
-fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
-    matches!(
-        a,
-        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
-    )
 }
 
 /// Whether the bundle among `layers` carries a pqreg log entry.

@@ -29,11 +29,11 @@ pub const OK: ExitCode = ExitCode {
     action: "Nothing.",
 };
 
-/// Any error not listed below (network, I/O, registry refused, not implemented).
+/// Any error not listed below (network, I/O, registry refused, local configuration).
 pub const ERROR: ExitCode = ExitCode {
     code: 1,
     name: "ERROR",
-    meaning: "An error with no code of its own: network or registry failure, file I/O, a malformed local configuration, key file or passphrase, a command not implemented yet.",
+    meaning: "An error with no code of its own: network or registry failure, file I/O, a malformed local configuration, key file or passphrase.",
     action: "Fix the cause named in the message and run the command again; `pqreg env` shows the paths and credentials in use.",
 };
 
@@ -133,10 +133,44 @@ pub const TERMINATED: ExitCode = ExitCode {
     action: "Run the command again.",
 };
 
+/// The output's file system cannot hold the model.
+pub const NO_SPACE: ExitCode = ExitCode {
+    code: 28,
+    name: "NO_SPACE",
+    meaning: "The files a pull would write (after --include/--exclude) are larger than the free space on the output directory's file system; nothing was written. (28 is ENOSPC's number.)",
+    action: "Free space there, pull to another file system, or pull fewer files with --include/--exclude.",
+};
+
+/// Codes of local conditions that are not verification steps, so not in spec/signing.md
+/// section 8 (nor in [`ALL`], which mirrors it).
+pub const LOCAL: [ExitCode; 1] = [NO_SPACE];
+
 /// The codes of a command stopped by a signal: 128 + the signal's number, as shells
 /// report a process killed by it. They are not verification steps, so they are not in
 /// spec/signing.md section 8 (nor in [`ALL`], which mirrors it).
 pub const SIGNALS: [ExitCode; 3] = [HANGUP, INTERRUPTED, TERMINATED];
+
+impl From<pqreg_spec::bundle::verify::ExitCode> for ExitCode {
+    /// The constant of the spec crate's code: one arm per code, so a code added to
+    /// spec/signing.md section 8 does not compile here until it has its constant (the
+    /// numbers and names are checked equal by `matches_spec_signing_md`).
+    fn from(c: pqreg_spec::bundle::verify::ExitCode) -> Self {
+        use pqreg_spec::bundle::verify::ExitCode as S;
+        match c {
+            S::Ok => OK,
+            S::Error => ERROR,
+            S::Usage => USAGE,
+            S::DigestMismatch => DIGEST_MISMATCH,
+            S::BadSignature => BAD_SIGNATURE,
+            S::UntrustedSigner => UNTRUSTED_SIGNER,
+            S::LogProof => LOG_PROOF,
+            S::Decryption => DECRYPTION,
+            S::WrongLocation => WRONG_LOCATION,
+            S::Rollback => ROLLBACK,
+            S::Stale => STALE,
+        }
+    }
+}
 
 /// Every code, in numeric order.
 pub const ALL: [ExitCode; 11] = [
@@ -166,7 +200,7 @@ pub fn markdown() -> String {
          parser and are always text.\n\n\
          | code | name | meaning | what to do |\n|---:|---|---|---|\n",
     );
-    for c in ALL.iter().chain(&SIGNALS) {
+    for c in ALL.iter().chain(&LOCAL).chain(&SIGNALS) {
         s.push_str(&format!(
             "| {} | `{}` | {} | {} |\n",
             c.code, c.name, c.meaning, c.action
@@ -228,5 +262,9 @@ mod tests {
             .map(|c| (c.code(), c.name()))
             .collect();
         assert_eq!(ours, spec);
+        for c in pqreg_spec::bundle::verify::ExitCode::ALL {
+            let mapped = ExitCode::from(c);
+            assert_eq!((mapped.code, mapped.name), (c.code(), c.name()));
+        }
     }
 }

@@ -360,8 +360,10 @@ fn log_entry_info(e: &TlogEntry) -> LogEntryInfo {
             .map(str::to_owned),
         integrated_time: e.integrated_time,
         kind: body.as_ref().map(|b| b.kind.name().to_owned()),
-        repository: body.as_ref().map(|b| b.repository.clone()),
-        tag: body.as_ref().and_then(|b| b.tag.clone()),
+        repository: body.as_ref().map(|b| b.repository.to_string()),
+        tag: body
+            .as_ref()
+            .and_then(|b| b.tag.as_ref().map(ToString::to_string)),
         manifest: body.as_ref().map(|b| b.manifest),
     }
 }

@@ -104,26 +104,21 @@ pub fn generate(
         path: PathBuf::from("-"),
         source,
     };
-    let (private_pem, public_pem, key_id) = match kind {
-        KeyKind::Sign(alg) => {
-            let k = SigningKey::generate(alg).map_err(key_err)?;
-            let private = match passphrase {
-                Some(p) => zeroize::Zeroizing::new(k.encrypt_pem(p).map_err(key_err)?),
-                None => k.to_pem().map_err(key_err)?,
-            };
-            let public = k.verifying_key().to_pem().map_err(key_err)?;
-            (private, public, k.key_id())
-        }
+    let key = match kind {
+        KeyKind::Sign(alg) => PrivateKey::Signing(SigningKey::generate(alg).map_err(key_err)?),
         KeyKind::Recipient(alg) => {
-            let k = RecipientPrivateKey::generate(alg).map_err(key_err)?;
-            let private = match passphrase {
-                Some(p) => zeroize::Zeroizing::new(k.encrypt_pem(p).map_err(key_err)?),
-                None => k.to_pem().map_err(key_err)?,
-            };
-            let public = k.public_key().map_err(key_err)?.to_pem().map_err(key_err)?;
-            (private, public, k.key_id().map_err(key_err)?)
+            PrivateKey::Recipient(RecipientPrivateKey::generate(alg).map_err(key_err)?)
         }
     };
+    // One PEM path for both kinds (spec/keys.md): PKCS#8, encrypted when a passphrase is
+    // given, and the SPKI public key next to it.
+    let private_pem = match passphrase {
+        Some(p) => key.encrypt_pem(p),
+        None => key.to_pem(),
+    }
+    .map_err(key_err)?;
+    let public_pem = key.public_key().and_then(|k| k.to_pem()).map_err(key_err)?;
+    let key_id = key.key_id().map_err(key_err)?;
     write_new(&private_path, private_pem.as_bytes(), 0o600, force)?;
     if let Err(e) = write_new(&public_path, public_pem.as_bytes(), 0o644, force) {
         let _ = std::fs::remove_file(&private_path);

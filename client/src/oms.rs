@@ -17,10 +17,9 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use pqreg_spec::Digest;
-use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
-use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle, MAX_BUNDLE_BYTES};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, bundle_algorithm};
+use pqreg_spec::bundle::{Bundle, MAX_BUNDLE_BYTES};
 use pqreg_spec::keys::SignatureAlgorithm;
-use pqreg_spec::policy::parse_algorithm;
 use pqreg_spec::statement::Statement;
 
 use crate::Error;
@@ -70,14 +69,10 @@ pub fn fetch_classic_bundle<S: BlobSource>(
     manifest: &Digest,
 ) -> Result<ClassicBundle, Error> {
     let referrers = source.referrers(manifest)?;
-    let Some(r) = referrers.iter().find(|r| {
-        r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-            && r.annotations
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                .and_then(|a| parse_algorithm(a))
-                == Some(SignatureAlgorithm::EcdsaP256Sha256)
-    }) else {
+    let Some(r) = referrers
+        .iter()
+        .find(|r| bundle_algorithm(r) == Some(SignatureAlgorithm::EcdsaP256Sha256))
+    else {
         return Err(UnpackError::NoClassicSignature(*manifest).into());
     };
     let bytes = source.get_manifest(&r.digest)?;

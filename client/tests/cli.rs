@@ -7,7 +7,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-mod registry_common;
+use crate::registry_common;
 
 struct Run {
     code: i32,

@@ -11,12 +11,9 @@ use pqreg::transfer::{RegistryClient, TransferOptions};
 use pqreg_spec::Digest;
 use serde_json::Value;
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{files, pqreg, tiny};
-use model_common::{Keys, add_mirror, check_doc, fails, json, policy, show, uploads};
-use registry_common::{Registry, start_with_origin};
+use crate::cli_common::{files, pqreg, tiny};
+use crate::model_common::{Keys, add_mirror, check_doc, fails, json, policy, show, uploads};
+use crate::registry_common::{Registry, start_with_origin};
 
 /// Pushes a plain OCI image manifest (not a pqreg model) as `repo:v1`.
 fn push_plain_image(reg: &Registry, repo: &str) {

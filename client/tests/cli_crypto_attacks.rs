@@ -33,10 +33,9 @@ use pqreg_spec::segment::{ChunkKey, OpenReader, seal};
 use pqreg_spec::statement::FileEntry;
 use serde_json::Value;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, files, ok, policy, tiny};
-use registry_common::Registry;
+use crate::cli_common::{Home, exits, files, ok, policy, tiny};
+use crate::registry_common;
+use crate::registry_common::Registry;
 
 const REPO: &str = "models/tiny";
 
@@ -242,6 +241,90 @@ fn forged_chunk_under_a_known_key_is_refused() {
             assert!(!n.contains("pqreg-partial"), "staging {n} left");
         }
     }
+}
+
+/// Size padding (spec/encryption.md §6.5) is authenticated and checked: a recipient
+/// reseals a padded chunk of a `--pad` version under its real key with the same plaintext
+/// (so the chunk digest still matches) and one padding byte that is not zero, and a
+/// trusted publisher is tricked into signing the result. Pull refuses it (exit 10) and
+/// writes nothing; the same version without the change pulls.
+#[test]
+fn nonzero_padding_is_refused() {
+    let reg = registry_common::start();
+    let h = Home::new();
+    ok(&h.run(&["keygen", "--recipient", "--out", &h.p("mallory")]));
+    policy(
+        &h.path().join("trust.toml"),
+        &h.path().join("signer.pub"),
+        &format!("{}/models/*", reg.addr),
+    );
+    let v1 = format!("{}/{REPO}:v1", reg.addr);
+    let d1 = digest_of(&ok(&h.push(
+        &tiny(),
+        &v1,
+        "signer.key",
+        &["--recipient", &h.p("mallory.pub"), "--pad"],
+    )));
+    let client = RegistryClient::new(&reg.addr, None, TransferOptions::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source(&client, &tmp.path().join("cache"));
+    let mallory = recipient(&h, "mallory.key");
+    let (config, index, _) = read_index(&src, &d1, Some(&mallory)).unwrap();
+    assert!(index.is_padded());
+    let target = index
+        .files
+        .iter()
+        .flat_map(|f| &f.chunks)
+        .filter(|c| c.padding.unwrap() > 0)
+        .max_by_key(|c| c.length)
+        .expect("a chunk with padding");
+    let key = target.key.clone().unwrap();
+    let mut padded = pqreg_spec::segment::open(&key, &blob(&src, &target.layer)).unwrap();
+    assert_eq!(padded.len() as u64, target.length + target.padding.unwrap());
+    assert!(padded[target.length as usize..].iter().all(|&b| b == 0));
+    *padded.last_mut().unwrap() = 1;
+    let forged = seal(&key, &padded);
+    let mut forged_index = index.clone();
+    for c in forged_index.files.iter_mut().flat_map(|f| &mut f.chunks) {
+        if c.digest == target.digest {
+            c.layer = Digest::sha256(&forged);
+            c.layer_size = forged.len() as u64;
+        }
+    }
+    forged_index.validate().unwrap();
+    let signer =
+        SigningKey::from_pem(&std::fs::read_to_string(h.p("signer.key")).unwrap()).unwrap();
+    let tricked = Tricked {
+        reg: &reg,
+        client: &client,
+        tmp: tmp.path(),
+        signer: &signer,
+    };
+    publish(&tricked, &config, &index, &[], "control");
+    ok(&h.pull(
+        &format!("{}/{REPO}:control", reg.addr),
+        "control",
+        "rcpt.key",
+        &[],
+    ));
+    assert_eq!(files(&h.path().join("control")), files(&tiny()));
+
+    publish(
+        &tricked,
+        &config,
+        &forged_index,
+        std::slice::from_ref(&forged),
+        "v2",
+    );
+    let o = h.pull(&format!("{}/{REPO}:v2", reg.addr), "out", "rcpt.key", &[]);
+    exits(&o, 10, "non-zero padding");
+    let err: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("padding byte") && msg.contains(&target.digest.to_string()),
+        "{msg}"
+    );
+    assert!(!h.path().join("out").exists(), "output written");
 }
 
 /// The chunk layers of a manifest.

@@ -20,9 +20,9 @@
 use std::path::Path;
 use std::process::Command;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, files, ok, policy, tiny, tool};
+use crate::cli_common;
+use crate::cli_common::{Home, files, ok, policy, tiny, tool};
+use crate::registry_common;
 
 fn skopeo_copy(src: &str, dst: &str) {
     let o = Command::new("skopeo")

@@ -13,10 +13,8 @@
 //! - offline proofs and `verify --offline`, proofs after the log grew, a witness quorum.
 #![allow(clippy::unwrap_used)]
 
-mod log_common;
-mod registry_common;
-use log_common::*;
-use registry_common::{start, start_in, start_in_env};
+use crate::log_common::*;
+use crate::registry_common::{start, start_in, start_in_env};
 
 /// The `reason`s of a `log monitor -o json` run, in order.
 fn reasons(m: &serde_json::Value) -> Vec<&str> {
@@ -34,9 +32,9 @@ fn push_pull_and_log_commands() {
     let h = Home::new();
     h.write_policy(&reg, None);
     let r1 = format!("{}/models/tiny:v1", reg.addr);
-    let d1 = h.push(&tiny(), &r1);
+    let d1 = h.push_digest(&tiny(), &r1);
     // Pull with the default policy (require_log = true): the log is verified.
-    let v = h.pull(&r1, "out1");
+    let v = h.pull_json(&r1, "out1");
     assert_eq!(v["log_verified"], true, "{v}");
     let stored = h.state_dir(&reg).join("checkpoint");
     let first = std::fs::read(&stored).unwrap();
@@ -56,14 +54,14 @@ fn push_pull_and_log_commands() {
         "--out",
         &h.p("classic"),
     ]);
-    let d2 = h.push_with(&m2, &r2, &["--classic-sign-key", &h.p("classic.key")]);
+    let d2 = h.push_digest_with(&m2, &r2, &["--classic-sign-key", &h.p("classic.key")]);
     let refs: serde_json::Value = serde_json::from_slice(&get(&format!(
         "http://{}/v2/models/other/referrers/{d2}",
         reg.addr
     )))
     .unwrap();
     assert_eq!(refs["manifests"].as_array().unwrap().len(), 2, "{refs}");
-    h.pull(&r2, "out2");
+    h.pull_json(&r2, "out2");
     let second = std::fs::read(&stored).unwrap();
     assert_ne!(first, second);
 
@@ -129,7 +127,7 @@ fn push_pull_and_log_commands() {
     let m = h.json(&["log", "monitor", &reg.addr, "--key", &h.key_id]);
     assert_eq!(m["reports"].as_array().unwrap().len(), 0, "{m}");
     let r3 = format!("{}/models/tiny:v2", reg.addr);
-    h.push(&variant(&h, "m3", "third"), &r3);
+    h.push_digest(&variant(&h, "m3", "third"), &r3);
     let m = h.json(&[
         "log",
         "monitor",
@@ -145,7 +143,7 @@ fn push_pull_and_log_commands() {
     assert_eq!(got, ["watched-repository", "watched-signer"], "{m}");
     // Someone whose key the policy does not list for models/* signs models/tiny.
     let intruder = Home::new();
-    intruder.push(
+    intruder.push_digest(
         &variant(&intruder, "m4", "fourth"),
         &format!("{}/models/tiny:v3", reg.addr),
     );
@@ -168,7 +166,7 @@ fn log_commands_read_deletion_entries() {
     let reg = start();
     let h = Home::new();
     h.write_policy(&reg, None);
-    let d = h.push(&tiny(), &format!("{}/models/gone:v1", reg.addr));
+    let d = h.push_digest(&tiny(), &format!("{}/models/gone:v1", reg.addr));
     let url = format!("http://{}/v2/models/gone/manifests", reg.addr);
     let r = ureq::delete(&format!("{url}/v1")).call().unwrap();
     assert_eq!(r.status(), 202);
@@ -222,7 +220,7 @@ fn rewound_then_forked_log() {
     let reg = start_in(data.path());
     h.write_policy(&reg, None);
     let first = reg.addr.clone();
-    h.push(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
+    h.push_digest(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
     drop(reg);
     copy_dir(data.path(), backup.path());
     // v2 is logged and pulled: the client stores the larger checkpoint. (Each restart
@@ -231,8 +229,8 @@ fn rewound_then_forked_log() {
     let reg = start_in(data.path());
     h.write_policy(&reg, None);
     let r2 = format!("{}/models/tiny:v2", reg.addr);
-    h.push(&m2, &r2);
-    h.pull(&r2, "out2");
+    h.push_digest(&m2, &r2);
+    h.pull_json(&r2, "out2");
     let stored_path = h.state_dir(&reg).join("checkpoint");
     let stored = std::fs::read(&stored_path).unwrap();
     h.run_ok(&["log", "verify", &reg.addr]);
@@ -269,7 +267,7 @@ fn rewound_then_forked_log() {
         std::fs::copy(h.path().join(f), other.path().join(f)).unwrap();
     }
     let r2b = format!("{}/models/tiny:v2", restored.addr);
-    other.push(&m2b, &r2b);
+    other.push_digest(&m2b, &r2b);
     let err = h.fails_13(&["log", "verify", &restored.addr]);
     assert!(
         err.contains("inconsistent") && err.matches("(size ").count() == 2,
@@ -295,9 +293,9 @@ fn hostile_mirror() {
     consumer.write_policy(&reg, Some(&mirror.url()));
     let r1 = format!("{}/models/tiny:v1", reg.addr);
     let r2 = format!("{}/models/tiny:v2", reg.addr);
-    publisher.push(&tiny(), &r1);
-    consumer.pull(&r1, "out1");
-    publisher.push(&variant(&publisher, "m2", "second"), &r2);
+    publisher.push_digest(&tiny(), &r1);
+    consumer.pull_json(&r1, "out1");
+    publisher.push_digest(&variant(&publisher, "m2", "second"), &r2);
     let stored_path = consumer.state_dir(&reg).join("checkpoint");
     let stored = std::fs::read(&stored_path).unwrap();
 
@@ -326,7 +324,7 @@ fn hostile_mirror() {
 
     // The honest mirror: everything verifies and the monitor sees both signatures.
     mirror.set(Tamper::Nothing);
-    consumer.pull(&r2, "out2");
+    consumer.pull_json(&r2, "out2");
     assert_ne!(std::fs::read(&stored_path).unwrap(), stored);
     let m = consumer.json(&["log", "monitor", &reg.addr, "--key", &publisher.key_id]);
     assert_eq!(m["reports"].as_array().unwrap().len(), 2, "{m}");
@@ -339,8 +337,8 @@ fn offline_proof_and_verify() {
     h.write_policy(&reg, None);
     let r1 = format!("{}/models/tiny:v1", reg.addr);
     let r2 = format!("{}/models/tiny:v2", reg.addr);
-    let d1 = h.push(&tiny(), &r1);
-    h.push(&variant(&h, "m2", "second"), &r2);
+    let d1 = h.push_digest(&tiny(), &r1);
+    h.push_digest(&variant(&h, "m2", "second"), &r2);
     let p1 = h.p("v1.tlog-proof");
     let v = h.json(&[
         "log",
@@ -433,7 +431,7 @@ fn proofs_for_an_older_checkpoint_after_growth() {
     let reg = start();
     let h = Home::new();
     h.write_policy(&reg, None);
-    h.push(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
+    h.push_digest(&tiny(), &format!("{}/models/tiny:v1", reg.addr));
     let text = std::fs::read_to_string(h.path().join("config/pqreg/policy.toml")).unwrap();
     let policy = pqreg_spec::policy::Policy::from_toml(&text).unwrap();
     let plog = policy.log(&origin(&reg)).unwrap();
@@ -442,7 +440,7 @@ fn proofs_for_an_older_checkpoint_after_growth() {
     let log = Log::new(&client, &plog.verifier, state.path());
     let old = log.latest().unwrap();
     assert_eq!(old.checkpoint.size, 2);
-    h.push(
+    h.push_digest(
         &variant(&h, "m2", "second"),
         &format!("{}/models/tiny:v2", reg.addr),
     );
@@ -483,7 +481,7 @@ fn witness_quorum() {
     std::fs::write(&policy, text).unwrap();
 
     let r1 = format!("{}/models/tiny:v1", reg.addr);
-    h.push(&tiny(), &r1);
+    h.push_digest(&tiny(), &r1);
     let err = h.fails_13(&["log", "checkpoint", &reg.addr]);
     assert!(err.contains("witness cosignatures verified"), "{err}");
     let err = h.pull_fails_13(&r1, "out0");
@@ -497,12 +495,12 @@ fn witness_quorum() {
             .any(|s| s.as_str().unwrap().starts_with("witness.example/w1+")),
         "{cp}"
     );
-    h.pull(&r1, "out1");
+    h.pull_json(&r1, "out1");
 
     // A newer model: its pull needs the log's newest checkpoint cosigned again.
     let r2 = format!("{}/models/tiny:v2", reg.addr);
-    h.push(&variant(&h, "m2", "second"), &r2);
+    h.push_digest(&variant(&h, "m2", "second"), &r2);
     h.pull_fails_13(&r2, "out2");
     cosign(&reg, &w);
-    h.pull(&r2, "out2");
+    h.pull_json(&r2, "out2");
 }

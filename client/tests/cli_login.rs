@@ -7,10 +7,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, files, ok, policy, tiny};
-use registry_common::start_in_env;
+use crate::cli_common::{Home, exits, files, ok, policy, tiny};
+use crate::registry_common;
+use crate::registry_common::start_in_env;
 
 /// `pqreg [-o json] login HOST -u USER --password-stdin` with `password` on stdin.
 fn login(home: &Path, host: &str, user: &str, password: &str) -> Output {

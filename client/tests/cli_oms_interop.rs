@@ -9,9 +9,9 @@
 use std::path::Path;
 use std::process::Command;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, files, ok, policy, tiny};
+use crate::cli_common;
+use crate::cli_common::{Home, exits, files, ok, policy, tiny};
+use crate::registry_common;
 
 fn model_signing_verify(bin: &Path, dir: &str, sig: &str, key: &str) -> bool {
     let o = Command::new(bin)

@@ -4,12 +4,10 @@
 //! warns on stderr. Real `pqreg-registry` on 127.0.0.1, real `pqreg` binary.
 #![allow(clippy::unwrap_used)]
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{pqreg, tiny};
-use model_common::{Keys, exits, policy, show};
-use registry_common::start;
+use crate::cli_common;
+use crate::cli_common::{pqreg, tiny};
+use crate::model_common::{Keys, exits, policy, show};
+use crate::registry_common::start;
 
 #[test]
 fn malformed_default_policy_stops_push_recipients_and_copy() {
@@ -76,5 +74,66 @@ fn a_checkpoint_without_witnesses_is_warned_about() {
     assert!(
         err.contains("verified with no witness cosignature"),
         "{err}"
+    );
+}
+
+/// Issue 12 point 6 over HTTP: a model whose only signature the policy can verify is a
+/// classical one (ECDSA P-256, `--classic-sign-key`; its ML-DSA bundle is by a key the
+/// policy does not list) is refused when the policy lists the ECDSA key without a
+/// `min_algorithm` opt-out (exit 12, naming the minimum), and pulled when the rule opts
+/// out explicitly. The two policies differ in that one line only.
+#[test]
+fn a_classical_signature_needs_an_explicit_min_algorithm_opt_out() {
+    let reg = start();
+    let k = Keys::new();
+    let o = pqreg(
+        k.h(),
+        &[
+            "keygen",
+            "--sign",
+            "--alg",
+            "ecdsa-p256",
+            "--out",
+            &k.p("classic"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let r = format!("{}/models/tiny:v1", reg.addr);
+    let o = pqreg(
+        k.h(),
+        &[
+            "push",
+            tiny().to_str().unwrap(),
+            &r,
+            "--recipient",
+            &k.p("a.pub"),
+            "--sign-key",
+            &k.p("other.key"),
+            "--classic-sign-key",
+            &k.p("classic.key"),
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let pem = std::fs::read_to_string(k.h().join("classic.pub")).unwrap();
+    let write = |min_algorithm: &str| {
+        let text = format!(
+            "version = 1\nrequire_log = false\n\n[[keys]]\nname = \"legacy\"\nalg = \"ecdsa-p256-sha256\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\n[[rules]]\nrepositories = [\"{}/**\"]\nsigners = [\"legacy\"]\n{min_algorithm}",
+            reg.addr
+        );
+        std::fs::write(k.h().join("trust.toml"), text).unwrap();
+    };
+    write("");
+    let e = exits(&k.pull(&r, "a", "refused"), 12);
+    assert!(
+        e.contains("ecdsa-p256-sha256") && e.contains("weaker than the required ml-dsa-44"),
+        "the refusal names the algorithm and the minimum: {e}"
+    );
+    assert!(!k.h().join("refused").exists());
+    write("min_algorithm = \"ecdsa-p256-sha256\"\n");
+    let o = k.pull(&r, "a", "accepted");
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        cli_common::files(&k.h().join("accepted")),
+        cli_common::files(&tiny())
     );
 }

@@ -32,9 +32,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, ok, policy, tiny};
+use crate::cli_common::{Home, exits, ok, policy, tiny};
+use crate::registry_common;
 use pqreg_spec::Digest;
 use serde_json::Value;
 
@@ -844,7 +843,6 @@ fn holds_staging(dir: &Path) -> bool {
 /// replace any file (the directory is theirs), so the puller loads bytes no trusted
 /// signer published. Needs root (to give the directory to uid 65534).
 #[test]
-#[ignore = "finding: pull into an existing empty directory owned by another (non-root) user is accepted; its owner can swap the verified files afterwards"]
 fn pull_refuses_an_output_directory_owned_by_another_user() {
     let s = setup();
     let out = s.h.path().join("foreign-out");
@@ -861,5 +859,16 @@ fn pull_refuses_an_output_directory_owned_by_another_user() {
             .flatten()
             .map(|e| e.file_name())
             .collect::<Vec<_>>()
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("belongs to uid 65534"),
+        "the refusal names the owner: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing written into the foreign directory"
     );
 }

@@ -5,10 +5,8 @@
 
 use std::path::Path;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{files, ok, policy, pqreg};
-use registry_common::start;
+use crate::cli_common::{files, ok, policy, pqreg};
+use crate::registry_common::start;
 
 #[test]
 fn push_pull_roundtrip_untrusted_and_dedup() {

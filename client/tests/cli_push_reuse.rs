@@ -25,12 +25,9 @@ use pqreg_spec::keys::{PrivateKey, RecipientPrivateKey, SigningKey};
 use pqreg_spec::oci::Descriptor;
 use serde_json::Value;
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{pqreg, tiny};
-use model_common::{Keys, json, policy, show};
-use registry_common::{Registry, start};
+use crate::cli_common::{pqreg, tiny};
+use crate::model_common::{Keys, json, policy, show};
+use crate::registry_common::{Registry, start};
 
 fn private(path: &str) -> PrivateKey {
     pqreg::keyfile::load_private(Path::new(path), None).unwrap()
@@ -164,13 +161,13 @@ fn push_does_not_adopt_a_secret_the_attacker_planted() {
     assert!(o.status.success(), "{}", show(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("a new lineage starts"), "{stderr}");
+    assert!(stderr.contains("nothing is reused"), "{stderr}");
     assert_eq!(v["previous"]["reused"], false, "{v}");
     assert!(
         v["previous"]["reason"]
             .as_str()
             .unwrap()
-            .contains("did not verify"),
+            .contains("no version verified"),
         "{v}"
     );
     assert_eq!(v["reused_chunks"], 0);
@@ -296,5 +293,147 @@ fn push_does_not_reuse_a_chunk_the_attacker_mapped() {
         "the publisher's new version references the attacker's blob"
     );
     let o = k.pull(&r, "a", "out");
+    assert!(o.status.success(), "{}", show(&o));
+}
+
+/// `tiny` with `tokenizer.txt` changed, in a new directory under the home.
+fn changed_tiny(k: &Keys, name: &str) -> std::path::PathBuf {
+    let dir = k.h().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(tiny()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let mut t = std::fs::read(dir.join("tokenizer.txt")).unwrap();
+    t.extend_from_slice(b"\nnew token\n");
+    std::fs::write(dir.join("tokenizer.txt"), t).unwrap();
+    dir
+}
+
+/// Issue 16, "reuse and resumption": a version pushed to a NEW tag builds on the newest
+/// verified version of the repository, under any tag, and says which; a newer version
+/// under another tag that does not verify (pushed by someone with push rights but not the
+/// trusted key) is passed over; `--reuse-from` names the version to build on. Before,
+/// push built only on the same tag's current version: `:v2` re-uploaded everything.
+#[test]
+fn push_to_a_new_tag_reuses_the_newest_verified_version() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let repo = format!("{}/models/tiny", reg.addr);
+    let v1 = publisher_push(&k, &tiny(), &format!("{repo}:v1"));
+    // Newer, under another tag, but signed by a key the policy does not trust.
+    let evil = json(
+        k.h(),
+        &[
+            "push",
+            tiny().to_str().unwrap(),
+            &format!("{repo}:evil"),
+            "--recipient",
+            &k.p("a.pub"),
+            "--sign-key",
+            &k.p("other.key"),
+        ],
+    );
+    let v2dir = changed_tiny(&k, "v2");
+    let v2 = publisher_push(&k, &v2dir, &format!("{repo}:v2"));
+    let chunks = v2["chunks"].as_u64().unwrap();
+    assert_eq!(v2["previous"]["from"], "v1", "{v2:#}");
+    assert_eq!(v2["previous"]["reused"], true, "{v2:#}");
+    assert_eq!(v2["previous"]["digest"], v1["digest"], "{v2:#}");
+    assert_ne!(v2["previous"]["digest"], evil["digest"]);
+    // Only the changed file's chunk is new.
+    assert_eq!(v2["reused_chunks"].as_u64().unwrap(), chunks - 1, "{v2:#}");
+    assert_eq!(v2["new_chunk_blobs"], 1, "{v2:#}");
+
+    // With no flag, v3 (the same files as v2) would build on v2, the newest; named, v1.
+    let o = pqreg(
+        k.h(),
+        &[
+            "-o",
+            "json",
+            "push",
+            v2dir.to_str().unwrap(),
+            &format!("{repo}:v3"),
+            "--recipient",
+            &k.p("a.pub"),
+            "--sign-key",
+            &k.p("signer.key"),
+            "--identity",
+            &k.p("a.key"),
+            "--policy",
+            &k.p("trust.toml"),
+            "--reuse-from",
+            "v1",
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let v3: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v3["previous"]["from"], "v1", "{v3:#}");
+    assert_eq!(v3["reused_chunks"].as_u64().unwrap(), chunks - 1, "{v3:#}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("reusing the chunks of models/tiny:v1"),
+        "{err}"
+    );
+    let v4 = publisher_push(&k, &v2dir, &format!("{repo}:v4"));
+    assert_eq!(v4["reused_chunks"].as_u64().unwrap(), chunks, "{v4:#}");
+    assert_eq!(v4["new_chunk_blobs"], 0, "{v4:#}");
+}
+
+/// Issue 16: a publisher reuses its own versions with its own recipient key, without a
+/// cluster's private key. `push --identity publisher.key` adds the publisher's public key
+/// to the recipients, so the next push opens the previous version with it and uploads
+/// only the changed chunk; the cluster's key still pulls. Before, v1 (encrypted to the
+/// cluster only) could not be opened with the publisher's key, and v2 re-uploaded
+/// everything.
+#[test]
+fn a_publisher_reuses_its_versions_with_its_own_key() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let repo = format!("{}/models/tiny", reg.addr);
+    // `c` plays the publisher's own key; `a` is the cluster's.
+    let push = |dir: &Path, tag: &str| {
+        json(
+            k.h(),
+            &[
+                "push",
+                dir.to_str().unwrap(),
+                &format!("{repo}:{tag}"),
+                "--recipient",
+                &k.p("a.pub"),
+                "--sign-key",
+                &k.p("signer.key"),
+                "--identity",
+                &k.p("c.key"),
+                "--policy",
+                &k.p("trust.toml"),
+            ],
+        )
+    };
+    push(&tiny(), "v1");
+    let inspect = json(k.h(), &["inspect", &format!("{repo}:v1")]);
+    let listed = inspect.to_string();
+    assert!(
+        listed.contains(&k.key_id("c")),
+        "publisher key not a recipient: {inspect:#}"
+    );
+    assert!(listed.contains(&k.key_id("a")), "{inspect:#}");
+    let v2 = push(&changed_tiny(&k, "v2"), "v2");
+    let chunks = v2["chunks"].as_u64().unwrap();
+    assert_eq!(v2["previous"]["reused"], true, "{v2:#}");
+    assert_eq!(v2["reused_chunks"].as_u64().unwrap(), chunks - 1, "{v2:#}");
+    assert_eq!(v2["new_chunk_blobs"], 1, "{v2:#}");
+    // The cluster reads it with its own key.
+    let o = k.pull(&format!("{repo}:v2"), "a", "out");
     assert!(o.status.success(), "{}", show(&o));
 }

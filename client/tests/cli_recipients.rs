@@ -16,12 +16,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{files, pqreg, tiny};
-use model_common::{Keys, check_doc, exits, fails, json, policy, recipient_ids, show, uploads};
-use registry_common::start_with_origin;
+use crate::cli_common::{files, pqreg, tiny};
+use crate::model_common::{
+    Keys, check_doc, exits, fails, json, policy, recipient_ids, show, uploads,
+};
+use crate::registry_common;
+use crate::registry_common::start_with_origin;
 
 #[test]
 fn inspect_and_recipients() {

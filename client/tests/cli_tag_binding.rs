@@ -27,12 +27,9 @@ use pqreg_spec::keys::PrivateKey;
 use pqreg_spec::statement::Binding;
 use serde_json::Value;
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::{pqreg, tiny};
-use model_common::{Keys, exits, json, policy, show};
-use registry_common::{Registry, start, start_with_origin};
+use crate::cli_common::{pqreg, tiny};
+use crate::model_common::{Keys, exits, json, policy, show};
+use crate::registry_common::{Registry, start, start_with_origin};
 
 fn client(reg: &Registry) -> RegistryClient {
     RegistryClient::new(&reg.addr, None, TransferOptions::default()).unwrap()

@@ -12,11 +12,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, ok, policy, tiny};
+use crate::cli_common::{Home, exits, ok, policy, tiny};
+use crate::registry_common;
+use crate::registry_common::Registry;
 use pqreg_spec::Digest;
-use registry_common::Registry;
 use serde_json::Value;
 
 fn get_json(url: &str) -> Value {

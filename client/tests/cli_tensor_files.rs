@@ -22,10 +22,9 @@ use pqreg::chunker::{ChunkKind, Method, PlanParams, plan_file};
 use pqreg_spec::compress::Layout;
 use serde_json::Value;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, files, ok, policy, tool};
-use registry_common::{Registry, start};
+use crate::cli_common;
+use crate::cli_common::{Home, files, ok, policy};
+use crate::registry_common::{Registry, start};
 
 const MIB: u64 = 1 << 20;
 
@@ -83,10 +82,7 @@ fn padded_safetensors(path: &Path, changed: Option<&str>) {
 /// A Python that can `import gguf` (`$PQREG_TEST_PYTHON`, else the workspace's `.venv`,
 /// where .ci/setup installs it); `None` skips the GGUF test outside CI.
 fn gguf_python() -> Option<PathBuf> {
-    let py = std::env::var_os("PQREG_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
-    tool(py, &["-c", "import gguf"])
+    cli_common::tools::python_with("gguf")
 }
 
 fn make_gguf(py: &Path, out: &Path, extra: &[&str]) {

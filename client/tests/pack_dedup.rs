@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod pack_common;
-
 use std::fs;
 
-use pack_common::*;
+use crate::pack_common::*;
 use pqreg::chunker::safetensors::Header;
 use pqreg::pack::{DirSink, PackOptions, PackedModel, pack_model};
 

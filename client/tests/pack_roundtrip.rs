@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod pack_common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use pack_common::*;
+use crate::pack_common::*;
 use pqreg_spec::artifact::media_types;
 use pqreg_spec::oci::ImageManifest;
 

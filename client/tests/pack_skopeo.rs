@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod cli_common;
-mod pack_common;
+use crate::cli_common;
 
 use std::process::Command;
 
-use pack_common::*;
+use crate::pack_common::*;
 
 #[test]
 fn skopeo_copy_preserves_the_model() {

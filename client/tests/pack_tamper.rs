@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod pack_common;
-
 use std::fs;
 use std::path::Path;
 
-use pack_common::*;
+use crate::pack_common::*;
 use pqreg::Error;
 use pqreg::unpack::UnpackError;
 use pqreg_spec::Digest;

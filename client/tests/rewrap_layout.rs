@@ -18,8 +18,7 @@ use pqreg_spec::keys::{KemAlgorithm, RecipientPrivateKey, SignatureAlgorithm, Si
 use pqreg_spec::policy::Policy;
 use pqreg_spec::segment::{ChunkKey, OpenReader};
 
-mod pack_common;
-use pack_common::{Keys, REPO, pack, policy_for, tiny, tree, unpack};
+use crate::pack_common::{Keys, REPO, pack, policy_for, tiny, tree, unpack};
 
 fn blobs(layout: &Path) -> BTreeSet<String> {
     std::fs::read_dir(layout.join("blobs/sha256"))

@@ -13,8 +13,7 @@ use pqreg::transfer::{
 use pqreg_spec::Digest;
 use pqreg_spec::oci::media_types;
 
-mod registry_common;
-use registry_common::{Registry, start};
+use crate::registry_common::{Registry, start};
 
 impl Registry {
     fn client(&self) -> RegistryClient {

@@ -56,6 +56,8 @@ pub struct LogConfig {
     /// Witness verifier keys (`<name>+<id>+<base64>`, type 0x04 Ed25519 cosignature/v1 or
     /// 0x06 ML-DSA-44) whose cosignatures are accepted.
     pub witnesses: Vec<String>,
+    /// How entries name repositories and tags (spec/transparency-log.md §3.2).
+    pub entry_names: crate::tlog::names::EntryNames,
 }
 
 /// Garbage-collection settings.

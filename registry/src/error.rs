@@ -317,6 +317,9 @@ pub struct ApiError {
     pub detail: Option<Value>,
     /// Overrides the table's status (e.g. 413 for an oversized manifest).
     pub status: Option<u16>,
+    /// Close the connection after answering instead of reading the rest of the request
+    /// body (a body cut at its size limit or for being too slow).
+    pub close: bool,
 }
 
 impl ApiError {
@@ -327,7 +330,14 @@ impl ApiError {
             message: code.info().message.to_owned(),
             detail: None,
             status: None,
+            close: false,
         }
+    }
+
+    /// Answers with `Connection: close`: the unread rest of the body is never read.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     /// Replaces the message.
@@ -389,8 +399,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .insert_header(("Docker-Distribution-API-Version", "registry/2.0"))
+        let mut r = HttpResponse::build(self.status_code());
+        if self.close {
+            r.force_close();
+        }
+        r.insert_header(("Docker-Distribution-API-Version", "registry/2.0"))
             .json(self.body())
     }
 }

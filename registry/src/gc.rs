@@ -17,6 +17,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::error::ApiResult;
 use crate::meta::now;
 use crate::state::AppState;
 use crate::storage::upload_id_ok;
@@ -35,7 +36,7 @@ pub struct GcReport {
 }
 
 /// Runs one collection with the grace period and upload TTL of the configuration.
-pub async fn collect(st: &AppState) -> anyhow::Result<GcReport> {
+pub async fn collect(st: &AppState) -> ApiResult<GcReport> {
     let grace = st.cfg.gc.grace_period_secs;
     let ttl = st.cfg.gc.upload_ttl_secs;
     let mut report = GcReport::default();

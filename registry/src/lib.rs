@@ -6,6 +6,29 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Implements `From` for every redb error type on `$err`, boxed as `$err::$variant(Box<
+/// redb::Error>)`: the metadata store and the log keep their own error enums over the same
+/// kind of database. Defined before the modules so that both see it.
+macro_rules! from_redb {
+    ($err:ident :: $variant:ident) => {
+        from_redb!(@each $err::$variant:
+            redb::Error,
+            redb::DatabaseError,
+            redb::TransactionError,
+            redb::TableError,
+            redb::StorageError,
+            redb::CommitError
+        );
+    };
+    (@each $err:ident :: $variant:ident : $($t:ty),*) => {$(
+        impl From<$t> for $err {
+            fn from(e: $t) -> Self {
+                $err::$variant(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -97,17 +120,19 @@ pub fn build_server(
         n => n,
     };
     let limits = state.cfg.limits.clone();
-    let sessions = state.upload_sessions.clone();
     // sendfile writes into plain TCP sockets only; TLS connections stream through rustls.
     let sendfile = state.cfg.sendfile && !state.cfg.tls.enabled();
     let data = web::Data::new(state);
     let app_data = data.clone();
     let mut server = HttpServer::new(move || {
         let metrics = app_data.metrics.clone();
-        let access = app_data.auth.clone();
         App::new()
             .app_data(app_data.clone())
-            .wrap(auth::middleware::Guard::new(access, sessions.clone()))
+            // Access is checked per route (api::configure); the header limit for every
+            // request, matched or not.
+            .wrap(actix_web::middleware::from_fn(
+                auth::middleware::header_limit,
+            ))
             .wrap(
                 DefaultHeaders::new()
                     .add(("Docker-Distribution-API-Version", "registry/2.0"))

@@ -5,7 +5,7 @@
 //! registry stores what clients push; the typed model of pqreg's own artifacts lives in
 //! `pqreg_spec::oci`.
 
-use pqreg_spec::Digest;
+use crate::digest::BlobDigest;
 use serde_json::{Map, Value, json};
 
 /// OCI image manifest.
@@ -37,11 +37,11 @@ pub struct Parsed {
     /// The media type (Content-Type, else the `mediaType` field).
     pub media_type: String,
     /// Blobs (config, layers) that must exist in the repository.
-    pub blobs: Vec<Digest>,
+    pub blobs: Vec<BlobDigest>,
     /// Child manifests (of an index) that must exist in the repository.
-    pub children: Vec<Digest>,
+    pub children: Vec<BlobDigest>,
     /// The `subject`'s digest.
-    pub subject: Option<Digest>,
+    pub subject: Option<BlobDigest>,
     /// `artifactType`, else for an image manifest its config's media type.
     pub artifact_type: Option<String>,
     /// `annotations`.
@@ -86,13 +86,14 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String>
                 .into(),
         );
     }
-    let descriptor = |d: &Value, what: &str| -> Result<(Digest, String), String> {
+    // Descriptors may name SHA-256 or SHA-512 digests (distribution-spec v1.1).
+    let descriptor = |d: &Value, what: &str| -> Result<(BlobDigest, String), String> {
         let o = d.as_object().ok_or(format!("{what} is not a descriptor"))?;
         let digest = o
             .get("digest")
             .and_then(Value::as_str)
             .ok_or(format!("{what} has no digest"))?
-            .parse::<Digest>()
+            .parse::<BlobDigest>()
             .map_err(|e| format!("{what}: {e}"))?;
         if !o.get("size").is_some_and(Value::is_u64) {
             return Err(format!("{what} has no valid size"));
@@ -157,7 +158,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String>
 
 impl Parsed {
     /// The descriptor listed for this manifest by the referrers API.
-    pub fn referrer_descriptor(&self, digest: &Digest, size: u64) -> Value {
+    pub fn referrer_descriptor(&self, digest: &BlobDigest, size: u64) -> Value {
         let mut d = json!({
             "mediaType": self.media_type,
             "digest": digest.to_string(),
@@ -176,6 +177,11 @@ impl Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pqreg_spec::Digest;
+
+    fn sha(data: &[u8]) -> BlobDigest {
+        Digest::sha256(data).into()
+    }
 
     fn desc(data: &[u8], mt: &str) -> Value {
         json!({"mediaType": mt, "digest": Digest::sha256(data).to_string(), "size": data.len()})
@@ -191,10 +197,10 @@ mod tests {
             "annotations": {"k": "v"},
         });
         let p = parse(m.to_string().as_bytes(), Some(OCI_MANIFEST)).unwrap();
-        assert_eq!(p.blobs, vec![Digest::sha256(b"{}"), Digest::sha256(b"a")]);
-        assert_eq!(p.subject, Some(Digest::sha256(b"s")));
+        assert_eq!(p.blobs, vec![sha(b"{}"), sha(b"a")]);
+        assert_eq!(p.subject, Some(sha(b"s")));
         assert_eq!(p.artifact_type.as_deref(), Some("application/x.cfg"));
-        let d = p.referrer_descriptor(&Digest::sha256(b"m"), 5);
+        let d = p.referrer_descriptor(&sha(b"m"), 5);
         assert_eq!(d["annotations"]["k"], "v");
     }
 
@@ -202,7 +208,7 @@ mod tests {
     fn index_and_errors() {
         let i = json!({"schemaVersion": 2, "manifests": [desc(b"c", OCI_MANIFEST)], "artifactType": "x/y"});
         let p = parse(i.to_string().as_bytes(), Some(OCI_INDEX)).unwrap();
-        assert_eq!(p.children, vec![Digest::sha256(b"c")]);
+        assert_eq!(p.children, vec![sha(b"c")]);
         assert_eq!(p.artifact_type.as_deref(), Some("x/y"));
         assert!(parse(b"[]", Some(OCI_MANIFEST)).is_err());
         assert!(parse(b"{", Some(OCI_MANIFEST)).is_err());

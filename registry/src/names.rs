@@ -85,14 +85,14 @@ pub fn tag_ok(tag: &str) -> bool {
 pub enum Reference {
     /// A tag.
     Tag(String),
-    /// A digest.
-    Digest(Digest),
+    /// A digest: SHA-256, or SHA-512 (distribution-spec v1.1; spec/api.md, Manifests).
+    Digest(crate::digest::BlobDigest),
 }
 
 /// Parses a manifest reference from a path.
 pub fn parse_reference(r: &str) -> Result<Reference, ApiError> {
     if r.contains(':') {
-        parse_digest(r).map(Reference::Digest)
+        parse_blob_digest(r).map(Reference::Digest)
     } else if tag_ok(r) {
         Ok(Reference::Tag(r.to_owned()))
     } else {

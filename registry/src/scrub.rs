@@ -20,6 +20,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use crate::digest::BlobDigest;
+use crate::error::{ApiError, ApiResult};
 use crate::meta::BlobUse;
 use crate::state::AppState;
 use crate::storage::CHUNK;
@@ -55,7 +56,7 @@ pub struct Corrupt {
 }
 
 /// Hashes a blob as stored, with its digest's algorithm; `None` if it is gone.
-async fn hash_blob(st: &AppState, d: &BlobDigest) -> anyhow::Result<Option<BlobDigest>> {
+async fn hash_blob(st: &AppState, d: &BlobDigest) -> ApiResult<Option<BlobDigest>> {
     let mut h = d.hasher();
     if let Some(mut f) = st.store.local_file(d).await? {
         let h = tokio::task::spawn_blocking(move || -> std::io::Result<BlobDigest> {
@@ -68,7 +69,8 @@ async fn hash_blob(st: &AppState, d: &BlobDigest) -> anyhow::Result<Option<BlobD
                 h.update(&buf[..n]);
             }
         })
-        .await??;
+        .await
+        .map_err(ApiError::internal)??;
         return Ok(Some(h));
     }
     let Some((_, mut stream)) = st.store.get(d, None).await? else {
@@ -81,8 +83,9 @@ async fn hash_blob(st: &AppState, d: &BlobDigest) -> anyhow::Result<Option<BlobD
     Ok(Some(h.finalize()))
 }
 
-/// Re-hashes every blob; quarantines mismatches unless `keep`.
-pub async fn scrub(st: &AppState, keep: bool) -> anyhow::Result<ScrubReport> {
+/// Re-hashes every blob; quarantines mismatches unless `keep`. An error is the registry's
+/// own ([`ApiError`], `UNKNOWN` or `STORAGE_FULL`); the cause is logged where it happened.
+pub async fn scrub(st: &AppState, keep: bool) -> ApiResult<ScrubReport> {
     let mut report = ScrubReport::default();
     for (d, stat) in st.store.list().await? {
         let Some(actual) = hash_blob(st, &d).await? else {

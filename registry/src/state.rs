@@ -103,16 +103,32 @@ pub enum BodyEnd {
     Stalled(String),
 }
 
-/// [`pump_limited`] without idle timeout or minimum rate (small bodies: manifests, log
-/// submissions).
-pub fn pump(
+/// Why [`read_small_body`] got no body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmallBodyError {
+    /// More than the limit arrived (the rest is not read).
+    TooLarge,
+    /// The body was cut (too slow, stalled) or ended early; the message says which.
+    Cut(String),
+}
+
+/// Reads a whole small request body (a manifest, a log submission) of at most `limit`
+/// bytes through [`pump_limited`] with the configured body limits, as upload bodies are:
+/// an endless body is cut at the limit, a stalled or too slow one after
+/// `limits.body_idle_timeout_secs` (spec/auth.md §8). Nothing past the limit is read.
+pub async fn read_small_body(
+    st: &AppState,
     payload: actix_web::web::Payload,
-    metrics: Metrics,
-) -> (BodyRx, impl std::future::Future<Output = ()>) {
-    let (rx, fut) = pump_limited(payload, metrics, None);
-    (rx, async move {
-        fut.await;
-    })
+    limit: usize,
+) -> Result<Vec<u8>, SmallBodyError> {
+    let (rx, feed) = pump_limited(payload, st.metrics.clone(), Some(st.body_limits()));
+    let (end, body) = tokio::join!(feed, crate::storage::collect_limited(rx, limit));
+    match (body, end) {
+        (Ok(Ok(b)), _) => Ok(b),
+        (Ok(Err(())), _) => Err(SmallBodyError::TooLarge),
+        (Err(_), BodyEnd::Stalled(why)) => Err(SmallBodyError::Cut(why)),
+        (Err(_), _) => Err(SmallBodyError::Cut("request body ended early".into())),
+    }
 }
 
 /// Moves a request body into a bounded channel in [`Batch`]es of about [`CHUNK`] bytes (or

@@ -1,9 +1,7 @@
 //! Blob push and pull over real HTTP: monolithic, chunked, mount, ranges, deletes, and
 //! their error cases (OCI distribution-spec v1.1 "Pushing blobs", "Pulling blobs").
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use pqreg_spec::Digest;
 
 #[test]

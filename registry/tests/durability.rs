@@ -1,11 +1,9 @@
 //! Upload sessions survive a restart (even with bytes past the recorded offset, as a crash
 //! leaves them), and garbage collection honours its grace period.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pqreg_spec::Digest;
 
 #[test]

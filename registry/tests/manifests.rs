@@ -2,9 +2,7 @@
 //! (OCI distribution-spec v1.1 "Pushing manifests", "Pulling manifests",
 //! "Content discovery", "Content management").
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use pqreg_spec::Digest;
 use serde_json::json;
 

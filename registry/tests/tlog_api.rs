@@ -2,10 +2,10 @@
 //! tiles, restart.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-use common::signed::{Publisher, log_verifier as verifier, push_model, submit, submit_ok};
-use common::{agent, body, err_code, hdr, start};
+use crate::common::signed::{Publisher, log_verifier as verifier, push_model, submit, submit_ok};
+use crate::common::{agent, body, err_code, hdr, start};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{LogVerifier, VerifiedCheckpoint};
 use pqreg_spec::keys::SignatureAlgorithm;

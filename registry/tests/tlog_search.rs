@@ -2,10 +2,10 @@
 //! witness cosignatures (§7) and the `log.origin` setting, over real HTTP.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-use common::signed::{Publisher, log_verifier, push_model, submit_ok};
-use common::{agent, body, err_code, start};
+use crate::common::signed::{Publisher, log_verifier, push_model, submit_ok};
+use crate::common::{agent, body, err_code, start};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::LogVerifier;
 use pqreg_spec::keys::{KeyId, SignatureAlgorithm};

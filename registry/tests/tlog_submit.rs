@@ -2,10 +2,11 @@
 //! bundles pushed as referrers must be logged (spec/signing.md §5), over real HTTP.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-use common::signed::{Publisher, push_bundle, push_model, submit, submit_ok};
-use common::{agent, body, err_code, start};
+use crate::common::signed::{Publisher, push_bundle, push_model, submit, submit_ok};
+use crate::common::{agent, body, err_code, start};
+use pqreg_registry::tlog::names::EntryNames;
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::Bundle;
 use pqreg_spec::keys::{KeyId, SignatureAlgorithm};
@@ -36,7 +37,7 @@ fn submission_builds_the_entry_and_refuses_what_does_not_verify() {
     let j = submit_ok(&a, &base, &p.submission("acme/model", Some("v1"), m, &env));
     let e = LogEntry::parse(j["entry"].as_str().unwrap().as_bytes()).unwrap();
     assert_eq!(e.repository, "acme/model");
-    assert_eq!(e.tag.as_deref(), Some("v1"));
+    assert_eq!(e.tag_name(), Some("v1"));
     assert_eq!(e.manifest, m);
     let spki = p.key.verifying_key().to_spki_der();
     assert_eq!(
@@ -176,8 +177,21 @@ fn push_refused(r: &mut common::Resp, why: &str) {
 
 #[test]
 fn bundle_referrers_must_be_logged() {
+    bundle_rules(EntryNames::Clear);
+}
+
+/// The same rules when the log names repositories by keyed ids (spec/transparency-log.md
+/// §3.2): the registry matches a keyed entry with the repository's name key, so the entry
+/// of `acme/model` is still refused under `acme/copy`, and a classical bundle is still
+/// covered only by a logged entry of its own repository.
+#[test]
+fn bundle_referrers_must_be_logged_with_keyed_names() {
+    bundle_rules(EntryNames::Hashed);
+}
+
+fn bundle_rules(names: EntryNames) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = start(dir.path(), |_| {});
+    let reg = start(dir.path(), |c| c.log.entry_names = names);
     let base = reg.url();
     let a = agent();
     let repo = "acme/model";
@@ -225,6 +239,10 @@ fn bundle_referrers_must_be_logged() {
 
     // The real thing: submit, then push the PQ bundle, then the classical one.
     let j = submit_ok(&a, &base, &p.submission(repo, Some("v1"), m, &env));
+    let text = j["entry"].as_str().unwrap();
+    let keyed = names == EntryNames::Hashed;
+    assert_eq!(LogEntry::parse(text.as_bytes()).unwrap().is_keyed(), keyed);
+    assert_eq!(text.contains(repo), !keyed, "{text}");
     let good = p.bundle(&env, &j, ORIGIN);
     // Named with another log's ID, the same entry is refused.
     let mut other_log = good.clone();

@@ -31,6 +31,22 @@ fn main() {
     println!();
     println!("plaintext:    {}", hex::encode(plaintext));
     println!("sealed chunk: {}", hex::encode(seal(&chunk_key, plaintext)));
+    println!();
+    let padded_len = pqreg_spec::segment::padme(plaintext.len() as u64) as usize;
+    let mut padded = plaintext.to_vec();
+    padded.resize(padded_len, 0);
+    println!("plaintext:           {}", hex::encode(plaintext));
+    println!("padding:             {}", padded_len - plaintext.len());
+    println!(
+        "sealed padded chunk: {}",
+        hex::encode(seal(&chunk_key, &padded))
+    );
+    println!();
+    println!("length     padme      padding");
+    for len in [0u64, 1, 9, 21, 1234, 1048584, 67108864, 101711880] {
+        let p = pqreg_spec::segment::padme(len);
+        println!("{len:<10} {p:<10} {}", p - len);
+    }
 
     let (sk, _) = XWing::derive_keypair(&[0x11; 32]);
     let seed = sk.to_bytes();

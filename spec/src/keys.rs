@@ -195,6 +195,18 @@ impl SignatureAlgorithm {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
+    /// Whether this is ML-DSA (FIPS 204), the post-quantum signature a model's bundle
+    /// must carry; the other two are for log checkpoints (Ed25519) and the optional
+    /// classical OMS bundle (ECDSA P-256).
+    pub const fn is_ml_dsa(self) -> bool {
+        match self {
+            SignatureAlgorithm::MlDsa44
+            | SignatureAlgorithm::MlDsa65
+            | SignatureAlgorithm::MlDsa87 => true,
+            SignatureAlgorithm::Ed25519 | SignatureAlgorithm::EcdsaP256Sha256 => false,
+        }
+    }
+
     /// The algorithm's name as spec/keys.md writes it (`ml-dsa-65`, `ed25519`,
     /// `ecdsa-p256-sha256`, ...).
     pub const fn name(self) -> &'static str {

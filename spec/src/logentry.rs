@@ -5,8 +5,8 @@
 //! ```text
 //! pqreg-log-entry/v1
 //! kind signature | tag | tag-delete | manifest-delete
-//! repository <OCI repository name>
-//! tag <OCI tag>                  (optional for signature, required for tag and tag-delete,
+//! repository <OCI repository name> | repository-id <64 hex>
+//! tag <OCI tag> | tag-id <64 hex> (optional for signature, required for tag and tag-delete,
 //!                                 absent from manifest-delete)
 //! manifest sha256:<hex>
 //! statement sha256:<hex>         (signature entries only)
@@ -17,10 +17,17 @@
 //! Every field has exactly one spelling (lowercase hex digests, decimal time without
 //! leading zeros, no optional whitespace), and parsing refuses anything else, so one entry
 //! has exactly one encoding and one leaf hash. Entries are at most [`MAX_ENTRY_BYTES`].
+//!
+//! An entry names its repository and tag either in clear or, for a repository whose names
+//! are not public, by keyed ids ([`names`], spec/transparency-log.md §3.2); never a mix.
 
 use crate::Digest;
 use crate::keys::KeyId;
 use crate::merkle::{Hash, leaf_hash};
+
+pub mod names;
+
+pub use names::{EntryName, NameId, NameKey};
 
 /// The first line of every entry.
 pub const ENTRY_HEADER: &str = "pqreg-log-entry/v1";
@@ -79,6 +86,15 @@ pub enum LogEntryError {
     /// The time is not decimal seconds without leading zeros, up to 2^63-1.
     #[error("bad time {0:?}")]
     BadTime(String),
+    /// A keyed id (or name key) is not 64 lowercase hexadecimal digits.
+    #[error("bad {0}: expected 64 lowercase hexadecimal digits")]
+    BadNameId(&'static str),
+    /// The repository and the tag are not both clear or both keyed ids.
+    #[error("the repository and the tag must both be names or both be keyed ids")]
+    MixedNames,
+    /// The system's random source failed (generating a name key).
+    #[error("random source failed")]
+    Random,
 }
 
 /// What an entry records.
@@ -122,10 +138,10 @@ impl EntryKind {
 pub struct LogEntry {
     /// What is recorded.
     pub kind: EntryKind,
-    /// The repository, e.g. `acme/llama-3-8b`.
-    pub repository: String,
-    /// The tag, if any (always present for [`EntryKind::Tag`]).
-    pub tag: Option<String>,
+    /// The repository, e.g. `acme/llama-3-8b`, or its keyed id.
+    pub repository: EntryName,
+    /// The tag, if any (always present for [`EntryKind::Tag`]), or its keyed id.
+    pub tag: Option<EntryName>,
     /// The OCI manifest digest.
     pub manifest: Digest,
     /// When the registry accepted the entry, POSIX seconds (UTC).
@@ -193,8 +209,8 @@ impl LogEntry {
     ) -> Result<Self, LogEntryError> {
         let e = LogEntry {
             kind: EntryKind::Signature { statement, signer },
-            repository: repository.to_owned(),
-            tag: tag.map(str::to_owned),
+            repository: EntryName::Clear(repository.to_owned()),
+            tag: tag.map(|t| EntryName::Clear(t.to_owned())),
             manifest,
             time,
         };
@@ -232,8 +248,8 @@ impl LogEntry {
     ) -> Result<Self, LogEntryError> {
         let e = LogEntry {
             kind,
-            repository: repository.to_owned(),
-            tag: Some(tag.to_owned()),
+            repository: EntryName::Clear(repository.to_owned()),
+            tag: Some(EntryName::Clear(tag.to_owned())),
             manifest,
             time,
         };
@@ -249,7 +265,7 @@ impl LogEntry {
     ) -> Result<Self, LogEntryError> {
         let e = LogEntry {
             kind: EntryKind::ManifestDelete,
-            repository: repository.to_owned(),
+            repository: EntryName::Clear(repository.to_owned()),
             tag: None,
             manifest,
             time,
@@ -260,12 +276,18 @@ impl LogEntry {
 
     /// Checks the field rules (the fields are public, so a caller may have changed them).
     pub fn validate(&self) -> Result<(), LogEntryError> {
-        check_repository(&self.repository)?;
+        if let EntryName::Clear(r) = &self.repository {
+            check_repository(r)?;
+        }
         match &self.tag {
             Some(_) if self.kind == EntryKind::ManifestDelete => {
                 return Err(LogEntryError::UnexpectedTag);
             }
-            Some(t) => check_tag(t)?,
+            Some(t) if t.is_id() != self.repository.is_id() => {
+                return Err(LogEntryError::MixedNames);
+            }
+            Some(EntryName::Clear(t)) => check_tag(t)?,
+            Some(EntryName::Id(_)) => {}
             None if self.kind.needs_tag() => return Err(LogEntryError::MissingTag),
             None => {}
         }
@@ -284,9 +306,14 @@ impl LogEntry {
         s.push_str("kind ");
         s.push_str(self.kind.name());
         s.push('\n');
-        s.push_str(&format!("repository {}\n", self.repository));
-        if let Some(t) = &self.tag {
-            s.push_str(&format!("tag {t}\n"));
+        match &self.repository {
+            EntryName::Clear(r) => s.push_str(&format!("repository {r}\n")),
+            EntryName::Id(id) => s.push_str(&format!("repository-id {id}\n")),
+        }
+        match &self.tag {
+            Some(EntryName::Clear(t)) => s.push_str(&format!("tag {t}\n")),
+            Some(EntryName::Id(id)) => s.push_str(&format!("tag-id {id}\n")),
+            None => {}
         }
         s.push_str(&format!("manifest {}\n", self.manifest));
         if let EntryKind::Signature { statement, signer } = &self.kind {
@@ -302,6 +329,72 @@ impl LogEntry {
     /// The RFC 9162 leaf hash of the canonical encoding.
     pub fn leaf_hash(&self) -> Result<Hash, LogEntryError> {
         Ok(leaf_hash(&self.encode()?))
+    }
+
+    /// The repository name, if the entry carries it in clear.
+    pub fn repository_name(&self) -> Option<&str> {
+        self.repository.clear()
+    }
+
+    /// The tag, if the entry has one and carries it in clear.
+    pub fn tag_name(&self) -> Option<&str> {
+        self.tag.as_ref().and_then(EntryName::clear)
+    }
+
+    /// Whether the entry names its repository and tag by keyed ids.
+    pub fn is_keyed(&self) -> bool {
+        self.repository.is_id()
+    }
+
+    /// The same entry with its repository and tag replaced by their keyed ids under `key`
+    /// in the log `origin` (spec/transparency-log.md §3.2); an entry already keyed is
+    /// returned as is.
+    pub fn conceal(&self, key: &NameKey, origin: &str) -> Result<LogEntry, LogEntryError> {
+        let EntryName::Clear(repository) = &self.repository else {
+            return Ok(self.clone());
+        };
+        let tag = match &self.tag {
+            Some(EntryName::Clear(t)) => Some(EntryName::Id(key.tag_id(repository, t)?)),
+            Some(EntryName::Id(_)) => return Err(LogEntryError::MixedNames),
+            None => None,
+        };
+        let e = LogEntry {
+            repository: EntryName::Id(key.repository_id(origin, repository)?),
+            tag,
+            ..self.clone()
+        };
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// Whether the entry names `repository`: in clear, or by its id under `key` in the
+    /// log `origin` (a keyed entry never matches without the key).
+    pub fn names_repository(
+        &self,
+        repository: &str,
+        key: Option<&NameKey>,
+        origin: &str,
+    ) -> Result<bool, LogEntryError> {
+        Ok(match (&self.repository, key) {
+            (EntryName::Clear(r), _) => r == repository,
+            (EntryName::Id(id), Some(k)) => *id == k.repository_id(origin, repository)?,
+            (EntryName::Id(_), None) => false,
+        })
+    }
+
+    /// Whether the entry's tag is `tag` of `repository`: in clear, or by its id under
+    /// `key` (an entry without a tag names none).
+    pub fn names_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        key: Option<&NameKey>,
+    ) -> Result<bool, LogEntryError> {
+        Ok(match (&self.tag, key) {
+            (Some(EntryName::Clear(t)), _) => t == tag,
+            (Some(EntryName::Id(id)), Some(k)) => *id == k.tag_id(repository, tag)?,
+            _ => false,
+        })
     }
 
     /// Parses an entry, accepting only its canonical encoding.
@@ -343,15 +436,34 @@ impl LogEntry {
             "manifest-delete" => Some(EntryKind::ManifestDelete),
             _ => return Err(LogEntryError::BadKind(kind_s)),
         };
-        let repository = required(field("repository", false)?);
-        check_repository(&repository)?;
+        // `repository <name>` or `repository-id <hex>` (then `tag-id`, never `tag`).
+        let repository = match field("repository", true)? {
+            Some(r) => {
+                check_repository(r)?;
+                EntryName::Clear(r.to_owned())
+            }
+            None => EntryName::Id(NameId::parse(
+                field("repository-id", false)?.unwrap_or_default(),
+                "repository-id",
+            )?),
+        };
         // A manifest-delete entry has no tag line; a tag line there is caught by
         // `validate` below (or, misspelt, as a line out of order).
         let tag_optional = bare.as_ref().is_none_or(|k| !k.needs_tag());
-        let tag = field("tag", tag_optional)?.map(str::to_owned);
-        if let Some(t) = &tag {
-            check_tag(t)?;
-        }
+        let tag = if repository.is_id() {
+            match field("tag-id", tag_optional)? {
+                Some(t) => Some(EntryName::Id(NameId::parse(t, "tag-id")?)),
+                None => None,
+            }
+        } else {
+            match field("tag", tag_optional)? {
+                Some(t) => {
+                    check_tag(t)?;
+                    Some(EntryName::Clear(t.to_owned()))
+                }
+                None => None,
+            }
+        };
         let digest = |v: Option<&str>, name: &'static str| -> Result<Digest, LogEntryError> {
             v.unwrap_or_default()
                 .parse::<Digest>()

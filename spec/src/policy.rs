@@ -207,18 +207,6 @@ pub fn algorithm_name(alg: SignatureAlgorithm) -> &'static str {
     alg.name()
 }
 
-/// The algorithm of a name from [`algorithm_name`].
-pub fn parse_algorithm(name: &str) -> Option<SignatureAlgorithm> {
-    Some(match name {
-        "ml-dsa-44" => SignatureAlgorithm::MlDsa44,
-        "ml-dsa-65" => SignatureAlgorithm::MlDsa65,
-        "ml-dsa-87" => SignatureAlgorithm::MlDsa87,
-        "ed25519" => SignatureAlgorithm::Ed25519,
-        "ecdsa-p256-sha256" => SignatureAlgorithm::EcdsaP256Sha256,
-        _ => return None,
-    })
-}
-
 /// Strength order for `min_algorithm`: classical < ML-DSA-44 < ML-DSA-65 < ML-DSA-87
 /// (the NIST security categories of FIPS 204; classical keys are category 0 against a
 /// quantum adversary).
@@ -476,8 +464,9 @@ impl Policy {
         if w.version != POLICY_VERSION {
             return Err(PolicyError::UnsupportedVersion(w.version));
         }
-        let alg =
-            |s: &str| parse_algorithm(s).ok_or_else(|| PolicyError::UnknownAlgorithm(s.into()));
+        let alg = |s: &str| {
+            SignatureAlgorithm::from_name(s).ok_or_else(|| PolicyError::UnknownAlgorithm(s.into()))
+        };
         let mut keys: Vec<PolicyKey> = Vec::with_capacity(w.keys.len());
         for k in w.keys {
             let label = k.name.clone().or(k.id.clone()).unwrap_or_default();

@@ -553,5 +553,22 @@ pub fn segment_offset(index: u64) -> Option<u64> {
     index.checked_mul((SEGMENT_SIZE + RECORD_OVERHEAD) as u64)
 }
 
+/// The padded length of `len` bytes (Padmé, spec/encryption.md §6.5): `len` rounded up to
+/// a multiple of `2^z`, where `E = floor(log2 len)`, `S = floor(log2 E) + 1` and
+/// `z = E - S`; `len` itself below 2. Never less than `len`, and less than
+/// `len · (1 + 2^-S)`.
+pub fn padme(len: u64) -> u64 {
+    if len < 2 {
+        return len;
+    }
+    let e = u64::from(len.ilog2());
+    let s = u64::from(e.ilog2()) + 1;
+    let z = e - s;
+    let mask = (1u64 << z) - 1;
+    // `len + mask` cannot overflow below 2^64 - 2^58 (E <= 63, so z <= 57); above, the
+    // rounded length would not fit, and `len` is returned as it is.
+    len.checked_add(mask).map_or(len, |l| l & !mask)
+}
+
 #[cfg(test)]
 mod tests;

@@ -72,6 +72,43 @@ fn segment_example() {
 }
 
 #[test]
+fn padme_example() {
+    let b = example("padme");
+    let mut rows = 0;
+    for line in b.lines().skip(1) {
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 3, "{line}");
+        assert_eq!(pqreg_spec::segment::padme(v[0]), v[1], "padme({})", v[0]);
+        assert_eq!(v[1] - v[0], v[2], "{line}");
+        rows += 1;
+    }
+    assert!(rows >= 8);
+}
+
+#[test]
+fn padded_segment_example() {
+    let b = example("padded-segment");
+    let key = ChunkKey::from_bytes(&hex32(&value(example("keys"), "chunk key")));
+    let plaintext = hex::decode(value(b, "plaintext")).unwrap();
+    assert_eq!(plaintext, b"pqreg worked example\n");
+    let padding: usize = value(b, "padding").parse().unwrap();
+    assert_eq!(
+        pqreg_spec::segment::padme(plaintext.len() as u64),
+        (plaintext.len() + padding) as u64
+    );
+    let mut padded = plaintext.clone();
+    padded.resize(plaintext.len() + padding, 0);
+    let sealed = hex::decode(value(b, "sealed padded chunk")).unwrap();
+    assert_eq!(seal(&key, &padded), sealed);
+    assert_eq!(open(&key, &sealed).unwrap(), padded);
+    // The header's body_len is the padded length: 22 = 0x16.
+    assert_eq!(sealed[..6], [0x00, 0x01, 0x00, 0x00, 0x00, 0x16]);
+}
+
+#[test]
 fn envelope_example_opens() {
     let env = KeyEnvelope::from_json(example("envelope").as_bytes()).unwrap();
     let seed =

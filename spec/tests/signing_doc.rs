@@ -267,7 +267,8 @@ fn exit_code_table() {
 
 #[test]
 fn algorithm_table() {
-    use pqreg_spec::policy::{algorithm_name, algorithm_strength, parse_algorithm};
+    use pqreg_spec::keys::SignatureAlgorithm;
+    use pqreg_spec::policy::{algorithm_name, algorithm_strength};
     let section = signing_util::SIGNING_MD
         .split("### 1.1 Algorithm names")
         .nth(1)
@@ -279,7 +280,7 @@ fn algorithm_table() {
     for row in section.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let name = cells[1].trim_matches('`');
-        let alg = parse_algorithm(name).unwrap();
+        let alg = SignatureAlgorithm::from_name(name).unwrap();
         assert_eq!(algorithm_name(alg), name);
         assert_eq!(algorithm_strength(alg).to_string(), cells[3], "{row}");
         n += 1;

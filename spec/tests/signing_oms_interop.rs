@@ -2,9 +2,9 @@
 //! statement, manifest annotation included, must pass `model_signing verify key`
 //! (sigstore/model-transparency), and a tampered file must fail it.
 //!
-//! Needs the `model_signing` CLI: `$MODEL_SIGNING`, else the workspace's
-//! `.venv/bin/model_signing` (both set up by `.ci/setup`). Without it the test is skipped
-//! with a message, except under `CI=true`, where it fails.
+//! Needs the `model_signing` CLI: `$PQREG_TEST_MODEL_SIGNING` or `$MODEL_SIGNING`, else
+//! the workspace's `.venv/bin/model_signing` (both set up by `.ci/setup`). Without it the
+//! test is skipped with a message, except under `CI=true`, where it fails.
 #![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml covers #[test] fns only)
 
 use std::path::Path;
@@ -25,33 +25,9 @@ const FILES: [(&str, &[u8]); 3] = [
     ("tokenizer.txt", b"a b c\n"),
 ];
 
-/// The `model_signing` executable, or `None` (skip) outside CI.
-fn model_signing_bin() -> Option<std::path::PathBuf> {
-    let bin = std::env::var_os("MODEL_SIGNING")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/model_signing")
-        });
-    let found = Command::new(&bin)
-        .arg("--help")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    match (found, ci) {
-        (true, _) => Some(bin),
-        (false, true) => panic!(
-            "CI=true: model_signing not found at {} (.ci/setup installs it)",
-            bin.display()
-        ),
-        (false, false) => {
-            eprintln!(
-                "SKIPPED: model_signing not found at {} (.ci/setup installs it)",
-                bin.display()
-            );
-            None
-        }
-    }
-}
+/// The workspace root and third-party tools: one file for every crate.
+#[path = "../../tests/src/tools.rs"]
+mod tools;
 
 fn model_signing(bin: &Path, dir: &Path, bundle: &[u8], pem: &str) -> bool {
     let sig = dir.with_extension("sig");
@@ -91,7 +67,7 @@ fn classical_bundle(statement: &Statement, key: &SigningKey) -> Vec<u8> {
 
 #[test]
 fn model_signing_verifies_pqreg_statement() {
-    let Some(bin) = model_signing_bin() else {
+    let Some(bin) = tools::model_signing() else {
         return;
     };
     let root = std::env::temp_dir().join(format!("pqreg-oms-interop-{}", std::process::id()));

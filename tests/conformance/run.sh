@@ -17,8 +17,6 @@
 # this machine (nothing was tested; .ci/test says so loudly).
 #
 # What we switch off, and why (see README.md "Tests"):
-# - sha512 digests (OCI_DATA_SHA512=false): the registry accepts sha512 for blobs, uploads
-#   and mounts, not yet for manifests, which these cases push too (spec/api.md, Digest).
 # - anonymous mount (OCI_AUTOMATIC_CROSSMOUNT=false, OCI_API_BLOBS_MOUNT_ANONYMOUS=false):
 #   pqreg mounts only from a named repository; mounting by digest alone would tell a pusher
 #   whether any repository holds a blob. `mount` without `from` answers 202 (upload), as
@@ -133,7 +131,7 @@ set +e
         OCI_TEST_CONTENT_MANAGEMENT=1 OCI_AUTOMATIC_CROSSMOUNT=0 \
         OCI_HIDE_SKIPPED_WORKFLOWS=0 OCI_DEBUG=0 OCI_REPORT_DIR="$RESULTS" \
         OCI_REGISTRY="$ADDR" OCI_TLS=disabled OCI_REPO1=conformance/repo1 \
-        OCI_REPO2=conformance/repo2 OCI_RESULTS_DIR="$RESULTS" OCI_DATA_SHA512=false \
+        OCI_REPO2=conformance/repo2 OCI_RESULTS_DIR="$RESULTS" OCI_DATA_SHA512=true \
         OCI_API_BLOBS_MOUNT_ANONYMOUS=false
     "$WORK/conformance.test" >"$RESULTS/suite.log" 2>&1
 )

@@ -9,17 +9,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::http::Client;
+use crate::tools::workspace_root;
 
 /// How long a started server may take to answer `GET /v2/` before the test fails.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
-
-/// The workspace root (the parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
 
 /// The `pqreg-registry` executable: `$PQREG_REGISTRY_BIN` if set, otherwise built once per
 /// test process with `cargo build -p pqreg-registry` (a no-op when it is up to date) and

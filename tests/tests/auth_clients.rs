@@ -8,8 +8,7 @@ use std::process::Command;
 use pqreg_tests::Registry;
 use pqreg_tests::layout::write_image_layout;
 use pqreg_tests::oci::manifest_path;
-use pqreg_tests::server::workspace_root;
-use pqreg_tests::tools::{oras_python, require_tool};
+use pqreg_tests::tools::{oras_python, tool, workspace_root};
 
 const CONFIG: &str = r#"
 [auth]
@@ -61,7 +60,7 @@ fn skopeo(dir: &Path, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn skopeo_token_flow_allowed_and_refused() {
-    if require_tool("skopeo", &["--version"]).is_none() {
+    if tool("skopeo", &["--version"]).is_none() {
         return;
     }
     let (reg, dir) = registry();

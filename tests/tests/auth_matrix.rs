@@ -411,6 +411,80 @@ fn mount_needs_pull_on_the_source() {
 }
 
 /// An external issuer's Ed25519 key: (PEM public key file content, signing key).
+/// spec/auth.md §2: a witness's cosignature is `public` (its signature authenticates it),
+/// also when `auth.log_public = false` keeps the log's read API private. Before the access
+/// column of the route table, the middleware matched `/log/...` paths by string and took
+/// the cosignature for a log read, so an anonymous witness was refused with `401` and a
+/// private log could never be witnessed.
+#[test]
+fn a_witness_cosigns_a_private_log_without_credentials() {
+    use pqreg_spec::note::{Note, NoteSigner, SignatureType};
+    let witness =
+        NoteSigner::generate("witness.test/w1", SignatureType::CosignatureEd25519).expect("key");
+    let stranger =
+        NoteSigner::generate("witness.test/w2", SignatureType::CosignatureEd25519).expect("key");
+    let vkey = witness.verifier_key().to_string();
+    let (reg, _dir) = seeded(|d| {
+        policy(
+            "basic",
+            &d.join("htpasswd"),
+            &format!("[log]\nwitnesses = [\"{vkey}\"]\n"),
+        )
+        .replacen("[auth]\n", "[auth]\nlog_public = false\n", 1)
+    });
+    let c = reg.client();
+    let admin = basic("admin", "admin-pw");
+    let as_admin = [("Authorization", admin.as_str())];
+
+    // The log itself is private: anonymous reads are challenged.
+    let r = c.get("/log/checkpoint");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = c.get_with("/log/checkpoint", &as_admin);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cp = r.body.clone();
+    let cosign = |signer: &NoteSigner| {
+        let note = Note::parse(&cp).expect("checkpoint note");
+        let mut only = Note::new(note.text()).expect("note");
+        only.sign(signer, 1_764_115_230).expect("cosign");
+        only.to_bytes()
+    };
+    let post = |body: &[u8]| {
+        c.must(
+            "POST",
+            "/log/v1/cosignature",
+            &[("Content-Type", "text/plain; charset=utf-8")],
+            body,
+        )
+    };
+
+    // An unknown witness's cosignature reaches the handler, which refuses it by its
+    // signature (403 COSIGNATURE_INVALID), not by the caller's credentials (401).
+    let r = post(&cosign(&stranger));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(codes(&r), ["COSIGNATURE_INVALID"]);
+    // The configured witness, with no credentials: accepted, and served with the checkpoint.
+    let r = post(&cosign(&witness));
+    assert_eq!(r.status, 204, "{}", r.text());
+    let served = c.get_with("/log/checkpoint", &as_admin);
+    assert_eq!(served.status, 200);
+    assert!(
+        served.text().contains("\u{2014} witness.test/w1 "),
+        "the cosignature is served: {}",
+        served.text()
+    );
+    // Reads stay private after the write.
+    assert_eq!(c.get("/log/v1/keys").status, 401);
+
+    // A request that matches no route needs nothing and reaches nothing: a known path with
+    // another method is 405, an unknown path 404, neither asking for credentials.
+    let r = c.must("PATCH", &manifest_path("secret/s", "v1"), &[], b"");
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert_eq!(codes(&r), ["UNSUPPORTED"]);
+    let r = c.get("/v2/secret/s/nothing/here");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.header("www-authenticate").is_none());
+}
+
 fn external_issuer() -> (String, jsonwebtoken::EncodingKey) {
     use pqreg_spec::keys::{SignatureAlgorithm, SigningKey};
     let key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("gen");

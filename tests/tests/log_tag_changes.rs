@@ -62,7 +62,7 @@ fn last_logged(entries: &[(u64, LogEntry)], tag: &str) -> Option<Option<String>>
         .iter()
         .rev()
         .find(|(_, e)| {
-            e.tag.as_deref() == Some(tag) && matches!(e.kind, EntryKind::Tag | EntryKind::TagDelete)
+            e.tag_name() == Some(tag) && matches!(e.kind, EntryKind::Tag | EntryKind::TagDelete)
         })
         .map(|(_, e)| match e.kind {
             EntryKind::TagDelete => None,
@@ -129,7 +129,7 @@ fn tag_and_manifest_deletions_are_logged() {
     assert_eq!(got.len(), 1, "{got:?}");
     let (i, e) = &got[0];
     assert_eq!(e.kind, EntryKind::TagDelete);
-    assert_eq!(e.tag.as_deref(), Some("v1"));
+    assert_eq!(e.tag_name(), Some("v1"));
     assert_eq!(e.manifest.to_string(), d);
     assert_eq!(served(&c, REPO, "v1"), None);
 
@@ -141,7 +141,7 @@ fn tag_and_manifest_deletions_are_logged() {
         .map(|(_, e)| {
             (
                 e.kind.name().to_owned(),
-                e.tag.clone(),
+                e.tag_name().map(str::to_owned),
                 e.manifest.to_string(),
             )
         })

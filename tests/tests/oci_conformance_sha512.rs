@@ -2,8 +2,9 @@
 //! upstream conformance suite's `OCI_DATA_SHA512` cases push, pull, mount and delete blobs
 //! with them). Pinned here: monolithic and chunked pushes, HEAD/GET with `Range`, a digest
 //! mismatch, a malformed digest, a cross-repository mount, a delete, and the same bytes
-//! under both algorithms being two blobs. Manifests addressed by SHA-512 are not accepted
-//! yet (spec/api.md, "Grammar and limits", Digest).
+//! under both algorithms being two blobs; and manifests addressed by SHA-512, with SHA-512
+//! descriptors and subjects (spec/api.md, Manifests).
+#![allow(clippy::unwrap_used)]
 
 use pqreg_tests::oci::*;
 use pqreg_tests::{Registry, with_query};
@@ -133,4 +134,107 @@ fn sha512_mismatch_and_malformed_digests_are_refused() {
         let r = c.get(&blob_path("s512/m", bad));
         assert_error(&r, 400, Some("DIGEST_INVALID"));
     }
+}
+
+/// Pushes `bytes` monolithically under their SHA-512 digest; returns it.
+fn push_blob512(c: &pqreg_tests::Client, repo: &str, bytes: &[u8]) -> String {
+    let d = sha512(bytes);
+    let r = c.must(
+        "POST",
+        &format!("{}?digest={d}", uploads_path(repo)),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    d
+}
+
+fn desc512(media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    serde_json::json!({"mediaType": media_type, "digest": sha512(bytes), "size": bytes.len()})
+}
+
+/// Manifests addressed by SHA-512 (the suite's `OCI_DATA_SHA512` cases): PUT by a SHA-512
+/// digest, with SHA-512 descriptors; GET/HEAD/DELETE by it, `Docker-Content-Digest` in
+/// the algorithm of the reference; a wrong one refused; a SHA-512 subject and its
+/// referrers list. The same bytes are not found under their SHA-256.
+#[test]
+fn sha512_manifests_put_get_delete_and_referrers() {
+    let reg = Registry::start();
+    let c = reg.client();
+    let repo = "s512/m";
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let layer = random_bytes(77, 5000);
+    push_blob512(&c, repo, &config);
+    push_blob512(&c, repo, &layer);
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "config": desc512(MT_CONFIG, &config),
+        "layers": [desc512(MT_LAYER, &layer)],
+    }))
+    .unwrap();
+    let d = sha512(&m);
+    // A wrong SHA-512 reference.
+    let wrong = sha512(b"other");
+    let r = put_manifest(&c, repo, &wrong, MT_MANIFEST, &m);
+    assert_error(&r, 400, Some("DIGEST_INVALID"));
+    // By its SHA-512.
+    let r = put_manifest(&c, repo, &d, MT_MANIFEST, &m);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("Docker-Content-Digest"), Some(d.as_str()));
+    assert_eq!(
+        r.location().as_deref(),
+        Some(manifest_path(repo, &d).as_str())
+    );
+    for head in [false, true] {
+        let r = if head {
+            c.head(&manifest_path(repo, &d))
+        } else {
+            c.get(&manifest_path(repo, &d))
+        };
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Docker-Content-Digest"), Some(d.as_str()));
+        if !head {
+            assert_eq!(r.body, m);
+        }
+    }
+    assert_eq!(c.head(&manifest_path(repo, &sha256(&m))).status, 404);
+    // A tag on a manifest with SHA-512 descriptors: a push by tag stores it under its
+    // SHA-256, so the same bytes are a second manifest (as for blobs).
+    let r = put_manifest(&c, repo, "v1", MT_MANIFEST, &m);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let d256 = sha256(&m);
+    assert_eq!(r.header("Docker-Content-Digest"), Some(d256.as_str()));
+    let r = c.head(&manifest_path(repo, "v1"));
+    assert_eq!(r.header("Docker-Content-Digest"), Some(d256.as_str()));
+
+    // A referrer whose subject is the SHA-512 manifest.
+    let empty = b"{}";
+    push_blob512(&c, repo, empty);
+    let referrer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "artifactType": "application/x.test",
+        "config": desc512(MT_EMPTY, empty),
+        "layers": [],
+        "subject": desc512(MT_MANIFEST, &m),
+    }))
+    .unwrap();
+    let rd = sha512(&referrer);
+    let r = put_manifest(&c, repo, &rd, MT_MANIFEST, &referrer);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("OCI-Subject"), Some(d.as_str()));
+    let r = c.get(&format!("/v2/{repo}/referrers/{d}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let list = r.json()["manifests"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["digest"], rd.as_str());
+
+    // DELETE by SHA-512: that manifest is gone; the SHA-256 one the tag names stays.
+    assert_eq!(c.delete(&manifest_path(repo, &d)).status, 202);
+    assert_eq!(c.get(&manifest_path(repo, &d)).status, 404);
+    assert_eq!(c.delete(&manifest_path(repo, &d)).status, 404);
+    assert_eq!(c.get(&manifest_path(repo, "v1")).status, 200);
+    assert_eq!(c.delete(&manifest_path(repo, &d256)).status, 202);
+    assert_eq!(c.get(&manifest_path(repo, "v1")).status, 404);
 }

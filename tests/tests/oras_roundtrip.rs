@@ -6,8 +6,7 @@ use std::process::Command;
 
 use pqreg_tests::Registry;
 use pqreg_tests::oci::{MT_INDEX, blob_path, manifest_path, sha256};
-use pqreg_tests::server::workspace_root;
-use pqreg_tests::tools::oras_python;
+use pqreg_tests::tools::{oras_python, workspace_root};
 
 #[test]
 fn oras_py_push_pull_and_referrer() {

@@ -8,7 +8,7 @@ use std::process::Command;
 use pqreg_tests::Registry;
 use pqreg_tests::layout::{layout_manifest_digest, write_image_layout};
 use pqreg_tests::oci::{assert_bytes, get_manifest};
-use pqreg_tests::tools::require_tool;
+use pqreg_tests::tools::tool;
 
 /// Runs skopeo with a permissive signature policy of our own (no dependency on
 /// /etc/containers/policy.json) and no credentials; returns stdout, failing on error.
@@ -32,7 +32,7 @@ fn skopeo(policy: &Path, args: &[&str]) -> Vec<u8> {
 
 #[test]
 fn skopeo_copy_roundtrip_preserves_digests() {
-    if require_tool("skopeo", &["--version"]).is_none() {
+    if tool("skopeo", &["--version"]).is_none() {
         return;
     }
     let reg = Registry::start();

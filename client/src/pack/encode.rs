@@ -15,7 +15,7 @@ use std::sync::{Arc, mpsc};
 use pqreg_spec::Digest;
 use pqreg_spec::compress::{Layout, WeightCodec};
 use pqreg_spec::digest::Hasher;
-use pqreg_spec::segment::{ChunkKey, SealWriter};
+use pqreg_spec::segment::{ChunkKey, SealWriter, SegmentCodec, Stored};
 use tempfile::TempPath;
 
 use super::PackError;
@@ -30,6 +30,9 @@ pub(crate) struct Job {
     pub len: u64,
     pub digest: Digest,
     pub layout: Layout,
+    /// Zero bytes to seal after the plaintext (size padding, spec/encryption.md §6.5);
+    /// `Some` seals every segment stored, uncompressed.
+    pub padding: Option<u64>,
 }
 
 /// An encoded chunk.
@@ -91,7 +94,7 @@ fn encode(
     } else {
         None
     };
-    let bound = sealed_bound(job.len);
+    let bound = sealed_bound(job.len + job.padding.unwrap_or(0));
     if let Some(grant) = budget.try_take(bound) {
         let out = budget.buffer(usize::try_from(bound).unwrap_or(0));
         let (layer, size, out) = seal(job, key.clone(), out)?;
@@ -124,15 +127,28 @@ fn encode(
 
 /// Reads the chunk, compresses and seals it into `out`: the layer digest, its size and
 /// `out`. The plaintext read here is hashed too: if it is not what pass 1 hashed (the
-/// file was rewritten in between), the chunk is refused.
+/// file was rewritten in between), the chunk is refused. A padded chunk is stored
+/// (compressed lengths are public in the record headers) and followed by its zeros.
 fn seal<W: Write>(job: &Job, key: Option<ChunkKey>, out: W) -> Result<(Digest, u64, W), PackError> {
+    if job.padding.is_some() {
+        return seal_with(job, key, out, Stored);
+    }
+    let codec = WeightCodec::new(job.layout).map_err(|e| PackError::Compress(e.to_string()))?;
+    seal_with(job, key, out, codec)
+}
+
+fn seal_with<W: Write, C: SegmentCodec>(
+    job: &Job,
+    key: Option<ChunkKey>,
+    out: W,
+    codec: C,
+) -> Result<(Digest, u64, W), PackError> {
     let io = |source| PackError::Io {
         path: job.path.clone(),
         source,
     };
     let mut src = File::open(&job.path).map_err(io)?;
     src.seek(SeekFrom::Start(job.offset)).map_err(io)?;
-    let codec = WeightCodec::new(job.layout).map_err(|e| PackError::Compress(e.to_string()))?;
     let sink = HashingWriter {
         inner: out,
         hasher: Hasher::new(),
@@ -157,6 +173,15 @@ fn seal<W: Write>(job: &Job, key: Option<ChunkKey>, out: W) -> Result<(Digest, u
     }
     if plain.finalize() != job.digest {
         return Err(PackError::FileChanged(job.path.clone()));
+    }
+    let mut zeros = job.padding.unwrap_or(0);
+    if zeros > 0 {
+        buf.fill(0);
+        while zeros > 0 {
+            let n = (zeros as usize).min(BUF);
+            w.write_all(&buf[..n]).map_err(io)?;
+            zeros -= n as u64;
+        }
     }
     let sink = w.finish().map_err(io)?;
     Ok((sink.hasher.finalize(), sink.n, sink.inner))

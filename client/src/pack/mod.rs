@@ -47,7 +47,7 @@ use pqreg_spec::statement::FileEntry;
 use crate::Error;
 use crate::chunker::PlanParams;
 
-pub use sign::{LogHook, LogRequest, SignOptions, SignedBundle, sign_model};
+pub use sign::{LogHook, LogRequest, SignOptions, SignedBundle, sign_model, sign_statement};
 pub use sink::{BlobSink, DirSink, MemoryBudget, MemoryGrant, REF_NAME};
 
 /// Default bytes of sealed chunks [`pack_model`] keeps in memory at once (see
@@ -120,6 +120,11 @@ pub enum PackError {
     /// The log hook failed.
     #[error("log submission failed: {0}")]
     Log(String),
+    /// Size padding was asked for a model without recipients.
+    #[error(
+        "--pad hides the sizes of encrypted chunks; an unencrypted model shows its sizes in its index: add --recipient, or drop --pad"
+    )]
+    PadUnencrypted,
 }
 
 /// What to pack and how.
@@ -153,6 +158,9 @@ pub struct PackOptions<'a> {
     pub annotations: Option<BTreeMap<String, String>>,
     /// Accept symlinks to regular files (read as the file they point to).
     pub follow_symlinks: bool,
+    /// Pad every chunk and the index to their Padmé lengths, sealing chunks uncompressed
+    /// (spec/encryption.md §6.5); encrypted models only.
+    pub pad: bool,
     /// Chunk planning parameters.
     pub plan: PlanParams,
     /// Worker threads for hashing and encoding.
@@ -177,6 +185,7 @@ impl<'a> PackOptions<'a> {
             binding: None,
             annotations: None,
             follow_symlinks: false,
+            pad: false,
             plan: PlanParams::default(),
             threads: 2,
             memory_budget: MEMORY_BUDGET,
@@ -243,6 +252,9 @@ pub fn pack_model(
     }
     let scanned = scan_all(&files, &opts.plan, opts.threads)?;
     let encrypted = !opts.recipients.is_empty();
+    if opts.pad && !encrypted {
+        return Err(PackError::PadUnencrypted.into());
+    }
     // A fresh secret for every version: nothing links it to earlier ones, so a recipient
     // removed before this push learns nothing of it (spec/encryption.md §3, §4.4).
     let secret = if encrypted {
@@ -257,8 +269,12 @@ pub fn pack_model(
     let mut reused = HashSet::new();
     if let Some(prev) = opts.previous {
         for c in prev.files.iter().flat_map(|f| &f.chunks) {
-            if c.key.is_some() == encrypted {
-                known.insert(c.digest, (c.layer, c.layer_size, c.layout, c.key.clone()));
+            // Padded chunks only into a padded push, unpadded only into an unpadded one.
+            if c.key.is_some() == encrypted && c.padding.is_some() == opts.pad {
+                known.insert(
+                    c.digest,
+                    (c.layer, c.layer_size, c.layout, c.key.clone(), c.padding),
+                );
             }
         }
     }
@@ -271,7 +287,7 @@ pub fn pack_model(
         stats.model_bytes += f.file.size;
         for c in &f.chunks {
             stats.chunks += 1;
-            if let Some(&(layer, _, _, _)) = known.get(&c.digest) {
+            if let Some(&(layer, ..)) = known.get(&c.digest) {
                 if reused.insert(c.digest)
                     && checked_layers.insert(layer)
                     && !sink.has_blob(&layer)?
@@ -291,6 +307,7 @@ pub fn pack_model(
                     len: c.len,
                     digest: c.digest,
                     layout: c.layout,
+                    padding: opts.pad.then(|| pqreg_spec::segment::padme(c.len) - c.len),
                 });
             }
         }
@@ -320,7 +337,10 @@ pub fn pack_model(
             stats.new_chunk_bytes += enc.size;
             stats.stored_bytes += enc.size;
         }
-        known.insert(job.digest, (enc.layer, enc.size, job.layout, enc.key));
+        known.insert(
+            job.digest,
+            (enc.layer, enc.size, job.layout, enc.key, job.padding),
+        );
         Ok(())
     })?;
     for f in &scanned {
@@ -474,14 +494,26 @@ fn check_unchanged(f: &scan::SourceFile) -> Result<(), PackError> {
     Ok(())
 }
 
-/// What is known of a chunk: its layer, the layer's size, its layout and its key.
-type Known = (Digest, u64, Layout, Option<ChunkKey>);
+/// What is known of a chunk: its layer, the layer's size, its layout, its key and its
+/// padding.
+type Known = (Digest, u64, Layout, Option<ChunkKey>, Option<u64>);
 
 /// The index sealed under the index key of `secret` (spec/encryption.md §5): the sealed
 /// layer 0 of an encrypted model, and of a recipient removal's new version.
 pub fn seal_index(index: &Index, secret: &ContentSecret) -> Result<Vec<u8>, Error> {
-    // The JSON holds every chunk key: zeroized once sealed.
-    let json = zeroize::Zeroizing::new(index.to_json());
+    // The JSON holds every chunk key: zeroized once sealed. A padded index is padded with
+    // spaces to its Padmé length (spec/encryption.md §6.5).
+    let mut json = zeroize::Zeroizing::new(index.to_json());
+    if index.is_padded() {
+        let n = json.len();
+        let padded = usize::try_from(pqreg_spec::segment::padme(n as u64)).unwrap_or(n);
+        // A new buffer of the final size: growing `json` in place could move it and leave
+        // the old allocation (chunk keys) unzeroized.
+        let mut grown = zeroize::Zeroizing::new(Vec::with_capacity(padded));
+        grown.extend_from_slice(&json);
+        grown.resize(padded, b' ');
+        json = grown;
+    }
     let mut w = SealWriter::new(Vec::new(), ChunkKey::index_key(secret));
     w.write_all(&json)
         .and_then(|()| w.finish())
@@ -503,7 +535,7 @@ fn build_index(
         let mut chunks = Vec::with_capacity(f.chunks.len());
         for c in &f.chunks {
             // Every chunk was either known or encoded above.
-            let Some((layer, layer_size, layout, key)) = layers.get(&c.digest) else {
+            let Some((layer, layer_size, layout, key, padding)) = layers.get(&c.digest) else {
                 return Err(PackError::FileChanged(f.file.abs.clone()).into());
             };
             chunks.push(Chunk {
@@ -513,6 +545,7 @@ fn build_index(
                 layer: *layer,
                 layer_size: *layer_size,
                 layout: *layout,
+                padding: *padding,
                 key: key.clone(),
             });
         }

@@ -56,13 +56,6 @@ pub struct SignedBundle {
     pub stored_bytes: u64,
 }
 
-fn is_ml_dsa(a: SignatureAlgorithm) -> bool {
-    matches!(
-        a,
-        SignatureAlgorithm::MlDsa44 | SignatureAlgorithm::MlDsa65 | SignatureAlgorithm::MlDsa87
-    )
-}
-
 /// Who signs, and where its log entry comes from.
 pub struct SignOptions<'a> {
     /// The ML-DSA key that signs the statement.
@@ -92,7 +85,7 @@ impl SignOptions<'_> {
     /// Refuses a non-ML-DSA signing key and a classical key that is not ECDSA P-256.
     pub fn check_keys(&self) -> Result<(), PackError> {
         let a = self.signing_key.alg();
-        if !is_ml_dsa(a) {
+        if !a.is_ml_dsa() {
             return Err(PackError::NotPostQuantum(a.name()));
         }
         if let Some(c) = self.classic_key
@@ -115,10 +108,23 @@ pub fn sign_model(
     manifest: &Descriptor,
     sink: &mut impl BlobSink,
 ) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
-    signer.check_keys()?;
-    let mut statement = Statement::from_files(model_name, files, Some(manifest.digest))
+    let statement = Statement::from_files(model_name, files, Some(manifest.digest))
         .map_err(|e| Error::Spec(e.into()))?;
+    sign_statement(signer, statement, manifest, sink)
+}
+
+/// Signs `statement` (an unbound statement over `manifest`; the signer's binding is
+/// added) and stores the bundles as [`sign_model`] does: what `pqreg tag` uses to sign
+/// an already verified statement for another tag.
+pub fn sign_statement(
+    signer: &mut SignOptions<'_>,
+    mut statement: Statement,
+    manifest: &Descriptor,
+    sink: &mut impl BlobSink,
+) -> Result<(SignedBundle, Option<SignedBundle>), Error> {
+    signer.check_keys()?;
     if let Some(b) = &signer.binding {
+        statement.binding = None;
         statement = statement
             .with_binding(b.clone())
             .map_err(|e| Error::Spec(e.into()))?;
@@ -155,7 +161,7 @@ fn store_bundle(
         .map_err(|e| Error::Spec(e.into()))?;
     let mut bundle = Bundle::new(hint, env, Vec::new());
     // The classical bundle carries no log entry (spec/signing.md §4).
-    if is_ml_dsa(key.alg())
+    if key.alg().is_ml_dsa()
         && let Some(hook) = opts.log_hook.as_deref_mut()
     {
         let req = LogRequest {

@@ -1,5 +1,6 @@
 //! The log in push and pull: [`Submitter`] submits the signed statement and turns the
-//! answer into the bundle's `tlogEntries[0]` (spec/signing.md §4.1, /work/wt/CONTRACT_LOG.md);
+//! answer into the bundle's `tlogEntries[0]` (spec/signing.md §4.1,
+//! spec/transparency-log.md §8.5);
 //! [`BundleLog`] is step 6 of spec/signing.md §7 for a pulled bundle.
 
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use pqreg_spec::bundle::{InclusionProof, PQREG_ENTRY_KIND, PQREG_ENTRY_VERSION, TlogEntry};
 use pqreg_spec::checkpoint::Checkpoint;
 use pqreg_spec::checkpoint::proof::ProofFile;
-use pqreg_spec::logentry::{EntryKind, LogEntry};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey};
 use pqreg_spec::merkle::{leaf_hash, verify_inclusion};
 use pqreg_spec::note::Note;
 use pqreg_spec::policy::{Policy, PolicyLog};
@@ -36,10 +37,16 @@ fn origin_of(note: &[u8]) -> Result<Checkpoint, LogError> {
     Checkpoint::parse_body(n.text()).map_err(err)
 }
 
-/// Checks the fields of a signature entry against what was signed.
+/// The name key and log origin with which a keyed entry's ids are recomputed
+/// (spec/transparency-log.md §3.2).
+type Names<'k> = Option<(&'k NameKey, &'k str)>;
+
+/// Checks the fields of a signature entry against what was signed: a keyed entry's
+/// repository id against the id of `repository` under `names` (no key: refused).
 fn check_fields(
     entry: &LogEntry,
     repository: &str,
+    names: Names<'_>,
     manifest: &Digest,
     statement: &Digest,
     key_id: &KeyId,
@@ -58,7 +65,20 @@ fn check_fields(
             "kind is tag, expected signature".into(),
         ));
     };
-    if entry.repository != repository {
+    let (key, origin) = match names {
+        Some((k, o)) => (Some(k), o),
+        None => (None, ""),
+    };
+    if entry.is_keyed() && key.is_none() {
+        return Err(LogError::EntryMismatch(format!(
+            "the entry names its repository by a keyed id, and the registry gave no name key \
+             for {repository}"
+        )));
+    }
+    let names_it = entry
+        .names_repository(repository, key, origin)
+        .map_err(|e| LogError::EntryMismatch(e.to_string()))?;
+    if !names_it {
         return mismatch("repository", &entry.repository, &repository);
     }
     if entry.manifest != *manifest {
@@ -73,16 +93,25 @@ fn check_fields(
     Ok(())
 }
 
-/// The bundle entry's body parsed and matched against the signature (`ctx`), and its
-/// time against `integratedTime`.
-fn check_entry(e: &TlogEntry, ctx: &LogContext<'_>) -> Result<LogEntry, LogError> {
-    let entry = LogEntry::parse(&e.canonicalized_body).map_err(|source| LogError::Entry {
+fn parse_entry(e: &TlogEntry) -> Result<LogEntry, LogError> {
+    LogEntry::parse(&e.canonicalized_body).map_err(|source| LogError::Entry {
         index: e.log_index,
         cause: source,
-    })?;
+    })
+}
+
+/// The bundle entry's body parsed and matched against the signature (`ctx`), and its
+/// time against `integratedTime`.
+fn check_entry(
+    e: &TlogEntry,
+    ctx: &LogContext<'_>,
+    names: Names<'_>,
+) -> Result<LogEntry, LogError> {
+    let entry = parse_entry(e)?;
     check_fields(
         &entry,
         repository_path(ctx.repository),
+        names,
         &ctx.manifest_digest,
         &ctx.statement_digest,
         &ctx.key_id,
@@ -144,8 +173,18 @@ impl BundleLog<'_> {
     /// The checks, with the log's own error.
     pub fn check(&self, e: &TlogEntry, ctx: &LogContext<'_>) -> Result<TreeHead, LogError> {
         let body = &e.canonicalized_body;
-        check_entry(e, ctx)?;
         let p = &e.inclusion_proof;
+        // A keyed entry (spec/transparency-log.md §3.2) is matched with the repository's
+        // name key, fetched from the registry with the puller's credentials, and the
+        // origin of the entry's checkpoint (verified below).
+        let key = if parse_entry(e)?.is_keyed() {
+            LogClient::for_registry(&self.registry, self.credential.clone())?
+                .name_key(repository_path(ctx.repository))?
+        } else {
+            None
+        };
+        let origin = origin_of(p.checkpoint.as_bytes())?.origin;
+        check_entry(e, ctx, key.as_ref().map(|k| (k, origin.as_str())))?;
         let plog = configured_log(self.policy, e, p.checkpoint.as_bytes())?;
         check_vouches(plog, &self.registry)?;
         let head = TreeHead {
@@ -241,9 +280,16 @@ impl Submitter<'_> {
             index: resp.index,
             cause: source,
         })?;
+        let origin = origin_of(resp.checkpoint.as_bytes())?.origin;
+        let key = if entry.is_keyed() {
+            self.client.name_key(&self.repository)?
+        } else {
+            None
+        };
         check_fields(
             &entry,
             &self.repository,
+            key.as_ref().map(|k| (k, origin.as_str())),
             &req.manifest_digest,
             &req.statement_digest,
             &req.key_id,
@@ -326,7 +372,16 @@ impl ProofLog<'_> {
     /// was established (`false`: sizes differ, left to the next online check).
     pub fn check(&self, e: &TlogEntry, ctx: &LogContext<'_>) -> Result<(TreeHead, bool), LogError> {
         let body = &e.canonicalized_body;
-        check_entry(e, ctx)?;
+        // Offline there is no registry to hand out a name key: a keyed entry
+        // (spec/transparency-log.md §3.2, §11) is refused here; verify it online.
+        if parse_entry(e)?.is_keyed() {
+            return Err(LogError::EntryMismatch(
+                "the log entry names its repository by a keyed id, which only the registry's \
+                 name key can check: verify online, without --offline"
+                    .into(),
+            ));
+        }
+        check_entry(e, ctx, None)?;
         if self.proof.extra.as_deref() != Some(&body[..]) || self.proof.index != e.log_index {
             return Err(LogError::EntryMismatch(
                 "the proof file is for another entry than the bundle's".into(),

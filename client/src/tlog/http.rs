@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use pqreg_spec::logentry::NameKey;
 use pqreg_spec::merkle::api::{B64Hash, SearchResponse};
 use pqreg_spec::note::MAX_NOTE_BYTES;
 use pqreg_spec::tile::{EntryBundleId, TileId};
@@ -21,7 +22,7 @@ const MAX_BUNDLE_BYTES: usize = 256 * (2 + pqreg_spec::logentry::MAX_ENTRY_BYTES
 /// Largest JSON answer (a search page of 1000 entries).
 const MAX_JSON_BYTES: usize = 2 << 20;
 
-/// The body of `POST <prefix>/v1/entries` (/work/wt/CONTRACT_LOG.md, spec/transparency-log.md §8.5).
+/// The body of `POST <prefix>/v1/entries` (spec/transparency-log.md §8.5).
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmitRequest {
     /// Repository, without the registry host.
@@ -124,7 +125,15 @@ impl LogClient {
         body: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<(u16, Vec<u8>), LogError> {
-        let url = format!("{}/{path}", self.base);
+        self.request_url(format!("{}/{path}", self.base), body, limit)
+    }
+
+    fn request_url(
+        &self,
+        url: String,
+        body: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(u16, Vec<u8>), LogError> {
         let http_err = |message: String| LogError::Http {
             url: url.clone(),
             message,
@@ -213,6 +222,56 @@ impl LogClient {
         let path = format!("v1/search?{}", q.join("&"));
         let body = self.get(&path, MAX_JSON_BYTES)?;
         self.json(&path, &body)
+    }
+
+    /// The name key of `repository` (spec/transparency-log.md §3.2), from the registry
+    /// whose log this is (`<registry>/v2/<repository>/_pqreg/log-name-key`, with this
+    /// client's credentials): `None` when the registry has none (it names the repository
+    /// in clear). Only a registry's own log (`<registry>/log`) can answer; not a mirror.
+    pub fn name_key(&self, repository: &str) -> Result<Option<NameKey>, LogError> {
+        let Some(root) = self.base.strip_suffix("/log") else {
+            return Err(LogError::BadResponse {
+                url: self.base.clone(),
+                message: "the log entry names its repository by a keyed id, and only the \
+                          registry (not a log mirror) hands out its name key"
+                    .into(),
+            });
+        };
+        pqreg_spec::logentry::check_repository(repository).map_err(|e| LogError::BadResponse {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let url = format!("{root}/v2/{repository}/_pqreg/log-name-key");
+        let (status, body) = self.request_url(url.clone(), None, 4096)?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if status != 200 {
+            return Err(LogError::Http {
+                message: format!(
+                    "HTTP {status} for the repository's log name key (pull access is needed): {}",
+                    snippet(&body)
+                ),
+                url,
+            });
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            repository: String,
+            name_key: String,
+        }
+        let bad = |message: String| LogError::BadResponse {
+            url: url.clone(),
+            message,
+        };
+        let a: Answer = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        if a.repository != repository {
+            return Err(bad(format!("the key is for {:?}", a.repository)));
+        }
+        NameKey::parse(&a.name_key)
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
     }
 
     /// `POST <prefix>/v1/entries` with a signed submission.

@@ -134,7 +134,16 @@ impl LogError {
     pub fn exit_code(&self) -> crate::exit::ExitCode {
         match self {
             LogError::Http { .. } | LogError::Io { .. } => crate::exit::ERROR,
-            _ => crate::exit::LOG_PROOF,
+            LogError::BadResponse { .. }
+            | LogError::Unconfigured(_)
+            | LogError::Checkpoint { .. }
+            | LogError::Rewound(_)
+            | LogError::Inconsistent(_)
+            | LogError::Inclusion(_)
+            | LogError::Tiles { .. }
+            | LogError::Entry { .. }
+            | LogError::ProofFile(_)
+            | LogError::EntryMismatch(_) => crate::exit::LOG_PROOF,
         }
     }
 }

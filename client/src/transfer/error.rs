@@ -115,7 +115,15 @@ impl TransferError {
             TransferError::DigestMismatch { .. } | TransferError::SizeMismatch { .. } => {
                 crate::exit::DIGEST_MISMATCH
             }
-            _ => crate::exit::ERROR,
+            TransferError::Unavailable { .. }
+            | TransferError::Unauthorized { .. }
+            | TransferError::NotFound { .. }
+            | TransferError::Refused { .. }
+            | TransferError::BadResponse { .. }
+            | TransferError::Io { .. }
+            | TransferError::UnsupportedCredential(_)
+            | TransferError::BadReference(..)
+            | TransferError::Runtime(_) => crate::exit::ERROR,
         }
     }
 
@@ -218,7 +226,7 @@ pub(crate) fn classify(op: &str, host: &str, e: OciDistributionError) -> Failure
 
 /// 5xx, 429 and 408 are retried; 401/403 need credentials; 404 is not found; any other
 /// 4xx is final.
-fn classify_status(op: &str, host: &str, code: u16, message: String) -> Failure {
+pub(crate) fn classify_status(op: &str, host: &str, code: u16, message: String) -> Failure {
     let message = format!("HTTP {code}: {}", truncate(&message));
     match code {
         408 | 429 | 500..=599 => Failure::Transient(message),

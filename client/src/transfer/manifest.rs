@@ -1,11 +1,11 @@
 //! Manifests (raw bytes with their media type and digest), tags and referrers.
 
-use oci_client::errors::OciDistributionError;
 use pqreg_spec::Digest;
 use pqreg_spec::oci::{ImageIndex, MAX_MANIFEST_LEN, media_types};
 
 use super::Inner;
-use super::error::{Failure, TransferError, classify};
+use super::bounded::Got;
+use super::error::{TransferError, classify};
 use super::retry::retry;
 
 /// A manifest as fetched: the exact bytes, their media type and their digest.
@@ -30,6 +30,14 @@ const ACCEPT: [&str; 4] = [
 /// Tags asked for per page of the tags list.
 const TAGS_PAGE: usize = 1000;
 
+/// The most bytes of one page of the tags list (1000 tags of at most 128 characters, with
+/// room to spare); read with this limit, like manifests.
+const MAX_TAGS_PAGE_LEN: usize = 1 << 20;
+
+/// The most tags a repository's list may have before the walk stops with an error (a
+/// registry that pages without end cannot make the client collect without end).
+const MAX_TAGS: usize = 1 << 16;
+
 /// A tag or a `sha256:` digest.
 fn split_reference(reference: &str) -> Result<(Option<&str>, Option<Digest>), TransferError> {
     if reference.contains(':') {
@@ -51,22 +59,33 @@ impl Inner {
         let (tag, want) = split_reference(reference)?;
         let image = self.reference(repo, tag, want.as_ref())?;
         let op = format!("get manifest {repo}:{reference}");
-        let (body, _) = retry(self.opts.retry, &op, |_| async {
-            self.oci
-                .pull_manifest_raw(&image, &self.auth, &ACCEPT)
+        let url = self.manifest_url(&image, reference);
+        let got = retry(self.opts.retry, &op, |_| async {
+            self.bounded_get(&image, &url, &ACCEPT, MAX_MANIFEST_LEN, &op)
                 .await
-                .map_err(|e| classify(&op, &self.host, e))
         })
         .await?;
-        if body.len() > MAX_MANIFEST_LEN {
-            return Err(TransferError::BadResponse {
-                op,
-                message: format!("manifest of {} bytes is over the 4 MiB limit", body.len()),
-            });
-        }
-        // oci-client checked the digest already; check it with our own type too, so the
-        // digest we hand out is the one we computed.
+        let (body, announced) = match got {
+            Got::Ok(b) => (b.bytes, b.digest_header),
+            Got::NotFound(message) => {
+                return Err(TransferError::NotFound {
+                    op,
+                    message: format!("HTTP 404: {}", message.trim()),
+                });
+            }
+        };
+        // Checked against the digest asked for, and against the one the registry announces
+        // (`Docker-Content-Digest`, sha256 only); the digest handed out is the one computed.
         let digest = Digest::sha256(&body);
+        if let Some(said) = announced.and_then(|h| h.trim().parse::<Digest>().ok())
+            && said != digest
+        {
+            return Err(TransferError::mismatch(
+                format!("manifest {repo}:{reference} (Docker-Content-Digest)"),
+                &said,
+                &digest,
+            ));
+        }
         if let Some(want) = want
             && want != digest
         {
@@ -82,7 +101,7 @@ impl Inner {
                 .into(),
         })?;
         Ok(FetchedManifest {
-            bytes: body.to_vec(),
+            bytes: body,
             media_type,
             digest,
         })
@@ -132,44 +151,110 @@ impl Inner {
     ) -> Result<ImageIndex, TransferError> {
         let image = self.reference(repo, None, Some(digest))?;
         let op = format!("list referrers of {repo}@{digest}");
-        let index = retry(self.opts.retry, &op, |_| async {
-            self.oci
-                .pull_referrers(&image, artifact_type)
-                .await
-                .map_err(|e| classify(&op, &self.host, e))
+        let mut url = format!("{}/v2/{repo}/referrers/{digest}", self.base_url(&image));
+        if let Some(t) = artifact_type {
+            url.push_str("?artifactType=");
+            url.push_str(&percent_encode(t));
+        }
+        let got = retry(self.opts.retry, &op, |_| async {
+            self.bounded_get(
+                &image,
+                &url,
+                &[media_types::OCI_INDEX],
+                MAX_MANIFEST_LEN,
+                &op,
+            )
+            .await
         })
         .await?;
-        // oci-client's index type to ours (strictly checked) through its JSON form.
-        let json = serde_json::to_vec(&index).map_err(|e| TransferError::BadResponse {
-            op: op.clone(),
-            message: e.to_string(),
-        })?;
-        ImageIndex::from_json(&json).map_err(|e| TransferError::BadResponse {
+        let (json, filter) = match got {
+            Got::Ok(b) => (b.bytes, false),
+            // A registry without the referrers API answers 404: the referrers tag schema
+            // (distribution-spec v1.1) holds the list as an index tagged `sha256-<hex>`;
+            // no such tag means no referrers. That index is not filtered by the registry.
+            Got::NotFound(_) => {
+                match self
+                    .get_manifest(repo, &format!("sha256-{}", digest.hex()))
+                    .await
+                {
+                    Ok(m) => (m.bytes, true),
+                    Err(TransferError::NotFound { .. }) => return Ok(empty_index()),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let mut index = ImageIndex::from_json(&json).map_err(|e| TransferError::BadResponse {
             op,
             message: format!("the referrers index is not a valid OCI index: {e}"),
-        })
+        })?;
+        if let (true, Some(t)) = (filter, artifact_type) {
+            index
+                .manifests
+                .retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok(index)
+    }
+
+    /// `scheme://registry` of `image`.
+    fn base_url(&self, image: &oci_client::Reference) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}", image.resolve_registry())
+    }
+
+    /// The manifest URL of `image`, named by `reference` (a tag or digest, checked by
+    /// [`Inner::reference`]).
+    fn manifest_url(&self, image: &oci_client::Reference, reference: &str) -> String {
+        format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base_url(image),
+            image.repository()
+        )
     }
 
     pub(crate) async fn list_tags(&self, repo: &str) -> Result<Vec<String>, TransferError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
         let image = self.reference(repo, None, None)?;
         let op = format!("list tags of {repo}");
         let mut all: Vec<String> = Vec::new();
         loop {
             let last = all.last().cloned();
-            let page = retry(self.opts.retry, &op, |_| async {
-                match self
-                    .oci
-                    .list_tags(&image, &self.auth, Some(TAGS_PAGE), last.as_deref())
+            let mut url = format!(
+                "{}/v2/{}/tags/list?n={TAGS_PAGE}",
+                self.base_url(&image),
+                image.repository()
+            );
+            if let Some(l) = &last {
+                url.push_str("&last=");
+                url.push_str(&percent_encode(l));
+            }
+            let got = retry(self.opts.retry, &op, |_| async {
+                self.bounded_get(&image, &url, &["application/json"], MAX_TAGS_PAGE_LEN, &op)
                     .await
-                {
-                    Ok(p) => Ok(p.tags),
-                    Err(e) => Err(classify_tags(&op, &self.host, e)),
-                }
             })
             .await?;
+            let body = match got {
+                Got::Ok(b) => b.bytes,
+                Got::NotFound(message) => {
+                    return Err(TransferError::NotFound {
+                        op,
+                        message: format!("HTTP 404: {}", message.trim()),
+                    });
+                }
+            };
+            let page: TagList =
+                serde_json::from_slice(&body).map_err(|e| TransferError::BadResponse {
+                    op: op.clone(),
+                    message: format!("the tags list is not valid JSON: {e}"),
+                })?;
             // Tags come in byte order after `last`; a page that does not advance ends the
             // walk (and guards against a registry that ignores `last`).
             let fresh: Vec<String> = page
+                .tags
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
                 .collect();
@@ -177,12 +262,40 @@ impl Inner {
                 return Ok(all);
             }
             all.extend(fresh);
+            if all.len() > MAX_TAGS {
+                return Err(TransferError::BadResponse {
+                    op,
+                    message: format!("the repository lists more than {MAX_TAGS} tags"),
+                });
+            }
         }
     }
 }
 
-fn classify_tags(op: &str, host: &str, e: OciDistributionError) -> Failure {
-    classify(op, host, e)
+/// An empty OCI index: the referrers of a manifest nothing refers to.
+fn empty_index() -> ImageIndex {
+    ImageIndex {
+        schema_version: 2,
+        media_type: Some(media_types::OCI_INDEX.to_owned()),
+        artifact_type: None,
+        manifests: Vec::new(),
+        subject: None,
+        annotations: None,
+    }
+}
+
+/// `s` with everything but RFC 3986 unreserved characters percent-encoded (a media type
+/// in a query string: `+` must not become a space).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The body's `mediaType`, else what its structure says it is.

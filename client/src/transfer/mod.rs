@@ -27,13 +27,19 @@
 //! - **Plain HTTP** only for loopback registries (`localhost`, `127.0.0.0/8`, `[::1]`) and
 //!   those listed in [`TransferOptions::insecure_registries`]; HTTPS (rustls) otherwise.
 //!
-//! What oci-client does not give us, and how it is handled: its raw manifest pull returns
-//! the body and digest but not the `Content-Type`, so the media type is the body's
-//! `mediaType` field (which OCI requires to equal the `Content-Type` it was pushed with),
-//! else sniffed from the structure ([`pqreg_spec::oci::sniff_media_type`]).
+//! - **Bounded reads.** Manifests and referrers lists are fetched with our own request
+//!   (oci-client's token flow gives the `Authorization` header) whose body is read with a
+//!   limit, 4 MiB ([`pqreg_spec::oci::MAX_MANIFEST_LEN`]): oci-client would read an
+//!   endless body whole first. Blobs are read up to their descriptor's size.
+//!
+//! The media type of a manifest is the body's `mediaType` field (which OCI requires to
+//! equal the `Content-Type` it was pushed with), else sniffed from the structure
+//! ([`pqreg_spec::oci::sniff_media_type`]).
 
 mod blob;
+mod bounded;
 mod error;
+mod housekeeping;
 mod manifest;
 mod retry;
 
@@ -155,6 +161,10 @@ pub(crate) struct Inner {
     pub(crate) host: String,
     pub(crate) plain_http: bool,
     pub(crate) opts: TransferOptions,
+    /// Our own requests, whose bodies are read with a limit ([`bounded`]).
+    pub(crate) http: reqwest::Client,
+    /// Their `Authorization` headers, per repository.
+    pub(crate) pull_auth: bounded::PullAuth,
 }
 
 impl RegistryClient {
@@ -198,6 +208,12 @@ impl RegistryClient {
             ..ClientConfig::default()
         };
         let oci = oci_client::Client::new(config);
+        let http = reqwest::Client::builder()
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.read_timeout)
+            .user_agent(concat!("pqreg/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransferError::BadReference(registry_host.to_owned(), e.to_string()))?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -219,6 +235,8 @@ impl RegistryClient {
                 host: registry_host.to_owned(),
                 plain_http,
                 opts,
+                http,
+                pull_auth: bounded::PullAuth::default(),
             }),
         })
     }

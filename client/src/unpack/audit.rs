@@ -17,7 +17,7 @@ use pqreg_spec::keys::{KeyId, SignatureAlgorithm};
 use pqreg_spec::statement::Binding;
 
 use super::fetch::{HashingReader, read_small};
-use super::{BlobSource, UnpackOptions, file_entries, verify_signed};
+use super::{BlobSource, UnpackOptions, file_entries, verify_statement};
 use crate::Error;
 
 /// What [`audit_model`] verified, and what it could not.
@@ -64,7 +64,7 @@ pub fn audit_model<S: BlobSource + Sync>(
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
 ) -> Result<AuditReport, Error> {
-    let signed = verify_signed(source, manifest_digest, opts)?;
+    let signed = verify_statement(source, manifest_digest, opts)?;
     let model = &signed.model;
     let config_bytes = read_small(source, "config", model.config(), MAX_CONFIG_LEN as u64)?;
     let config = Config::from_json(&config_bytes).map_err(|e| Error::Spec(e.into()))?;

@@ -170,6 +170,9 @@ pub(crate) struct LayerJob {
     /// The chunk's key from the index (`None` when unencrypted).
     pub key: Option<ChunkKey>,
     pub length: u64,
+    /// Zero bytes sealed after the plaintext (spec/encryption.md §6.5): checked, never
+    /// written.
+    pub padding: u64,
     /// Every occurrence of the chunk.
     pub targets: Vec<Target>,
 }
@@ -225,20 +228,31 @@ pub(crate) fn fetch_layer<S: BlobSource>(
     let mut plain = Hasher::new();
     let mut pos = 0u64;
     let mut failure = None;
+    // Sealed plaintext: `length` bytes of the chunk, then `padding` zero bytes.
+    let sealed = job.length + job.padding;
     loop {
         match opener.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                if pos + n as u64 > job.length {
+                if pos + n as u64 > sealed {
                     failure = Some(Error::from(UnpackError::ChunkLength {
                         chunk: job.chunk,
-                        expected: job.length,
+                        expected: sealed,
                         actual: pos + n as u64,
                     }));
                     break;
                 }
-                plain.update(&buf[..n]);
-                for (t, f) in job.targets.iter().zip(&files) {
+                // The part of this read that is the chunk; the rest is padding.
+                let data = usize::try_from(job.length.saturating_sub(pos)).map_or(n, |d| d.min(n));
+                if let Some(i) = buf[data..n].iter().position(|&b| b != 0) {
+                    failure = Some(Error::from(UnpackError::ChunkPadding {
+                        chunk: job.chunk,
+                        offset: pos + (data + i) as u64,
+                    }));
+                    break;
+                }
+                plain.update(&buf[..data]);
+                for (t, f) in job.targets.iter().zip(&files).filter(|_| data > 0) {
                     let io = |source| UnpackError::Io {
                         path: t.path.clone(),
                         source,
@@ -248,7 +262,7 @@ pub(crate) fn fetch_layer<S: BlobSource>(
                             "a worker panicked while writing this file",
                         ))
                     })?;
-                    f.write_all_at(&buf[..n], t.offset + pos).map_err(io)?;
+                    f.write_all_at(&buf[..data], t.offset + pos).map_err(io)?;
                 }
                 pos += n as u64;
             }
@@ -269,10 +283,10 @@ pub(crate) fn fetch_layer<S: BlobSource>(
     if let Some(e) = failure {
         return Err(e);
     }
-    if pos != job.length {
+    if pos != sealed {
         return Err(UnpackError::ChunkLength {
             chunk: job.chunk,
-            expected: job.length,
+            expected: sealed,
             actual: pos,
         }
         .into());

@@ -38,6 +38,7 @@
 mod audit;
 mod fetch;
 mod follow;
+mod select;
 mod source;
 mod stage;
 
@@ -47,14 +48,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use pqreg_spec::Digest;
 use pqreg_spec::artifact::{Config, Index, MAX_CONFIG_LEN, MAX_INDEX_LEN, ModelManifest};
-use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, bundle_algorithm};
 use pqreg_spec::bundle::verify::verify_signature;
-use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, TlogEntry};
+use pqreg_spec::bundle::{MAX_BUNDLE_BYTES, TlogEntry};
 use pqreg_spec::dsse::Verifier;
 use pqreg_spec::envelope::ContentSecret;
 use pqreg_spec::keys::{KeyId, RecipientPrivateKey, SignatureAlgorithm, VerifyingKey};
 use pqreg_spec::oci::{Descriptor, media_types};
-use pqreg_spec::policy::{Policy, parse_algorithm};
+use pqreg_spec::policy::Policy;
 use pqreg_spec::segment::{ChunkKey, SegmentError};
 use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 
@@ -62,6 +63,7 @@ use crate::Error;
 
 pub use audit::{AuditReport, audit_model};
 pub(crate) use fetch::read_small;
+pub use select::FileSelection;
 pub use source::{BlobSource, DirSource};
 pub use stage::remove_staging_dirs;
 
@@ -87,6 +89,19 @@ pub enum UnpackError {
         dir: PathBuf,
         /// One of its entries.
         entry: String,
+    },
+    /// The output directory exists and belongs to another user than the one pulling (and
+    /// not to root): its owner could replace the verified files once they are in it.
+    #[error(
+        "{dir} belongs to uid {owner}, not to you (uid {me}) or root; its owner could replace the model after it is verified: pull into a directory you own"
+    )]
+    OutputNotOwned {
+        /// The output directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of the pull.
+        me: u32,
     },
     /// The output path has no parent directory or no name.
     #[error("{0} cannot be an output directory")]
@@ -169,6 +184,16 @@ pub enum UnpackError {
         /// Computed.
         actual: Digest,
     },
+    /// A byte of a chunk's size padding is not zero (spec/encryption.md §6.5).
+    #[error(
+        "chunk {chunk}: padding byte at {offset} is not zero: do not use the model, and report it to the publisher"
+    )]
+    ChunkPadding {
+        /// The chunk.
+        chunk: Digest,
+        /// Offset of the byte in the sealed plaintext.
+        offset: u64,
+    },
     /// A written file does not hash to its index digest.
     #[error("{path}: content digest {actual}, index says {expected}")]
     FileDigest {
@@ -192,6 +217,29 @@ pub enum UnpackError {
     /// The statement is signed per shard; this client checks `files` statements only.
     #[error("the statement uses serialization method shards, which pull does not check yet")]
     UnsupportedMethod,
+    /// An `--include`/`--exclude` glob does not parse.
+    #[error("{glob:?} is not a valid glob: {reason}")]
+    BadGlob {
+        /// The glob.
+        glob: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--include`/`--exclude` left no file of the model.
+    #[error("{0} selects none of the model's files")]
+    NothingSelected(String),
+    /// The output's file system has less free space than the files to write.
+    #[error(
+        "the model needs {needed} bytes and the file system of {dir} has {available} free; nothing was written"
+    )]
+    NoSpace {
+        /// Where the files would have been written.
+        dir: PathBuf,
+        /// Bytes the selected files take.
+        needed: u64,
+        /// Free bytes for this user.
+        available: u64,
+    },
 }
 
 impl UnpackError {
@@ -202,14 +250,18 @@ impl UnpackError {
             UnpackError::Io { .. }
             | UnpackError::OutputExists(_)
             | UnpackError::OutputNotEmpty { .. }
+            | UnpackError::OutputNotOwned { .. }
             | UnpackError::BadOutput(_)
             | UnpackError::TooLarge { .. }
             | UnpackError::UnsupportedMethod => exit::ERROR,
+            UnpackError::BadGlob { .. } | UnpackError::NothingSelected(_) => exit::USAGE,
+            UnpackError::NoSpace { .. } => exit::NO_SPACE,
             UnpackError::ManifestDigest { .. }
             | UnpackError::BlobDigest { .. }
             | UnpackError::BlobSize { .. }
             | UnpackError::ChunkLength { .. }
             | UnpackError::ChunkDigest { .. }
+            | UnpackError::ChunkPadding { .. }
             | UnpackError::FileDigest { .. } => exit::DIGEST_MISMATCH,
             UnpackError::NoSignature(_)
             | UnpackError::NoClassicSignature(_)
@@ -267,6 +319,10 @@ pub struct UnpackOptions<'a> {
     /// ML-DSA statement's; checked before any chunk is fetched, so a mismatch writes
     /// nothing.
     pub classic_statement: Option<Digest>,
+    /// `pull --include/--exclude`: the files to write (default all). Applied after the
+    /// whole index is verified against the statement; only the selected files' chunks
+    /// are fetched.
+    pub select: FileSelection,
 }
 
 impl<'a> UnpackOptions<'a> {
@@ -286,6 +342,7 @@ impl<'a> UnpackOptions<'a> {
             threads: 2,
             verify_plaintext: false,
             classic_statement: None,
+            select: FileSelection::default(),
         }
     }
 }
@@ -408,34 +465,56 @@ fn find_signature<S: BlobSource>(
         }
         .into());
     }
-    let mut first_err = None;
-    for r in referrers
+    // ML-DSA bundles first, then classical ones: whether a classical key may sign is the
+    // policy's decision (`min_algorithm`, step 5), not the unauthenticated annotation's.
+    let bundles = referrers
         .iter()
-        .filter(|r| {
-            r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)
-                && r.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                    .and_then(|a| parse_algorithm(a))
-                    .is_some_and(|a| {
-                        matches!(
-                            a,
-                            SignatureAlgorithm::MlDsa44
-                                | SignatureAlgorithm::MlDsa65
-                                | SignatureAlgorithm::MlDsa87
-                        )
-                    })
-        })
-        .take(MAX_BUNDLES_TRIED)
-    {
+        .filter_map(|r| bundle_algorithm(r).map(|a| (r, a)));
+    let ml_dsa = bundles
+        .clone()
+        .filter(|(_, a)| a.is_ml_dsa())
+        .map(|(r, _)| r);
+    let classical = bundles.filter(|(_, a)| !a.is_ml_dsa()).map(|(r, _)| r);
+    let mut first_err: Option<Error> = None;
+    for r in ml_dsa.chain(classical).take(MAX_BUNDLES_TRIED) {
         match verify_one(source, manifest_digest, r, opts) {
             Ok(v) => return Ok(v),
             Err(e) => {
-                first_err.get_or_insert(e);
+                // A listed key too weak for the policy says more than a key it does not
+                // list at all (the ML-DSA bundle of a signer the policy does not name).
+                if first_err
+                    .as_ref()
+                    .is_none_or(|f| unknown_signer(f) && weak_algorithm(&e))
+                {
+                    first_err = Some(e);
+                }
             }
         }
     }
     Err(first_err.unwrap_or_else(|| UnpackError::NoSignature(*manifest_digest).into()))
+}
+
+/// The signature verified under no key the policy (or keyring) lists.
+fn unknown_signer(e: &Error) -> bool {
+    use pqreg_spec::dsse::{DsseError, SigningError};
+    matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Dsse(
+            DsseError::UnknownSigner(_) | DsseError::NoAcceptedKeys
+        )))
+    )
+}
+
+/// The key is listed, but below the policy's `min_algorithm`.
+fn weak_algorithm(e: &Error) -> bool {
+    use pqreg_spec::dsse::SigningError;
+    use pqreg_spec::policy::PolicyError;
+    matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Policy(
+            PolicyError::WeakAlgorithm { .. }
+        )))
+    )
 }
 
 fn verify_one<S: BlobSource>(
@@ -509,41 +588,50 @@ pub fn verify_index<S: BlobSource>(
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
 ) -> Result<VerifiedIndex, Error> {
-    let signed = verify_signed(source, manifest_digest, opts)?;
-    let (config, index, secret, index_bytes) = open_index(source, &signed.model, opts.identity)?;
+    let VerifiedStatement {
+        model,
+        signature: verified,
+        log_verified,
+        blob_bytes,
+    } = verify_statement(source, manifest_digest, opts)?;
+    let (config, index, secret, index_bytes) = open_index(source, &model, opts.identity)?;
     // The index's files are what was signed, before a chunk is fetched.
-    signed
-        .signature
+    verified
         .statement
         .check_files(&file_entries(&index))
         .map_err(|e| Error::Spec(e.into()))?;
     Ok(VerifiedIndex {
-        model: signed.model,
+        model,
         config,
         index,
         secret,
-        signature: signed.signature,
-        log_verified: signed.log_verified,
-        blob_bytes: signed.blob_bytes + index_bytes,
+        signature: verified,
+        log_verified,
+        blob_bytes: blob_bytes + index_bytes,
     })
 }
 
-/// A manifest whose signature, log entry and binding verified (spec/signing.md steps
-/// 1-7); nothing below the manifest has been read.
-pub(crate) struct SignedManifest {
+/// A model whose signature, log entry and manifest binding verified (spec/signing.md
+/// steps 1-7); its config and index are not read.
+#[derive(Debug)]
+pub struct VerifiedStatement {
+    /// The manifest.
     pub model: ModelManifest,
+    /// The signature that verified (a `files` statement).
     pub signature: pqreg_spec::bundle::verify::VerifiedSignature,
+    /// Whether its log entry was verified.
     pub log_verified: bool,
-    /// Manifest, referrer and bundle bytes read.
+    /// Blob bytes read (manifest, referrer, bundle).
     pub blob_bytes: u64,
 }
 
-/// Steps 1-7 of spec/signing.md: manifest digest, signature, policy, log, binding.
-pub(crate) fn verify_signed<S: BlobSource>(
+/// Steps 1-7 of spec/signing.md without the key: what `pqreg tag` checks before it signs
+/// the same statement for another tag, and the first half of [`verify_index`].
+pub fn verify_statement<S: BlobSource>(
     source: &S,
     manifest_digest: &Digest,
     opts: &UnpackOptions<'_>,
-) -> Result<SignedManifest, Error> {
+) -> Result<VerifiedStatement, Error> {
     let (model, manifest_len) = fetch_manifest(source, manifest_digest)?;
     let (verified, sig_bytes) = find_signature(source, manifest_digest, opts)?;
     let mut log_verified = false;
@@ -577,7 +665,7 @@ pub(crate) fn verify_signed<S: BlobSource>(
     if statement.method != Method::Files {
         return Err(UnpackError::UnsupportedMethod.into());
     }
-    Ok(SignedManifest {
+    Ok(VerifiedStatement {
         model,
         signature: verified,
         log_verified,
@@ -611,6 +699,9 @@ pub fn unpack_model<S: BlobSource + Sync>(
     {
         return Err(UnpackError::ClassicStatementMismatch(*manifest_digest).into());
     }
+    let index = opts.select.apply(&index)?;
+    // Before the first file is created: the output's file system must hold them all.
+    select::check_space(staging.dir(), index.files.iter().map(|f| f.size).sum())?;
 
     let staged = staging.create_files(&index)?;
     let jobs = layer_jobs(&model, &index, &staged);
@@ -724,6 +815,7 @@ fn layer_jobs(model: &ModelManifest, index: &Index, staged: &[PathBuf]) -> Vec<f
                     chunk: c.digest,
                     key: c.key.clone(),
                     length: c.length,
+                    padding: c.padding.unwrap_or(0),
                     targets: Vec::new(),
                 })
                 .targets

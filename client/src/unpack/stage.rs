@@ -11,7 +11,9 @@
 //! An output directory that already exists and is empty (a Kubernetes emptyDir, which is
 //! a mount point, so nothing can be renamed over it) holds the staging directory itself,
 //! `NAME/.pqreg-partial-XXXXXX/tree/`, and commit moves each entry of `tree/` into `NAME/`;
-//! a non-empty one is refused. Commit never replaces anything (`RENAME_NOREPLACE`).
+//! a non-empty one is refused, and so is one owned by another user than the one pulling
+//! or root (its owner could swap the files after they are verified). Commit never replaces
+//! anything (`RENAME_NOREPLACE`).
 //!
 //! Plaintext weights land in `tree/` before every check has passed, so nothing of them
 //! may be readable by other users or outlive the pull (DESIGN.md threat model, "other
@@ -124,6 +126,7 @@ impl Staging {
     pub fn new(out: &Path) -> Result<Self, Error> {
         let (parent, prefix, into_existing) = match fs::symlink_metadata(out) {
             Ok(m) if m.is_dir() => {
+                check_owner(out, &m)?;
                 let prefix = EXISTING_PREFIX.to_owned();
                 remove_stale(out, &prefix);
                 check_empty(out, None)?;
@@ -186,6 +189,11 @@ impl Staging {
         Err(io(&parent)(last.unwrap_or_else(|| {
             std::io::Error::other("could not create a staging directory")
         })))
+    }
+
+    /// The staging directory (on the output's file system).
+    pub fn dir(&self) -> &Path {
+        &self.root
     }
 
     /// Creates every file of the index at its full length (chunks are written at their
@@ -270,6 +278,24 @@ impl Staging {
 
 /// The staging directory's prefix inside an existing output directory.
 const EXISTING_PREFIX: &str = ".pqreg-partial-";
+
+/// Refuses an existing output directory that belongs to another user than the one pulling
+/// (root's are accepted: root can replace anything anyway). Its owner could otherwise swap
+/// the verified files once they are in it (DESIGN.md, "other local users").
+fn check_owner(dir: &Path, m: &fs::Metadata) -> Result<(), Error> {
+    let me = rustix::process::geteuid().as_raw();
+    let owner = m.uid();
+    if owner == me || owner == 0 {
+        Ok(())
+    } else {
+        Err(UnpackError::OutputNotOwned {
+            dir: dir.to_owned(),
+            owner,
+            me,
+        }
+        .into())
+    }
+}
 
 /// Refuses a directory that holds anything but `except`.
 fn check_empty(dir: &Path, except: Option<&Path>) -> Result<(), Error> {

@@ -1,10 +1,13 @@
 //! Shared helpers of the tests that run the `pqreg` binary against registries: a private
-//! XDG environment, keys, a trust policy, third-party tools. Each test binary uses a
-//! subset (hence `dead_code`).
+//! XDG environment, keys, a trust policy, third-party tools. Not every helper is in use
+//! (hence `dead_code`).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+pub(crate) use crate::tools;
+pub use tools::{model_signing, tiny, tool};
 
 /// Runs `pqreg` with a private XDG environment under `home`.
 pub fn pqreg(home: &Path, args: &[&str]) -> Output {
@@ -73,26 +76,27 @@ pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-/// The tiny fixture model.
-pub fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
-}
-
-/// A test home with a signer, an unrelated signer and a recipient key pair:
-/// `signer.{key,pub}`, `other.{key,pub}`, `rcpt.{key,pub}`.
+/// A private XDG environment for `pqreg` with a signer, an unrelated signer and a
+/// recipient key pair: `signer.{key,pub}`, `other.{key,pub}`, `rcpt.{key,pub}`.
 pub struct Home {
     pub dir: tempfile::TempDir,
+    /// The signer's key ID.
+    pub key_id: String,
 }
 
 impl Home {
     /// Generates the keys.
     pub fn new() -> Self {
-        let h = Home {
+        let mut h = Home {
             dir: tempfile::tempdir().unwrap(),
+            key_id: String::new(),
         };
-        ok(&h.run(&["keygen", "--sign", "--out", &h.p("signer")]));
-        ok(&h.run(&["keygen", "--sign", "--out", &h.p("other")]));
-        ok(&h.run(&["keygen", "--recipient", "--out", &h.p("rcpt")]));
+        h.key_id = h
+            .run_ok(&["keygen", "--sign", "--out", &h.p("signer")])
+            .trim()
+            .to_owned();
+        h.run_ok(&["keygen", "--sign", "--out", &h.p("other")]);
+        h.run_ok(&["keygen", "--recipient", "--out", &h.p("rcpt")]);
         h
     }
 
@@ -109,6 +113,26 @@ impl Home {
     /// Runs `pqreg` in this home.
     pub fn run(&self, args: &[&str]) -> Output {
         pqreg(self.dir.path(), args)
+    }
+
+    /// Runs `pqreg` in this home; it must succeed. Returns stdout.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: status {:?}\nstdout {}\nstderr {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// `pqreg -o json ARGS…`; it must succeed. Returns its JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["-o", "json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.run_ok(&a)).unwrap()
     }
 
     /// `pqreg -o json push DIR REF --recipient rcpt.pub --sign-key SIGNER EXTRA…`.
@@ -128,41 +152,4 @@ impl Home {
         args.extend(extra);
         self.run(&args)
     }
-}
-
-/// True under CI (`CI=true`), where every tool `.ci/setup` installs must be present.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// A third-party tool that runs `probe` successfully, or `None` (the test is skipped,
-/// with the reason on stderr); under CI a missing tool fails the test.
-pub fn tool(path: impl Into<PathBuf>, probe: &[&str]) -> Option<PathBuf> {
-    let path = path.into();
-    let why = match Command::new(&path).args(probe).output() {
-        Ok(o) if o.status.success() => return Some(path),
-        Ok(o) => format!(
-            "`{} {}` exited {}: {}",
-            path.display(),
-            probe.join(" "),
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => format!("{}: {e}", path.display()),
-    };
-    let msg = format!("{why}; .ci/setup installs it");
-    assert!(!in_ci(), "CI=true: {msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
-}
-
-/// The `model_signing` CLI: `$PQREG_TEST_MODEL_SIGNING`, else the workspace's
-/// `.venv/bin/model_signing` (what `.ci/setup` installs).
-pub fn model_signing() -> Option<PathBuf> {
-    let p = std::env::var_os("PQREG_TEST_MODEL_SIGNING")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/model_signing")
-        });
-    tool(p, &["--help"])
 }

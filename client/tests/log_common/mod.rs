@@ -6,72 +6,14 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::{Arc, Mutex};
 
+pub use crate::cli_common::{Home, tiny};
 use crate::registry_common::Registry;
 
-/// A private XDG environment.
-pub struct Home {
-    pub dir: tempfile::TempDir,
-    /// The signer's key ID.
-    pub key_id: String,
-}
-
+/// The log tests' own steps on the shared test home.
 impl Home {
-    pub fn new() -> Self {
-        let mut h = Home {
-            dir: tempfile::tempdir().unwrap(),
-            key_id: String::new(),
-        };
-        h.key_id = h
-            .run_ok(&["keygen", "--sign", "--out", &h.p("signer")])
-            .trim()
-            .to_owned();
-        h.run_ok(&["keygen", "--recipient", "--out", &h.p("rcpt")]);
-        h
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn p(&self, s: &str) -> String {
-        self.path().join(s).to_str().unwrap().to_owned()
-    }
-
-    pub fn run(&self, args: &[&str]) -> Output {
-        let h = self.path();
-        Command::new(env!("CARGO_BIN_EXE_pqreg"))
-            .args(args)
-            .env("HOME", h)
-            .env("XDG_CACHE_HOME", h.join("cache"))
-            .env("XDG_CONFIG_HOME", h.join("config"))
-            .env("XDG_STATE_HOME", h.join("state"))
-            .env("DOCKER_CONFIG", h.join("docker"))
-            .env_remove("PQREG_REGISTRY")
-            .output()
-            .unwrap()
-    }
-
-    pub fn run_ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "{args:?}: status {:?}\nstdout {}\nstderr {}",
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut a = vec!["-o", "json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.run_ok(&a)).unwrap()
-    }
-
     /// Runs a command that must fail with exit 13; returns stderr.
     pub fn fails_13(&self, args: &[&str]) -> String {
         let o = self.run(args);
@@ -103,11 +45,12 @@ impl Home {
         std::fs::write(dir.join("policy.toml"), policy).unwrap();
     }
 
-    pub fn push(&self, model: &Path, r: &str) -> String {
-        self.push_with(model, r, &[])
+    /// `push` with the home's keys; returns the manifest digest.
+    pub fn push_digest(&self, model: &Path, r: &str) -> String {
+        self.push_digest_with(model, r, &[])
     }
 
-    pub fn push_with(&self, model: &Path, r: &str, extra: &[&str]) -> String {
+    pub fn push_digest_with(&self, model: &Path, r: &str, extra: &[&str]) -> String {
         let mut a = vec![
             "push".to_owned(),
             model.to_str().unwrap().to_owned(),
@@ -133,7 +76,8 @@ impl Home {
         ]
     }
 
-    pub fn pull(&self, r: &str, out: &str) -> serde_json::Value {
+    /// `pull` with the home's identity; returns its JSON report.
+    pub fn pull_json(&self, r: &str, out: &str) -> serde_json::Value {
         let mut a = vec!["-o".to_owned(), "json".to_owned()];
         a.extend(self.pull_args(r, out));
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -174,10 +118,6 @@ pub fn origin(reg: &Registry) -> String {
         .next()
         .unwrap()
         .to_owned()
-}
-
-pub fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
 }
 
 /// A copy of the tiny model with one file changed (another model, other entries).

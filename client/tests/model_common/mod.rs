@@ -1,8 +1,8 @@
 //! Helpers of the end-to-end tests of `pqreg inspect`, `recipients` and `copy`
 //! (`cli_recipients.rs`, `cli_copy.rs`): running the binary with `-o json`, trust policies
 //! that require the test registries' logs, the JSON shapes of client/OUTPUT.md, blob
-//! upload counts, and a home with keys. Each test binary uses a subset (hence
-//! `dead_code`).
+//! upload counts, and a home with keys. Not every helper is in use
+//! (hence `dead_code`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeSet;

@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pqreg::Error;
 use pqreg::pack::{DirSink, PackOptions, PackedModel, pack_model};
@@ -13,9 +13,8 @@ use pqreg_spec::policy::Policy;
 
 pub const REPO: &str = "registry.example/models/tiny";
 
-pub fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models/tiny")
-}
+use crate::tools;
+pub use tools::tiny;
 
 pub struct Keys {
     pub signer: SigningKey,

@@ -1,7 +1,7 @@
 //! The real `pqreg-registry` binary on 127.0.0.1 for the client's end-to-end tests:
 //! built once per test run, started on a free port with its own data directory, ready
-//! when `/v2/` answers, killed on drop; its `/metrics` counters. Each test binary uses a
-//! subset (hence `dead_code`).
+//! when `/v2/` answers, killed on drop; its `/metrics` counters. Not every helper is in use
+//! (hence `dead_code`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use crate::tools;
 
 /// A registry process with its own data directory, killed on drop.
 pub struct Registry {
@@ -165,19 +167,7 @@ pub fn start_in_env(dir: &Path, envs: &[(&str, &str)]) -> Registry {
 /// API, no log) on a free 127.0.0.1 port with a temp config and storage root; `None`
 /// when it is not installed (the test is skipped; under CI=true it fails).
 pub fn start_docker_registry() -> Option<Registry> {
-    if Command::new("docker-registry")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        let msg = "docker-registry not installed; .ci/setup installs it";
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true: {msg}"
-        );
-        eprintln!("SKIPPED: {msg}");
-        return None;
-    }
+    tools::tool("docker-registry", &["--version"])?;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -86,7 +86,7 @@ pub async fn catalog(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Htt
 /// `GET /v2/<name>/referrers/<digest>[?artifactType=]`: always 200 with an image index.
 pub async fn referrers(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let name = repo(&req)?;
-    let subject = names::parse_digest(req.match_info().get("digest").unwrap_or_default())?;
+    let subject = names::parse_blob_digest(req.match_info().get("digest").unwrap_or_default())?;
     let q = query(&req)?;
     let filter = param(&q, "artifactType").map(str::to_owned);
     let subject_s = subject.to_string();

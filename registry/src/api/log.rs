@@ -14,8 +14,7 @@ use serde_json::json;
 use super::{param, query, response};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::meta::now;
-use crate::state::{AppState, pump};
-use crate::storage::collect_limited;
+use crate::state::{AppState, SmallBodyError, read_small_body};
 use crate::tlog::search::{DEFAULT_LIMIT, Filter, MAX_LIMIT};
 use crate::tlog::submission::{
     BundleCheckError, MAX_SUBMISSION_BYTES, Submission, SubmissionError,
@@ -191,16 +190,24 @@ pub async fn search(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
             })
             .transpose()
     };
-    let filter = Filter {
+    let mut filter = Filter {
         manifest: digest("manifest")?,
         signer: digest("signer")?.map(pqreg_spec::keys::KeyId),
         repository: param(&q, "repository").map(str::to_owned),
         tag: param(&q, "tag").map(str::to_owned),
+        ids: None,
     };
     if filter.is_empty() {
         return Err(ApiError::new(Code::ParamInvalid)
             .msg("give at least one of manifest, signer, repository, tag"));
     }
+    // Keyed entries (spec/transparency-log.md §3.2) match a repository's name only for a
+    // caller who may pull it: the ids come from its name key.
+    let may_pull = filter.repository.as_deref().is_some_and(|r| {
+        req.extensions()
+            .get::<crate::auth::Access>()
+            .is_some_and(|a| a.actions(r).has(crate::auth::Action::Pull))
+    });
     let after = match param(&q, "after") {
         Some(_) => Some(num(&q, "after")?),
         None => None,
@@ -212,25 +219,32 @@ pub async fn search(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::new(Code::ParamInvalid).msg(format!("limit must be 1..{MAX_LIMIT}")));
     }
-    let res = blocking(&st, move |l| l.search(&filter, after, limit)).await?;
+    let res = blocking(&st, move |l| {
+        if may_pull && let Some(r) = filter.repository.as_deref() {
+            filter.ids = l.name_ids(r, filter.tag.as_deref())?;
+        }
+        l.search(&filter, after, limit)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(res))
 }
 
-/// Reads a request body of at most `limit` bytes (413 with `code` above it).
+/// Reads a request body of at most `limit` bytes like an upload body (bounded, with the
+/// idle timeout and minimum rate): 413 with `code` above the limit, 400 with `code` when
+/// it stalls, is too slow or ends early.
 async fn read_body(
     payload: web::Payload,
     st: &AppState,
     limit: usize,
     code: Code,
 ) -> ApiResult<Vec<u8>> {
-    let (rx, feed) = pump(payload, st.metrics.clone());
-    let ((), body) = tokio::join!(feed, collect_limited(rx, limit));
-    match body {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(())) => Err(ApiError::new(code)
+    match read_small_body(st, payload, limit).await {
+        Ok(b) => Ok(b),
+        Err(SmallBodyError::TooLarge) => Err(ApiError::new(code)
             .with_status(413)
-            .msg(format!("body larger than {limit} bytes"))),
-        Err(_) => Err(ApiError::new(code).msg("request body ended early")),
+            .msg(format!("body larger than {limit} bytes"))
+            .closing()),
+        Err(SmallBodyError::Cut(why)) => Err(ApiError::new(code).msg(why).closing()),
     }
 }
 
@@ -289,10 +303,38 @@ pub async fn submit(
     let entry = sub
         .entry(now())
         .map_err(|e| ApiError::new(Code::LogEntryInvalid).msg(e.to_string()))?;
+    // Keyed names where spec/transparency-log.md §3.2 says so (may create the key: a
+    // database write, so off the async threads).
+    let s = st.clone();
+    let entry = tokio::task::spawn_blocking(move || crate::tlog::names::prepare(&s, entry))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     let done = st.log.append(&entry).await.map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(done.to_json()))
+}
+
+/// `GET /v2/<name>/_pqreg/log-name-key` (spec/transparency-log.md §3.2): the repository's
+/// name key, for a caller with `pull` on it (the middleware checked that, as for every
+/// `GET /v2/<name>/...`); `404 NAME_UNKNOWN` when none of its entries is keyed.
+pub async fn name_key(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let name = super::repo(&req)?;
+    let n = name.clone();
+    let key = blocking(&st, move |l| l.name_key(&n)).await?;
+    let Some(key) = key else {
+        return Err(ApiError::new(Code::NameUnknown)
+            .msg("the log names this repository in clear: it has no name key")
+            .detail(json!({ "repository": name })));
+    };
+    Ok(response(StatusCode::OK)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "repository": name,
+            "origin": st.log.origin(),
+            "nameKey": key.to_hex(),
+        })))
 }
 
 /// `POST /log/v1/cosignature` (§7): a witness's cosignature of a recent checkpoint.
@@ -341,6 +383,12 @@ pub(super) async fn check_bundle_referrer(
     if parsed.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
         return Ok(());
     }
+    // pqreg's statements and log entries name manifests by SHA-256 only.
+    let crate::digest::BlobDigest::Sha256(subject) = subject else {
+        return Err(ApiError::new(Code::LogEntryMissing)
+            .msg("a signature bundle's subject must be a sha256 digest")
+            .detail(json!({ "subject": subject.to_string() })));
+    };
     let missing = |reason: String| {
         ApiError::new(Code::LogEntryMissing)
             .msg(reason)

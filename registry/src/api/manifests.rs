@@ -7,13 +7,13 @@ use serde_json::json;
 
 use super::{header, repo, response};
 use crate::auth::tags::TagRefusal;
+use crate::digest::BlobDigest;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::manifest;
 use crate::meta::PutRefused;
 use crate::meta::{ManifestRecord, now};
 use crate::names::{self, Reference};
-use crate::state::{AppState, pump};
-use crate::storage::collect_limited;
+use crate::state::{AppState, SmallBodyError, read_small_body};
 use crate::tlog::QueuedEntry;
 use pqreg_spec::logentry::{LogEntry, LogEntryError};
 
@@ -21,12 +21,14 @@ fn unknown(reference: &str) -> ApiError {
     ApiError::new(Code::ManifestUnknown).detail(json!({ "reference": reference }))
 }
 
-/// Queues a registry-authored log entry (spec/transparency-log.md §3.1). Called while the
+/// Queues a registry-authored log entry (spec/transparency-log.md §3.1), with keyed names
+/// where §3.2 says so. Called while the
 /// metadata store's change lock is held, so entries are sequenced in commit order. A
 /// failure does not undo the change that committed: it is reported in the server's log.
 fn queue(st: &AppState, entry: Result<LogEntry, LogEntryError>) -> Option<QueuedEntry> {
     let queued = entry
         .map_err(|e| e.to_string())
+        .and_then(|e| crate::tlog::names::prepare(st, e).map_err(|err| err.to_string()))
         .and_then(|e| st.log.enqueue(&e).map_err(|err| err.to_string()));
     match queued {
         Ok(q) => Some(q),
@@ -88,9 +90,16 @@ impl TagGuard {
     }
 }
 
-fn parse_stored(d: &str) -> Result<Digest, LogEntryError> {
-    d.parse::<Digest>()
-        .map_err(|_| LogEntryError::BadDigest("manifest"))
+/// The SHA-256 digest the log names a stored manifest by: its key, or for one stored under
+/// a SHA-512 digest, the SHA-256 of its bytes.
+fn log_digest(m: &crate::meta::Meta, repo: &str, stored: &str) -> Result<Digest, LogEntryError> {
+    if let Ok(d) = stored.parse::<Digest>() {
+        return Ok(d);
+    }
+    match m.get_manifest(repo, stored) {
+        Ok(Some((_, bytes))) => Ok(Digest::sha256(&bytes)),
+        _ => Err(LogEntryError::BadDigest("manifest")),
+    }
 }
 
 /// Whether an `Accept` header admits `media_type`. No header (or an empty one) admits
@@ -192,23 +201,37 @@ pub async fn put(
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > limit as u64)
     {
-        return Err(too_large(limit));
+        return Err(too_large(limit).closing());
     }
-    let (rx, feed) = pump(payload, st.metrics.clone());
-    let ((), body) = tokio::join!(feed, collect_limited(rx, limit));
-    let bytes = match body {
-        Ok(Ok(b)) => b,
-        Ok(Err(())) => return Err(too_large(limit)),
-        Err(_) => return Err(ApiError::new(Code::ManifestInvalid).msg("request body ended early")),
-    };
-    let digest = Digest::sha256(&bytes);
-    let tag = match reference {
-        Reference::Digest(d) if d != digest => {
-            return Err(ApiError::new(Code::DigestInvalid)
-                .detail(json!({ "expected": d.to_string(), "actual": digest.to_string() })));
+    // Read like an upload body: bounded, with the idle timeout and minimum rate.
+    let bytes = match read_small_body(&st, payload, limit).await {
+        Ok(b) => b,
+        Err(SmallBodyError::TooLarge) => return Err(too_large(limit).closing()),
+        Err(SmallBodyError::Cut(why)) => {
+            return Err(ApiError::new(Code::ManifestInvalid).msg(why).closing());
         }
-        Reference::Digest(_) => None,
-        Reference::Tag(t) => Some(t),
+    };
+    // The log names the manifest by its SHA-256 (pqreg's formats are SHA-256 only); the
+    // registry stores and serves it under the digest the client pushed it by: SHA-512 if
+    // the reference is one, else SHA-256 (spec/api.md, Manifests).
+    let digest = Digest::sha256(&bytes);
+    let (served_as, tag) = match reference {
+        Reference::Digest(d) => {
+            let actual = match d {
+                BlobDigest::Sha256(_) => BlobDigest::Sha256(digest),
+                BlobDigest::Sha512(_) => {
+                    let mut h = d.hasher();
+                    h.update(&bytes);
+                    h.finalize()
+                }
+            };
+            if actual != d {
+                return Err(ApiError::new(Code::DigestInvalid)
+                    .detail(json!({ "expected": d.to_string(), "actual": actual.to_string() })));
+            }
+            (d, None)
+        }
+        Reference::Tag(t) => (BlobDigest::Sha256(digest), Some(t)),
     };
     let parsed = manifest::parse(&bytes, header(&req, "Content-Type"))
         .map_err(|e| ApiError::new(Code::ManifestInvalid).detail(json!({ "reason": e })))?;
@@ -217,14 +240,14 @@ pub async fn put(
     let rec = ManifestRecord {
         media_type: parsed.media_type.clone(),
         size,
-        blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
-        children: parsed.children.iter().map(Digest::to_string).collect(),
+        blobs: parsed.blobs.iter().map(BlobDigest::to_string).collect(),
+        children: parsed.children.iter().map(BlobDigest::to_string).collect(),
         subject: parsed.subject.map(|s| s.to_string()),
         created: now(),
     };
     let desc = parsed
         .subject
-        .map(|_| parsed.referrer_descriptor(&digest, size));
+        .map(|_| parsed.referrer_descriptor(&served_as, size));
     // Tag rules: who may move this tag, and whether it is set once (decided in the
     // write transaction, like the move itself).
     let immutable = match &tag {
@@ -237,7 +260,7 @@ pub async fn put(
         None => None,
     };
     let frozen = immutable.is_some();
-    let (n, ds) = (name.clone(), digest.to_string());
+    let (n, ds) = (name.clone(), served_as.to_string());
     let state = st.clone();
     // Whether the tag moved is decided in the manifest's write transaction, and its entry
     // is queued before any later change commits (spec/transparency-log.md §3.1).
@@ -264,8 +287,8 @@ pub async fn put(
     };
     logged(&name, queued.into_iter().collect()).await;
     let mut r = response(StatusCode::CREATED);
-    r.insert_header(("Location", format!("/v2/{name}/manifests/{digest}")))
-        .insert_header(("Docker-Content-Digest", digest.to_string()));
+    r.insert_header(("Location", format!("/v2/{name}/manifests/{served_as}")))
+        .insert_header(("Docker-Content-Digest", served_as.to_string()));
     if let Some(s) = parsed.subject {
         r.insert_header(("OCI-Subject", s.to_string()));
     }
@@ -304,13 +327,23 @@ pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
         .db(move |m| match reference {
             Reference::Tag(t) => m
                 .delete_tag(&n, &t, |was| {
-                    let e = parse_stored(was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
+                    let e =
+                        log_digest(m, &n, was).and_then(|d| LogEntry::tag_delete(&n, &t, d, now()));
                     queue(&state, e).into_iter().collect::<Vec<_>>()
                 })
                 .map(Ok),
-            Reference::Digest(d) => {
+            Reference::Digest(stored) => {
+                let ds = stored.to_string();
+                let d = match stored {
+                    BlobDigest::Sha256(d) => d,
+                    // Logged by its SHA-256, read before it goes (none: nothing to delete).
+                    BlobDigest::Sha512(_) => match m.get_manifest(&n, &ds)? {
+                        Some((_, bytes)) => Digest::sha256(&bytes),
+                        None => return Ok(Ok(None)),
+                    },
+                };
                 let protected = |t: &str| g.check(&n, t, true).is_err();
-                m.delete_manifest(&n, &d.to_string(), protected, |tags| {
+                m.delete_manifest(&n, &ds, protected, |tags| {
                     let time = now();
                     let mut entries: Vec<_> = tags
                         .iter()

@@ -1,13 +1,20 @@
 //! The request check and the token endpoint (spec/auth.md §2, §4.2, §5).
+//!
+//! The access a request needs is not worked out from its path: every row of the route
+//! table ([`crate::api::ROUTES`]) names its [`Need`], and [`crate::api::configure`] wraps
+//! each route's handler in a [`Guard`] for that need. A request the router matches to no
+//! route reaches no handler (`404`, or `405` for a known path with another method) and
+//! so needs nothing.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use actix_web::body::EitherBody;
-use actix_web::dev::{ResourceDef, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{StatusCode, Uri};
+use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use base64::Engine;
 use serde_json::json;
@@ -16,90 +23,77 @@ use super::audit::{Audit, Record};
 use super::token::AccessEntry;
 use super::{Access, Action, Actions, Auth, Decision, Mode, Principal};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::limits::Sessions;
 use crate::state::AppState;
 
 /// Most scopes one token request may ask for.
 pub const MAX_SCOPES: usize = 16;
 
-/// What a request needs (spec/auth.md §2).
-#[derive(Debug, Clone, PartialEq)]
+/// The access a route needs: a column of the route table, named as in spec/auth.md §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// Nothing (health, metrics, the token endpoint, unknown paths).
-    Open,
+    /// Nothing: health, metrics, the token endpoint (it checks its own credentials) and a
+    /// witness cosignature (authenticated by the witness's signature).
+    Public,
     /// Any authenticated caller (`GET /v2/`).
     Login,
-    /// The catalog (filtered by the handler).
+    /// The catalog: authenticated, or anonymous where some repository allows anonymous
+    /// pull (the handler filters the answer).
     Catalog,
-    /// The log's read API.
+    /// `pull` on the routed repository.
+    Pull,
+    /// `push` on the routed repository.
+    Push,
+    /// `push` on the routed repository, and for a cross-repository mount `pull` on the
+    /// source (without it the mount parameters are dropped).
+    Upload,
+    /// `delete` on the routed repository.
+    Delete,
+    /// The log's read API: public unless `auth.log_public = false`.
     LogRead,
-    /// A log submission (the handler checks `push` on the submitted repository).
-    LogWrite,
-    /// An action on a repository; for a mount, the source repository too.
-    Repo {
-        /// Repository name as routed.
-        name: String,
-        /// The action.
-        action: Action,
-        /// `from` of a cross-repository mount.
-        mount_from: Option<String>,
-    },
+    /// A log submission: authenticated (the handler checks `push` on the submitted
+    /// repository).
+    LogSubmit,
 }
 
-fn route_defs() -> &'static [(ResourceDef, &'static str)] {
-    static DEFS: OnceLock<Vec<(ResourceDef, &'static str)>> = OnceLock::new();
-    DEFS.get_or_init(|| {
-        let mut seen: Vec<&'static str> = Vec::new();
-        for r in crate::api::ROUTES {
-            if !seen.contains(&r.path) {
-                seen.push(r.path);
-            }
-        }
-        seen.into_iter().map(|p| (ResourceDef::new(p), p)).collect()
-    })
-}
+impl Need {
+    /// Every need, in spec/auth.md §2 order.
+    pub const ALL: [Need; 9] = [
+        Need::Public,
+        Need::Login,
+        Need::Catalog,
+        Need::Pull,
+        Need::Push,
+        Need::Upload,
+        Need::Delete,
+        Need::LogRead,
+        Need::LogSubmit,
+    ];
 
-/// Classifies a request by the route table, in the router's own matching order, so the
-/// repository checked is the repository the handler serves.
-pub fn classify(method: &Method, path: &str, query: &str) -> Need {
-    for (def, pattern) in route_defs() {
-        let mut p = actix_web::dev::Path::new(path);
-        if !def.capture_match_info(&mut p) {
-            continue;
+    /// The name spec/auth.md §2 gives it (also the audit log's `action` for needs that are
+    /// not a repository action).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Need::Public => "public",
+            Need::Login => "login",
+            Need::Catalog => "catalog",
+            Need::Pull => "pull",
+            Need::Push => "push",
+            Need::Upload => "upload",
+            Need::Delete => "delete",
+            Need::LogRead => "log-read",
+            Need::LogSubmit => "log-submit",
         }
-        return match *pattern {
-            "/v2/" => Need::Login,
-            "/v2/_catalog" => Need::Catalog,
-            "/log/v1/entries" => Need::LogWrite,
-            pat if pat.starts_with("/log/") => Need::LogRead,
-            pat if pat.starts_with("/v2/{name") => {
-                let name = p.get("name").unwrap_or_default().to_owned();
-                let upload_session = pat.ends_with("/blobs/uploads/{id}");
-                let action = match *method {
-                    Method::GET | Method::HEAD => Action::Pull,
-                    Method::DELETE if upload_session => Action::Push,
-                    Method::DELETE => Action::Delete,
-                    _ => Action::Push,
-                };
-                let mut mount_from = None;
-                if *method == Method::POST && !upload_session {
-                    let q: Vec<(String, String)> =
-                        web::Query::from_query(query).map_or_else(|_| Vec::new(), |q| q.0);
-                    let has = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                    if has("mount").is_some() {
-                        mount_from = has("from");
-                    }
-                }
-                Need::Repo {
-                    name,
-                    action,
-                    mount_from,
-                }
-            }
-            _ => Need::Open,
-        };
     }
-    Need::Open
+
+    /// The action needed on the routed repository (`{name}`), if the need is one.
+    pub fn action(self) -> Option<Action> {
+        match self {
+            Need::Pull => Some(Action::Pull),
+            Need::Push | Need::Upload => Some(Action::Push),
+            Need::Delete => Some(Action::Delete),
+            Need::Public | Need::Login | Need::Catalog | Need::LogRead | Need::LogSubmit => None,
+        }
+    }
 }
 
 /// Why credentials were not accepted.
@@ -310,16 +304,16 @@ fn drop_mount(req: &mut ServiceRequest) {
     }
 }
 
-/// The access-control middleware (wrap the app with it).
+/// The access check of one route: built by [`crate::api::configure`] from the route
+/// table's access column.
 pub struct Guard {
-    auth: Arc<Auth>,
-    sessions: Arc<Sessions>,
+    need: Need,
 }
 
 impl Guard {
-    /// A guard enforcing `auth` and the header-size limit kept in `sessions`.
-    pub fn new(auth: Arc<Auth>, sessions: Arc<Sessions>) -> Guard {
-        Guard { auth, sessions }
+    /// A guard letting through only requests that have `need`.
+    pub fn new(need: Need) -> Guard {
+        Guard { need }
     }
 }
 
@@ -337,8 +331,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(GuardService {
             service: Rc::new(service),
-            auth: self.auth.clone(),
-            sessions: self.sessions.clone(),
+            need: self.need,
         }))
     }
 }
@@ -346,8 +339,7 @@ where
 /// [`Guard`]'s per-worker service.
 pub struct GuardService<S> {
     service: Rc<S>,
-    auth: Arc<Auth>,
-    sessions: Arc<Sessions>,
+    need: Need,
 }
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -365,22 +357,25 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let svc = self.service.clone();
-        let auth = self.auth.clone();
-        let sessions = self.sessions.clone();
-        Box::pin(async move { check(auth, &sessions, req, &*svc).await })
+        let need = self.need;
+        Box::pin(async move { check(need, req, &*svc).await })
     }
 }
 
-/// The middleware body: authenticate, decide, record, then call `srv` or answer itself.
-pub async fn check<S, B>(
-    auth: Arc<Auth>,
-    sessions: &Sessions,
-    mut req: ServiceRequest,
-    srv: &S,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
+/// The app-wide limit on the request line and headers (`limits.max_header_bytes`),
+/// checked before routing and before any credentials (wrap the app with
+/// `actix_web::middleware::from_fn(header_limit)`).
+pub async fn header_limit<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let Some(max) = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.upload_sessions.max_header_bytes)
+    else {
+        let resp = ApiError::internal("the application state is missing").error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    };
     let header_bytes: usize = req
         .headers()
         .iter()
@@ -388,23 +383,71 @@ where
         .sum::<usize>()
         + req.path().len()
         + req.query_string().len();
-    if header_bytes > sessions.max_header_bytes {
+    if header_bytes > max {
         let resp = ApiError::new(Code::HeadersTooLarge)
             .msg(format!(
-                "the request line and headers take {header_bytes} bytes; the limit is {}",
-                sessions.max_header_bytes
+                "the request line and headers take {header_bytes} bytes; the limit is {max}"
             ))
             .error_response();
         return Ok(req.into_response(resp).map_into_right_body());
     }
-    let need = classify(req.method(), req.match_info().as_str(), req.query_string());
-    if auth.mode() == Mode::None || need == Need::Open {
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// `from` of a cross-repository mount (`?mount=<digest>&from=<source>`).
+fn mount_source(query: &str) -> Option<String> {
+    let q: Vec<(String, String)> =
+        web::Query::from_query(query).map_or_else(|_| Vec::new(), |q| q.0);
+    let has = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    has("mount").and(has("from"))
+}
+
+/// The guard's body: authenticate, decide `need` for the routed request, record, then
+/// call `srv` or answer itself.
+pub async fn check<S, B>(
+    need: Need,
+    mut req: ServiceRequest,
+    srv: &S,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let Some(auth) = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.auth.clone())
+    else {
+        let resp = ApiError::internal("the application state is missing").error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    };
+    // The repository is the one the router matched for the handler.
+    let repo = match need.action() {
+        Some(action) => match req.match_info().get("name") {
+            Some(name) => Some((name.to_owned(), action)),
+            // A table row whose need names a repository its path lacks: refuse.
+            None => {
+                let resp = ApiError::internal(format!(
+                    "route {:?} needs {} but has no repository",
+                    req.match_pattern(),
+                    need.as_str()
+                ))
+                .error_response();
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+        },
+        None => None,
+    };
+    if auth.mode() == Mode::None || need == Need::Public {
         req.extensions_mut().insert(Access {
             auth,
             principal: Principal::Anonymous,
         });
         return srv.call(req).await.map(ServiceResponse::map_into_left_body);
     }
+    let mount_from = (need == Need::Upload)
+        .then(|| mount_source(req.query_string()))
+        .flatten();
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -437,17 +480,16 @@ where
             reason,
         });
     };
+    let repo_name = repo.as_ref().map(|(n, _)| n.as_str());
+    let action = repo.as_ref().map(|(_, a)| *a);
+    let action_name = action.map_or(need.as_str(), Action::as_str);
     let principal = match principal {
         Ok(p) => p,
         Err(failure) => {
-            let (repo, action) = match &need {
-                Need::Repo { name, action, .. } => (Some(name.as_str()), Some(*action)),
-                _ => (None, None),
-            };
             let reason = failure.reason();
             audit(
                 "unauthenticated",
-                repo,
+                repo_name,
                 action.map_or("login", Action::as_str),
                 false,
                 &reason,
@@ -460,45 +502,31 @@ where
                 req,
                 Refusal::Unauthenticated,
                 reason,
-                repo.zip(action),
+                repo_name.zip(action),
             );
             return Ok(r.map_into_right_body());
         }
     };
     let who = principal.audit_name();
     let anonymous = principal == Principal::Anonymous;
-    let decision = match &need {
-        Need::Open => Decision::Allow,
-        Need::Login | Need::LogWrite if anonymous => {
-            Decision::Challenge("authentication required".into())
-        }
-        Need::Login | Need::LogWrite => Decision::Allow,
-        Need::Catalog if anonymous && !auth.policy.any_anonymous() => {
-            Decision::Challenge("authentication required".into())
-        }
+    let login_required = || Decision::Challenge("authentication required".into());
+    let decision = match need {
+        Need::Public => Decision::Allow,
+        Need::Login | Need::LogSubmit if anonymous => login_required(),
+        Need::Login | Need::LogSubmit => Decision::Allow,
+        Need::Catalog if anonymous && !auth.policy.any_anonymous() => login_required(),
         Need::Catalog => Decision::Allow,
         Need::LogRead if auth.cfg.log_public || !anonymous => Decision::Allow,
         Need::LogRead => Decision::Challenge("authentication required to read the log".into()),
-        Need::Repo { name, action, .. } => auth.decide(&principal, name, *action),
-    };
-    let (repo, action) = match &need {
-        Need::Repo { name, action, .. } => (Some(name.clone()), Some(*action)),
-        _ => (None, None),
-    };
-    let action_name = match &need {
-        Need::Repo { action, .. } => action.as_str(),
-        Need::Catalog => "catalog",
-        Need::LogRead => "log-read",
-        Need::LogWrite => "log-submit",
-        _ => "login",
+        Need::Pull | Need::Push | Need::Upload | Need::Delete => match &repo {
+            Some((name, action)) => auth.decide(&principal, name, *action),
+            None => Decision::Deny("this route names no repository".into()),
+        },
     };
     match decision {
         Decision::Allow => {
-            audit(&who, repo.as_deref(), action_name, true, "allowed");
-            if let Need::Repo {
-                mount_from: Some(from),
-                ..
-            } = &need
+            audit(&who, repo_name, action_name, true, "allowed");
+            if let Some(from) = &mount_from
                 && !auth.actions(&principal, from).has(Action::Pull)
             {
                 audit(
@@ -516,24 +544,18 @@ where
             srv.call(req).await.map(ServiceResponse::map_into_left_body)
         }
         Decision::Challenge(reason) => {
-            audit(&who, repo.as_deref(), action_name, false, &reason);
+            audit(&who, repo_name, action_name, false, &reason);
             let how = if matches!(principal, Principal::Token(_)) {
                 Refusal::InsufficientScope
             } else {
                 Refusal::Unauthenticated
             };
-            let r = refuse(&auth, req, how, reason, repo.as_deref().zip(action));
+            let r = refuse(&auth, req, how, reason, repo_name.zip(action));
             Ok(r.map_into_right_body())
         }
         Decision::Deny(reason) => {
-            audit(&who, repo.as_deref(), action_name, false, &reason);
-            let r = refuse(
-                &auth,
-                req,
-                Refusal::Denied,
-                reason,
-                repo.as_deref().zip(action),
-            );
+            audit(&who, repo_name, action_name, false, &reason);
+            let r = refuse(&auth, req, Refusal::Denied, reason, repo_name.zip(action));
             Ok(r.map_into_right_body())
         }
     }

@@ -2,9 +2,10 @@
 //! who they are (htpasswd Basic auth, Docker/OCI bearer tokens from the built-in issuer or
 //! trusted external ones), and the audit log of every decision.
 //!
-//! The middleware ([`middleware::check`]) classifies each request by the route table's
-//! patterns, authenticates it, decides against [`policy::Policy`] and the token's grants,
-//! and answers `401 UNAUTHORIZED` (with the challenge) or `403 DENIED` itself; handlers
+//! Each route of the table ([`crate::api::ROUTES`]) names the access it needs
+//! ([`middleware::Need`]); its guard ([`middleware::check`]) authenticates the request,
+//! decides against [`policy::Policy`] and the token's grants, and answers
+//! `401 UNAUTHORIZED` (with the challenge) or `403 DENIED` itself; handlers
 //! that need more (the catalog's filter, the log submission's repository) read the
 //! [`Access`] it leaves in the request's extensions.
 

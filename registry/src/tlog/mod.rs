@@ -10,6 +10,7 @@
 //! | `state` | `indexed` | the tree size the `search` table covers (u64, little-endian) |
 //! | `search` | (term hash, leaf index) | `()`: the search index ([`search`]) |
 //! | `cosigned` | tree size | the checkpoint note of that size with witness lines ([`witness`]) |
+//! | `name_keys` | repository | its 32-byte name key ([`names`]) |
 //!
 //! Every full tile and bundle is kept; of the partial ones only the newest of each tile
 //! (a wider tile, partial or full, stands in for a narrower one in every proof). One batch
@@ -18,6 +19,7 @@
 //! written behind, thousands at a time, and held in memory until then (`sequencer.rs`).
 
 mod keys;
+pub mod names;
 pub mod search;
 mod sequencer;
 mod store;
@@ -71,23 +73,7 @@ pub enum LogError {
     Batch(String),
 }
 
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for LogError {
-            fn from(e: $t) -> Self {
-                LogError::Db(Box::new(e.into()))
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+from_redb!(LogError::Db);
 
 /// What a submitter gets back once its entry is durable (`POST /log/v1/entries`).
 #[derive(Debug, Clone)]
@@ -217,6 +203,7 @@ pub struct Log {
     recent: Arc<Mutex<VecDeque<Head>>>,
     witnesses: Vec<VerifierKey>,
     pending: sequencer::Pending,
+    names: names::KeyCache,
     tx: mpsc::Sender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -270,6 +257,7 @@ impl Log {
             recent,
             witnesses,
             pending,
+            names: names::KeyCache::default(),
             tx,
             thread: Some(thread),
         })

@@ -1,8 +1,11 @@
 //! The search index (spec/transparency-log.md §8.3) and the leaf-hash lookup (§8.1).
 //!
 //! Each entry adds one row `(term hash, leaf index)` to the `search` table per term:
-//! `manifest <digest>`, `repository <name>`, `tag <tag>` (if any), `signer <key ID>` (if a
-//! signature) and `leaf <32-byte leaf hash>`. The term hash is the first 8 bytes of the
+//! `manifest <digest>`, `repository <name>` or `repository-id <hex>`, `tag <tag>` or
+//! `tag-id <hex>` (if any), `signer <key ID>` (if a signature) and `leaf <32-byte leaf
+//! hash>`. A keyed entry (spec/transparency-log.md §3.2) is found by its repository's name
+//! only through a [`Filter`] that carries the ids, which the handler computes for a caller
+//! who may pull the repository. The term hash is the first 8 bytes of the
 //! term's SHA-256, big-endian: rows stay 16 bytes whatever the names. Two terms may share
 //! a hash, so every candidate is checked against the entry itself before it is returned.
 //! The rows of the published tree are in the `search` table or, written behind by the
@@ -11,7 +14,7 @@
 
 use pqreg_spec::Digest;
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry};
+use pqreg_spec::logentry::{EntryKind, EntryName, LogEntry, NameId};
 use pqreg_spec::merkle::api::{SearchHit, SearchResponse};
 use pqreg_spec::merkle::{self, Hash};
 use std::collections::BTreeSet;
@@ -49,6 +52,18 @@ fn repository_term(r: &str) -> u64 {
 fn tag_term(t: &str) -> u64 {
     term(&[b"tag ", t.as_bytes()])
 }
+fn repository_id_term(id: &NameId) -> u64 {
+    term(&[b"repository-id ", &id.0])
+}
+fn tag_id_term(id: &NameId) -> u64 {
+    term(&[b"tag-id ", &id.0])
+}
+fn name_term(n: &EntryName, clear: fn(&str) -> u64, keyed: fn(&NameId) -> u64) -> u64 {
+    match n {
+        EntryName::Clear(s) => clear(s),
+        EntryName::Id(id) => keyed(id),
+    }
+}
 fn leaf_term(h: &Hash) -> u64 {
     term(&[b"leaf ", h])
 }
@@ -57,11 +72,11 @@ fn leaf_term(h: &Hash) -> u64 {
 pub(super) fn entry_terms(e: &LogEntry, leaf: &Hash) -> Vec<u64> {
     let mut t = vec![
         manifest_term(&e.manifest),
-        repository_term(&e.repository),
+        name_term(&e.repository, repository_term, repository_id_term),
         leaf_term(leaf),
     ];
     if let Some(tag) = &e.tag {
-        t.push(tag_term(tag));
+        t.push(name_term(tag, tag_term, tag_id_term));
     }
     if let EntryKind::Signature { signer, .. } = &e.kind {
         t.push(signer_term(signer));
@@ -80,6 +95,9 @@ pub struct Filter {
     pub repository: Option<String>,
     /// `tag=`.
     pub tag: Option<String>,
+    /// The keyed ids of `repository` and `tag` (spec/transparency-log.md §3.2), given
+    /// only for a caller who may pull the repository: keyed entries match through them.
+    pub ids: Option<(NameId, Option<NameId>)>,
 }
 
 impl Filter {
@@ -88,13 +106,22 @@ impl Filter {
         *self == Filter::default()
     }
 
-    /// The terms, the most selective first (it drives the scan).
-    fn terms(&self) -> Vec<u64> {
+    /// The conditions, each a set of alternative terms (a name or its keyed id), the
+    /// most selective first (it drives the scan).
+    fn terms(&self) -> Vec<Vec<u64>> {
         let mut t = Vec::new();
-        t.extend(self.manifest.as_ref().map(manifest_term));
-        t.extend(self.signer.as_ref().map(signer_term));
-        t.extend(self.tag.as_deref().map(tag_term));
-        t.extend(self.repository.as_deref().map(repository_term));
+        t.extend(self.manifest.as_ref().map(|m| vec![manifest_term(m)]));
+        t.extend(self.signer.as_ref().map(|k| vec![signer_term(k)]));
+        if let Some(tag) = &self.tag {
+            let mut alt = vec![tag_term(tag)];
+            alt.extend(self.ids.and_then(|(_, t)| t).as_ref().map(tag_id_term));
+            t.push(alt);
+        }
+        if let Some(r) = &self.repository {
+            let mut alt = vec![repository_term(r)];
+            alt.extend(self.ids.as_ref().map(|(id, _)| repository_id_term(id)));
+            t.push(alt);
+        }
         t
     }
 
@@ -104,13 +131,59 @@ impl Filter {
             EntryKind::Signature { signer, .. } => Some(signer),
             _ => None,
         };
+        let (rid, tid) = match self.ids {
+            Some((r, t)) => (Some(r), t),
+            None => (None, None),
+        };
+        let names = |n: &EntryName, want: &str, id: Option<NameId>| match n {
+            EntryName::Clear(c) => c == want,
+            EntryName::Id(got) => id == Some(*got),
+        };
         self.manifest.as_ref().is_none_or(|m| *m == e.manifest)
             && self.signer.as_ref().is_none_or(|s| Some(s) == signer)
-            && self.repository.as_deref().is_none_or(|r| r == e.repository)
+            && self
+                .repository
+                .as_deref()
+                .is_none_or(|r| names(&e.repository, r, rid))
             && self
                 .tag
                 .as_deref()
-                .is_none_or(|t| Some(t) == e.tag.as_deref())
+                .is_none_or(|t| e.tag.as_ref().is_some_and(|n| names(n, t, tid)))
+    }
+}
+
+/// One term's rows in index order: the `search` table's and the pending ones, merged (a
+/// row in both, between a flush's commit and the set's clearing, counts once).
+struct Rows<'t> {
+    table: redb::Range<'t, (u64, u64), ()>,
+    from_table: Option<u64>,
+    held: std::iter::Peekable<std::vec::IntoIter<u64>>,
+}
+
+impl Rows<'_> {
+    fn next(&mut self) -> Result<Option<u64>, LogError> {
+        Ok(match (self.from_table, self.held.peek().copied()) {
+            (None, None) => None,
+            (Some(a), Some(b)) if b < a => {
+                self.held.next();
+                Some(b)
+            }
+            (Some(a), Some(b)) => {
+                if a == b {
+                    self.held.next();
+                }
+                self.from_table = next_index(&mut self.table)?;
+                Some(a)
+            }
+            (Some(a), None) => {
+                self.from_table = next_index(&mut self.table)?;
+                Some(a)
+            }
+            (None, Some(b)) => {
+                self.held.next();
+                Some(b)
+            }
+        })
     }
 }
 
@@ -152,58 +225,59 @@ impl Log {
             entries: Vec::new(),
             next: None,
         };
-        let Some((&driver, others)) = terms.split_first() else {
+        let Some((driver, others)) = terms.split_first() else {
             return Ok(out);
         };
         let start = after.map_or(0, |a| a.saturating_add(1));
         if start >= size {
             return Ok(out);
         }
-        let pending = self.pending_rows(&terms, start, size);
+        let all_terms: Vec<u64> = terms.iter().flatten().copied().collect();
+        let pending = self.pending_rows(&all_terms, start, size);
         let rtx = self.db.begin_read()?;
         let index = rtx.open_table(SEARCH)?;
         let tiles = rtx.open_table(TILES)?;
         let mut bundles = EntryReader::new(&tiles, size);
         let mut scanned = 0usize;
-        // The driver's rows in index order: the table's and the pending ones, merged (a
-        // row in both, between a flush's commit and the set's clearing, counts once).
-        let mut table = index.range((driver, start)..=(driver, size - 1))?;
-        let mut held = pending
-            .range((driver, start)..=(driver, size - 1))
-            .map(|(_, i)| *i)
-            .peekable();
-        let mut from_table = next_index(&mut table)?;
-        loop {
-            let i = match (from_table, held.peek().copied()) {
-                (None, None) => break,
-                (Some(a), Some(b)) if b < a => {
-                    held.next();
-                    b
-                }
-                (Some(a), Some(b)) => {
-                    if a == b {
-                        held.next();
-                    }
-                    from_table = next_index(&mut table)?;
-                    a
-                }
-                (Some(a), None) => {
-                    from_table = next_index(&mut table)?;
-                    a
-                }
-                (None, Some(b)) => {
-                    held.next();
-                    b
-                }
+        // The driver's rows in index order: for each of its alternative terms, the
+        // table's and the pending ones merged; then the alternatives merged.
+        let mut heads = Vec::with_capacity(driver.len());
+        for &t in driver {
+            let mut rows = Rows {
+                table: index.range((t, start)..=(t, size - 1))?,
+                from_table: None,
+                held: pending
+                    .range((t, start)..=(t, size - 1))
+                    .map(|(_, i)| *i)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .peekable(),
             };
+            rows.from_table = next_index(&mut rows.table)?;
+            let first = rows.next()?;
+            heads.push((first, rows));
+        }
+        while let Some(i) = heads.iter().filter_map(|(h, _)| *h).min() {
+            for (h, rows) in heads.iter_mut() {
+                if *h == Some(i) {
+                    *h = rows.next()?;
+                }
+            }
             scanned += 1;
             if scanned > SCAN_BUDGET {
                 out.next = Some(i - 1);
                 break;
             }
             let mut all = true;
-            for t in others {
-                if !pending.contains(&(*t, i)) && index.get((*t, i))?.is_none() {
+            for alts in others {
+                let mut any = false;
+                for t in alts {
+                    if pending.contains(&(*t, i)) || index.get((*t, i))?.is_some() {
+                        any = true;
+                        break;
+                    }
+                }
+                if !any {
                     all = false;
                     break;
                 }
@@ -270,6 +344,7 @@ impl Log {
         let filter = Filter {
             manifest: Some(*manifest),
             repository: Some(repository.to_owned()),
+            ids: self.name_ids(repository, None)?,
             ..Filter::default()
         };
         let mut after = None;

@@ -199,7 +199,7 @@ impl Log {
         let EntryKind::Signature { statement: s, .. } = e.kind else {
             return Err(BundleCheckError::EntryMismatch("kind"));
         };
-        if e.repository != repository {
+        if !self.entry_names(&e, repository)? {
             return Err(BundleCheckError::EntryMismatch("repository"));
         }
         if e.manifest != *subject {

@@ -69,6 +69,11 @@ pub struct Chunk {
     pub layer_size: u64,
     /// How the chunk's segments were split into planes.
     pub layout: Layout,
+    /// Zero bytes sealed after the plaintext in the blob (size padding,
+    /// spec/encryption.md §6.5): present, 0 included, on every chunk of a padded push;
+    /// `None` (absent from the JSON) when the chunk is not padded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<u64>,
     /// The chunk's AES-256-GCM key (JSON: `key`, base64), drawn at random when the
     /// chunk was sealed (spec/encryption.md §5); absent in an unencrypted model.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "key_b64")]
@@ -122,6 +127,14 @@ impl Index {
         Ok(idx)
     }
 
+    /// Whether the index is padded (spec/encryption.md §6.5): its chunks carry `padding`.
+    pub fn is_padded(&self) -> bool {
+        self.files
+            .iter()
+            .flat_map(|f| &f.chunks)
+            .any(|c| c.padding.is_some())
+    }
+
     /// Encodes the index as compact JSON.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("index serialization cannot fail: string keys only")
@@ -152,7 +165,8 @@ impl Index {
         }
         self.check_paths()?;
         // A chunk digest names one layer, length and key; a layer holds one chunk.
-        let mut seen: HashMap<Digest, (Digest, u64, u64, Option<ChunkKey>)> = HashMap::new();
+        type Seen = (Digest, u64, u64, Option<u64>, Option<ChunkKey>);
+        let mut seen: HashMap<Digest, Seen> = HashMap::new();
         let mut layer_of: HashMap<Digest, Digest> = HashMap::new();
         for f in &self.files {
             if f.mode != MODE_FILE && f.mode != MODE_EXEC {
@@ -163,7 +177,7 @@ impl Index {
             }
             f.check_chunks()?;
             for c in &f.chunks {
-                let v = (c.layer, c.layer_size, c.length, c.key.clone());
+                let v = (c.layer, c.layer_size, c.length, c.padding, c.key.clone());
                 if *seen.entry(c.digest).or_insert_with(|| v.clone()) != v
                     || *layer_of.entry(c.layer).or_insert(c.digest) != c.digest
                 {
@@ -237,7 +251,18 @@ impl File {
                     length: c.length,
                 });
             }
-            if !layer_size_plausible(c.length, c.layer_size) {
+            // `length` is at most 2^30 (checked above), so the sum cannot overflow.
+            let sealed = c.length + c.padding.unwrap_or(0).min(MAX_CHUNK_LEN);
+            if sealed > MAX_CHUNK_LEN {
+                return Err(FormatError::Padding {
+                    chunk: c.digest.to_string(),
+                    reason: "length + padding is over 2^30",
+                });
+            }
+            // A padded chunk is stored (spec/encryption.md §6.5): its size is exact.
+            let exact =
+                c.padding.is_none() || crate::segment::ciphertext_len(sealed) == Some(c.layer_size);
+            if !exact || !layer_size_plausible(sealed, c.layer_size) {
                 return Err(FormatError::LayerSize {
                     chunk: c.digest.to_string(),
                     length: c.length,

@@ -126,6 +126,12 @@ impl ModelManifest {
                 }
                 _ => {}
             }
+            if !self.encrypted && c.padding.is_some() {
+                return Err(FormatError::Padding {
+                    chunk: c.digest.to_string(),
+                    reason: "an unencrypted model is not padded",
+                });
+            }
         }
         let used = index.layers();
         let have = self.chunk_layers();

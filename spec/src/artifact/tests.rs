@@ -328,3 +328,32 @@ fn examples_conform_to_the_schemas() {
         assert!(r.is_err(), "{schema} should refuse an extra field");
     }
 }
+
+#[test]
+fn index_padding() {
+    // Size padding (spec/encryption.md §6.5): a plausible one parses, and marks the index
+    // padded; one that takes the sealed length over 2^30 is refused.
+    let src = example("index");
+    // Stored and padded: 1234 + 46 bytes in one record, 1280 + 22.
+    let ok = src.replacen(
+        "\"layerSize\": 562,",
+        "\"layerSize\": 1302, \"padding\": 46,",
+        1,
+    );
+    let index = Index::from_json(ok.as_bytes()).unwrap();
+    assert!(index.is_padded());
+    assert!(!Index::from_json(src.as_bytes()).unwrap().is_padded());
+    expect_err(
+        "index",
+        "\"layerSize\": 562,",
+        "\"layerSize\": 562, \"padding\": 1073741824,",
+        "Padding",
+    );
+    // A padded chunk is stored: its layer is exactly the sealed length.
+    expect_err(
+        "index",
+        "\"layerSize\": 562,",
+        "\"layerSize\": 562, \"padding\": 46,",
+        "LayerSize",
+    );
+}

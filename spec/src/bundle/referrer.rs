@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{BUNDLE_MEDIA_TYPE, BundleError};
 use crate::Digest;
 use crate::dsse::SigningError;
+use crate::keys::SignatureAlgorithm;
 
 /// OCI image manifest media type (both the referrer and the model manifest are one).
 pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -28,6 +29,30 @@ pub const CONTENT_DSSE: &str = "dsse-envelope";
 pub const ANNOTATION_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 /// Annotation carrying the signature algorithm name (spec/signing.md, "Algorithm names").
 pub const ANNOTATION_ALGORITHM: &str = "dev.pqreg.signature.algorithm";
+
+/// The signature algorithm of a bundle, as an entry of a referrers list announces it:
+/// `None` unless the entry's `artifactType` is [`BUNDLE_MEDIA_TYPE`] and its
+/// [`ANNOTATION_ALGORITHM`] names a known algorithm. The one rule for picking bundles out
+/// of a referrers list (pull, `log proof`, `copy`, `--oms-signature`, `recipients`):
+/// the ML-DSA ones are the signatures ([`is_ml_dsa_bundle`]), an ECDSA P-256 one is the
+/// classical OMS bundle. The announcement only chooses what to download: the bundle's
+/// own signature is what is verified.
+pub fn bundle_algorithm(entry: &crate::oci::Descriptor) -> Option<SignatureAlgorithm> {
+    if entry.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
+        return None;
+    }
+    entry
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_ALGORITHM))
+        .and_then(|a| SignatureAlgorithm::from_name(a))
+}
+
+/// Whether an entry of a referrers list is an ML-DSA signature bundle (see
+/// [`bundle_algorithm`]).
+pub fn is_ml_dsa_bundle(entry: &crate::oci::Descriptor) -> bool {
+    bundle_algorithm(entry).is_some_and(SignatureAlgorithm::is_ml_dsa)
+}
 
 /// A descriptor: media type, digest and size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,9 +15,11 @@ use crate::policy::{Policy, PolicyError};
 use crate::statement::{PAYLOAD_TYPE, Statement, StatementError};
 
 /// Process exit codes of the `pqreg` CLI (spec/signing.md, "Exit codes").
+///
+/// Not `#[non_exhaustive]`: the client maps each code to its constant in an exhaustive
+/// `match`, so a code added here is a compile error there until the client names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
-#[non_exhaustive]
 pub enum ExitCode {
     /// Everything verified.
     Ok = 0,
@@ -81,6 +83,26 @@ impl ExitCode {
             ExitCode::WrongLocation => "WRONG_LOCATION",
             ExitCode::Rollback => "ROLLBACK",
             ExitCode::Stale => "STALE",
+        }
+    }
+}
+
+impl crate::Error {
+    /// The exit code spec/signing.md section 8 assigns to this failure: a digest mismatch
+    /// is 10, a failed segment or envelope 14, a log check 13, a signature check what
+    /// [`SigningError::exit_code`] says, and a malformed format, key or compressed chunk 1.
+    pub fn exit_code(&self) -> ExitCode {
+        use crate::Error as E;
+        use crate::digest::DigestError as D;
+        match self {
+            E::Digest(D::Mismatch { .. }) => ExitCode::DigestMismatch,
+            E::Digest(D::MissingAlgorithm(_) | D::UnsupportedAlgorithm(_) | D::BadEncoding(_)) => {
+                ExitCode::Error
+            }
+            E::Segment(_) | E::Envelope(_) => ExitCode::Decryption,
+            E::Signing(e) => e.exit_code(),
+            E::Merkle(_) | E::Note(_) | E::LogEntry(_) => ExitCode::LogProof,
+            E::Format(_) | E::Compress(_) | E::Key(_) => ExitCode::Error,
         }
     }
 }

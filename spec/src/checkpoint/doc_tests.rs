@@ -47,6 +47,64 @@ fn entry_examples() {
     assert_eq!(e.repository, "acme/llama-3-8b");
 }
 
+/// §3.2: the keyed entry is the §3 entry concealed under the documented key, its ids
+/// are the HMACs the text defines, and it verifies only with that key.
+#[test]
+fn keyed_entry_example() {
+    use crate::logentry::{EntryName, NameKey};
+    let clear = LogEntry::parse(example("entry").as_bytes()).unwrap();
+    let text = example("keyed-entry");
+    let keyed = LogEntry::parse(text.as_bytes()).unwrap();
+    assert_eq!(keyed.encode().unwrap(), text.as_bytes());
+    assert_eq!(
+        hex::encode(keyed.leaf_hash().unwrap()),
+        example("keyed-entry-leaf-hash").trim()
+    );
+    let key = NameKey([0x07; 32]);
+    assert_eq!(clear.conceal(&key, ORIGIN).unwrap(), keyed);
+    assert!(!text.contains("acme") && !text.contains("v1.0"));
+    // The ids by the formula of §3.2, written out with the HMAC primitive.
+    let mac = |parts: &[&str]| {
+        let mut msg = Vec::new();
+        for p in parts {
+            msg.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            msg.extend_from_slice(p.as_bytes());
+        }
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[0x07; 32]);
+        hex::encode(aws_lc_rs::hmac::sign(&k, &msg).as_ref())
+    };
+    let rid = mac(&["pqreg-log-repository-id/v1", ORIGIN, "acme/llama-3-8b"]);
+    let tid = mac(&["pqreg-log-tag-id/v1", "acme/llama-3-8b", "v1.0"]);
+    assert!(text.contains(&format!("\nrepository-id {rid}\ntag-id {tid}\n")));
+    assert!(matches!(keyed.repository, EntryName::Id(_)));
+    assert!(
+        keyed
+            .names_repository("acme/llama-3-8b", Some(&key), ORIGIN)
+            .unwrap()
+    );
+    assert!(
+        keyed
+            .names_tag("acme/llama-3-8b", "v1.0", Some(&key))
+            .unwrap()
+    );
+    assert!(
+        !keyed
+            .names_repository("acme/llama-3-8b", None, ORIGIN)
+            .unwrap()
+    );
+    let other = NameKey([0x08; 32]);
+    assert!(
+        !keyed
+            .names_repository("acme/llama-3-8b", Some(&other), ORIGIN)
+            .unwrap()
+    );
+    assert!(
+        !keyed
+            .names_repository("acme/llama-3-8b", Some(&key), "other.example/log")
+            .unwrap()
+    );
+}
+
 #[test]
 fn tree_example() {
     let text = example("tree");

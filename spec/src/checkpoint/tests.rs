@@ -219,34 +219,3 @@ fn client_update_rules() {
         Err(NoteError::WrongOrigin { .. })
     ));
 }
-
-#[test]
-#[ignore = "prints the worked example of spec/transparency-log.md"]
-fn print_doc_example() {
-    let ed = NoteSigner::from_seed(ORIGIN, SignatureType::Ed25519, &[0x01; 32]).unwrap();
-    let pq = NoteSigner::from_seed(ORIGIN, SignatureType::CosignatureMlDsa44, &[0x02; 32]).unwrap();
-    let root = STANDARD
-        .decode("rra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=")
-        .unwrap();
-    let cp = Checkpoint::new(ORIGIN, 3, root.try_into().unwrap()).unwrap();
-    let note = cp.sign(&[&ed, &pq], 1_764_115_200).unwrap();
-    println!("{}", ed.verifier_key());
-    println!("{}", pq.verifier_key());
-    println!("----\n{note}----");
-}
-
-#[test]
-#[ignore = "prints the witness example of spec/transparency-log.md"]
-fn print_witness_example() {
-    let w = NoteSigner::from_seed(
-        "witness.example/w1",
-        SignatureType::CosignatureEd25519,
-        &[0x03; 32],
-    )
-    .unwrap();
-    let text = "registry.example/log\n3\nrra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=\n";
-    let mut n = Note::new(text).unwrap();
-    n.sign(&w, 1_764_115_230).unwrap();
-    println!("{}", w.verifier_key());
-    println!("{n}");
-}

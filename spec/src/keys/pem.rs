@@ -384,6 +384,19 @@ impl PrivateKey {
         }
     }
 
+    /// The `PRIVATE KEY` PEM of either kind (unencrypted; the caller writes it with mode
+    /// 0600).
+    pub fn to_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        armor(LABEL_PRIVATE, &self.to_pkcs8_der()?).map(Zeroizing::new)
+    }
+
+    /// The `ENCRYPTED PRIVATE KEY` PEM of either kind: PBES2, scrypt
+    /// ([`ScryptCost::DEFAULT`]), AES-256-CBC.
+    pub fn encrypt_pem(&self, passphrase: &[u8]) -> Result<Zeroizing<String>, KeyError> {
+        encrypt_pkcs8_pem(&self.to_pkcs8_der()?, passphrase, ScryptCost::DEFAULT)
+            .map(Zeroizing::new)
+    }
+
     /// Parses PKCS#8 DER of any supported algorithm.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
         match parse_pkcs8(der)?.alg {

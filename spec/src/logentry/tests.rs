@@ -209,3 +209,73 @@ fn deletion_kinds() {
     e.tag = Some("x".into());
     assert_eq!(e.encode(), Err(LogEntryError::UnexpectedTag));
 }
+
+/// Keyed entries (spec/transparency-log.md §3.2): round-trip, one spelling of the ids, no
+/// mix of a clear name and a keyed id, and `conceal` leaves nothing of the names.
+#[test]
+fn keyed_entries() {
+    let key = NameKey([9; 32]);
+    let clear = LogEntry::tag_move("team/secret-project", "v2-launch", d(b"m"), 5).unwrap();
+    let keyed = clear.conceal(&key, "reg.example/log").unwrap();
+    assert!(keyed.is_keyed() && !clear.is_keyed());
+    let text = String::from_utf8(keyed.encode().unwrap()).unwrap();
+    assert!(
+        !text.contains("secret") && !text.contains("launch"),
+        "{text}"
+    );
+    assert!(text.contains("\nrepository-id ") && text.contains("\ntag-id "));
+    assert_eq!(LogEntry::parse(text.as_bytes()).unwrap(), keyed);
+    assert_eq!(keyed.conceal(&key, "reg.example/log").unwrap(), keyed);
+    assert!(
+        keyed
+            .names_repository("team/secret-project", Some(&key), "reg.example/log")
+            .unwrap()
+    );
+    assert!(
+        !keyed
+            .names_repository("team/other", Some(&key), "reg.example/log")
+            .unwrap()
+    );
+    assert!(
+        keyed
+            .names_tag("team/secret-project", "v2-launch", Some(&key))
+            .unwrap()
+    );
+    assert!(
+        !keyed
+            .names_tag("team/secret-project", "v1", Some(&key))
+            .unwrap()
+    );
+    // A repository id is never a tag id (distinct labels).
+    assert_ne!(
+        key.repository_id("a", "b").unwrap(),
+        key.tag_id("a", "b").unwrap()
+    );
+
+    let rid = match &keyed.repository {
+        EntryName::Id(id) => id.to_string(),
+        EntryName::Clear(_) => unreachable!(),
+    };
+    let bad = [
+        // A clear tag after a keyed repository, and the reverse.
+        text.replace("\ntag-id ", "\ntag "),
+        String::from_utf8(clear.encode().unwrap())
+            .unwrap()
+            .replace("tag v2-launch", &format!("tag-id {rid}")),
+        // Upper-case, short, long ids.
+        text.replace(&rid, &rid.to_uppercase()),
+        text.replace(&rid, &rid[1..]),
+        text.replace(&rid, &format!("{rid}0")),
+    ];
+    for b in bad {
+        assert!(LogEntry::parse(b.as_bytes()).is_err(), "{b:?}");
+    }
+    let mut mixed = keyed.clone();
+    mixed.tag = Some("v1".into());
+    assert_eq!(mixed.encode(), Err(LogEntryError::MixedNames));
+    let gone = LogEntry::manifest_delete("a/b", d(b"m"), 1)
+        .unwrap()
+        .conceal(&key, "o")
+        .unwrap();
+    assert_eq!(LogEntry::parse(&gone.encode().unwrap()).unwrap(), gone);
+}

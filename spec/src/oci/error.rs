@@ -171,6 +171,14 @@ pub enum FormatError {
         /// Layer (blob) size.
         layer_size: u64,
     },
+    /// A chunk's size padding is impossible (spec/encryption.md §6.5).
+    #[error("chunk {chunk}: bad padding: {reason}")]
+    Padding {
+        /// The chunk digest.
+        chunk: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// One chunk digest maps to two different layers, lengths or keys, or one layer holds
     /// two chunk digests.
     #[error(

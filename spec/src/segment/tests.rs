@@ -32,3 +32,26 @@ fn nonce_layout() {
     let n = segment_nonce(0x0102, true);
     assert_eq!(hex::encode(n), "000000000000000000010201");
 }
+
+#[test]
+fn padme_rounds_up_little_and_is_a_fixed_point() {
+    let mut prev = 0;
+    for len in (0..5000u64).chain([1 << 20, (1 << 20) + 1, (1 << 30) - 1, 1 << 30]) {
+        let p = super::padme(len);
+        assert!(p >= len, "{len}");
+        assert_eq!(
+            super::padme(p),
+            p,
+            "padme({len}) = {p} is not a fixed point"
+        );
+        if len >= 16 {
+            // Under 1/8 for 16 bytes and more (spec/encryption.md §6.5).
+            assert!((p - len) * 8 < len, "{len} -> {p}");
+        }
+        if len < 5000 {
+            assert!(p >= prev, "not monotonic at {len}");
+            prev = p;
+        }
+    }
+    assert_eq!(super::padme(u64::MAX), u64::MAX);
+}

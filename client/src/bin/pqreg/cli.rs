@@ -48,6 +48,15 @@ pub enum Command {
     Recipients(RecipientsCommand),
     /// Copy a model, its signatures and referrers, to another repository or registry.
     Copy(CopyArgs),
+    /// List a registry's repositories (HOST), or a repository's tags (HOST/REPO).
+    Ls(LsArgs),
+    /// Give an existing version a new tag, signed for that tag (the signature binds it).
+    Tag(TagArgs),
+    /// Delete a tag, or a version (by digest) with every tag on it; the registry logs it.
+    Delete(DeleteArgs),
+    /// Show or prune the client's blob cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Store credentials for a registry in the docker config.
     Login(LoginArgs),
     /// Remove a registry's credentials from the docker config.
@@ -126,6 +135,11 @@ pub struct PushArgs {
     /// snapshot is all symlinks into its blobs/); links to directories are refused.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Pad every chunk and the index to their Padmé lengths, so the registry sees rounded
+    /// sizes instead of exact ones (spec/encryption.md 6.5). Chunks are then stored
+    /// uncompressed: uploads grow by the compression they lose, plus under 3.2%.
+    #[arg(long, conflicts_with = "unencrypted")]
+    pub pad: bool,
     /// The ML-DSA signing key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
@@ -135,14 +149,24 @@ pub struct PushArgs {
     /// Passphrase file for encrypted private keys.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A recipient private key of the tag's current version: its index is read so
-    /// unchanged chunks (and their keys) are reused; without it, every chunk is new.
-    /// Either way the new version gets a fresh content secret. The current version is
-    /// reused only if it verifies under the trust policy, or is signed by --sign-key's own
-    /// key; otherwise every chunk is new, and push says why.
+    /// A recipient private key of an earlier version: its index is read so unchanged
+    /// chunks (and their keys) are reused; without it, every chunk is new. Either way the
+    /// new version gets a fresh content secret. The newest version of the repository (any
+    /// tag, or the one --reuse-from names) that verifies under the trust policy, or is
+    /// signed by --sign-key's own key, is reused; if none does, every chunk is new, and
+    /// push says why.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
-    /// Trust policy the tag's current version must verify under to be reused (default:
+    /// Do not add --identity's public key to the new version's recipients (by default it
+    /// is, so that the publisher's own key, not a cluster's, opens the version at the next
+    /// push).
+    #[arg(long, requires = "identity")]
+    pub no_self_recipient: bool,
+    /// The version to reuse chunks from, a tag or digest of the same repository (default:
+    /// the newest verified version under any tag). Needs --identity.
+    #[arg(long, value_name = "TAG", requires = "identity")]
+    pub reuse_from: Option<String>,
+    /// Trust policy an earlier version must verify under to be reused (default:
     /// $XDG_CONFIG_HOME/pqreg/policy.toml if it exists).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -186,6 +210,25 @@ pub struct PullArgs {
     /// for it (or the same version with another manifest): a deliberate downgrade.
     #[arg(long)]
     pub allow_rollback: bool,
+    /// Write only the files whose path (as `pqreg inspect` lists them, `/`-separated)
+    /// matches GLOB (repeatable; `*` stays within a directory, `**` spans them). The
+    /// signature and the whole index are still verified, and every written byte checked.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out the files whose path matches GLOB (repeatable; wins over --include).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Pull without network (an air-gapped cluster): the model from --layout, its log
+    /// entry from --proof (both written by `pqreg log proof REF --out FILE --layout DIR`
+    /// and carried over). Signature, policy and the log proof are checked as online.
+    #[arg(long, requires_all = ["layout", "proof"], conflicts_with_all = ["cache", "oms_signature"])]
+    pub offline: bool,
+    /// OCI image layout holding the model and its signature (with --offline).
+    #[arg(long, value_name = "DIR", requires = "offline")]
+    pub layout: Option<PathBuf>,
+    /// Offline log proof, C2SP tlog-proof (with --offline).
+    #[arg(long, value_name = "FILE", requires = "offline")]
+    pub proof: Option<PathBuf>,
 }
 
 /// `pqreg verify`.
@@ -282,6 +325,59 @@ pub struct CopyArgs {
     /// Parallel transfers.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+}
+
+/// `pqreg ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// HOST[:port] for its repositories, HOST[:port]/REPO for the repository's tags.
+    pub target: String,
+}
+
+/// `pqreg tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The version to tag: host[:port]/repo[:tag][@sha256:hex].
+    pub src: String,
+    /// The new tag, in the same repository.
+    pub tag: String,
+    /// The ML-DSA signing key that signs the version for the new tag. The version must
+    /// already be signed by this key, or verify under --policy.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Trust policy the version must verify under (default: it must be signed by
+    /// --sign-key's own key).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Passphrase file for an encrypted signing key.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `pqreg delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// host[:port]/repo:tag (the tag only) or host[:port]/repo@sha256:hex (the version
+    /// and every tag on it).
+    pub reference: String,
+}
+
+/// `pqreg cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print where the blob cache is, how many blobs it holds and their size.
+    Show,
+    /// Delete cached blobs (all, or those not used for --older-than), and leftovers of
+    /// interrupted downloads.
+    Prune(CachePruneArgs),
+}
+
+/// `pqreg cache prune`.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Only blobs not modified for this long: a number with s, m, h or d (e.g. 7d).
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
 }
 
 /// `pqreg login`.

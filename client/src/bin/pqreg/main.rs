@@ -17,7 +17,7 @@ use std::process::ExitCode as ProcessExit;
 
 use clap::Parser as _;
 
-use cli::{Cli, Command, LogCommand, Output, RecipientsCommand, TrustCommand};
+use cli::{CacheCommand, Cli, Command, LogCommand, Output, RecipientsCommand, TrustCommand};
 use common::Outcome;
 use pqreg::exit;
 use report::{classify, message, print_error};
@@ -56,7 +56,7 @@ fn main() -> ProcessExit {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<Outcome> {
+fn run(cli: Cli) -> crate::common::Result<Outcome> {
     match cli.command {
         Command::Env => cmd::env::run(),
         Command::Login(a) => cmd::login::run(&a),
@@ -70,6 +70,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Recipients(RecipientsCommand::Add(a)) => cmd::recipients::run(&a, true),
         Command::Recipients(RecipientsCommand::Remove(a)) => cmd::recipients::run(&a, false),
         Command::Copy(a) => cmd::copy::run(&a),
+        Command::Ls(a) => cmd::ls::run(&a),
+        Command::Tag(a) => cmd::tag::run(&a),
+        Command::Delete(a) => cmd::delete::run(&a),
+        Command::Cache(CacheCommand::Show) => cmd::cache::show(),
+        Command::Cache(CacheCommand::Prune(a)) => cmd::cache::prune(&a),
         Command::Log(LogCommand::Checkpoint(a)) => cmd::log::checkpoint::run(&a),
         Command::Log(LogCommand::Get(a)) => cmd::log::get::run(&a),
         Command::Log(LogCommand::Search(a)) => cmd::log::search::run(&a),

@@ -1,13 +1,12 @@
-//! How a failed command is reported: the exit code of client/EXIT_CODES.md, chosen by the
-//! typed error the anyhow chain carries, and the error printed with what to do next.
+//! How a failed command is reported: the exit code of client/EXIT_CODES.md (a refusal of
+//! the binary carries its own; a library error's is [`pqreg::Error::exit_code`]), and the
+//! error printed with what to do next.
 
 use serde_json::json;
 
 use crate::cli::Output;
-use crate::common::Failure;
-use pqreg::auth;
+use crate::common::CliError;
 use pqreg::exit::{self, ExitCode};
-use pqreg::reference;
 
 /// Prints an error as client/EXIT_CODES.md describes: two lines on stderr, or one JSON
 /// document on stdout.
@@ -24,13 +23,25 @@ pub(crate) fn print_error(output: Output, code: ExitCode, message: &str, hint: &
     }
 }
 
-/// The error and its causes, joined with ": ", each cause left out when the message so far
-/// already says it: many of our errors print their source in their own message, so
-/// anyhow's `{:#}` said "No space left on device (os error 28)" twice.
-pub(crate) fn message(err: &anyhow::Error) -> String {
+/// `err`'s message and its causes, joined with ": ", each cause left out when the message
+/// so far already says it: many of our errors print their source in their own message,
+/// so anyhow's `{:#}` said "No space left on device (os error 28)" twice.
+pub(crate) fn message(err: &CliError) -> String {
+    let chain: Vec<String> = match err {
+        CliError::Failure(f) => vec![f.message.clone()],
+        CliError::Lib(e) => {
+            let mut v = Vec::new();
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+            while let Some(c) = cause {
+                v.push(c.to_string());
+                cause = c.source();
+            }
+            v
+        }
+        CliError::Other(e) => e.chain().map(ToString::to_string).collect(),
+    };
     let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
+    for text in chain {
         if out.contains(&text) {
             continue;
         }
@@ -43,32 +54,11 @@ pub(crate) fn message(err: &anyhow::Error) -> String {
 }
 
 /// The exit code and the "what to do next" line for an error.
-pub(crate) fn classify(err: &anyhow::Error) -> (ExitCode, String) {
-    for cause in err.chain() {
-        if let Some(f) = cause.downcast_ref::<Failure>() {
-            let hint = f.hint.clone().unwrap_or_else(|| f.code.action.to_owned());
-            return (f.code, hint);
-        }
-        let code = if let Some(e) = cause.downcast_ref::<pqreg::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<pqreg::transfer::TransferError>() {
-            Some(e.exit_code())
-        } else if cause.downcast_ref::<reference::ReferenceError>().is_some() {
-            Some(exit::USAGE)
-        } else if let Some(e) = cause.downcast_ref::<pqreg::keyfile::KeyFileError>() {
-            Some(pqreg::Error::keyfile_exit_code(e))
-        } else if let Some(e) = cause.downcast_ref::<auth::AuthError>() {
-            Some(pqreg::Error::auth_exit_code(e))
-        } else if cause.downcast_ref::<pqreg_spec::keys::KeyError>().is_some() {
-            Some(exit::ERROR)
-        } else {
-            cause
-                .downcast_ref::<pqreg_spec::Error>()
-                .map(pqreg::Error::spec_exit_code)
-        };
-        if let Some(code) = code {
-            return (code, code.action.to_owned());
-        }
-    }
-    (exit::ERROR, exit::ERROR.action.to_owned())
+pub(crate) fn classify(err: &CliError) -> (ExitCode, String) {
+    let code = match err {
+        CliError::Failure(f) => return (f.code, f.hint.clone()),
+        CliError::Lib(e) => e.exit_code(),
+        CliError::Other(_) => exit::ERROR,
+    };
+    (code, code.action.to_owned())
 }

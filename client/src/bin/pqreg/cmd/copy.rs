@@ -47,7 +47,7 @@ impl LogHook for Relog<'_> {
 }
 
 /// `pqreg copy SRC DST`.
-pub(crate) fn run(a: &CopyArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &CopyArgs) -> crate::common::Result<Outcome> {
     let src = parse_ref(&a.src)?;
     let dst = parse_ref(&a.dst)?;
     if dst.digest().is_some() {

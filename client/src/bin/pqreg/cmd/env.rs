@@ -8,7 +8,7 @@ use pqreg::auth::{self, AuthEnv};
 use pqreg::paths::Paths;
 
 /// `pqreg env`.
-pub(crate) fn run() -> anyhow::Result<Outcome> {
+pub(crate) fn run() -> crate::common::Result<Outcome> {
     let paths = Paths::from_process_env();
     let auth = AuthEnv::from_process_env();
     let registry = std::env::var("PQREG_REGISTRY")

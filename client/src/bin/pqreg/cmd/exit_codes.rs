@@ -7,7 +7,7 @@ use crate::common::Outcome;
 use pqreg::exit;
 
 /// `pqreg exit-codes`.
-pub(crate) fn run() -> anyhow::Result<Outcome> {
+pub(crate) fn run() -> crate::common::Result<Outcome> {
     Ok(Outcome {
         text: exit::markdown().trim_end().to_owned(),
         json: json!(

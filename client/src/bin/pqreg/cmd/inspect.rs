@@ -16,7 +16,7 @@ use pqreg::tlog::BundleLog;
 use pqreg::transfer::DEFAULT_CONCURRENCY;
 
 /// `pqreg inspect REF`.
-pub(crate) fn run(a: &InspectArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &InspectArgs) -> crate::common::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let paths = Paths::from_process_env();
     let policy_path = match &a.policy {
@@ -48,7 +48,7 @@ pub(crate) fn run(a: &InspectArgs) -> anyhow::Result<Outcome> {
     };
     let info = inspect(&source, &digest, opts)?;
     let pinned = r.with_digest(digest);
-    let mut value = serde_json::to_value(&info)?;
+    let mut value = serde_json::to_value(&info).map_err(anyhow::Error::from)?;
     if let Some(obj) = value.as_object_mut() {
         obj.insert("reference".into(), json!(pinned.to_string()));
         obj.insert(

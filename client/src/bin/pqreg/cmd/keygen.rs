@@ -10,7 +10,7 @@ use pqreg::keyfile::{self, KeyKind};
 use pqreg_spec::keys::{KemAlgorithm, SignatureAlgorithm};
 
 /// `pqreg keygen --sign|--recipient`.
-pub(crate) fn run(a: &KeygenArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &KeygenArgs) -> crate::common::Result<Outcome> {
     let kind = match (a.sign, a.alg) {
         (true, None | Some(KeyAlg::MlDsa65)) => KeyKind::Sign(SignatureAlgorithm::MlDsa65),
         (true, Some(KeyAlg::MlDsa87)) => KeyKind::Sign(SignatureAlgorithm::MlDsa87),

@@ -12,7 +12,7 @@ use pqreg::auth::{AuthEnv, Credential, Source};
 use pqreg::exit;
 
 /// `pqreg login REGISTRY -u USER --password-stdin`.
-pub(crate) fn run(a: &LoginArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LoginArgs) -> crate::common::Result<Outcome> {
     let (registry, username, password_stdin) = (&a.registry, &a.username, a.password_stdin);
     let host = registry_arg(registry)?;
     if !password_stdin {

@@ -7,7 +7,7 @@ use crate::common::{Outcome, registry_arg};
 use pqreg::auth::AuthEnv;
 
 /// `pqreg logout REGISTRY`.
-pub(crate) fn run(a: &RegistryArg) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &RegistryArg) -> crate::common::Result<Outcome> {
     let host = registry_arg(&a.registry)?;
     let env = AuthEnv::from_process_env();
     let removed = env.logout(&host)?;

@@ -3,10 +3,26 @@
 //! `pqreg verify`.
 
 use crate::cli::PullArgs;
-use crate::common::{Outcome, PullFlags, pull};
+use std::path::Path;
 
-/// `pqreg pull REF DIR`.
-pub(crate) fn run(a: &PullArgs) -> anyhow::Result<Outcome> {
+use crate::common::{Outcome, PullFlags, offline, pull};
+use pqreg::unpack::FileSelection;
+
+/// `pqreg pull REF DIR`, and `pqreg pull --offline --layout DIR --proof FILE REF OUT` on
+/// a machine without network.
+pub(crate) fn run(a: &PullArgs) -> crate::common::Result<Outcome> {
+    let select = FileSelection::new(&a.include, &a.exclude).map_err(pqreg::Error::from)?;
+    if a.offline {
+        return offline(
+            &a.reference,
+            a.layout.as_deref().unwrap_or(Path::new(".")),
+            a.proof.as_deref().unwrap_or(Path::new("-")),
+            a.identity.as_deref(),
+            a.policy.as_deref(),
+            Some(&a.dir),
+            select,
+        );
+    }
     pull(
         &a.reference,
         Some(&a.dir),
@@ -18,6 +34,7 @@ pub(crate) fn run(a: &PullArgs) -> anyhow::Result<Outcome> {
             cache: a.cache,
             verify_plaintext: a.verify_plaintext,
             allow_rollback: a.allow_rollback,
+            select,
         },
     )
 }

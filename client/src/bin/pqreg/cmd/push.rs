@@ -15,7 +15,7 @@ use pqreg::registry_io::RegistrySink;
 use pqreg::tlog::LogClient;
 
 /// `pqreg push DIR REF`.
-pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &PushArgs) -> crate::common::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let tag = match (r.digest(), r.target()) {
         (None, Target::Tag(t)) => t.to_owned(),
@@ -44,16 +44,30 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         ));
     };
     let (signing, classic) = signing_keys(sign_path, a.classic_sign_key.as_deref(), pp.as_ref())?;
-    let recipients = a
+    let mut recipients = a
         .recipients
         .iter()
         .map(|p| recipient_public(p, "--recipient"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<crate::common::Result<Vec<_>>>()?;
     let identity = a
         .identity
         .as_deref()
         .map(|p| identity_key(p, pp.as_ref()))
         .transpose()?;
+    // The publisher's own lineage key (spec/encryption.md §2.1): --identity is also a
+    // recipient of the new version, so the same key opens it for the next push's reuse,
+    // with no cluster's private key on the publisher's machine.
+    if let Some(id) = &identity
+        && !recipients.is_empty()
+        && !a.no_self_recipient
+    {
+        let own = id
+            .public_key()
+            .map_err(|e| anyhow::anyhow!("--identity: {e}"))?;
+        if !recipients.iter().any(|r| r.key_id() == own.key_id()) {
+            recipients.push(own);
+        }
+    }
     let client = connect(&r, usize::from(a.concurrency))?;
     let repo = r.repository();
     let paths = Paths::from_process_env();
@@ -62,21 +76,29 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
         Some(p) => Some(load_policy(Some(p), &paths)?),
         None => default_policy(&paths)?,
     };
-    // The tag's current version, for dedup within its lineage: only if it verifies.
+    // The newest verified version of the repository (or the one named), for dedup:
+    // only if it verifies.
     let previous = pqreg::previous::verified_previous(
         &client,
         &r,
         &tag,
+        a.reuse_from.as_deref(),
         identity.as_ref(),
         &signing.verifying_key(),
         policy.as_ref(),
         &paths,
     )?;
-    if let (Some(d), Some(why)) = (&previous.digest, &previous.reason) {
-        eprintln!(
-            "pqreg: {} is not reused: {why}; a new lineage starts (nothing is deduplicated with it)",
-            r.with_digest(*d)
-        );
+    match (&previous.digest, &previous.from, &previous.reason) {
+        (Some(d), Some(from), _) => eprintln!(
+            "pqreg: reusing the chunks of {repo}:{from} ({}, verified by {}; newest verified of {} version(s) checked)",
+            r.with_digest(*d),
+            previous.verified_by.unwrap_or("?"),
+            previous.checked
+        ),
+        (Some(_), None, Some(why)) => eprintln!(
+            "pqreg: nothing is reused: {why}; every chunk is sealed anew (nothing is deduplicated)"
+        ),
+        _ => {}
     }
     let binding = binding_for(&r, &tag, previous.version, &paths)?;
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
@@ -97,6 +119,7 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
     }
     opts.recipients = &recipients;
     opts.follow_symlinks = a.follow_symlinks;
+    opts.pad = a.pad;
     opts.classic_key = classic.as_ref();
     opts.tag = Some(tag.clone());
     opts.binding = Some(binding.clone());
@@ -133,6 +156,7 @@ pub(crate) fn run(a: &PushArgs) -> anyhow::Result<Outcome> {
             "version": binding.version,
             "previous": previous.digest.map(|d| json!({
                 "digest": d.to_string(),
+                "from": previous.from,
                 "reused": previous.reuse.is_some(),
                 "verified_by": previous.verified_by,
                 "reason": previous.reason,

@@ -22,13 +22,12 @@ use pqreg::transfer::{DEFAULT_CONCURRENCY, RegistryClient};
 use pqreg::unpack::UnpackOptions;
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::BUNDLE_MEDIA_TYPE;
-use pqreg_spec::bundle::referrer::ANNOTATION_ALGORITHM;
+use pqreg_spec::bundle::referrer::bundle_algorithm;
 use pqreg_spec::keys::{KeyId, SignatureAlgorithm};
-use pqreg_spec::policy::algorithm_name;
 use pqreg_spec::statement::Binding;
 
 /// `pqreg recipients add|remove REF PUB`.
-pub(crate) fn run(a: &RecipientArgs, add: bool) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let tag = match (&a.tag, r.digest(), r.target()) {
         (Some(t), _, _) => Some(t.clone()),
@@ -173,18 +172,15 @@ fn has_classic_bundle(client: &RegistryClient, repo: &str, digest: &Digest) -> b
     client
         .referrers(repo, digest, Some(BUNDLE_MEDIA_TYPE))
         .is_ok_and(|idx| {
-            idx.manifests.iter().any(|d| {
-                d.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-                    .is_some_and(|a| a == algorithm_name(SignatureAlgorithm::EcdsaP256Sha256))
-            })
+            idx.manifests
+                .iter()
+                .any(|d| bundle_algorithm(d) == Some(SignatureAlgorithm::EcdsaP256Sha256))
         })
 }
 
 /// The key ID to remove: a recipient public key file, or a key ID as `pqreg inspect`
 /// prints it.
-fn removed_key_id(arg: &Path) -> anyhow::Result<KeyId> {
+fn removed_key_id(arg: &Path) -> crate::common::Result<KeyId> {
     if let Some(s) = arg.to_str()
         && s.starts_with("sha256:")
         && !arg.exists()

@@ -7,25 +7,21 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
-use serde_json::json;
-
 use crate::cli::VerifyArgs;
 use crate::common::{
-    Outcome, PullFlags, connect, credential, fail, identity_key, load_policy, now, parse_ref,
-    policy_path, pull, require_rule, verify_into, warn_unwitnessed,
+    Outcome, PullFlags, connect, credential, load_policy, now, offline, parse_ref, policy_path,
+    pull, require_rule, warn_unwitnessed,
 };
-use pqreg::exit;
 use pqreg::paths::Paths;
 use pqreg::reference::Target;
 use pqreg::registry_io::RegistrySource;
 use pqreg::tag_state::{Seen, TagState};
-use pqreg::tlog::{BundleLog, LogError, ProofLog};
-use pqreg::unpack::{DirSource, UnpackOptions, audit_model};
-use pqreg_spec::checkpoint::proof::ProofFile;
+use pqreg::tlog::BundleLog;
+use pqreg::unpack::{FileSelection, UnpackOptions, audit_model};
+use serde_json::json;
 
 /// `pqreg verify [--offline --layout DIR --proof FILE] REF`.
-pub(crate) fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &VerifyArgs) -> crate::common::Result<Outcome> {
     if a.offline {
         return offline(
             &a.reference,
@@ -33,6 +29,8 @@ pub(crate) fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
             a.proof.as_deref().unwrap_or(Path::new("-")),
             a.identity.as_deref(),
             a.policy.as_deref(),
+            None,
+            FileSelection::default(),
         );
     }
     if a.identity.is_none() {
@@ -58,7 +56,7 @@ fn keyless(
     reference: &str,
     policy: Option<&Path>,
     allow_rollback: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
     let policy_file = policy_path(policy, &paths);
@@ -139,68 +137,6 @@ fn keyless(
             "log_verified": report.log_verified,
             "plaintext_hashed": false,
             "unchecked": report.unchecked,
-        }),
-    })
-}
-
-/// `pqreg verify --offline --layout DIR --proof FILE REF`.
-fn offline(
-    reference: &str,
-    layout: &Path,
-    proof: &Path,
-    identity: Option<&Path>,
-    policy: Option<&Path>,
-) -> anyhow::Result<Outcome> {
-    let r = parse_ref(reference)?;
-    let paths = Paths::from_process_env();
-    let policy_file = policy_path(policy, &paths);
-    let policy = load_policy(Some(&policy_file), &paths)?;
-    require_rule(&policy, &policy_file, &r.name())?;
-    let identity = identity.map(|p| identity_key(p, None)).transpose()?;
-    let source = DirSource::open(layout)?;
-    let digest = match r.target() {
-        Target::Digest(d) => d,
-        Target::Tag(t) => source.resolve(t).ok_or_else(|| {
-            fail(
-                exit::USAGE,
-                format!("the layout {} has no tag {t}", layout.display()),
-                "Name the model by digest (REF@sha256:…) or by a tag the layout holds.",
-            )
-        })?,
-    };
-    let bytes = std::fs::read(proof).with_context(|| format!("reading {}", proof.display()))?;
-    let proof_file =
-        ProofFile::parse(&bytes).map_err(|e| pqreg::Error::from(LogError::ProofFile(e)))?;
-    let log = ProofLog {
-        policy: &policy,
-        proof: proof_file,
-        state: paths.state.clone(),
-        registry: r.registry().to_owned(),
-    };
-    let mut opts = UnpackOptions::new(r.name(), &policy);
-    opts.verify_plaintext = true;
-    opts.identity = identity.as_ref();
-    opts.log_verifier = Some(&log);
-    let report = verify_into(&source, &digest, &opts, None, &paths)?;
-    let pinned = r.with_digest(digest);
-    eprintln!(
-        "pqreg: verified {pinned} offline: signed by {}, log entry {} proven by {}, {} files, {} bytes",
-        report.signer,
-        log.proof.index,
-        proof.display(),
-        report.files,
-        report.bytes
-    );
-    Ok(Outcome {
-        text: pinned.to_string(),
-        json: json!({
-            "reference": pinned.to_string(),
-            "digest": digest.to_string(),
-            "signer": report.signer.to_string(),
-            "files": report.files,
-            "bytes": report.bytes,
-            "log_verified": report.log_verified,
-            "offline": true,
         }),
     })
 }

@@ -12,7 +12,7 @@ use pqreg_spec::keys::{
 
 pub(crate) type Passphrase = zeroize::Zeroizing<Vec<u8>>;
 
-pub(crate) fn passphrase(p: Option<&Path>) -> anyhow::Result<Option<Passphrase>> {
+pub(crate) fn passphrase(p: Option<&Path>) -> crate::common::Result<Option<Passphrase>> {
     Ok(p.map(keyfile::read_passphrase).transpose()?)
 }
 
@@ -20,7 +20,7 @@ pub(crate) fn signing_key(
     path: &Path,
     pp: Option<&Passphrase>,
     flag: &str,
-) -> anyhow::Result<SigningKey> {
+) -> crate::common::Result<SigningKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Signing(k) => Ok(k),
         _ => Err(fail(
@@ -36,7 +36,7 @@ pub(crate) fn signing_keys(
     sign: &Path,
     classic: Option<&Path>,
     pp: Option<&Passphrase>,
-) -> anyhow::Result<(SigningKey, Option<SigningKey>)> {
+) -> crate::common::Result<(SigningKey, Option<SigningKey>)> {
     let signing = signing_key(sign, pp, "--sign-key")?;
     let classic = classic
         .map(|p| signing_key(p, pp, "--classic-sign-key"))
@@ -47,7 +47,7 @@ pub(crate) fn signing_keys(
 pub(crate) fn identity_key(
     path: &Path,
     pp: Option<&Passphrase>,
-) -> anyhow::Result<RecipientPrivateKey> {
+) -> crate::common::Result<RecipientPrivateKey> {
     match keyfile::load_private(path, pp.map(|p| &p[..]))? {
         PrivateKey::Recipient(k) => Ok(k),
         _ => Err(fail(
@@ -59,7 +59,10 @@ pub(crate) fn identity_key(
 }
 
 /// The recipient public key in `path` (given with `flag`).
-pub(crate) fn recipient_public(path: &Path, flag: &str) -> anyhow::Result<RecipientPublicKey> {
+pub(crate) fn recipient_public(
+    path: &Path,
+    flag: &str,
+) -> crate::common::Result<RecipientPublicKey> {
     match keyfile::load_public(path)? {
         PublicKey::Recipient(k) => Ok(k),
         _ => Err(fail(
@@ -71,7 +74,7 @@ pub(crate) fn recipient_public(path: &Path, flag: &str) -> anyhow::Result<Recipi
 }
 
 /// The signature verification key in `path` (given with `flag`).
-pub(crate) fn signing_public(path: &Path, flag: &str) -> anyhow::Result<VerifyingKey> {
+pub(crate) fn signing_public(path: &Path, flag: &str) -> crate::common::Result<VerifyingKey> {
     match keyfile::load_public(path)? {
         PublicKey::Signing(k) => Ok(k),
         _ => Err(fail(

@@ -6,7 +6,7 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
-use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey, check_repository};
 use pqreg_spec::merkle::Hash;
 use pqreg_spec::note::Note;
 use pqreg_spec::policy::PolicyLog;
@@ -19,7 +19,7 @@ use crate::cli::LogArgs;
 pub(crate) fn with_log(
     a: &LogArgs,
     f: impl FnOnce(&Log<'_>) -> Result<Outcome, LogError>,
-) -> anyhow::Result<Outcome> {
+) -> crate::common::Result<Outcome> {
     let host = registry_arg(&a.registry)?;
     with_log_host(&host, a.policy.as_deref(), f)
 }
@@ -29,7 +29,7 @@ pub(crate) fn with_log_host<T>(
     host: &str,
     policy: Option<&std::path::Path>,
     f: impl FnOnce(&Log<'_>) -> Result<T, LogError>,
-) -> anyhow::Result<T> {
+) -> crate::common::Result<T> {
     let paths = Paths::from_process_env();
     let policy = load_policy(policy, &paths)?;
     let cred = pqreg::auth::AuthEnv::from_process_env()
@@ -112,8 +112,8 @@ pub(crate) fn entry_json(e: &LogEntry) -> serde_json::Value {
     };
     json!({
         "kind": kind,
-        "repository": e.repository,
-        "tag": e.tag,
+        "repository": e.repository.to_string(),
+        "tag": e.tag.as_ref().map(ToString::to_string),
         "manifest": e.manifest.to_string(),
         "statement": statement,
         "signer": signer,
@@ -122,11 +122,7 @@ pub(crate) fn entry_json(e: &LogEntry) -> serde_json::Value {
 }
 
 pub(crate) fn entry_line(index: u64, e: &LogEntry) -> String {
-    let tag = e
-        .tag
-        .as_deref()
-        .map(|t| format!(":{t}"))
-        .unwrap_or_default();
+    let tag = e.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
     match &e.kind {
         EntryKind::Signature { signer, .. } => format!(
             "{index}\tsignature\t{}{tag}@{}\tsigner {signer}\ttime {}",
@@ -142,7 +138,7 @@ pub(crate) fn entry_line(index: u64, e: &LogEntry) -> String {
     }
 }
 
-pub(crate) fn parse_digest(s: &str, flag: &str) -> anyhow::Result<Digest> {
+pub(crate) fn parse_digest(s: &str, flag: &str) -> crate::common::Result<Digest> {
     s.parse::<Digest>().map_err(|e| {
         fail(
             pqreg::exit::USAGE,
@@ -152,7 +148,7 @@ pub(crate) fn parse_digest(s: &str, flag: &str) -> anyhow::Result<Digest> {
     })
 }
 
-pub(crate) fn check_repo(r: &str) -> anyhow::Result<()> {
+pub(crate) fn check_repo(r: &str) -> crate::common::Result<()> {
     check_repository(r).map_err(|e| {
         fail(
             pqreg::exit::USAGE,
@@ -160,4 +156,20 @@ pub(crate) fn check_repo(r: &str) -> anyhow::Result<()> {
             "Give the repository without the registry host, e.g. --repo org/model.",
         )
     })
+}
+
+/// The log name key of `repository` (spec/transparency-log.md §3.2), or `None` with a
+/// warning when the registry has none or will not give it (keyed entries of the
+/// repository are then neither shown nor matched).
+pub(crate) fn name_key(log: &Log<'_>, repository: &str) -> Option<NameKey> {
+    match log.api().and_then(|c| c.name_key(repository)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!(
+                "pqreg: warning: no log name key for {repository} ({e}); entries that name it \
+                 by a keyed id are not recognised"
+            );
+            None
+        }
+    }
 }

@@ -5,12 +5,14 @@
 
 mod keys;
 mod log;
+mod offline;
 mod policy;
 mod pull;
 mod registry;
 
 pub(crate) use keys::*;
 pub(crate) use log::*;
+pub(crate) use offline::*;
 pub(crate) use policy::*;
 pub(crate) use pull::*;
 pub(crate) use registry::*;
@@ -25,36 +27,89 @@ pub(crate) struct Outcome {
     pub(crate) json: serde_json::Value,
 }
 
+/// Why a command failed. Library errors are converted into [`pqreg::Error`] the moment
+/// they reach a command (one `From` per library error type below), so its exhaustive
+/// [`pqreg::Error::exit_code`] decides their exit code; a library error type without a
+/// `From` here does not compile, rather than exiting 1 unnoticed.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// A refusal decided here, with its exit code and what to do.
+    Failure(Failure),
+    /// An error of the library.
+    Lib(pqreg::Error),
+    /// Anything else (local I/O, with what was being done): exit 1.
+    Other(anyhow::Error),
+}
+
+/// A command's result.
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
+
 /// An error that knows its exit code and what the user should do.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) code: ExitCode,
     pub(crate) message: String,
-    pub(crate) hint: Option<String>,
+    pub(crate) hint: String,
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        match self {
+            CliError::Failure(e) => f.write_str(&e.message),
+            CliError::Lib(e) => e.fmt(f),
+            CliError::Other(e) => e.fmt(f),
+        }
     }
 }
 
-impl std::error::Error for Failure {}
-
+/// A refusal with its exit code and the one line that says what to do.
 pub(crate) fn fail(
     code: ExitCode,
     message: impl Into<String>,
     hint: impl Into<String>,
-) -> anyhow::Error {
-    Failure {
+) -> CliError {
+    CliError::Failure(Failure {
         code,
         message: message.into(),
-        hint: Some(hint.into()),
-    }
-    .into()
+        hint: hint.into(),
+    })
 }
 
-pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Other(e)
+    }
+}
+
+/// `From` for each error type the library's public functions return.
+macro_rules! library_errors {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                CliError::Lib(pqreg::Error::from(e))
+            }
+        }
+    )*};
+}
+
+impl From<pqreg::Error> for CliError {
+    fn from(e: pqreg::Error) -> Self {
+        CliError::Lib(e)
+    }
+}
+
+library_errors!(
+    pqreg::auth::AuthError,
+    pqreg::keyfile::KeyFileError,
+    pqreg::reference::ReferenceError,
+    pqreg::tlog::LogError,
+    pqreg::transfer::TransferError,
+    pqreg::unpack::UnpackError,
+    pqreg_spec::Error,
+);
+
+/// A reference argument (`$PQREG_REGISTRY` is the default registry).
+pub(crate) fn parse_ref(s: &str) -> Result<Reference> {
     let default = std::env::var("PQREG_REGISTRY")
         .ok()
         .filter(|s| !s.is_empty());
@@ -68,7 +123,7 @@ pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
 }
 
 /// Accepts `host[:port]` and, as docker does, `https://host[:port][/…]`.
-pub(crate) fn registry_arg(s: &str) -> anyhow::Result<String> {
+pub(crate) fn registry_arg(s: &str) -> Result<String> {
     let host = auth::normalize_host(s);
     reference::validate_registry(host).map_err(|e| {
         fail(

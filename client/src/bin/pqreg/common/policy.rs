@@ -18,7 +18,11 @@ pub(crate) fn policy_path(path: Option<&Path>, paths: &Paths) -> PathBuf {
 /// policy, what its rules cover, and the command that adds a rule. Pull and verify call it
 /// before contacting the registry, so the user never sees the signature check fail for
 /// want of a key instead.
-pub(crate) fn require_rule(policy: &Policy, path: &Path, repository: &str) -> anyhow::Result<()> {
+pub(crate) fn require_rule(
+    policy: &Policy,
+    path: &Path,
+    repository: &str,
+) -> crate::common::Result<()> {
     if !pqreg::trust::covering_rules(policy, repository).is_empty() {
         return Ok(());
     }
@@ -41,7 +45,7 @@ pub(crate) fn require_rule(policy: &Policy, path: &Path, repository: &str) -> an
 }
 
 /// The trust policy at `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
-pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<Policy> {
+pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> crate::common::Result<Policy> {
     let policy_path = policy_path(path, paths);
     let text = std::fs::read_to_string(&policy_path).map_err(|e| {
         fail(
@@ -63,7 +67,7 @@ pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> anyhow::Result<
 /// `[[logs]]` to check the log's answer, and push its rules to decide what to reuse;
 /// they do not need a policy). One that exists but does not parse stops the command:
 /// ignoring it would silently drop the checks it asks for.
-pub(crate) fn default_policy(paths: &Paths) -> anyhow::Result<Option<Policy>> {
+pub(crate) fn default_policy(paths: &Paths) -> crate::common::Result<Option<Policy>> {
     let path = paths.config.join("policy.toml");
     match std::fs::metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -15,11 +15,11 @@ use pqreg::reference::Target;
 use pqreg::registry_io::RegistrySource;
 use pqreg::tag_state::{Seen, TagState};
 use pqreg::tlog::BundleLog;
-use pqreg::unpack::{BlobSource, UnpackOptions, UnpackReport, unpack_model};
+use pqreg::unpack::{BlobSource, FileSelection, UnpackOptions, UnpackReport, unpack_model};
 use pqreg_spec::Digest;
 
 /// Options of `pqreg pull`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PullFlags {
     /// Keep the chunk layers in the blob cache (`--cache`).
     pub cache: bool,
@@ -27,6 +27,8 @@ pub(crate) struct PullFlags {
     pub verify_plaintext: bool,
     /// Accept an older version of the tag than the newest accepted (`--allow-rollback`).
     pub allow_rollback: bool,
+    /// The files to write (`--include`/`--exclude`; default all).
+    pub select: FileSelection,
 }
 
 /// `pqreg pull REF DIR` (`out` is `Some`) and `pqreg verify REF` (`None`: the model is
@@ -40,7 +42,7 @@ pub(crate) fn pull(
     passphrase_file: Option<&Path>,
     oms_signature: Option<&Path>,
     flags: PullFlags,
-) -> anyhow::Result<Outcome> {
+) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
     let policy_file = policy_path(policy, &paths);
@@ -69,6 +71,7 @@ pub(crate) fn pull(
     }
     // `pqreg verify` is the auditor's command: it always re-hashes the plaintext.
     opts.verify_plaintext = flags.verify_plaintext || out.is_none();
+    opts.select = flags.select;
     let bundle_log = BundleLog {
         policy: &policy,
         registry: r.registry().to_owned(),
@@ -132,7 +135,7 @@ pub(crate) fn verify_into<S: BlobSource + Sync>(
     opts: &UnpackOptions<'_>,
     out: Option<&Path>,
     paths: &Paths,
-) -> anyhow::Result<UnpackReport> {
+) -> crate::common::Result<UnpackReport> {
     let scratch;
     let out_dir = match out {
         Some(d) => d.to_owned(),

@@ -13,13 +13,13 @@ use pqreg_spec::keys::VerifyingKey;
 use pqreg_spec::policy::Policy;
 use pqreg_spec::statement::Binding;
 
-pub(crate) fn credential(r: &Reference) -> anyhow::Result<Option<pqreg::auth::Credential>> {
+pub(crate) fn credential(r: &Reference) -> crate::common::Result<Option<pqreg::auth::Credential>> {
     Ok(AuthEnv::from_process_env()
         .lookup(r.registry())?
         .map(|(c, _)| c))
 }
 
-pub(crate) fn connect(r: &Reference, concurrency: usize) -> anyhow::Result<RegistryClient> {
+pub(crate) fn connect(r: &Reference, concurrency: usize) -> crate::common::Result<RegistryClient> {
     let cred = credential(r)?;
     let opts = TransferOptions {
         concurrency,
@@ -83,7 +83,7 @@ pub(crate) fn binding_for(
     tag: &str,
     previous: Option<u64>,
     paths: &Paths,
-) -> anyhow::Result<Binding> {
+) -> crate::common::Result<Binding> {
     let (ms, secs) = now();
     let seen = TagState::new(&paths.state, &r.name(), tag)
         .load()?
@@ -102,7 +102,7 @@ pub(crate) fn binding_for(
 }
 
 /// The manifest digest `r` names: its digest, else what its tag resolves to.
-pub(crate) fn resolve(client: &RegistryClient, r: &Reference) -> anyhow::Result<Digest> {
+pub(crate) fn resolve(client: &RegistryClient, r: &Reference) -> crate::common::Result<Digest> {
     Ok(match r.target() {
         Target::Digest(d) => d,
         Target::Tag(t) => client.get_manifest(r.repository(), t)?.digest,

@@ -9,7 +9,7 @@ use crate::cli::LogGetArgs;
 use crate::common::{Outcome, advance, b64, entry_json, head_json, with_log};
 
 /// `pqreg log get`.
-pub(crate) fn run(a: &LogGetArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogGetArgs) -> crate::common::Result<Outcome> {
     with_log(&a.log, |log| get(log, a.index))
 }
 

@@ -5,22 +5,22 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogError, TreeHead};
 use pqreg_spec::Digest;
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey};
 use serde_json::json;
 
 use crate::cli::LogMonitorArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_line, head_json, load_policy, parse_digest, registry_arg,
-    with_log,
+    Outcome, advance, check_repo, entry_line, head_json, load_policy, name_key, parse_digest,
+    registry_arg, with_log,
 };
 
 /// `pqreg log monitor`.
-pub(crate) fn run(a: &LogMonitorArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogMonitorArgs) -> crate::common::Result<Outcome> {
     let keys = a
         .key
         .iter()
         .map(|k| parse_digest(k, "--key"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<crate::common::Result<Vec<_>>>()?;
     for r in &a.repo {
         check_repo(r)?;
     }
@@ -57,6 +57,9 @@ fn monitor(
         None => 0,
     };
     let mut tiles = log.tiles(size);
+    // Keyed entries (spec/transparency-log.md §3.2) of a watched repository are recognised
+    // by the ids computed with its name key, fetched once.
+    let keys_of_repos: Vec<Option<NameKey>> = repos.iter().map(|r| name_key(log, r)).collect();
     let mut reports = Vec::new();
     let mut lines = Vec::new();
     for index in from.min(size)..size {
@@ -76,8 +79,15 @@ fn monitor(
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                let watched_repo = repos.contains(&e.repository);
-                if watched_repo && signer.is_some_and(|s| !expected(&e.repository, &s)) {
+                let watched = repos
+                    .iter()
+                    .zip(&keys_of_repos)
+                    .find(|(r, k)| e.names_repository(r, k.as_ref(), log.origin()) == Ok(true))
+                    .map(|(r, _)| r.as_str());
+                let watched_repo = watched.is_some();
+                if let Some(r) = watched
+                    && signer.is_some_and(|s| !expected(r, &s))
+                {
                     report("unexpected-signer", entry_line(index, &e));
                 } else if signer.is_some_and(|s| keys.contains(&s)) {
                     report("watched-signer", entry_line(index, &e));

@@ -14,11 +14,10 @@ use pqreg::reference::Target;
 use pqreg::tlog::{LogError, TreeHead, log_id};
 use pqreg::transfer::RegistryClient;
 use pqreg_spec::Digest;
-use pqreg_spec::bundle::referrer::{ANNOTATION_ALGORITHM, ReferrerManifest};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, is_ml_dsa_bundle};
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle};
 use pqreg_spec::checkpoint::proof::ProofFile;
 use pqreg_spec::oci::{self, Descriptor, ImageManifest};
-use pqreg_spec::policy::parse_algorithm;
 use serde_json::json;
 
 use crate::cli::LogProofArgs;
@@ -38,15 +37,9 @@ fn find_signature(
     repo: &str,
     digest: &Digest,
     tmp: &Path,
-) -> anyhow::Result<Signature> {
+) -> crate::common::Result<Signature> {
     let list = client.referrers(repo, digest, Some(BUNDLE_MEDIA_TYPE))?;
-    let pq = list.manifests.iter().find(|d| {
-        d.annotations
-            .as_ref()
-            .and_then(|a| a.get(ANNOTATION_ALGORITHM))
-            .and_then(|a| parse_algorithm(a))
-            .is_some_and(|a| a.name().starts_with("ml-dsa"))
-    });
+    let pq = list.manifests.iter().find(|d| is_ml_dsa_bundle(d));
     let Some(d) = pq else {
         return Err(pqreg::unpack::UnpackError::NoSignature(*digest).into());
     };
@@ -76,7 +69,7 @@ fn find_signature(
 }
 
 /// `pqreg log proof REF`.
-pub(crate) fn run(a: &LogProofArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogProofArgs) -> crate::common::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let paths = Paths::from_process_env();
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
@@ -159,7 +152,7 @@ fn export_layout(
     tag: Option<&str>,
     sig: &Signature,
     dir: &Path,
-) -> anyhow::Result<()> {
+) -> crate::common::Result<()> {
     let mut sink = DirSink::create(dir)?;
     let m = client.get_manifest(repo, &digest.to_string())?;
     let manifest = ImageManifest::from_json(&m.bytes).map_err(pqreg_spec::Error::from)?;

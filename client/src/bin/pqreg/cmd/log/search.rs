@@ -3,16 +3,17 @@
 
 use pqreg::tlog::{Log, LogError, TreeHead};
 use pqreg_spec::Digest;
-use pqreg_spec::logentry::{EntryKind, LogEntry};
+use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey};
 use serde_json::json;
 
 use crate::cli::LogSearchArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_json, entry_line, head_json, parse_digest, with_log,
+    Outcome, advance, check_repo, entry_json, entry_line, head_json, name_key, parse_digest,
+    with_log,
 };
 
 /// `pqreg log search`.
-pub(crate) fn run(a: &LogSearchArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogSearchArgs) -> crate::common::Result<Outcome> {
     let filter = SearchFilter::new(a)?;
     with_log(&a.log, |log| search(log, &filter))
 }
@@ -24,7 +25,7 @@ struct SearchFilter {
 }
 
 impl SearchFilter {
-    fn new(a: &LogSearchArgs) -> anyhow::Result<Self> {
+    fn new(a: &LogSearchArgs) -> crate::common::Result<Self> {
         if let Some(r) = &a.repo {
             check_repo(r)?;
         }
@@ -57,14 +58,19 @@ impl SearchFilter {
         q
     }
 
-    fn matches(&self, e: &LogEntry) -> bool {
+    /// Whether `e` matches; a keyed entry (spec/transparency-log.md §3.2) matches the
+    /// repository through its id under `key` in the log `origin`.
+    fn matches(&self, e: &LogEntry, key: Option<&NameKey>, origin: &str) -> bool {
         let signer = match &e.kind {
             EntryKind::Signature { signer, .. } => Some(signer.0),
             _ => None,
         };
         self.manifest.is_none_or(|m| m == e.manifest)
             && self.signer.is_none_or(|s| Some(s) == signer)
-            && self.repository.as_ref().is_none_or(|r| *r == e.repository)
+            && self
+                .repository
+                .as_ref()
+                .is_none_or(|r| e.names_repository(r, key, origin).unwrap_or(false))
     }
 }
 
@@ -75,6 +81,10 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
     let mut tiles = log.tiles(size);
+    let key = match &filter.repository {
+        Some(r) => name_key(log, r),
+        None => None,
+    };
     let client_base = log.origin().to_owned();
     let mut hits = Vec::new();
     let mut after: Option<u64> = None;
@@ -96,7 +106,7 @@ fn search(log: &Log<'_>, filter: &SearchFilter) -> Result<Outcome, LogError> {
                 index: h.index,
                 cause: source,
             })?;
-            if !filter.matches(&e) {
+            if !filter.matches(&e, key.as_ref(), log.origin()) {
                 return Err(LogError::EntryMismatch(format!(
                     "search of {client_base} returned entry {} that does not match the filter",
                     h.index

@@ -8,7 +8,7 @@ use crate::cli::LogArgs;
 use crate::common::{Outcome, advance, head_json, update_text, with_log};
 
 /// `pqreg log verify`.
-pub(crate) fn run(a: &LogArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(a: &LogArgs) -> crate::common::Result<Outcome> {
     with_log(a, verify)
 }
 

@@ -1,0 +1,185 @@
+//! GETs whose body is read with a byte limit: manifests and referrers lists.
+//!
+//! oci-client reads these bodies whole before returning them, so a hostile registry (or
+//! anything on the path) answering with an endless body would take all of a puller's
+//! memory before pqreg could compare the length with its limit (DESIGN.md threat model:
+//! a registry may refuse service, never exhaust a node). Here the request is our own,
+//! with oci-client's token flow for the `Authorization` header, and the body is read
+//! chunk by chunk: the read stops, and the request fails, as soon as one byte more than
+//! the limit has arrived (or a `Content-Length` announces more).
+
+use std::collections::HashMap;
+
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Reference as OciReference, RegistryOperation};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+
+use super::Inner;
+use super::error::{Failure, TransferError, classify, classify_status};
+
+/// The most bytes of an error answer read (its message only goes into an error).
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// The `Authorization` header of pull requests, per repository.
+#[derive(Default)]
+pub(crate) struct PullAuth(tokio::sync::Mutex<HashMap<String, Option<HeaderValue>>>);
+
+/// A bounded answer: status 2xx and the body.
+pub(crate) struct Body {
+    pub(crate) bytes: Vec<u8>,
+    /// The `Docker-Content-Digest` header, when the registry sent one.
+    pub(crate) digest_header: Option<String>,
+}
+
+/// What a bounded GET got.
+pub(crate) enum Got {
+    /// A 2xx answer whose body is within the limit.
+    Ok(Body),
+    /// A 404 (some callers fall back to something else).
+    NotFound(String),
+}
+
+impl Inner {
+    /// The `Authorization` header for pulls of `image`'s repository, from oci-client's
+    /// token flow (a bearer token when the registry asks for one; the stored basic
+    /// credentials otherwise, sent only to this registry), cached per repository;
+    /// `fresh` drops the cached one first.
+    async fn pull_authorization(
+        &self,
+        image: &OciReference,
+        op: &str,
+        fresh: bool,
+    ) -> Result<Option<HeaderValue>, Failure> {
+        let repo = image.repository().to_owned();
+        let mut cache = self.pull_auth.0.lock().await;
+        if !fresh && let Some(h) = cache.get(&repo) {
+            return Ok(h.clone());
+        }
+        let token = self
+            .oci
+            .auth(image, &self.auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| classify(op, &self.host, e))?;
+        let header = match (token, &self.auth) {
+            (Some(t), _) => Some(format!("Bearer {t}")),
+            (None, RegistryAuth::Basic(u, p)) => {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                Some(format!("Basic {b64}"))
+            }
+            (None, _) => None,
+        };
+        let header = match header {
+            Some(h) => {
+                let mut v = HeaderValue::from_str(&h).map_err(|_| {
+                    Failure::Fatal(TransferError::BadResponse {
+                        op: op.to_owned(),
+                        message: "the registry's token cannot be sent in a header".into(),
+                    })
+                })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        cache.insert(repo, header.clone());
+        Ok(header)
+    }
+
+    /// One attempt at `GET url` for `image` (pull scope) with these `Accept` types,
+    /// reading at most `limit` bytes of the body. A 401 gets one more try with a fresh
+    /// token; other errors are classified for the retry loop.
+    pub(crate) async fn bounded_get(
+        &self,
+        image: &OciReference,
+        url: &str,
+        accept: &[&str],
+        limit: usize,
+        op: &str,
+    ) -> Result<Got, Failure> {
+        let mut fresh = false;
+        loop {
+            let mut req = self.http.get(url).header(ACCEPT, accept.join(", "));
+            if let Some(h) = self.pull_authorization(image, op, fresh).await? {
+                req = req.header(AUTHORIZATION, h);
+            }
+            let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+            let status = resp.status().as_u16();
+            if status == 401 && !fresh {
+                fresh = true;
+                continue;
+            }
+            if (200..300).contains(&status) {
+                return Ok(Got::Ok(read_limited(resp, limit, op, &self.host).await?));
+            }
+            let body = read_limited(resp, MAX_ERROR_BODY, op, &self.host)
+                .await
+                .map(|b| String::from_utf8_lossy(&b.bytes).into_owned())
+                .unwrap_or_default();
+            if status == 404 {
+                return Ok(Got::NotFound(body));
+            }
+            return Err(classify_status(op, &self.host, status, body));
+        }
+    }
+}
+
+/// Reads `resp`'s body, failing as soon as it is longer than `limit`.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+    op: &str,
+    host: &str,
+) -> Result<Body, Failure> {
+    let too_long = |n: String| {
+        Failure::Fatal(TransferError::BadResponse {
+            op: op.to_owned(),
+            message: format!("the answer is over the limit of {limit} bytes ({n})"),
+        })
+    };
+    let announced = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = announced
+        && n > limit as u64
+    {
+        return Err(too_long(format!("Content-Length {n}")));
+    }
+    let digest_header = resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut bytes = Vec::with_capacity(announced.map_or(0, |n| n as usize).min(limit));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(op, host, e))? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_long(format!(
+                "{} bytes and more",
+                bytes.len() + chunk.len()
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Body {
+        bytes,
+        digest_header,
+    })
+}
+
+/// A reqwest error without an HTTP status: connection, timeout or body errors are worth
+/// a retry; a request that cannot even be built is final.
+fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
+    if e.is_builder() {
+        return Failure::Fatal(TransferError::BadReference(host.to_owned(), e.to_string()));
+    }
+    let mut s = format!("{op}: {e}");
+    let mut cur = std::error::Error::source(&e);
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    Failure::Transient(s)
+}
