@@ -11,6 +11,7 @@ pub use crate::pack::PackError;
 pub use crate::reference::ReferenceError;
 pub use crate::rewrap::RecipientsError;
 pub use crate::transfer::TransferError;
+pub use crate::trust::TrustError;
 pub use crate::unpack::UnpackError;
 
 /// Everything the `pqreg` library can fail with.
@@ -54,6 +55,9 @@ pub enum Error {
     /// A recipient change was refused.
     #[error(transparent)]
     Recipients(#[from] RecipientsError),
+    /// A trust-policy edit was refused (`pqreg trust`).
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// A transparency-log check or request failed (boxed: its variants carry both tree
     /// heads).
     #[error(transparent)]
@@ -85,6 +89,7 @@ impl Error {
             Error::Unpack(e) => e.exit_code(),
             Error::Transfer(e) => e.exit_code(),
             Error::Log(e) => e.exit_code(),
+            Error::Trust(e) => e.exit_code(),
         }
     }
 }

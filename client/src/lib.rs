@@ -56,6 +56,7 @@ pub mod rewrap;
 pub mod tag_state;
 pub mod tlog;
 pub mod transfer;
+pub mod trust;
 pub mod unpack;
 
 pub use error::Error;

@@ -189,6 +189,22 @@ impl LogClient {
         self.get("checkpoint", MAX_NOTE_BYTES)
     }
 
+    /// `GET <prefix>/v1/keys`: the log's verifier keys, one per line, unverified (the
+    /// caller pins them only after a fingerprint check or a person's yes).
+    pub fn keys(&self) -> Result<Vec<String>, LogError> {
+        let body = self.get("v1/keys", 64 << 10)?;
+        let text = String::from_utf8(body).map_err(|_| LogError::BadResponse {
+            url: format!("{}/v1/keys", self.base),
+            message: "not UTF-8".into(),
+        })?;
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// `GET <prefix>/tile/<L>/<N>[.p/<W>]`, unverified.
     pub fn tile(&self, id: &TileId) -> Result<Vec<u8>, LogError> {
         self.get(&id.path(), MAX_TILE_BYTES)

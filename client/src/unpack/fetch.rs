@@ -44,7 +44,7 @@ impl<R: Read> HashingReader<R> {
     /// Reads the rest, then checks length and digest against `desc`. A read that fails
     /// is reported as what it is (a transfer or I/O error): nothing can be said about the
     /// digest of a blob that was not read to its end.
-    fn finish(mut self, what: &'static str, desc: &Descriptor) -> Result<(), Error> {
+    pub(super) fn finish(mut self, what: &'static str, desc: &Descriptor) -> Result<(), Error> {
         let mut sink = io::sink();
         if let Err(e) = io::copy(&mut self, &mut sink) {
             return Err(match crate::transfer::BlobStream::transfer_error(e) {

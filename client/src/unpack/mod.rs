@@ -35,6 +35,7 @@
 //! SIGHUP ([`remove_staging_dirs`], called by the `pqreg` binary), and, after a SIGKILL, by
 //! the next pull of the same output (stage.rs).
 
+mod audit;
 mod fetch;
 mod follow;
 mod select;
@@ -60,6 +61,7 @@ use pqreg_spec::statement::{Binding, Expected, FileEntry, Method};
 
 use crate::Error;
 
+pub use audit::{AuditReport, audit_model};
 pub(crate) use fetch::read_small;
 pub use select::FileSelection;
 pub use source::{BlobSource, DirSource};

@@ -70,6 +70,9 @@ pub enum Command {
     /// Query and audit a registry's transparency log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Edit and query the trust policy: signers, logs, and what a pull requires.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Print client/EXIT_CODES.md (generated from the exit-code constants).
     #[command(hide = true)]
     ExitCodes,
@@ -237,7 +240,8 @@ pub struct PullArgs {
 pub struct VerifyArgs {
     /// What to verify.
     pub reference: String,
-    /// Your recipient private key (to check the plaintext too).
+    /// Your recipient private key, to check the plaintext too; without it, verify checks
+    /// the signature, policy, log and every blob's digest, and says what it could not.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
@@ -487,4 +491,70 @@ pub struct LogProofArgs {
     /// Trust policy with the log's keys (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+/// `pqreg trust`.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Create the trust policy (0600, with comments); refuses to overwrite one.
+    Init(TrustPolicyArg),
+    /// Trust a signer's public key to sign the repositories matching --repos.
+    AddSigner(TrustAddSignerArgs),
+    /// Fetch a registry's transparency-log keys and pin them (after a fingerprint check).
+    AddLog(TrustAddLogArgs),
+    /// Print the trust policy's keys, rules, logs and mirrors.
+    Show(TrustPolicyArg),
+    /// Say which rules cover REF and what a pull of it requires.
+    Check(TrustCheckArgs),
+}
+
+/// The policy file a `trust` command works on.
+#[derive(Debug, Args)]
+pub struct TrustPolicyArg {
+    /// Trust policy (default: $XDG_CONFIG_HOME/pqreg/policy.toml).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `pqreg trust add-signer`.
+#[derive(Debug, Args)]
+pub struct TrustAddSignerArgs {
+    /// A name for the key (rules and messages use it).
+    pub name: String,
+    /// The signer's PEM public key (as `pqreg keygen --sign` writes it).
+    #[arg(value_name = "PUB")]
+    pub public_key: PathBuf,
+    /// Repository patterns it may sign: host[:port]/path, `*` within one path
+    /// component, `**` across them (e.g. registry.example/models/*).
+    #[arg(long = "repos", value_name = "GLOB", num_args = 1.., required = true)]
+    pub repos: Vec<String>,
+    /// Accept a classical (Ed25519 or ECDSA P-256) key: its rule gets that algorithm as
+    /// min_algorithm. Classical signatures can be forged with a quantum computer.
+    #[arg(long)]
+    pub allow_classical: bool,
+    #[command(flatten)]
+    pub policy: TrustPolicyArg,
+}
+
+/// `pqreg trust add-log`.
+#[derive(Debug, Args)]
+pub struct TrustAddLogArgs {
+    /// Registry host[:port] whose log keys to fetch (from https://HOST/log/v1/keys; plain
+    /// HTTP for loopback hosts).
+    pub host: String,
+    /// SHA-256 fingerprint (sha256:<hex>) of a log key, obtained out of band from the
+    /// registry's operator; give one for every key the log serves.
+    #[arg(long, value_name = "F")]
+    pub fingerprint: Vec<String>,
+    #[command(flatten)]
+    pub policy: TrustPolicyArg,
+}
+
+/// `pqreg trust check`.
+#[derive(Debug, Args)]
+pub struct TrustCheckArgs {
+    /// host[:port]/repo[:tag][@sha256:hex].
+    pub reference: String,
+    #[command(flatten)]
+    pub policy: TrustPolicyArg,
 }

@@ -18,7 +18,7 @@ use std::process::ExitCode as ProcessExit;
 
 use clap::Parser as _;
 
-use cli::{CacheCommand, Cli, Command, LogCommand, Output, RecipientsCommand};
+use cli::{CacheCommand, Cli, Command, LogCommand, Output, RecipientsCommand, TrustCommand};
 use common::Outcome;
 use pqreg::exit;
 use report::{classify, message, print_error};
@@ -83,5 +83,10 @@ fn run(cli: Cli) -> crate::common::Result<Outcome> {
         Command::Log(LogCommand::Verify(a)) => cmd::log::verify::run(&a),
         Command::Log(LogCommand::Monitor(a)) => cmd::log::monitor::run(&a),
         Command::Log(LogCommand::Proof(a)) => cmd::log::proof::run(&a),
+        Command::Trust(TrustCommand::Init(a)) => cmd::trust::init(&a),
+        Command::Trust(TrustCommand::AddSigner(a)) => cmd::trust::add_signer(&a),
+        Command::Trust(TrustCommand::AddLog(a)) => cmd::trust::add_log(&a),
+        Command::Trust(TrustCommand::Show(a)) => cmd::trust::show(&a),
+        Command::Trust(TrustCommand::Check(a)) => cmd::trust::check(&a),
     }
 }

@@ -17,4 +17,5 @@ pub(crate) mod pull;
 pub(crate) mod push;
 pub(crate) mod recipients;
 pub(crate) mod tag;
+pub(crate) mod trust;
 pub(crate) mod verify;

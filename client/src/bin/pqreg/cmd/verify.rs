@@ -1,12 +1,24 @@
-//! `pqreg verify REF`: every check `pull --verify-plaintext` runs, writing nothing; with
-//! `--offline`, the model from an OCI layout and its log entry from an offline proof
-//! (both written by `pqreg log proof REF --out FILE --layout DIR`), without network.
+//! `pqreg verify REF`: with `--identity`, every check `pull --verify-plaintext` runs,
+//! writing nothing; without it, what an auditor with no decryption key can check
+//! (signature, policy, log, every blob's digest; `pqreg::unpack::audit_model`), saying
+//! what was left unchecked. With `--offline`, the model from an OCI layout and its log
+//! entry from an offline proof (both written by `pqreg log proof REF --out FILE --layout
+//! DIR`), without network.
 
 use std::path::Path;
 
 use crate::cli::VerifyArgs;
-use crate::common::{Outcome, PullFlags, offline, pull};
-use pqreg::unpack::FileSelection;
+use crate::common::{
+    Outcome, PullFlags, connect, credential, load_policy, now, offline, parse_ref, policy_path,
+    pull, require_rule, warn_unwitnessed,
+};
+use pqreg::paths::Paths;
+use pqreg::reference::Target;
+use pqreg::registry_io::RegistrySource;
+use pqreg::tag_state::{Seen, TagState};
+use pqreg::tlog::BundleLog;
+use pqreg::unpack::{FileSelection, UnpackOptions, audit_model};
+use serde_json::json;
 
 /// `pqreg verify [--offline --layout DIR --proof FILE] REF`.
 pub(crate) fn run(a: &VerifyArgs) -> crate::common::Result<Outcome> {
@@ -21,6 +33,9 @@ pub(crate) fn run(a: &VerifyArgs) -> crate::common::Result<Outcome> {
             FileSelection::default(),
         );
     }
+    if a.identity.is_none() {
+        return keyless(&a.reference, a.policy.as_deref(), a.allow_rollback);
+    }
     pull(
         &a.reference,
         None,
@@ -33,4 +48,95 @@ pub(crate) fn run(a: &VerifyArgs) -> crate::common::Result<Outcome> {
             ..PullFlags::default()
         },
     )
+}
+
+/// `pqreg verify REF` without `--identity`: signature, policy, log, binding and every
+/// blob's digest; the plaintext is not (cannot be) checked, and the output says so.
+fn keyless(
+    reference: &str,
+    policy: Option<&Path>,
+    allow_rollback: bool,
+) -> crate::common::Result<Outcome> {
+    let r = parse_ref(reference)?;
+    let paths = Paths::from_process_env();
+    let policy_file = policy_path(policy, &paths);
+    let policy = load_policy(Some(&policy_file), &paths)?;
+    require_rule(&policy, &policy_file, &r.name())?;
+    let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
+    let repo = r.repository();
+    let (digest, tag) = match r.target() {
+        Target::Digest(d) => (d, None),
+        Target::Tag(t) => (client.get_manifest(repo, t)?.digest, Some(t)),
+    };
+    let tag_state = tag.map(|t| TagState::new(&paths.state, &r.name(), t));
+    let source = RegistrySource::new(&client, repo, &paths.cache)?;
+    let mut opts = UnpackOptions::new(r.name(), &policy);
+    if let Some(state) = &tag_state {
+        opts.expected.tag = tag;
+        if !allow_rollback {
+            opts.expected.seen = state.load()?.map(|s| (s.version, s.manifest));
+        }
+        opts.expected.max_age = policy.max_age(&r.name()).map(|a| (a, now().1));
+    }
+    let bundle_log = BundleLog {
+        policy: &policy,
+        registry: r.registry().to_owned(),
+        credential: credential(&r)?,
+        state: paths.state.clone(),
+    };
+    opts.log_verifier = Some(&bundle_log);
+    let report = audit_model(&source, &digest, &opts)?;
+    if let (Some(state), Some(b)) = (&tag_state, &report.binding) {
+        state.advance(Seen {
+            version: b.version,
+            manifest: digest,
+        })?;
+    }
+    if report.log_verified {
+        warn_unwitnessed(&policy, r.registry());
+    }
+    let pinned = r.with_digest(digest);
+    eprintln!(
+        "pqreg: verified {pinned} without a decryption key: signed by {} ({}), log entry {}, {} files, {} chunk layers and {} blob bytes hashed",
+        report.signer,
+        pqreg_spec::policy::algorithm_name(report.algorithm),
+        if report.log_verified {
+            "verified"
+        } else {
+            "not required"
+        },
+        report.files,
+        report.layers,
+        report.blob_bytes,
+    );
+    if !report.unchecked.is_empty() {
+        eprintln!(
+            "pqreg: not checked without the decryption key (encrypted to {}): {}; run `pqreg verify --identity KEY` or pull to check them",
+            report
+                .recipients
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.unchecked.join("; ")
+        );
+    }
+    Ok(Outcome {
+        text: pinned.to_string(),
+        json: json!({
+            "reference": pinned.to_string(),
+            "digest": digest.to_string(),
+            "signer": report.signer.to_string(),
+            "algorithm": pqreg_spec::policy::algorithm_name(report.algorithm),
+            "encrypted": report.encrypted,
+            "recipients": report.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "files": report.files,
+            "bytes": report.bytes,
+            "layers": report.layers,
+            "downloaded_bytes": source.downloaded_bytes(),
+            "log_verified": report.log_verified,
+            "plaintext_hashed": false,
+            "unchecked": report.unchecked,
+        }),
+    })
 }

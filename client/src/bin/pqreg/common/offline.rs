@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::json;
 
-use super::{Outcome, fail, identity_key, load_policy, parse_ref, verify_into};
+use super::{
+    Outcome, fail, identity_key, load_policy, parse_ref, policy_path, require_rule, verify_into,
+};
 use pqreg::exit;
 use pqreg::paths::Paths;
 use pqreg::reference::Target;
@@ -30,7 +32,9 @@ pub(crate) fn offline(
 ) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
-    let policy = load_policy(policy, &paths)?;
+    let policy_file = policy_path(policy, &paths);
+    let policy = load_policy(Some(&policy_file), &paths)?;
+    require_rule(&policy, &policy_file, &r.name())?;
     let identity = identity.map(|p| identity_key(p, None)).transpose()?;
     let source = DirSource::open(layout)?;
     let digest = match r.target() {

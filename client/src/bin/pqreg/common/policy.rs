@@ -1,23 +1,57 @@
 //! The trust policy: from `--policy FILE` or `$XDG_CONFIG_HOME/pqreg/policy.toml`, and
 //! the warning a policy without witnesses earns.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::fail;
 use pqreg::exit;
 use pqreg::paths::Paths;
 use pqreg_spec::policy::Policy;
 
+/// `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
+pub(crate) fn policy_path(path: Option<&Path>, paths: &Paths) -> PathBuf {
+    path.map(Path::to_owned)
+        .unwrap_or_else(|| paths.config.join("policy.toml"))
+}
+
+/// Refuses (exit 12) a repository no rule of the policy covers, naming the gap: which
+/// policy, what its rules cover, and the command that adds a rule. Pull and verify call it
+/// before contacting the registry, so the user never sees the signature check fail for
+/// want of a key instead.
+pub(crate) fn require_rule(
+    policy: &Policy,
+    path: &Path,
+    repository: &str,
+) -> crate::common::Result<()> {
+    if !pqreg::trust::covering_rules(policy, repository).is_empty() {
+        return Ok(());
+    }
+    let patterns = pqreg::trust::all_patterns(policy);
+    let covered = if patterns.is_empty() {
+        "the policy has no rules".to_owned()
+    } else {
+        format!("the rules cover {}", patterns.join(", "))
+    };
+    Err(fail(
+        exit::UNTRUSTED_SIGNER,
+        format!(
+            "no rule in {} covers {repository}; {covered}",
+            path.display()
+        ),
+        format!(
+            "If you trust the publisher's key, add one with `pqreg trust add-signer NAME KEY.pub --repos {repository}` (a pattern like host/org/* covers a whole namespace); `pqreg trust check REF` shows what a pull requires."
+        ),
+    ))
+}
+
 /// The trust policy at `path`, or `$XDG_CONFIG_HOME/pqreg/policy.toml`.
 pub(crate) fn load_policy(path: Option<&Path>, paths: &Paths) -> crate::common::Result<Policy> {
-    let policy_path = path
-        .map(Path::to_owned)
-        .unwrap_or_else(|| paths.config.join("policy.toml"));
+    let policy_path = policy_path(path, paths);
     let text = std::fs::read_to_string(&policy_path).map_err(|e| {
         fail(
             exit::ERROR,
             format!("reading the trust policy {}: {e}", policy_path.display()),
-            "Pass --policy FILE (spec/signing.md section 6 shows the format).",
+            "Create one with `pqreg trust init` and `pqreg trust add-signer`, or pass --policy FILE.",
         )
     })?;
     Policy::from_toml(&text).map_err(|e| {

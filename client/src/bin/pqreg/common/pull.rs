@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{
     Outcome, connect, credential, identity_key, load_policy, now, parse_ref, passphrase,
-    warn_unwitnessed,
+    policy_path, require_rule, warn_unwitnessed,
 };
 use pqreg::paths::Paths;
 use pqreg::reference::Target;
@@ -45,7 +45,9 @@ pub(crate) fn pull(
 ) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
-    let policy = load_policy(policy, &paths)?;
+    let policy_file = policy_path(policy, &paths);
+    let policy = load_policy(Some(&policy_file), &paths)?;
+    require_rule(&policy, &policy_file, &r.name())?;
     let pp = passphrase(passphrase_file)?;
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
