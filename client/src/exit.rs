@@ -180,7 +180,6 @@ pub const SIGNALS: [ExitCode; 3] = [HANGUP, INTERRUPTED, TERMINATED];
 /// section 8's table (nor in [`ALL`], which mirrors it); section 8 names them.
 pub const OPERATIONAL: [ExitCode; 3] = [NOT_FOUND, ALREADY_EXISTS, UNREACHABLE];
 
-
 impl From<pqreg_spec::bundle::verify::ExitCode> for ExitCode {
     /// The constant of the spec crate's code: one arm per code, so a code added to
     /// spec/signing.md section 8 does not compile here until it has its constant (the

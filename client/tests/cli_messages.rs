@@ -4,12 +4,9 @@
 //! client/EXIT_CODES.md for "not found" (3), "already exists" (4) and "unreachable" (5).
 #![allow(clippy::unwrap_used)]
 
-mod cli_common;
-mod model_common;
-mod registry_common;
-use cli_common::pqreg;
-use model_common::{Keys, exits, policy, show};
-use registry_common::start_with_origin;
+use crate::cli_common::pqreg;
+use crate::model_common::{Keys, exits, policy, show};
+use crate::registry_common::start_with_origin;
 
 #[test]
 fn messages_name_what_the_user_gave_and_exit_codes_say_what_failed() {

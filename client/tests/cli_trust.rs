@@ -8,11 +8,9 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 
-mod cli_common;
-mod registry_common;
-use cli_common::{Home, exits, ok, tiny};
+use crate::cli_common::{Home, exits, ok, tiny};
+use crate::registry_common::{Registry, start};
 use pqreg_spec::Digest;
-use registry_common::{Registry, start};
 use serde_json::Value;
 
 fn get(url: &str, accept: &str) -> Vec<u8> {

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use crate::cli::PushArgs;
 use crate::common::{
-    Outcome, binding_for, connect, credential, default_policy, fail, has_log, identity_key,
-    load_policy, parse_ref, passphrase, recipient_public, signing_keys, submitter,
+    CliError, Outcome, binding_for, connect, credential, default_policy, fail, has_log,
+    identity_key, load_policy, parse_ref, passphrase, recipient_public, signing_keys, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::{PackOptions, pack_model};
@@ -24,12 +24,16 @@ pub(crate) fn run(a: &PushArgs) -> crate::common::Result<Outcome> {
 /// A push the registry refused is said as one: the first request a push makes may be a
 /// read (does the blob exist?), and the registry's answer to it ("may not pull") would
 /// send the publisher looking for the wrong permission.
-fn refused_push(e: anyhow::Error, r: &Reference) -> anyhow::Error {
+fn refused_push(e: CliError, r: &Reference) -> CliError {
     let unauthorized = |t: &TransferError| matches!(t, TransferError::Unauthorized { .. });
-    let refused = e.chain().any(|c| {
-        c.downcast_ref::<TransferError>().is_some_and(unauthorized)
-            || matches!(c.downcast_ref::<pqreg::Error>(), Some(pqreg::Error::Transfer(t)) if unauthorized(t))
-    });
+    let refused = match &e {
+        CliError::Lib(pqreg::Error::Transfer(t)) => unauthorized(t),
+        CliError::Other(a) => a.chain().any(|c| {
+            c.downcast_ref::<TransferError>().is_some_and(unauthorized)
+                || matches!(c.downcast_ref::<pqreg::Error>(), Some(pqreg::Error::Transfer(t)) if unauthorized(t))
+        }),
+        CliError::Lib(_) | CliError::Failure(_) => false,
+    };
     if !refused {
         return e;
     }
@@ -48,7 +52,7 @@ fn refused_push(e: anyhow::Error, r: &Reference) -> anyhow::Error {
     )
 }
 
-fn push(a: &PushArgs, r: &Reference) -> anyhow::Result<Outcome> {
+fn push(a: &PushArgs, r: &Reference) -> crate::common::Result<Outcome> {
     let r = r.clone();
     let tag = match (r.digest(), r.target()) {
         (None, Target::Tag(t)) => t.to_owned(),

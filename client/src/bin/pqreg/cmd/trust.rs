@@ -21,7 +21,7 @@ fn path_of(a: &TrustPolicyArg) -> std::path::PathBuf {
 }
 
 /// `pqreg trust init`.
-pub(crate) fn init(a: &TrustPolicyArg) -> anyhow::Result<Outcome> {
+pub(crate) fn init(a: &TrustPolicyArg) -> crate::common::Result<Outcome> {
     let path = path_of(a);
     trust::init(&path).map_err(pqreg::Error::from)?;
     eprintln!(
@@ -35,7 +35,7 @@ pub(crate) fn init(a: &TrustPolicyArg) -> anyhow::Result<Outcome> {
 }
 
 /// `pqreg trust add-signer NAME PUB --repos GLOB...`.
-pub(crate) fn add_signer(a: &TrustAddSignerArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn add_signer(a: &TrustAddSignerArgs) -> crate::common::Result<Outcome> {
     let path = path_of(&a.policy);
     let pem = std::fs::read_to_string(&a.public_key).map_err(|e| {
         fail(
@@ -70,7 +70,7 @@ pub(crate) fn add_signer(a: &TrustAddSignerArgs) -> anyhow::Result<Outcome> {
 }
 
 /// `pqreg trust add-log HOST [--fingerprint F]...`.
-pub(crate) fn add_log(a: &TrustAddLogArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn add_log(a: &TrustAddLogArgs) -> crate::common::Result<Outcome> {
     let path = path_of(&a.policy);
     let host = registry_arg(&a.host)?;
     // Fail on a broken policy before asking anyone anything.
@@ -96,7 +96,10 @@ pub(crate) fn add_log(a: &TrustAddLogArgs) -> anyhow::Result<Outcome> {
         );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| anyhow::Error::from(e).context("reading the answer from the terminal"))?;
         if answer.trim() != "yes" {
             return Err(fail(
                 exit::ERROR,
@@ -231,7 +234,7 @@ fn rule_text(p: &Policy, i: usize) -> String {
 }
 
 /// `pqreg trust show`.
-pub(crate) fn show(a: &TrustPolicyArg) -> anyhow::Result<Outcome> {
+pub(crate) fn show(a: &TrustPolicyArg) -> crate::common::Result<Outcome> {
     let path = path_of(a);
     let p = load_policy(Some(&path), &Paths::from_process_env())?;
     let mut t = vec![format!("policy {}", path.display())];
@@ -264,7 +267,7 @@ pub(crate) fn show(a: &TrustPolicyArg) -> anyhow::Result<Outcome> {
 
 /// `pqreg trust check REF`: exit 12 (with the gap named) when no rule covers REF;
 /// otherwise what a pull requires, and `problems` a pull would run into.
-pub(crate) fn check(a: &TrustCheckArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn check(a: &TrustCheckArgs) -> crate::common::Result<Outcome> {
     let r = parse_ref(&a.reference)?;
     let path = path_of(&a.policy);
     let p = load_policy(Some(&path), &Paths::from_process_env())?;
