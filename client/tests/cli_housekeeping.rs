@@ -115,7 +115,7 @@ fn delete_removes_a_tag_or_a_version_and_the_log_records_it() {
             .map(String::as_str)
             .collect::<Vec<_>>(),
     );
-    assert_eq!(code(&o), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&o), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!h.path().join("out").exists());
 
     // Deleting what is gone says so.

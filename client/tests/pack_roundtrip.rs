@@ -49,7 +49,7 @@ fn round_trip(encrypted: bool) {
     assert!(leftovers(tmp.path()).is_empty());
     // An existing output directory is refused and left alone.
     let err = unpack(&layout, &packed.manifest_digest, &keys, &policy, &out).unwrap_err();
-    assert_eq!(err.exit_code().code, 1, "{err}");
+    assert_eq!(err.exit_code(), pqreg::exit::ALREADY_EXISTS, "{err}");
     assert_eq!(tree(&out), tree(&tiny()));
 }
 

@@ -144,7 +144,11 @@ impl Staging {
                 };
                 // Said here with the user's path: creating the staging directory would
                 // fail naming its internal name.
-                if !parent.is_dir() {
+                // Only a parent that is missing: one that is a file (or unreadable) fails
+                // below with the OS error.
+                if std::fs::symlink_metadata(&parent)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                {
                     return Err(UnpackError::NoParent {
                         out: out.to_owned(),
                         parent,
