@@ -200,13 +200,13 @@ fn tag_signs_the_version_for_the_new_tag() {
 
     // Someone whose key did not sign v1 cannot tag it (no --policy: the version must be
     // the signer's own), and the tag is not created.
-    h.run_ok(&["keygen", "--sign", "--out", &h.p("other")]);
+    h.run_ok(&["keygen", "--sign", "--out", &h.p("stranger")]);
     let o = h.run(&[
         "tag",
         &format!("{repo}:v1"),
         "stolen",
         "--sign-key",
-        &h.p("other.key"),
+        &h.p("stranger.key"),
     ]);
     assert_eq!(code(&o), Some(12), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
