@@ -120,7 +120,7 @@ fn delete_removes_a_tag_or_a_version_and_the_log_records_it() {
 
     // Deleting what is gone says so.
     let o = h.run(&["delete", &format!("{repo}:v1")]);
-    assert_eq!(code(&o), Some(1));
+    assert_eq!(code(&o), Some(3));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not found"),
         "{}",
