@@ -87,6 +87,8 @@ pub struct Rewrapped {
     pub previous: Digest,
     /// Who had signed it (the key that verified).
     pub previous_signer: KeyId,
+    /// The version its statement's binding names (spec/signing.md §3.1), if bound.
+    pub previous_version: Option<u64>,
     /// The new manifest's digest.
     pub manifest_digest: Digest,
     /// The new manifest bytes.
@@ -234,6 +236,7 @@ pub fn change_recipients<S: BlobSource, K: BlobSink>(
     Ok(Rewrapped {
         previous: *manifest_digest,
         previous_signer: signature.key_id,
+        previous_version: signature.statement.binding.as_ref().map(|b| b.version),
         manifest_digest: desc.digest,
         manifest,
         config,

@@ -318,7 +318,9 @@ fn classical_bundle_is_copied_after_the_relogged_one() {
     );
     assert_eq!(v["log_verified"], true);
 
-    // recipients add with the classical key too: both bundles for the new manifest.
+    // recipients add with the classical key too: both bundles for the new manifest. The
+    // copy's statement is bound to the source repository, so re-signing it here takes a
+    // policy whose mirror rule admits it (spec/signing.md §7.2).
     let o = pqreg(
         h,
         &[
@@ -334,6 +336,8 @@ fn classical_bundle_is_copied_after_the_relogged_one() {
             &k.p("signer.key"),
             "--classic-sign-key",
             &k.p("p256.key"),
+            "--policy",
+            &k.p("trust.toml"),
         ],
     );
     assert!(o.status.success(), "{}", show(&o));

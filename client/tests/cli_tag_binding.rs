@@ -183,6 +183,7 @@ fn a_stale_signature_is_refused() {
     let reg = start();
     let k = Keys::new();
     let trust = k.h().join("trust.toml");
+    let trust_s = k.p("trust.toml");
     policy(&trust, &k.h().join("signer.pub"), &[&reg]);
     let text = std::fs::read_to_string(&trust).unwrap();
     std::fs::write(
@@ -235,6 +236,24 @@ fn a_stale_signature_is_refused() {
     let old = format!("{}/models/old:v1", reg.addr);
     let e = exits(&pull(&k, &old, "out1", &[]), 17);
     assert!(e.contains("more than 2592000 seconds"), "{e}");
+    // Offline, from the layout and proof `log proof` writes, the same (finding F2).
+    let (proof, layout) = (k.p("old.tlog-proof"), k.p("old-layout"));
+    let o = pqreg(
+        k.h(),
+        &[
+            "log", "proof", &old, "--out", &proof, "--layout", &layout, "--policy", &trust_s,
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let o = pull(
+        &k,
+        &old,
+        "out1",
+        &["--offline", "--layout", &layout, "--proof", &proof],
+    );
+    let e = exits(&o, 17);
+    assert!(e.contains("more than 2592000 seconds"), "{e}");
+    assert!(!k.h().join("out1").exists());
     // A fresh signature under the same policy passes.
     let fresh = format!("{}/models/fresh:v1", reg.addr);
     push(&k, &tiny(), &fresh);
@@ -313,4 +332,189 @@ fn a_log_entry_of_another_registry_is_refused() {
     .unwrap();
     let o = pull(&k, &via, "out3", &[]);
     assert!(o.status.success(), "{}", show(&o));
+}
+
+/// Finding F1 (spec/signing.md §7.2): `pqreg tag` and `pqreg recipients` sign anew what a
+/// tag names now, and anyone with push rights can move a tag. Moved back below the
+/// version the signer pushed, the signer's re-signature would hand pullers the old build
+/// under a fresh version, newer than anything they saw. Both commands refuse (16), with
+/// and without `--policy`, and change nothing; by digest the signer chooses the version.
+#[test]
+fn re_signing_refuses_a_tag_moved_back_below_what_the_signer_saw() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    build(old.path(), 1);
+    build(new.path(), 2);
+    let v1 = format!("{}/models/tiny:v1", reg.addr);
+    let d_old = push(&k, old.path(), &v1);
+    let d_new = push(&k, new.path(), &v1);
+    assert_ne!(d_old, d_new);
+
+    // Someone with push rights moves v1 back to the old build.
+    move_tag(&reg, "models/tiny", &d_old, "v1");
+    let signer = k.p("signer.key");
+    let trust = k.p("trust.toml");
+    let (b_pub, a_key) = (k.p("b.pub"), k.p("a.key"));
+    for extra in [&[][..], &["--policy", &trust][..]] {
+        let mut a = vec!["tag", &v1, "stable", "--sign-key", &signer];
+        a.extend(extra);
+        let e = exits(&pqreg(k.h(), &a), 16);
+        assert!(e.contains("not newer than version"), "{e}");
+        let mut a = vec!["recipients", "add", &v1, &b_pub];
+        a.extend(["--identity", &a_key, "--sign-key", &signer]);
+        a.extend(extra);
+        exits(&pqreg(k.h(), &a), 16);
+    }
+    // Nothing was tagged or re-signed: `stable` does not exist, v1 still names the old
+    // build with its one recipient.
+    let c = client(&reg);
+    assert!(c.get_manifest("models/tiny", "stable").is_err());
+    assert_eq!(
+        c.get_manifest("models/tiny", "v1")
+            .unwrap()
+            .digest
+            .to_string(),
+        d_old
+    );
+    // Named by digest, the signer chose the version: tagged.
+    let by_digest = format!("{}/models/tiny@{d_new}", reg.addr);
+    let o = pqreg(
+        k.h(),
+        &[
+            "-o",
+            "json",
+            "tag",
+            &by_digest,
+            "stable",
+            "--sign-key",
+            &signer,
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let o = pull(&k, &format!("{}/models/tiny:stable", reg.addr), "out", &[]);
+    assert!(o.status.success(), "{}", show(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["digest"], d_new.as_str(), "{v}");
+}
+
+/// Finding F1, second half: without `--policy` the re-signing commands used to accept
+/// the signer's statement for ANY repository, so someone with push rights who copied
+/// another repository's signed model in (`pqreg copy`, which a pull refuses with 15) had
+/// the signer re-sign it for this repository. Refused now (15): a statement must be bound
+/// to the repository it is re-signed in.
+#[test]
+fn re_signing_refuses_another_repositorys_model_copied_in() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let other = format!("{}/models/other:v9", reg.addr);
+    push(&k, &tiny(), &other);
+    let copied = format!("{}/models/tiny:v9", reg.addr);
+    let o = pqreg(
+        k.h(),
+        &["copy", &other, &copied, "--signer-pub", &k.p("signer.pub")],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    exits(&pull(&k, &copied, "out1", &[]), 15);
+
+    let signer = k.p("signer.key");
+    let e = exits(
+        &pqreg(k.h(), &["tag", &copied, "prod", "--sign-key", &signer]),
+        15,
+    );
+    assert!(e.contains("signed for repository"), "{e}");
+    let o = pqreg(
+        k.h(),
+        &[
+            "recipients",
+            "add",
+            &copied,
+            &k.p("b.pub"),
+            "--identity",
+            &k.p("a.key"),
+            "--sign-key",
+            &signer,
+        ],
+    );
+    exits(&o, 15);
+    assert!(client(&reg).get_manifest("models/tiny", "prod").is_err());
+    exits(
+        &pull(&k, &format!("{}/models/tiny:v9", reg.addr), "out2", &[]),
+        15,
+    );
+}
+
+/// Finding F2: `pull --offline` ran step 7 without the tag state, so whoever supplies the
+/// layout (the operator, a mirror, the courier of the air gap) could hand a cluster that
+/// had accepted a newer version the old layout and proof. Refused now (16), exactly as
+/// online, and what an offline pull accepts is recorded for the online one.
+#[test]
+fn an_offline_pull_cannot_roll_a_tag_back() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    build(old.path(), 1);
+    build(new.path(), 2);
+    let v1 = format!("{}/models/tiny:v1", reg.addr);
+    let trust = k.p("trust.toml");
+    let proof = |name: &str| {
+        let (out, layout) = (k.p(&format!("{name}.tlog-proof")), k.p(name));
+        let o = pqreg(
+            k.h(),
+            &[
+                "log", "proof", &v1, "--out", &out, "--layout", &layout, "--policy", &trust,
+            ],
+        );
+        assert!(o.status.success(), "{}", show(&o));
+        (layout, out)
+    };
+    push(&k, old.path(), &v1);
+    let (l_old, p_old) = proof("old");
+    push(&k, new.path(), &v1);
+    let (l_new, p_new) = proof("new");
+
+    // The cluster: its own state, the policy and its identity only.
+    let air = tempfile::tempdir().unwrap();
+    let offline = |layout: &str, proof: &str, out: &str| {
+        let out = air.path().join(out);
+        pqreg(
+            air.path(),
+            &[
+                "-o",
+                "json",
+                "pull",
+                &v1,
+                out.to_str().unwrap(),
+                "--offline",
+                "--layout",
+                layout,
+                "--proof",
+                proof,
+                "--identity",
+                &k.p("a.key"),
+                "--policy",
+                &trust,
+            ],
+        )
+    };
+    let o = offline(&l_new, &p_new, "new");
+    assert!(o.status.success(), "{}", show(&o));
+    let e = exits(&offline(&l_old, &p_old, "old"), 16);
+    assert!(e.contains("not newer than version"), "{e}");
+    assert!(!air.path().join("old").exists());
 }

@@ -341,12 +341,14 @@ pub struct LsArgs {
 /// `pqreg tag`.
 #[derive(Debug, Args)]
 pub struct TagArgs {
-    /// The version to tag: host[:port]/repo[:tag][@sha256:hex].
+    /// The version to tag: host[:port]/repo[:tag][@sha256:hex]. By tag, it must verify
+    /// as a pull of that tag would (bound to it, not older than the newest this client
+    /// saw or signed for it); by digest, the version named.
     pub src: String,
     /// The new tag, in the same repository.
     pub tag: String,
     /// The ML-DSA signing key that signs the version for the new tag. The version must
-    /// already be signed by this key, or verify under --policy.
+    /// already be signed for this repository by this key, or verify under --policy.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
     /// Trust policy the version must verify under (default: it must be signed by

@@ -21,6 +21,7 @@ pub(crate) fn run(a: &PullArgs) -> crate::common::Result<Outcome> {
             a.policy.as_deref(),
             Some(&a.dir),
             select,
+            a.allow_rollback,
         );
     }
     pull(

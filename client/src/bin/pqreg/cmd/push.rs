@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::cli::PushArgs;
 use crate::common::{
-    CliError, Outcome, binding_for, connect, credential, default_policy, fail, has_log,
+    CliError, Outcome, accept_own, binding_for, connect, credential, default_policy, fail, has_log,
     identity_key, load_policy, parse_ref, passphrase, recipient_public, signing_keys, submitter,
 };
 use pqreg::exit;
@@ -166,6 +166,9 @@ fn push(a: &PushArgs, r: &Reference) -> crate::common::Result<Outcome> {
         opts.previous = Some(index);
     }
     let packed = pack_model(&a.dir, &mut opts, &mut sink)?;
+    // The publisher has seen its own version: a later move of the tag below it is a
+    // rollback to this client's `tag`, `recipients` and `pull` too.
+    accept_own(&r, &tag, binding.version, packed.manifest_digest, &paths)?;
     let st = sink.stats();
     let pinned = r.with_digest(packed.manifest_digest);
     eprintln!(

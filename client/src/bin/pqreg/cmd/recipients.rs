@@ -8,15 +8,15 @@ use serde_json::json;
 
 use crate::cli::RecipientArgs;
 use crate::common::{
-    Outcome, binding_for, connect, credential, default_policy, fail, has_log, identity_key,
-    load_policy, parse_ref, passphrase, recipient_public, resolve, signing_keys, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, identity_key,
+    parse_ref, passphrase, recipient_public, resign_policy, resolve, signing_keys, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::SignOptions;
 use pqreg::paths::Paths;
 use pqreg::reference::Target;
 use pqreg::registry_io::{RegistrySink, RegistrySource};
-use pqreg::rewrap::{RecipientChange, RewrapOptions, change_recipients, own_key_policy};
+use pqreg::rewrap::{RecipientChange, RewrapOptions, change_recipients};
 use pqreg::tlog::{BundleLog, LogClient};
 use pqreg::transfer::{DEFAULT_CONCURRENCY, RegistryClient};
 use pqreg::unpack::UnpackOptions;
@@ -57,46 +57,42 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome
         None => RecipientChange::Remove(removed_key_id(&a.public_key)?),
     };
     let paths = Paths::from_process_env();
-    let policy = match &a.policy {
-        Some(p) => load_policy(Some(p), &paths)?,
-        None => own_key_policy(&signing.verifying_key()),
-    };
+    let policy = resign_policy(
+        a.policy.as_deref(),
+        &signing.verifying_key(),
+        &r.name(),
+        &paths,
+    )?;
     let client = connect(&r, DEFAULT_CONCURRENCY)?;
     let digest = resolve(&client, &r)?;
     let repo = r.repository();
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
     let mut sink = RegistrySink::new(&client, repo, &paths.cache.join("tmp"))?;
+    // The current version is verified exactly as a pull of REF verifies it (spec/signing.md
+    // §7.2): bound to this repository, and by tag to that tag, not older than the newest
+    // version this client accepted (or signed) for it, within max_age, its log entry
+    // verified; otherwise whoever can move the tag would choose what the signer re-signs.
     let mut verify = UnpackOptions::new(r.name(), &policy);
     verify.identity = Some(&identity);
-    // With --policy, the current version's log entry is verified as `pqreg verify` does;
-    // the own-key check leaves it (the signer re-signs its own signature).
+    let by_tag = TagRead::of(&r, &paths);
+    if let Some(t) = &by_tag {
+        t.expect(&mut verify.expected, &policy, &r.name(), false)?;
+    }
     let bundle_log = BundleLog {
         policy: &policy,
         registry: r.registry().to_owned(),
         credential: credential(&r)?,
         state: paths.state.clone(),
     };
-    if a.policy.is_some() {
-        verify.log_verifier = Some(&bundle_log);
-    } else {
-        // Its own signature: the signer re-signs for this location whatever location it
-        // signed for before (e.g. a copy); under --policy the location must match.
-        verify.expected.any_repository = true;
-    }
+    verify.log_verifier = Some(&bundle_log);
     // The new signature is logged like a push's (the registry stores only logged ones).
     let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
-    let fallback = default_policy(&paths)?;
-    let log_policy = if a.policy.is_some() {
-        Some(&policy)
-    } else {
-        fallback.as_ref()
-    };
     let mut hook = submitter(
         &log_client,
         repo,
         tag.clone(),
         &signing.verifying_key(),
-        log_policy,
+        Some(&policy),
         &paths,
     );
     let mut opts = RewrapOptions {
@@ -118,6 +114,12 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome
         tag: tag.clone(),
     };
     let done = change_recipients(&source, &mut sink, &digest, change, &mut opts)?;
+    if let (Some(t), Some(v)) = (&by_tag, done.previous_version) {
+        t.accept(v, digest)?;
+    }
+    if let (Some(t), Some(b)) = (&tag, &opts.signer.binding) {
+        accept_own(&r, t, b.version, done.manifest_digest, &paths)?;
+    }
     let st = sink.stats();
     if classic.is_none() && has_classic_bundle(&client, repo, &digest) {
         eprintln!(

@@ -1,22 +1,21 @@
 //! `pqreg tag SRC NEWTAG`: gives an existing version a new tag in the same repository.
 //! The signed statement binds repository, tag and version (spec/signing.md §3.1), so a
-//! tag moved by hand fails a tag pull with exit 15; this command verifies the version's
-//! signature (under `--policy`, or as the signer's own), signs the same statement for the
-//! new tag with a fresh version, logs it like a push, and only then points the tag at
-//! the manifest. No blob is copied and no key of a recipient is needed.
+//! tag moved by hand fails a tag pull with exit 15; this command verifies the version as a
+//! pull of SRC would (under `--policy`, or as the signer's own; see [`TagRead`]), signs
+//! the same statement for the new tag with a fresh version, logs it like a push, and only
+//! then points the tag at the manifest. No blob is copied and no key of a recipient is needed.
 
 use serde_json::json;
 
 use crate::cli::TagArgs;
 use crate::common::{
-    Outcome, binding_for, connect, credential, default_policy, fail, has_log, load_policy,
-    parse_ref, passphrase, resolve, signing_key, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, parse_ref,
+    passphrase, resign_policy, resolve, signing_key, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::{BlobSink as _, SignOptions, sign_statement};
 use pqreg::paths::Paths;
 use pqreg::registry_io::{RegistrySink, RegistrySource};
-use pqreg::rewrap::own_key_policy;
 use pqreg::tlog::{BundleLog, LogClient};
 use pqreg::transfer::DEFAULT_CONCURRENCY;
 use pqreg::unpack::{UnpackOptions, verify_statement};
@@ -37,28 +36,36 @@ pub(crate) fn run(a: &TagArgs) -> crate::common::Result<Outcome> {
     let pp = passphrase(a.passphrase_file.as_deref())?;
     let signing = signing_key(sign_path, pp.as_ref(), "--sign-key")?;
     let paths = Paths::from_process_env();
-    let policy = match &a.policy {
-        Some(p) => load_policy(Some(p), &paths)?,
-        None => own_key_policy(&signing.verifying_key()),
-    };
+    let policy = resign_policy(
+        a.policy.as_deref(),
+        &signing.verifying_key(),
+        &r.name(),
+        &paths,
+    )?;
     let client = connect(&r, DEFAULT_CONCURRENCY)?;
     let digest = resolve(&client, &r)?;
     let repo = r.repository();
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
+    // SRC is verified exactly as a pull of SRC is (spec/signing.md §7.2): bound to this
+    // repository, and by tag to that tag, not older than the newest version this client
+    // accepted (or signed) for it, within max_age, its log entry verified. Otherwise
+    // whoever can move SRC's tag would choose what the signer signs anew.
     let mut verify = UnpackOptions::new(r.name(), &policy);
+    let by_tag = TagRead::of(&r, &paths);
+    if let Some(t) = &by_tag {
+        t.expect(&mut verify.expected, &policy, &r.name(), false)?;
+    }
     let bundle_log = BundleLog {
         policy: &policy,
         registry: r.registry().to_owned(),
         credential: credential(&r)?,
         state: paths.state.clone(),
     };
-    if a.policy.is_some() {
-        verify.log_verifier = Some(&bundle_log);
-    } else {
-        // Its own signature: wherever it was signed for, the signer may sign it here.
-        verify.expected.any_repository = true;
-    }
+    verify.log_verifier = Some(&bundle_log);
     let verified = verify_statement(&source, &digest, &verify)?;
+    if let (Some(t), Some(b)) = (&by_tag, &verified.signature.statement.binding) {
+        t.accept(b.version, digest)?;
+    }
     let previous = verified
         .signature
         .statement
@@ -69,18 +76,12 @@ pub(crate) fn run(a: &TagArgs) -> crate::common::Result<Outcome> {
     let desc = Descriptor::of(fetched.media_type.clone(), &fetched.bytes);
 
     let log_client = LogClient::for_registry(r.registry(), credential(&r)?)?;
-    let fallback = default_policy(&paths)?;
-    let log_policy = if a.policy.is_some() {
-        Some(&policy)
-    } else {
-        fallback.as_ref()
-    };
     let mut hook = submitter(
         &log_client,
         repo,
         Some(a.tag.clone()),
         &signing.verifying_key(),
-        log_policy,
+        Some(&policy),
         &paths,
     );
     let mut signer = SignOptions {
@@ -103,6 +104,7 @@ pub(crate) fn run(a: &TagArgs) -> crate::common::Result<Outcome> {
     // Signature first, tag last: the tag never names a manifest unsigned for it.
     sink.put_manifest(&desc, &fetched.bytes, Some(&a.tag))?;
     let version = signer.binding.as_ref().map_or(0, |b| b.version);
+    accept_own(&new, &a.tag, version, digest, &paths)?;
     let pinned = new.with_digest(digest);
     eprintln!(
         "pqreg: tagged {pinned} (from {}), signed for tag {} by {} (version {version}){}",

@@ -9,13 +9,11 @@ use std::path::Path;
 
 use crate::cli::VerifyArgs;
 use crate::common::{
-    Outcome, PullFlags, connect, credential, load_policy, now, offline, parse_ref, policy_path,
-    pull, require_rule, warn_unwitnessed,
+    Outcome, PullFlags, TagRead, connect, credential, load_policy, offline, parse_ref, policy_path,
+    pull, require_rule, resolve, warn_unwitnessed,
 };
 use pqreg::paths::Paths;
-use pqreg::reference::Target;
 use pqreg::registry_io::RegistrySource;
-use pqreg::tag_state::{Seen, TagState};
 use pqreg::tlog::BundleLog;
 use pqreg::unpack::{FileSelection, UnpackOptions, audit_model};
 use serde_json::json;
@@ -31,6 +29,7 @@ pub(crate) fn run(a: &VerifyArgs) -> crate::common::Result<Outcome> {
             a.policy.as_deref(),
             None,
             FileSelection::default(),
+            a.allow_rollback,
         );
     }
     if a.identity.is_none() {
@@ -64,19 +63,12 @@ fn keyless(
     require_rule(&policy, &policy_file, &r.name())?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
     let repo = r.repository();
-    let (digest, tag) = match r.target() {
-        Target::Digest(d) => (d, None),
-        Target::Tag(t) => (client.get_manifest(repo, t)?.digest, Some(t)),
-    };
-    let tag_state = tag.map(|t| TagState::new(&paths.state, &r.name(), t));
+    let digest = resolve(&client, &r)?;
+    let by_tag = TagRead::of(&r, &paths);
     let source = RegistrySource::new(&client, repo, &paths.cache)?;
     let mut opts = UnpackOptions::new(r.name(), &policy);
-    if let Some(state) = &tag_state {
-        opts.expected.tag = tag;
-        if !allow_rollback {
-            opts.expected.seen = state.load()?.map(|s| (s.version, s.manifest));
-        }
-        opts.expected.max_age = policy.max_age(&r.name()).map(|a| (a, now().1));
+    if let Some(t) = &by_tag {
+        t.expect(&mut opts.expected, &policy, &r.name(), allow_rollback)?;
     }
     let bundle_log = BundleLog {
         policy: &policy,
@@ -86,11 +78,8 @@ fn keyless(
     };
     opts.log_verifier = Some(&bundle_log);
     let report = audit_model(&source, &digest, &opts)?;
-    if let (Some(state), Some(b)) = (&tag_state, &report.binding) {
-        state.advance(Seen {
-            version: b.version,
-            manifest: digest,
-        })?;
+    if let (Some(t), Some(b)) = (&by_tag, &report.binding) {
+        t.accept(b.version, digest)?;
     }
     if report.log_verified {
         warn_unwitnessed(&policy, r.registry());

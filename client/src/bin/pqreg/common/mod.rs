@@ -9,6 +9,7 @@ mod offline;
 mod policy;
 mod pull;
 mod registry;
+mod tag_read;
 
 pub(crate) use keys::*;
 pub(crate) use log::*;
@@ -16,6 +17,7 @@ pub(crate) use offline::*;
 pub(crate) use policy::*;
 pub(crate) use pull::*;
 pub(crate) use registry::*;
+pub(crate) use tag_read::*;
 
 use pqreg::auth;
 use pqreg::exit::{self, ExitCode};

@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::{
-    Outcome, fail, identity_key, load_policy, parse_ref, policy_path, require_rule, verify_into,
+    Outcome, TagRead, fail, identity_key, load_policy, parse_ref, policy_path, require_rule,
+    verify_into,
 };
 use pqreg::exit;
 use pqreg::paths::Paths;
@@ -29,6 +30,7 @@ pub(crate) fn offline(
     policy: Option<&Path>,
     out: Option<&Path>,
     select: FileSelection,
+    allow_rollback: bool,
 ) -> crate::common::Result<Outcome> {
     let r = parse_ref(reference)?;
     let paths = Paths::from_process_env();
@@ -62,14 +64,18 @@ pub(crate) fn offline(
     opts.identity = identity.as_ref();
     opts.log_verifier = Some(&log);
     opts.select = select;
-    // A pull by tag: the statement must be bound to that tag (spec/signing.md §7 step 7),
-    // as online; the layout's own tag list is not trusted for it.
-    if out.is_some()
-        && let Target::Tag(t) = r.target()
-    {
-        opts.expected.tag = Some(t);
+    // By tag, exactly as online (spec/signing.md §7 step 7): the statement must be bound
+    // to that tag (the layout's own tag list is not trusted for it), not older than the
+    // newest version this client accepted for it, within the policy's max_age; and what
+    // passes is recorded, so an online pull cannot then be rolled back below it either.
+    let by_tag = TagRead::of(&r, &paths);
+    if let Some(t) = &by_tag {
+        t.expect(&mut opts.expected, &policy, &r.name(), allow_rollback)?;
     }
     let report = verify_into(&source, &digest, &opts, out, &paths)?;
+    if let Some(t) = &by_tag {
+        t.accept(report.binding.version, digest)?;
+    }
     let pinned = r.with_digest(digest);
     eprintln!(
         "pqreg: {} {pinned} offline: signed by {}, log entry {} proven by {}, {} files, {} bytes",

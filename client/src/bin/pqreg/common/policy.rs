@@ -88,3 +88,25 @@ pub(crate) fn warn_unwitnessed(policy: &Policy, registry: &str) {
         }
     }
 }
+
+/// The policy `tag` and `recipients` verify the version they re-sign under: `--policy`,
+/// or else "signed by the re-signing key itself" for this repository, with the logs, the
+/// log requirement and the max_age that the default policy (if any) sets for `name`
+/// (`host/path`), so that its log entry is verified wherever a configured log exists.
+pub(crate) fn resign_policy(
+    policy: Option<&Path>,
+    key: &pqreg_spec::keys::VerifyingKey,
+    name: &str,
+    paths: &Paths,
+) -> crate::common::Result<Policy> {
+    if let Some(p) = policy {
+        return load_policy(Some(p), paths);
+    }
+    let mut own = pqreg::rewrap::own_key_policy(key);
+    if let Some(d) = default_policy(paths)? {
+        own.require_log = d.log_required(name);
+        own.max_age = d.max_age(name);
+        own.logs = d.logs;
+    }
+    Ok(own)
+}

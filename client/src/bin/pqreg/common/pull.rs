@@ -7,13 +7,11 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::{
-    Outcome, connect, credential, identity_key, load_policy, now, parse_ref, passphrase,
-    policy_path, require_rule, warn_unwitnessed,
+    Outcome, TagRead, connect, credential, identity_key, load_policy, parse_ref, passphrase,
+    policy_path, require_rule, resolve, warn_unwitnessed,
 };
 use pqreg::paths::Paths;
-use pqreg::reference::Target;
 use pqreg::registry_io::RegistrySource;
-use pqreg::tag_state::{Seen, TagState};
 use pqreg::tlog::BundleLog;
 use pqreg::unpack::{BlobSource, FileSelection, UnpackOptions, UnpackReport, unpack_model};
 use pqreg_spec::Digest;
@@ -52,24 +50,17 @@ pub(crate) fn pull(
     let identity = identity.map(|p| identity_key(p, pp.as_ref())).transpose()?;
     let client = connect(&r, pqreg::transfer::DEFAULT_CONCURRENCY)?;
     let repo = r.repository();
-    let (digest, tag) = match r.target() {
-        Target::Digest(d) => (d, None),
-        Target::Tag(t) => (client.get_manifest(repo, t)?.digest, Some(t)),
-    };
+    let digest = resolve(&client, &r)?;
     // Pulled by tag: the statement must name it, a version not older than the newest
     // accepted for it, signed within the policy's max_age (spec/signing.md §7 step 7).
-    let tag_state = tag.map(|t| TagState::new(&paths.state, &r.name(), t));
+    let by_tag = TagRead::of(&r, &paths);
     let source = RegistrySource::new(&client, repo, &paths.cache)?.cache_layers(flags.cache);
     let mut opts = UnpackOptions::new(r.name(), &policy);
     opts.identity = identity.as_ref();
     let bars = crate::progress::bars();
     opts.progress = bars.as_ref().map(|b| b as &dyn pqreg::progress::Progress);
-    if let Some(state) = &tag_state {
-        opts.expected.tag = tag;
-        if !flags.allow_rollback {
-            opts.expected.seen = state.load()?.map(|s| (s.version, s.manifest));
-        }
-        opts.expected.max_age = policy.max_age(&r.name()).map(|a| (a, now().1));
+    if let Some(t) = &by_tag {
+        t.expect(&mut opts.expected, &policy, &r.name(), flags.allow_rollback)?;
     }
     // `pqreg verify` is the auditor's command: it always re-hashes the plaintext.
     opts.verify_plaintext = flags.verify_plaintext || out.is_none();
@@ -88,11 +79,8 @@ pub(crate) fn pull(
         .transpose()?;
     opts.classic_statement = classic.as_ref().map(|c| c.statement_digest);
     let report = verify_into(&source, &digest, &opts, out, &paths)?;
-    if let Some(state) = &tag_state {
-        state.advance(Seen {
-            version: report.binding.version,
-            manifest: digest,
-        })?;
+    if let Some(t) = &by_tag {
+        t.accept(report.binding.version, digest)?;
     }
     if let (Some(c), Some(path)) = (&classic, oms_signature) {
         c.write(path)?;
