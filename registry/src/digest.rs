@@ -69,6 +69,15 @@ impl BlobDigest {
         }
     }
 
+    /// The names `bytes` can be stored under, one per algorithm: `[sha256, sha512]`. A
+    /// manifest stored under both is one manifest (spec/api.md, Manifests), so its
+    /// deletion looks up the other name with this.
+    pub fn names_of(bytes: &[u8]) -> [BlobDigest; 2] {
+        let mut h = BlobHasher::Sha512(Box::new(Context::new(&SHA512)));
+        h.update(bytes);
+        [BlobDigest::Sha256(Digest::sha256(bytes)), h.finalize()]
+    }
+
     /// A hasher for this digest's algorithm.
     pub fn hasher(&self) -> BlobHasher {
         match self {
@@ -168,6 +177,10 @@ mod tests {
         ] {
             assert!(bad.parse::<BlobDigest>().is_err(), "{bad}");
         }
+        // Both names of one byte string.
+        let [a, b] = BlobDigest::names_of(b"abc");
+        assert_eq!(a, s);
+        assert_eq!(b, d);
         // pqreg's own digest type still refuses sha512.
         assert!(abc512.parse::<Digest>().is_err());
     }

@@ -8,6 +8,7 @@ mod blobs;
 mod cli;
 mod durability;
 mod log_submit_fail_closed;
+mod manifest_twins;
 mod manifests;
 mod tlog_api;
 mod tlog_boundaries;

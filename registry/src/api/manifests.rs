@@ -303,7 +303,7 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// `DELETE /v2/<name>/manifests/<reference>`: a tag removes the tag, a digest removes the
-/// manifest and every tag on it (202).
+/// manifest (its records under both algorithms) and every tag on it (202).
 pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     st.writable()?;
     let name = repo(&req)?;
@@ -334,17 +334,12 @@ pub async fn delete(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<Http
                 .map(Ok),
             Reference::Digest(stored) => {
                 let ds = stored.to_string();
-                let d = match stored {
-                    BlobDigest::Sha256(d) => d,
-                    // Logged by its SHA-256, read before it goes (none: nothing to delete).
-                    BlobDigest::Sha512(_) => match m.get_manifest(&n, &ds)? {
-                        Some((_, bytes)) => Digest::sha256(&bytes),
-                        None => return Ok(Ok(None)),
-                    },
-                };
                 let protected = |t: &str| g.check(&n, t, true).is_err();
-                m.delete_manifest(&n, &ds, protected, |tags| {
-                    let time = now();
+                // The record and its twin under the other algorithm go together, so the
+                // manifest is logged as deleted (by its SHA-256) only when no record of
+                // its bytes is left in the repository (spec/api.md, Manifests).
+                m.delete_manifest(&n, &ds, protected, |tags, bytes| {
+                    let (d, time) = (Digest::sha256(bytes), now());
                     let mut entries: Vec<_> = tags
                         .iter()
                         .map(|t| LogEntry::tag_delete(&n, t, d, time))

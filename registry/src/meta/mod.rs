@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `repos` | name | creation time (unix seconds) |
 //! | `tags` | (repo, tag) | manifest digest |
-//! | `manifests` | (repo, digest) | [`ManifestRecord`] as JSON |
+//! | `manifests` | (repo, digest) | [`ManifestRecord`] as JSON (the same bytes may have a row under each algorithm: one manifest, deleted together) |
 //! | `manifest_bytes` | (repo, digest) | the manifest exactly as pushed |
 //! | `links` | (blob digest, repo) | time linked (unix seconds) |
 //! | `referrers` | (repo, subject digest, referrer digest) | descriptor JSON |
@@ -35,6 +35,9 @@ pub enum MetaError {
     /// A stored record did not decode.
     #[error("metadata record: {0}")]
     Record(#[from] serde_json::Error),
+    /// A manifest record without its bytes (the two are written in one transaction).
+    #[error("metadata store: manifest {0} has a record but no bytes")]
+    NoBytes(String),
 }
 
 from_redb!(MetaError::Db);

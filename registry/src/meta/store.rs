@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::{ManifestRecord, MetaError, UploadRecord, now};
+use crate::digest::BlobDigest;
 
 const REPOS: TableDefinition<&str, u64> = TableDefinition::new("repos");
 const TAGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("tags");
@@ -275,27 +276,56 @@ impl Meta {
         Ok(Some(on_commit(&digest)))
     }
 
-    /// Removes a manifest, every tag pointing at it and its referrer row; `None` if it did
-    /// not exist, else `on_commit` (called as for [`Meta::put_manifest`]) gets the removed
-    /// tags in byte order and its result is returned. If `protected` says yes of one of
-    /// its tags, nothing is removed and that tag is returned as the error.
+    /// Removes a manifest: its record under `digest` and, if `repo` also stores the same
+    /// bytes under the other algorithm, that record too (spec/api.md, Manifests: the two
+    /// are one manifest), with every tag pointing at either and their referrer rows, in
+    /// one transaction. `None` if nothing is stored under `digest`; else `on_commit`
+    /// (called as for [`Meta::put_manifest`]) gets the removed tags in byte order and the
+    /// manifest's bytes, and its result is returned. If `protected` says yes of one of
+    /// those tags, nothing is removed and that tag is returned as the error.
     pub fn delete_manifest<T>(
         &self,
         repo: &str,
         digest: &str,
         protected: impl Fn(&str) -> bool,
-        on_commit: impl FnOnce(&[String]) -> T,
+        on_commit: impl FnOnce(&[String], &[u8]) -> T,
     ) -> R<Result<Option<T>, String>> {
         let _order = self.change_lock();
         let tx = self.db.begin_write()?;
         let mut doomed = Vec::new();
+        let bytes;
         {
             let mut manifests = tx.open_table(MANIFESTS)?;
-            let Some(rec) = manifests.remove((repo, digest))? else {
+            let mut stored = tx.open_table(MANIFEST_BYTES)?;
+            if manifests.get((repo, digest))?.is_none() {
                 return Ok(Ok(None));
+            }
+            // Without its bytes neither its twin nor the digest to log is known: refuse.
+            bytes = match stored.get((repo, digest))? {
+                Some(v) => v.value().to_vec(),
+                None => return Err(MetaError::NoBytes(format!("{repo}@{digest}"))),
             };
-            let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
-            tx.open_table(MANIFEST_BYTES)?.remove((repo, digest))?;
+            // This record, then its twin under the other algorithm, if there is one.
+            let mut names = vec![digest.to_owned()];
+            names.extend(
+                BlobDigest::names_of(&bytes)
+                    .iter()
+                    .map(BlobDigest::to_string)
+                    .filter(|n| n != digest),
+            );
+            let mut referrer_rows = Vec::new();
+            let mut removed = Vec::new();
+            for name in names {
+                let Some(rec) = manifests.remove((repo, name.as_str()))? else {
+                    continue;
+                };
+                let rec: ManifestRecord = serde_json::from_slice(rec.value())?;
+                stored.remove((repo, name.as_str()))?;
+                if let Some(s) = rec.subject {
+                    referrer_rows.push((s, name.clone()));
+                }
+                removed.push(name);
+            }
             let mut tags = tx.open_table(TAGS)?;
             for row in tags.range((repo, "")..)? {
                 let (k, v) = row?;
@@ -303,7 +333,7 @@ impl Meta {
                 if r != repo {
                     break;
                 }
-                if v.value() == digest {
+                if removed.iter().any(|n| n == v.value()) {
                     doomed.push(t.to_owned());
                 }
             }
@@ -313,13 +343,13 @@ impl Meta {
             for t in &doomed {
                 tags.remove((repo, t.as_str()))?;
             }
-            if let Some(s) = &rec.subject {
-                tx.open_table(REFERRERS)?
-                    .remove((repo, s.as_str(), digest))?;
+            let mut referrers = tx.open_table(REFERRERS)?;
+            for (s, name) in &referrer_rows {
+                referrers.remove((repo, s.as_str(), name.as_str()))?;
             }
         }
         tx.commit()?;
-        Ok(Ok(Some(on_commit(&doomed))))
+        Ok(Ok(Some(on_commit(&doomed, &bytes))))
     }
 
     /// Links a blob into a repository (creating the repository).
