@@ -5,6 +5,7 @@
 
 mod keys;
 mod log;
+mod name_keys;
 mod offline;
 mod policy;
 mod pull;
@@ -12,6 +13,7 @@ mod registry;
 
 pub(crate) use keys::*;
 pub(crate) use log::*;
+pub(crate) use name_keys::*;
 pub(crate) use offline::*;
 pub(crate) use policy::*;
 pub(crate) use pull::*;
