@@ -98,7 +98,7 @@ pub const UNTRUSTED_SIGNER: ExitCode = ExitCode {
 pub const LOG_PROOF: ExitCode = ExitCode {
     code: 13,
     name: "LOG_PROOF",
-    meaning: "The transparency log entry is missing or does not match the signature, its inclusion proof or checkpoint signature does not verify, a tile or entry does not hash to the signed root, the log is not in the trust policy's [[logs]], or the log is not consistent with the newest checkpoint this client verified (it rewound or forked).",
+    meaning: "The transparency log entry is missing or does not match the signature, its inclusion proof or checkpoint signature does not verify, a tile or entry does not hash to the signed root, the log is not in the trust policy's [[logs]], or the log is not consistent with the newest checkpoint this client verified (it rewound or forked). For `log monitor` and `log search --repo`: an entry names its repository by a keyed id and the registry answers that a watched repository has no log name key, or hands out another key than the one pinned at first use.",
     action: "Do not use the model. If the log is not configured, add its keys to [[logs]] in the trust policy; otherwise report it to the log's operator with the checkpoints (and evidence/) in $XDG_STATE_HOME/pqreg/logs/.",
 };
 

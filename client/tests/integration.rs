@@ -19,6 +19,7 @@ mod cli_docker_registry;
 mod cli_hostile_registry;
 mod cli_housekeeping;
 mod cli_log;
+mod cli_log_name_pins;
 mod cli_log_names;
 mod cli_login;
 mod cli_messages;

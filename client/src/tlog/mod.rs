@@ -7,6 +7,8 @@
 //!                checkpoint            newest verified checkpoint (atomic replace)
 //!                evidence/<t>.checkpoint  checkpoints that failed consistency
 //!                monitor               how far `pqreg log monitor` has read
+//!                name-keys/<hex sha256 repository>  a repository's log name key,
+//!                                      pinned at first use (pins.rs)
 //!   sync.rs    Log: verify checkpoints with the policy's keys, §9 update rules
 //!              (consistency proofs computed from tiles), inclusion proofs and
 //!              entries from tiles and entry bundles
@@ -20,11 +22,13 @@
 
 mod bundle;
 mod http;
+mod pins;
 mod state;
 mod sync;
 
 pub use bundle::{BundleLog, ProofLog, Submitter, repository_path};
 pub use http::{LogClient, SubmitRequest, SubmitResponse};
+pub use pins::{NameKeyPin, PinCheck};
 pub use state::CheckpointStore;
 pub use sync::{Log, Tiles, TreeHead, Update, log_id};
 

@@ -1,6 +1,7 @@
 //! The client's per-log state under `$XDG_STATE_HOME/pqreg/logs/<hex SHA-256 of the
 //! origin>/` (spec/transparency-log.md §9): the newest verified checkpoint, evidence of
-//! inconsistent checkpoints, and the monitor's position. Files are replaced atomically:
+//! inconsistent checkpoints, the monitor's positions and the pinned log name keys
+//! (`name-keys/`, see `pins.rs`). Files are replaced atomically:
 //! a temporary file in the same directory, fsync, rename, fsync of the directory.
 
 use std::fs;
@@ -64,17 +65,20 @@ impl CheckpointStore {
     }
 
     /// Replaces a state file atomically (temporary file, fsync, rename, directory fsync).
+    /// `name` may name a file in a subdirectory (`name-keys/<id>`), created as needed.
+    /// The file is created 0600 (the temporary file's mode).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), LogError> {
-        fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
         let dest = self.dir.join(name);
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let dir = dest.parent().unwrap_or(&self.dir).to_owned();
+        fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| io(&dir, e))?;
         tmp.write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| io(tmp.path(), e))?;
         tmp.persist(&dest).map_err(|e| io(&dest, e.error))?;
-        fs::File::open(&self.dir)
+        fs::File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| io(&self.dir, e))
+            .map_err(|e| io(&dir, e))
     }
 
     /// Saves a checkpoint that failed the consistency rules as

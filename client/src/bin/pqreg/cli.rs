@@ -466,16 +466,22 @@ pub struct LogSearchArgs {
 
 /// `pqreg log monitor`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("watch").required(true).multiple(true).args(["key", "repo"])))]
+#[command(group(ArgGroup::new("watch").required(true).multiple(true).args(["key", "repo", "repo_by_name"])))]
 pub struct LogMonitorArgs {
     #[command(flatten)]
     pub log: LogArgs,
     /// Signer key ID to watch (repeatable).
     #[arg(long)]
     pub key: Vec<String>,
-    /// Repository to watch (repeatable).
+    /// Repository to watch (repeatable). Entries that name it by a keyed id are
+    /// recognised with its log name key, pinned at first use; without the key the run
+    /// fails and keeps its position.
     #[arg(long)]
     pub repo: Vec<String>,
+    /// Repository to watch that the registry logs by name (a public one): the
+    /// registry's answer that it has no log name key is accepted (repeatable).
+    #[arg(long, value_name = "REPO")]
+    pub repo_by_name: Vec<String>,
 }
 
 /// `pqreg log proof`.

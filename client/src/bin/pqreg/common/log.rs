@@ -7,37 +7,46 @@ use pqreg::tlog::{Log, LogClient, LogError, TreeHead, Update};
 use pqreg_spec::Digest;
 use pqreg_spec::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey, check_repository};
+use pqreg_spec::logentry::{EntryKind, LogEntry, check_repository};
 use pqreg_spec::merkle::Hash;
 use pqreg_spec::note::Note;
 use pqreg_spec::policy::{Policy, PolicyLog};
 use serde_json::json;
 
-use super::{Outcome, fail, load_policy, registry_arg};
+use super::{CliError, Outcome, fail, load_policy, registry_arg};
 use crate::cli::LogArgs;
 
 /// The policy, the log client (the policy's URL or the registry's `/log`) and the log.
-pub(crate) fn with_log(
+pub(crate) fn with_log<E>(
     a: &LogArgs,
-    f: impl FnOnce(&Log<'_>) -> Result<Outcome, LogError>,
-) -> crate::common::Result<Outcome> {
+    f: impl FnOnce(&Log<'_>) -> Result<Outcome, E>,
+) -> crate::common::Result<Outcome>
+where
+    E: From<LogError>,
+    CliError: From<E>,
+{
     let host = registry_arg(&a.registry)?;
     with_log_host(&host, a.policy.as_deref(), f)
 }
 
-/// [`with_log`] for a validated registry host.
-pub(crate) fn with_log_host<T>(
+/// [`with_log`] for a validated registry host. `f` returns a [`LogError`] (every log
+/// failure goes through pqreg::Error, so it gets its exit code, 13) or a refusal of the
+/// command's own.
+pub(crate) fn with_log_host<T, E>(
     host: &str,
     policy: Option<&std::path::Path>,
-    f: impl FnOnce(&Log<'_>) -> Result<T, LogError>,
-) -> crate::common::Result<T> {
+    f: impl FnOnce(&Log<'_>) -> Result<T, E>,
+) -> crate::common::Result<T>
+where
+    E: From<LogError>,
+    CliError: From<E>,
+{
     let paths = Paths::from_process_env();
     let policy = load_policy(policy, &paths)?;
     let cred = pqreg::auth::AuthEnv::from_process_env()
         .lookup(host)?
         .map(|(c, _)| c);
-    // Every log failure goes through pqreg::Error, so it gets its exit code (13).
-    let run = || -> Result<T, LogError> {
+    let run = || -> Result<T, E> {
         let registry = LogClient::for_registry(host, cred)?;
         // The registry's checkpoint names the log (unverified until the policy's keys say so).
         let note = registry.checkpoint()?;
@@ -60,7 +69,7 @@ pub(crate) fn with_log_host<T>(
         let log = Log::new(client, &plog.verifier, &paths.state).with_api(&registry);
         f(&log)
     };
-    Ok(run().map_err(pqreg::Error::from)?)
+    run().map_err(CliError::from)
 }
 
 /// The newest checkpoint, verified, consistent with the stored one and stored.
@@ -188,20 +197,4 @@ pub(crate) fn check_repo(r: &str) -> crate::common::Result<()> {
             "Give the repository without the registry host, e.g. --repo org/model.",
         )
     })
-}
-
-/// The log name key of `repository` (spec/transparency-log.md §3.2), or `None` with a
-/// warning when the registry has none or will not give it (keyed entries of the
-/// repository are then neither shown nor matched).
-pub(crate) fn name_key(log: &Log<'_>, repository: &str) -> Option<NameKey> {
-    match log.api().and_then(|c| c.name_key(repository)) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!(
-                "pqreg: warning: no log name key for {repository} ({e}); entries that name it \
-                 by a keyed id are not recognised"
-            );
-            None
-        }
-    }
 }

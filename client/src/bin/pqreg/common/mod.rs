@@ -5,6 +5,7 @@
 
 mod keys;
 mod log;
+mod name_keys;
 mod offline;
 mod policy;
 mod pull;
@@ -13,6 +14,7 @@ mod tag_read;
 
 pub(crate) use keys::*;
 pub(crate) use log::*;
+pub(crate) use name_keys::*;
 pub(crate) use offline::*;
 pub(crate) use policy::*;
 pub(crate) use pull::*;

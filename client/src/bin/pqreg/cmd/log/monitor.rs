@@ -5,13 +5,13 @@ use pqreg::paths::Paths;
 use pqreg::tlog::{Log, LogError, TreeHead};
 use pqreg_spec::Digest;
 use pqreg_spec::keys::KeyId;
-use pqreg_spec::logentry::{EntryKind, LogEntry, NameKey};
+use pqreg_spec::logentry::{EntryKind, LogEntry};
 use serde_json::json;
 
 use crate::cli::LogMonitorArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, name_key,
-    parse_digest, registry_arg, with_log,
+    Outcome, RepoKey, advance, check_repo, entry_json, entry_line, head_json, load_policy,
+    parse_digest, registry_arg, repo_key, with_log,
 };
 use pqreg_spec::policy::Policy;
 
@@ -22,7 +22,14 @@ pub(crate) fn run(a: &LogMonitorArgs) -> crate::common::Result<Outcome> {
         .iter()
         .map(|k| parse_digest(k, "--key"))
         .collect::<crate::common::Result<Vec<_>>>()?;
-    for r in &a.repo {
+    // Each watched repository, and whether the user said the registry logs it by name.
+    let repos: Vec<(String, bool)> = a
+        .repo
+        .iter()
+        .map(|r| (r.clone(), false))
+        .chain(a.repo_by_name.iter().map(|r| (r.clone(), true)))
+        .collect();
+    for (r, _) in &repos {
         check_repo(r)?;
     }
     // The policy's rules say who may sign a repository of this registry.
@@ -34,7 +41,7 @@ pub(crate) fn run(a: &LogMonitorArgs) -> crate::common::Result<Outcome> {
             .is_ok()
     };
     with_log(&a.log, |log| {
-        monitor(log, &keys, &a.repo, &expected, &policy)
+        monitor(log, &host, &keys, &repos, &expected, &policy)
     })
 }
 
@@ -62,11 +69,12 @@ fn read_positions(log: &Log<'_>) -> Result<Positions, LogError> {
 
 fn monitor(
     log: &Log<'_>,
+    host: &str,
     keys: &[Digest],
-    repos: &[String],
+    repos: &[(String, bool)],
     expected: &dyn Fn(&str, &Digest) -> bool,
     policy: &Policy,
-) -> Result<Outcome, LogError> {
+) -> crate::common::Result<Outcome> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
     let mut positions = read_positions(log)?;
@@ -75,20 +83,26 @@ fn monitor(
     let filters: Vec<String> = keys
         .iter()
         .map(key_filter)
-        .chain(repos.iter().map(|r| repo_filter(r)))
+        .chain(repos.iter().map(|(r, _)| repo_filter(r)))
         .collect();
     let pos = |f: &str| positions.get(f).copied().unwrap_or(0).min(size);
     // Each filter reports only entries it has not seen; the scan starts at the oldest.
     let from = filters.iter().map(|f| pos(f)).min().unwrap_or(size);
     let key_from: Vec<(Digest, u64)> = keys.iter().map(|k| (*k, pos(&key_filter(k)))).collect();
-    let repo_from: Vec<(&str, u64)> = repos
-        .iter()
-        .map(|r| (r.as_str(), pos(&repo_filter(r))))
-        .collect();
     let mut tiles = log.tiles(size);
     // Keyed entries (spec/transparency-log.md §3.2) of a watched repository are recognised
-    // by the ids computed with its name key, fetched once.
-    let keys_of_repos: Vec<Option<NameKey>> = repos.iter().map(|r| name_key(log, r)).collect();
+    // by the ids computed with its name key, fetched once and checked against the pin.
+    let repo_keys: Vec<Watched<'_>> = repos
+        .iter()
+        .map(|(r, by_name)| {
+            Ok(Watched {
+                name: r,
+                by_name: *by_name,
+                from: pos(&repo_filter(r)),
+                key: repo_key(log, host, r)?,
+            })
+        })
+        .collect::<crate::common::Result<_>>()?;
     let mut reports = Vec::new();
     let mut lines = Vec::new();
     for index in from..size {
@@ -111,14 +125,7 @@ fn monitor(
                     EntryKind::Signature { signer, .. } => Some(signer.0),
                     _ => None,
                 };
-                let watched = repos
-                    .iter()
-                    .zip(&keys_of_repos)
-                    .zip(&repo_from)
-                    .find(|((r, k), (_, p))| {
-                        index >= *p && e.names_repository(r, k.as_ref(), log.origin()) == Ok(true)
-                    })
-                    .map(|((r, _), _)| r.as_str());
+                let watched = watched_repository(&repo_keys, &e, index, log.origin())?;
                 let watched_repo = watched.is_some();
                 let watched_key =
                     signer.is_some_and(|s| key_from.iter().any(|(k, p)| *k == s && index >= *p));
@@ -143,6 +150,7 @@ fn monitor(
         path: log.store().dir().join(MONITOR_STATE),
         cause: std::io::Error::other(e),
     })?;
+    // Only now, every entry up to `size` checked: a failure above keeps the positions.
     log.store().write(MONITOR_STATE, &state)?;
     eprintln!(
         "pqreg: read entries {from}..{size} of {} (checkpoint {}), {} reported",
@@ -160,4 +168,44 @@ fn monitor(
             "reports": reports,
         }),
     })
+}
+
+/// A watched repository: its name, whether the user said it is logged by name, the
+/// first entry its filter has not seen, and its name key.
+struct Watched<'a> {
+    name: &'a str,
+    by_name: bool,
+    from: u64,
+    key: RepoKey,
+}
+
+/// The watched repository (not yet past `index`) that entry `index` names, if any. A
+/// keyed entry is matched with each such repository's name key; if none matches and the
+/// registry did not give the key of one of them, the run stops (spec/transparency-log.md
+/// §10): the entry could be that repository's.
+fn watched_repository<'a>(
+    watched: &'a [Watched<'a>],
+    e: &LogEntry,
+    index: u64,
+    origin: &str,
+) -> crate::common::Result<Option<&'a str>> {
+    let keyed = e.repository.is_id() || e.tag.as_ref().is_some_and(|t| t.is_id());
+    let mut unknown = None;
+    for w in watched.iter().filter(|w| index >= w.from) {
+        let key = if keyed {
+            match w.key.for_keyed(&format!("log entry {index}"), w.by_name) {
+                Ok(k) => k,
+                Err(why) => {
+                    unknown.get_or_insert(why);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        if e.names_repository(w.name, key, origin) == Ok(true) {
+            return Ok(Some(w.name));
+        }
+    }
+    unknown.map_or(Ok(None), Err)
 }

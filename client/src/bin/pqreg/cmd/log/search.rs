@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::cli::LogSearchArgs;
 use crate::common::{
-    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, name_key,
-    parse_digest, with_log,
+    Outcome, advance, check_repo, entry_json, entry_line, head_json, load_policy, parse_digest,
+    registry_arg, repo_key, with_log,
 };
 use pqreg::paths::Paths;
 use pqreg_spec::policy::Policy;
@@ -18,7 +18,8 @@ use pqreg_spec::policy::Policy;
 pub(crate) fn run(a: &LogSearchArgs) -> crate::common::Result<Outcome> {
     let filter = SearchFilter::new(a)?;
     let policy = load_policy(a.log.policy.as_deref(), &Paths::from_process_env())?;
-    with_log(&a.log, |log| search(log, &filter, &policy))
+    let host = registry_arg(&a.log.registry)?;
+    with_log(&a.log, |log| search(log, &host, &filter, &policy))
 }
 
 struct SearchFilter {
@@ -80,12 +81,24 @@ impl SearchFilter {
 /// Most result pages one search reads.
 const MAX_SEARCH_PAGES: usize = 100;
 
-fn search(log: &Log<'_>, filter: &SearchFilter, policy: &Policy) -> Result<Outcome, LogError> {
+fn search(
+    log: &Log<'_>,
+    host: &str,
+    filter: &SearchFilter,
+    policy: &Policy,
+) -> crate::common::Result<Outcome> {
     let (c, _) = advance(log)?;
     let size = c.checkpoint.size;
     let mut tiles = log.tiles(size);
-    let key = match &filter.repository {
-        Some(r) => name_key(log, r),
+    // Keyed entries (spec/transparency-log.md §3.2) of the repository match only under its
+    // name key: without the registry's answer for it the search stops rather than find
+    // nothing (a 404, "no name key", is an answer; the key is pinned at first use).
+    let repo_key = match &filter.repository {
+        Some(r) => {
+            let k = repo_key(log, host, r)?;
+            k.require_answer()?;
+            Some(k)
+        }
         None => None,
     };
     let client_base = log.origin().to_owned();
@@ -109,11 +122,19 @@ fn search(log: &Log<'_>, filter: &SearchFilter, policy: &Policy) -> Result<Outco
                 index: h.index,
                 cause: source,
             })?;
-            if !filter.matches(&e, key.as_ref(), log.origin()) {
+            let key = match &repo_key {
+                Some(k) if e.repository.is_id() => {
+                    k.for_keyed(&format!("search result {}", h.index), false)?
+                }
+                Some(k) => k.key(),
+                None => None,
+            };
+            if !filter.matches(&e, key, log.origin()) {
                 return Err(LogError::EntryMismatch(format!(
                     "search of {client_base} returned entry {} that does not match the filter",
                     h.index
-                )));
+                ))
+                .into());
             }
             hits.push((h.index, e, bytes));
         }
