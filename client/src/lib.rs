@@ -52,6 +52,7 @@ pub mod previous;
 pub mod progress;
 pub mod reference;
 pub mod registry_io;
+pub mod resume;
 pub mod rewrap;
 pub mod tag_state;
 pub mod tlog;

@@ -39,7 +39,7 @@ use serde_json::Value;
 
 /// What the proxy does to the answers it forwards.
 #[derive(Debug, Clone)]
-enum Rule {
+pub(crate) enum Rule {
     /// Forward everything.
     Pass,
     /// The first connection that carries this many bytes of answers stops forwarding and
@@ -55,14 +55,14 @@ enum Rule {
 }
 
 /// A TCP proxy to a registry; `requests` is every byte the clients sent through it.
-struct Proxy {
-    addr: String,
+pub(crate) struct Proxy {
+    pub(crate) addr: String,
     rule: Arc<Mutex<Rule>>,
     requests: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Proxy {
-    fn start(upstream: &str) -> Proxy {
+    pub(crate) fn start(upstream: &str) -> Proxy {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = Proxy {
             addr: l.local_addr().unwrap().to_string(),
@@ -102,7 +102,7 @@ impl Proxy {
         p
     }
 
-    fn set(&self, r: Rule) {
+    pub(crate) fn set(&self, r: Rule) {
         *self.rule.lock().unwrap() = r;
     }
 
@@ -218,7 +218,7 @@ fn spawn_pull(h: &Home, reference: &str, out: &Path) -> Child {
 }
 
 /// Deterministic bytes no compressor shrinks (xorshift64).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;
     let mut v = Vec::with_capacity(len + 8);
     while v.len() < len {
@@ -233,7 +233,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 
 /// A model of a 24 MiB incompressible file (several multi-MiB chunks), an executable and
 /// a file in a subdirectory.
-fn model(dir: &Path) -> PathBuf {
+pub(crate) fn model(dir: &Path) -> PathBuf {
     let m = dir.join("model");
     std::fs::create_dir_all(m.join("sub")).unwrap();
     std::fs::write(m.join("weights.bin"), noise(7, 24 << 20)).unwrap();

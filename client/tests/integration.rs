@@ -29,6 +29,7 @@ mod cli_policy_checks;
 mod cli_pull_leaks;
 mod cli_pull_select;
 mod cli_push_pull;
+mod cli_push_resume;
 mod cli_push_reuse;
 mod cli_recipients;
 mod cli_snapshots;

@@ -127,6 +127,9 @@ pub enum PackError {
     PadUnencrypted,
 }
 
+/// Receives every chunk a pack stored ([`PackOptions::journal`]).
+pub type ChunkJournal<'a> = dyn FnMut(&Chunk) -> Result<(), Error> + 'a;
+
 /// What to pack and how.
 pub struct PackOptions<'a> {
     /// The subject name of the statement (default: the directory's name).
@@ -138,6 +141,14 @@ pub struct PackOptions<'a> {
     /// layer and key, never re-sealed. Only chunks of the same mode (encrypted or not)
     /// are reused.
     pub previous: Option<&'a Index>,
+    /// Chunks an interrupted push of this publisher sealed and uploaded
+    /// ([`crate::resume`]): a chunk the model needs is taken from here, with its layer
+    /// and key, when the sink still has its layer; otherwise it is sealed anew. Only
+    /// chunks of the same mode (encrypted or not, padded or not) are taken.
+    pub resume: &'a [Chunk],
+    /// Called with every chunk this pack stored in the sink, once stored (the journal
+    /// that makes an interrupted push resumable, [`crate::resume::Journal`]).
+    pub journal: Option<&'a mut ChunkJournal<'a>>,
     /// Test hook: runs after every file was hashed and chunked (pass 1), before any
     /// chunk is read again and sealed (pass 2).
     #[doc(hidden)]
@@ -179,6 +190,8 @@ impl<'a> PackOptions<'a> {
             model_name: None,
             recipients: &[],
             previous: None,
+            resume: &[],
+            journal: None,
             between_passes: None,
             signing_key,
             classic_key: None,
@@ -209,6 +222,8 @@ pub struct PackStats {
     pub encoded_chunks: usize,
     /// Distinct chunks reused from the previous version.
     pub reused_chunks: usize,
+    /// Distinct chunks taken from an interrupted push ([`PackOptions::resume`]).
+    pub resumed_chunks: usize,
     /// Chunk blobs handed to the sink (it did not have them).
     pub new_chunk_blobs: usize,
     /// Bytes of those chunk blobs.
@@ -285,6 +300,14 @@ pub fn pack_model(
             }
         }
     }
+    // An interrupted push's chunks: what it uploaded, under its keys, if still there.
+    let resumable: HashMap<Digest, &Chunk> = opts
+        .resume
+        .iter()
+        .filter(|c| c.key.is_some() == encrypted && c.padding.is_some() == opts.pad)
+        .map(|c| (c.digest, c))
+        .collect();
+    let mut resumed = HashSet::new();
     let mut jobs = Vec::new();
     let mut queued = HashSet::new();
     let mut stats = PackStats::default();
@@ -294,6 +317,21 @@ pub fn pack_model(
         stats.model_bytes += f.file.size;
         for c in &f.chunks {
             stats.chunks += 1;
+            if !known.contains_key(&c.digest)
+                && let Some(r) = resumable.get(&c.digest)
+                && r.length == c.len
+                && sink.has_blob(&r.layer)?
+            {
+                known.insert(
+                    c.digest,
+                    (r.layer, r.layer_size, r.layout, r.key.clone(), r.padding),
+                );
+                resumed.insert(c.digest);
+                continue;
+            }
+            if resumed.contains(&c.digest) {
+                continue;
+            }
             if let Some(&(layer, ..)) = known.get(&c.digest) {
                 if reused.insert(c.digest)
                     && checked_layers.insert(layer)
@@ -320,7 +358,9 @@ pub fn pack_model(
         }
     }
     stats.reused_chunks = reused.len();
+    stats.resumed_chunks = resumed.len();
     stats.encoded_chunks = jobs.len();
+    let mut journal = opts.journal.take();
 
     let chunk_media = if encrypted {
         artifact::media_types::CHUNK_ENCRYPTED
@@ -352,6 +392,18 @@ pub fn pack_model(
             stats.new_chunk_blobs += 1;
             stats.new_chunk_bytes += enc.size;
             stats.stored_bytes += enc.size;
+        }
+        if let Some(j) = journal.as_mut() {
+            j(&Chunk {
+                offset: job.offset,
+                length: job.len,
+                digest: job.digest,
+                layer: enc.layer,
+                layer_size: enc.size,
+                layout: job.layout,
+                padding: job.padding,
+                key: enc.key.clone(),
+            })?;
         }
         known.insert(
             job.digest,

@@ -158,7 +158,8 @@ pub struct PushArgs {
     /// new version gets a fresh content secret. The newest version of the repository (any
     /// tag, or the one --reuse-from names) that verifies under the trust policy, or is
     /// signed by --sign-key's own key, is reused; if none does, every chunk is new, and
-    /// push says why.
+    /// push says why. It also makes an interrupted push resumable: the chunks it uploaded
+    /// are journaled, sealed to this key, and the next push of the reference takes them.
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Do not add --identity's public key to the new version's recipients (by default it

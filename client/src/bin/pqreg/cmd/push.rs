@@ -12,8 +12,11 @@ use pqreg::pack::{PackOptions, pack_model};
 use pqreg::paths::Paths;
 use pqreg::reference::{Reference, Target};
 use pqreg::registry_io::RegistrySink;
+use pqreg::resume::Journal;
 use pqreg::tlog::LogClient;
 use pqreg::transfer::TransferError;
+use pqreg_spec::artifact::Chunk;
+use pqreg_spec::keys::RecipientPrivateKey;
 
 /// `pqreg push DIR REF`.
 pub(crate) fn run(a: &PushArgs) -> crate::common::Result<Outcome> {
@@ -165,18 +168,45 @@ fn push(a: &PushArgs, r: &Reference) -> crate::common::Result<Outcome> {
     if let Some((index, _)) = &previous.reuse {
         opts.previous = Some(index);
     }
-    let packed = pack_model(&a.dir, &mut opts, &mut sink)?;
+    // An interrupted push of this reference left a journal sealed to --identity: its
+    // uploaded chunks are taken again (pqreg::resume, spec/artifact.md §10.1).
+    let (resumed, mut journal) =
+        journal_for(&r, &tag, identity.as_ref(), !recipients.is_empty(), &paths)?;
+    opts.resume = &resumed;
+    let mut record = |c: &Chunk| {
+        journal
+            .as_mut()
+            .map_or(Ok(()), |j: &mut Journal| j.record(c))
+    };
+    opts.journal = Some(&mut record);
+    let packed = pack_model(&a.dir, &mut opts, &mut sink);
+    drop(opts);
+    let packed = match packed {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(j) = journal.as_mut()
+                && let Err(f) = j.flush()
+            {
+                eprintln!("pqreg: warning: the push could not be journaled for a resume: {f}");
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(j) = journal {
+        j.remove()?;
+    }
     // The publisher has seen its own version: a later move of the tag below it is a
     // rollback to this client's `tag`, `recipients` and `pull` too.
     accept_own(&r, &tag, binding.version, packed.manifest_digest, &paths)?;
     let st = sink.stats();
     let pinned = r.with_digest(packed.manifest_digest);
     eprintln!(
-        "pqreg: pushed {r}: {} files, {} bytes; {} chunks ({} reused, {} new blobs); uploaded {} blobs, {} bytes ({} already there)",
+        "pqreg: pushed {r}: {} files, {} bytes; {} chunks ({} reused, {} resumed, {} new blobs); uploaded {} blobs, {} bytes ({} already there)",
         packed.stats.files,
         packed.stats.model_bytes,
         packed.stats.chunks,
         packed.stats.reused_chunks,
+        packed.stats.resumed_chunks,
         packed.stats.new_chunk_blobs,
         st.uploaded_blobs,
         st.uploaded_bytes,
@@ -194,6 +224,7 @@ fn push(a: &PushArgs, r: &Reference) -> crate::common::Result<Outcome> {
             "bytes": packed.stats.model_bytes,
             "chunks": packed.stats.chunks,
             "reused_chunks": packed.stats.reused_chunks,
+            "resumed_chunks": packed.stats.resumed_chunks,
             "new_chunk_blobs": packed.stats.new_chunk_blobs,
             "version": binding.version,
             "previous": previous.digest.map(|d| json!({
@@ -205,4 +236,39 @@ fn push(a: &PushArgs, r: &Reference) -> crate::common::Result<Outcome> {
             })),
         }),
     })
+}
+
+/// The chunks an interrupted push of `r`'s repository and `tag` journaled, and the journal
+/// of this push: only for an encrypted push with `--identity`, the key the journal is
+/// sealed to (without it nothing secret is written; an unencrypted push resumes by
+/// content address anyway: its chunk blobs have the same digests again).
+fn journal_for(
+    r: &Reference,
+    tag: &str,
+    identity: Option<&RecipientPrivateKey>,
+    encrypted: bool,
+    paths: &Paths,
+) -> crate::common::Result<(Vec<Chunk>, Option<Journal>)> {
+    let Some(id) = identity.filter(|_| encrypted) else {
+        return Ok((Vec::new(), None));
+    };
+    let name = format!("{}:{tag}", r.name());
+    let path = pqreg::resume::journal_path(&paths.state, &name);
+    let chunks = pqreg::resume::load(&path, &name, id).unwrap_or_else(|why| {
+        eprintln!(
+            "pqreg: warning: the journal of an interrupted push of {name} is not used ({why}); its chunks are sealed and uploaded anew"
+        );
+        Vec::new()
+    });
+    if !chunks.is_empty() {
+        eprintln!(
+            "pqreg: resuming an interrupted push of {name}: {} chunks were uploaded before; those still in the registry are not sealed or uploaded again",
+            chunks.len()
+        );
+    }
+    let owner = id
+        .public_key()
+        .map_err(|e| anyhow::anyhow!("--identity: {e}"))?;
+    let journal = Journal::new(path, &name, owner, chunks.clone());
+    Ok((chunks, Some(journal)))
 }
