@@ -237,3 +237,70 @@ fn tag_signs_the_version_for_the_new_tag() {
         "{kinds:?}"
     );
 }
+
+/// Attack finding G1: the same signer works from two machines (or CI pushes and a laptop
+/// tags). CI pushed v1 twice; someone with push rights moves v1 back to the first build.
+/// The laptop never saw v1, so its own record of the tag cannot tell; the registry's log
+/// can: it holds CI's newer signature for v1. `tag` and `recipients` refuse (16) instead
+/// of signing the old build anew under a fresh version (which pullers that had the newer
+/// one would accept). A newer version deleted since does not block them.
+#[test]
+fn re_signing_checks_the_log_for_a_newer_signature_of_the_tag() {
+    let reg = start();
+    let ci = Home::new();
+    ci.write_policy(&reg, None);
+    let laptop = Home::new();
+    for f in ["signer.key", "signer.pub", "rcpt.key", "rcpt.pub"] {
+        std::fs::copy(ci.path().join(f), laptop.path().join(f)).unwrap();
+    }
+    laptop.write_policy(&reg, None);
+    let repo = format!("{}/models/t", reg.addr);
+    let v1 = format!("{repo}:v1");
+    let d_old = ci.push_digest(&tiny(), &v1);
+    let d_new = ci.push_digest(&variant(&ci, "v2", "second build"), &v1);
+    assert_ne!(d_old, d_new);
+
+    let m = get(&format!(
+        "http://{}/v2/models/t/manifests/{d_old}",
+        reg.addr
+    ));
+    let put = ureq::put(&format!("http://{}/v2/models/t/manifests/v1", reg.addr))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .send(&m[..])
+        .unwrap();
+    assert_eq!(put.status(), 201);
+
+    let signer = laptop.p("signer.key");
+    laptop.run_ok(&["keygen", "--recipient", "--out", &laptop.p("new")]);
+    let o = laptop.run(&["tag", &v1, "stable", "--sign-key", &signer]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), Some(16), "{err}");
+    assert!(err.contains("newer trusted signature"), "{err}");
+    let o = laptop.run(&[
+        "recipients",
+        "add",
+        &v1,
+        &laptop.p("new.pub"),
+        "--identity",
+        &laptop.p("rcpt.key"),
+        "--sign-key",
+        &signer,
+        "--tag",
+        "v1",
+    ]);
+    assert_eq!(code(&o), Some(16), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        laptop.json(&["ls", &repo])["tags"],
+        serde_json::json!(["v1"])
+    );
+
+    // The newer build deleted on purpose: v1 back on the old one is what is left.
+    laptop.run_ok(&["delete", &format!("{repo}@{d_new}")]);
+    let put = ureq::put(&format!("http://{}/v2/models/t/manifests/v1", reg.addr))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .send(&m[..])
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let v = laptop.json(&["tag", &v1, "stable", "--sign-key", &signer]);
+    assert_eq!(v["digest"], d_old.as_str(), "{v}");
+}

@@ -9,7 +9,8 @@ use serde_json::json;
 use crate::cli::RecipientArgs;
 use crate::common::{
     Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, identity_key,
-    parse_ref, passphrase, recipient_public, resign_policy, resolve, signing_keys, submitter,
+    parse_ref, passphrase, recipient_public, refuse_if_log_has_newer, resign_policy, resolve,
+    signing_keys, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::SignOptions;
@@ -113,6 +114,19 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome
         },
         tag: tag.clone(),
     };
+    // This machine's record of the tag knows what it pushed or pulled; the log knows
+    // what every machine of every trusted signer signed for the tag.
+    if let Some(t) = &by_tag {
+        refuse_if_log_has_newer(
+            &r,
+            t.tag(),
+            digest,
+            &policy,
+            a.policy.as_deref(),
+            &client,
+            &|k| policy.authorize(&r.name(), k).is_ok(),
+        )?;
+    }
     let done = change_recipients(&source, &mut sink, &digest, change, &mut opts)?;
     if let (Some(t), Some(v)) = (&by_tag, done.previous_version) {
         t.accept(v, digest)?;

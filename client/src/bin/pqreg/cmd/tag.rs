@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cli::TagArgs;
 use crate::common::{
     Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, parse_ref,
-    passphrase, resign_policy, resolve, signing_key, submitter,
+    passphrase, refuse_if_log_has_newer, resign_policy, resolve, signing_key, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::{BlobSink as _, SignOptions, sign_statement};
@@ -62,6 +62,19 @@ pub(crate) fn run(a: &TagArgs) -> crate::common::Result<Outcome> {
         state: paths.state.clone(),
     };
     verify.log_verifier = Some(&bundle_log);
+    // This machine's record of the tag knows what it pushed or pulled; the log knows
+    // what every machine of every trusted signer signed for the tag.
+    if let Some(t) = &by_tag {
+        refuse_if_log_has_newer(
+            &r,
+            t.tag(),
+            digest,
+            &policy,
+            a.policy.as_deref(),
+            &client,
+            &|k| policy.authorize(&r.name(), k).is_ok(),
+        )?;
+    }
     let verified = verify_statement(&source, &digest, &verify)?;
     if let (Some(t), Some(b)) = (&by_tag, &verified.signature.statement.binding) {
         t.accept(b.version, digest)?;

@@ -5,6 +5,7 @@
 
 mod keys;
 mod log;
+mod log_newest;
 mod name_keys;
 mod offline;
 mod policy;
@@ -14,6 +15,7 @@ mod tag_read;
 
 pub(crate) use keys::*;
 pub(crate) use log::*;
+pub(crate) use log_newest::*;
 pub(crate) use name_keys::*;
 pub(crate) use offline::*;
 pub(crate) use policy::*;

@@ -33,6 +33,11 @@ impl<'r> TagRead<'r> {
         }
     }
 
+    /// The tag.
+    pub(crate) fn tag(&self) -> &'r str {
+        self.tag
+    }
+
     /// What the statement's binding must say: this tag, a version not older than the
     /// newest accepted for it (unless `allow_rollback`), signed within the policy's
     /// `max_age` for `name` (`host/path`).
