@@ -254,6 +254,24 @@ fn a_stale_signature_is_refused() {
     let e = exits(&o, 17);
     assert!(e.contains("more than 2592000 seconds"), "{e}");
     assert!(!k.h().join("out1").exists());
+    // Attack finding G3: the same manifest signed (freshly) for seven other tags. Which
+    // bundle the registry lists first must not decide the answer: the stale signature for
+    // v1 is what the pull is refused for (17), not another tag's (15).
+    for t in 1..=7 {
+        let o = pqreg(
+            k.h(),
+            &[
+                "tag",
+                &old,
+                &format!("t{t}"),
+                "--sign-key",
+                &k.p("signer.key"),
+            ],
+        );
+        assert!(o.status.success(), "{}", show(&o));
+    }
+    let e = exits(&pull(&k, &old, "out1", &[]), 17);
+    assert!(e.contains("more than 2592000 seconds"), "{e}");
     // A fresh signature under the same policy passes.
     let fresh = format!("{}/models/fresh:v1", reg.addr);
     push(&k, &tiny(), &fresh);

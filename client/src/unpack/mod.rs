@@ -506,18 +506,40 @@ fn find_signature<S: BlobSource>(
         match verify_one(source, manifest_digest, r, opts) {
             Ok(v) => return Ok(v),
             Err(e) => {
-                // A listed key too weak for the policy says more than a key it does not
-                // list at all (the ML-DSA bundle of a signer the policy does not name).
-                if first_err
-                    .as_ref()
-                    .is_none_or(|f| unknown_signer(f) && weak_algorithm(&e))
-                {
+                // The first failure is reported, unless a later one says more (see
+                // `telling`): the order is the registry's, so it must not decide what
+                // the user is told.
+                if first_err.as_ref().is_none_or(|f| telling(&e) > telling(f)) {
                     first_err = Some(e);
                 }
             }
         }
     }
     Err(first_err.unwrap_or_else(|| UnpackError::NoSignature(*manifest_digest).into()))
+}
+
+/// How much a bundle's failure tells about the pull (spec/signing.md §7, after the
+/// table): a trusted signature for exactly this repository and tag that is older than
+/// what was seen or than `max_age` (16, 17) most; then a key the policy lists but does not
+/// allow (`WeakAlgorithm`); then anything else; a key the policy does not list at all
+/// least (anyone can add such a bundle).
+fn telling(e: &Error) -> u8 {
+    use pqreg_spec::dsse::SigningError;
+    use pqreg_spec::statement::StatementError;
+    if matches!(
+        e,
+        Error::Spec(pqreg_spec::Error::Signing(SigningError::Statement(
+            StatementError::Rollback { .. } | StatementError::Stale { .. }
+        )))
+    ) {
+        3
+    } else if weak_algorithm(e) {
+        2
+    } else if unknown_signer(e) {
+        0
+    } else {
+        1
+    }
 }
 
 /// The signature verified under no key the policy (or keyring) lists.
