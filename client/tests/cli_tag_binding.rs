@@ -540,3 +540,32 @@ fn an_offline_pull_cannot_roll_a_tag_back() {
     assert!(e.contains("not newer than version"), "{e}");
     assert!(!air.path().join("old").exists());
 }
+
+/// Attack finding G2: a version re-signed for more tags than a pull tries bundles (8)
+/// failed for some of its own tags with 15 ("signed for tag y3, pulled as y2"),
+/// depending on the registry's order of the referrers. Each bundle's referrer now
+/// announces its tag, and a pull by tag tries those first: every tag pulls.
+#[test]
+fn a_version_with_many_tags_pulls_under_each() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let v1 = format!("{}/models/tiny:v1", reg.addr);
+    push(&k, &tiny(), &v1);
+    for t in 1..=10 {
+        let o = pqreg(
+            k.h(),
+            &["tag", &v1, &format!("y{t}"), "--sign-key", &k.p("signer.key")],
+        );
+        assert!(o.status.success(), "{}", show(&o));
+    }
+    for t in 1..=10 {
+        let r = format!("{}/models/tiny:y{t}", reg.addr);
+        let o = pull(&k, &r, &format!("out{t}"), &[]);
+        assert!(o.status.success(), "y{t}: {}", show(&o));
+    }
+}

@@ -180,7 +180,9 @@ fn store_bundle(
         digest: manifest.digest,
         size: manifest.size,
     };
-    let r = ReferrerManifest::new(&bundle_json, subject, key.alg().name());
+    let mut r = ReferrerManifest::new(&bundle_json, subject, key.alg().name());
+    // The tag the statement is bound to, as an ordering hint for pulls (spec/signing.md §5).
+    r.tag = opts.binding.as_ref().and_then(|b| b.tag.clone());
     let referrer_json = r.to_json();
     let bundle_desc = Descriptor::new(r.bundle.media_type.clone(), r.bundle.digest, r.bundle.size);
     sink.put_blob_bytes(&Descriptor::empty(), oci::EMPTY_JSON)?;

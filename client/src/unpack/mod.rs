@@ -496,13 +496,27 @@ fn find_signature<S: BlobSource>(
     let bundles = referrers
         .iter()
         .filter_map(|r| bundle_algorithm(r).map(|a| (r, a)));
+    // Pulled by tag, those announcing that tag first (spec/signing.md §5): a version
+    // re-signed for many tags has more bundles than are tried, and the order of the
+    // referrers list is the registry's. The announcement only orders; it is not checked.
+    let hinted = |r: &&Descriptor| {
+        opts.expected.tag.is_some()
+            && pqreg_spec::bundle::referrer::bundle_tag(r) == opts.expected.tag
+    };
     let ml_dsa = bundles
         .clone()
         .filter(|(_, a)| a.is_ml_dsa())
         .map(|(r, _)| r);
+    let (ml_dsa_hinted, ml_dsa_rest): (Vec<_>, Vec<_>) = ml_dsa.partition(hinted);
     let classical = bundles.filter(|(_, a)| !a.is_ml_dsa()).map(|(r, _)| r);
+    let (classical_hinted, classical_rest): (Vec<_>, Vec<_>) = classical.partition(hinted);
     let mut first_err: Option<Error> = None;
-    for r in ml_dsa.chain(classical).take(MAX_BUNDLES_TRIED) {
+    let order = ml_dsa_hinted
+        .into_iter()
+        .chain(ml_dsa_rest)
+        .chain(classical_hinted)
+        .chain(classical_rest);
+    for r in order.take(MAX_BUNDLES_TRIED) {
         match verify_one(source, manifest_digest, r, opts) {
             Ok(v) => return Ok(v),
             Err(e) => {

@@ -29,6 +29,9 @@ pub const CONTENT_DSSE: &str = "dsse-envelope";
 pub const ANNOTATION_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 /// Annotation carrying the signature algorithm name (spec/signing.md, "Algorithm names").
 pub const ANNOTATION_ALGORITHM: &str = "dev.pqreg.signature.algorithm";
+/// Annotation naming the tag the statement is bound to (spec/signing.md §5): a hint that
+/// orders the bundles a pull by tag tries, never a check.
+pub const ANNOTATION_TAG: &str = "dev.pqreg.signature.tag";
 
 /// The signature algorithm of a bundle, as an entry of a referrers list announces it:
 /// `None` unless the entry's `artifactType` is [`BUNDLE_MEDIA_TYPE`] and its
@@ -46,6 +49,15 @@ pub fn bundle_algorithm(entry: &crate::oci::Descriptor) -> Option<SignatureAlgor
         .as_ref()
         .and_then(|a| a.get(ANNOTATION_ALGORITHM))
         .and_then(|a| SignatureAlgorithm::from_name(a))
+}
+
+/// The tag a bundle's entry in a referrers list announces ([`ANNOTATION_TAG`]), if any.
+pub fn bundle_tag(entry: &crate::oci::Descriptor) -> Option<&str> {
+    entry
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_TAG))
+        .map(String::as_str)
 }
 
 /// Whether an entry of a referrers list is an ML-DSA signature bundle (see
@@ -75,6 +87,8 @@ pub struct ReferrerManifest {
     pub subject: Descriptor,
     /// The signature algorithm name from [`ANNOTATION_ALGORITHM`], if present.
     pub algorithm: Option<String>,
+    /// The tag from [`ANNOTATION_TAG`], if present.
+    pub tag: Option<String>,
 }
 
 impl ReferrerManifest {
@@ -89,6 +103,7 @@ impl ReferrerManifest {
             },
             subject,
             algorithm: Some(algorithm.to_owned()),
+            tag: None,
         }
     }
 
@@ -102,6 +117,9 @@ impl ReferrerManifest {
         );
         if let Some(a) = &self.algorithm {
             annotations.insert(ANNOTATION_ALGORITHM.to_owned(), a.clone());
+        }
+        if let Some(t) = &self.tag {
+            annotations.insert(ANNOTATION_TAG.to_owned(), t.clone());
         }
         let wire = WireManifest {
             schema_version: 2,
@@ -146,12 +164,12 @@ impl ReferrerManifest {
             return Err(bad("layer is not a bundle").into());
         }
         let subject = w.subject.ok_or(bad("subject is missing"))?;
+        let mut annotations = w.annotations.unwrap_or_default();
         Ok(Self {
             bundle: layer,
             subject,
-            algorithm: w
-                .annotations
-                .and_then(|mut a| a.remove(ANNOTATION_ALGORITHM)),
+            algorithm: annotations.remove(ANNOTATION_ALGORITHM),
+            tag: annotations.remove(ANNOTATION_TAG),
         })
     }
 }
