@@ -1,27 +1,31 @@
 //! What users see from the commands that talk to a registry, as reviewed snapshots: the
 //! text and the `-o json` output, messages and exit code of push, pull, verify (with
 //! `--identity` and without), inspect, ls, tag, recipients, copy, delete, every `log`
-//! subcommand, and refusals (a tag moved onto another tag's signature: 15; a repository
-//! no policy rule covers: 12; a tag that does not exist: 3). The real `pqreg` binary
+//! subcommand, `trust` (init, add-signer, add-log, show, check) and `cache` (show,
+//! prune), and refusals (a tag moved onto another tag's signature: 15; a repository no
+//! policy rule covers: 12; a tag that does not exist: 3; `trust add-log` without
+//! fingerprints: 2; `trust init` over an existing policy: 1). The real `pqreg` binary
 //! runs against the real `pqreg-registry` on 127.0.0.1, one command after the other.
 //!
 //! Each command's run is one file under `out/`: the command line, the exit code, stdout
 //! and stderr. What changes from run to run is redacted before the comparison (the
-//! registry's address, the home directory, digests and key IDs, versions, times; see
-//! [`redactions`]); everything else is compared as it is. A change in what the CLI prints
-//! fails here until the snapshots are updated:
+//! registry's address, the home directory, digests and key IDs, versions, times, the
+//! log's hashes, signatures and keys; see [`redactions`]); everything else is compared as
+//! it is. A change in what the CLI prints fails here until the snapshots are updated:
 //! `SNAPSHOTS=overwrite cargo test -p pqreg --test integration cli_output_snapshots::`,
-//! then review the diff of `client/tests/out/` like any other change.
+//! then review the diff of `client/tests/out/` like any other change. A snapshot no case
+//! writes any more fails too (delete it).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use pqreg::transfer::{RegistryClient, TransferOptions};
+use pqreg_spec::digest::Digest;
 use regex::Regex;
 use snapbox::{Assert, Data, Redactions};
 
-use crate::log_common::{Home, copy_dir, tiny};
+use crate::log_common::{Home, copy_dir, get, tiny};
 use crate::registry_common::{Registry, start};
 
 /// The reviewed snapshots.
@@ -32,7 +36,7 @@ fn out_dir() -> PathBuf {
 /// What varies from run to run, and only that: the registry's port, the temporary home,
 /// digests and key IDs (fresh keys and content secrets every run), signed versions and
 /// times (the clock), and what is derived from those or from the log's fresh keys: tree
-/// hashes, checkpoint signatures and key hashes, a proof's entry. Indexes, tree sizes,
+/// hashes, checkpoint signatures, key hashes and keys, a proof's entry. Indexes, tree sizes,
 /// counts and byte sizes are the same every run and stay visible.
 ///
 /// snapbox applies plain strings first, then regexes from the longest pattern to the
@@ -58,6 +62,11 @@ fn redactions(reg: &Registry, home: &Path) -> Redactions {
         ),
         // The hash a note key name carries: `<origin>+<8 hex> (<algorithm>)`.
         ("[KEYHASH]", r"/log\+(?<redacted>[0-9a-f]{8})\b"),
+        // A note verifier key: `<origin>+<8 hex>+<base64>` (the log's keys are fresh).
+        (
+            "[PUBKEY]",
+            r"/log\+(?:[0-9a-f]{8}|\[KEYHASH\])\+(?<redacted>[A-Za-z0-9+/]{20,}={0,2})",
+        ),
         // A tlog-proof's `extra` line: the log entry in base64.
         ("[ENTRY]", r"extra (?<redacted>[A-Za-z0-9+/]+={0,2})"),
         ("[VERSION]", r"\b\d{13}\b"),
@@ -137,10 +146,11 @@ impl<'a> Snapshots<'a> {
 
     /// Fails with every mismatch, and with snapshots no command wrote (a renamed or
     /// removed case leaves one behind).
-    fn finish(mut self) {
+    /// `ours`: whether a snapshot belongs to this test's cases (each test checks its own).
+    fn finish(mut self, ours: fn(&str) -> bool) {
         for e in std::fs::read_dir(out_dir()).unwrap() {
             let f = e.unwrap().file_name().into_string().unwrap();
-            if !self.seen.contains(&f) {
+            if ours(&f) && !self.seen.contains(&f) {
                 self.failures
                     .push(format!("{f}: no command writes this snapshot; remove it"));
             }
@@ -356,5 +366,78 @@ fn registry_commands_print_what_the_snapshots_show() {
         assert!(!h.path().join(o).exists(), "{o} was written");
     }
 
-    s.finish();
+    s.finish(|f| !trust_or_cache(f));
+}
+
+/// The snapshots of [`trust_and_cache_print_what_the_snapshots_show`].
+fn trust_or_cache(name: &str) -> bool {
+    ["trust-", "cache-", "refuse-trust-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// `pqreg trust` building a policy against a registry's log (text into the default
+/// policy, JSON into another file), and `pqreg cache` after a `pull --cache`.
+#[test]
+fn trust_and_cache_print_what_the_snapshots_show() {
+    let reg = start();
+    let h = Home::new();
+    let mut s = Snapshots::new(&reg, &h);
+    let addr = reg.addr.as_str();
+    let other = h.p("trust.json.toml");
+    let keys = String::from_utf8(get(&format!("http://{addr}/log/v1/keys"))).unwrap();
+    let fps: Vec<String> = keys
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|k| Digest::sha256(k.as_bytes()).to_string())
+        .collect();
+    let repos = format!("{addr}/models/*");
+    let signer = h.p("signer.pub");
+
+    s.run("trust-init", 0, &["trust", "init"]);
+    s.run(
+        "trust-init-json",
+        0,
+        &["-o", "json", "trust", "init", "--policy", &other],
+    );
+    s.both("refuse-trust-init-exists", 1, &["trust", "init"]);
+    let add = ["trust", "add-signer", "release", &signer, "--repos", &repos];
+    s.run("trust-add-signer", 0, &add);
+    let mut a = vec!["-o", "json"];
+    a.extend(add);
+    a.extend(["--policy", &other]);
+    s.run("trust-add-signer-json", 0, &a);
+    // Without fingerprints (and without a terminal to ask on): refused, showing them.
+    s.both(
+        "refuse-trust-add-log-unpinned",
+        2,
+        &["trust", "add-log", addr],
+    );
+    let mut add = vec!["trust", "add-log", addr];
+    for f in &fps {
+        add.extend(["--fingerprint", f]);
+    }
+    s.run("trust-add-log", 0, &add);
+    let mut a = vec!["-o", "json"];
+    a.extend(&add);
+    a.extend(["--policy", &other]);
+    s.run("trust-add-log-json", 0, &a);
+    s.both("trust-show", 0, &["trust", "show"]);
+    let r = format!("{addr}/models/tiny:v1");
+    s.both("trust-check", 0, &["trust", "check", &r]);
+
+    // The cache after a pull that keeps the chunk layers.
+    h.push_digest(&tiny(), &r);
+    let out = h.p("out");
+    h.run_ok(&["pull", &r, &out, "--identity", &h.p("rcpt.key"), "--cache"]);
+    s.both("cache-show", 0, &["cache", "show"]);
+    s.run(
+        "cache-prune-older",
+        0,
+        &["cache", "prune", "--older-than", "1d"],
+    );
+    s.run("cache-prune-json", 0, &["-o", "json", "cache", "prune"]);
+    s.run("cache-show-empty", 0, &["cache", "show"]);
+
+    s.finish(trust_or_cache);
 }
