@@ -24,6 +24,7 @@ mod cli_log_names;
 mod cli_login;
 mod cli_messages;
 mod cli_oms_interop;
+mod cli_output_snapshots;
 mod cli_pad;
 mod cli_policy_checks;
 mod cli_pull_leaks;

@@ -35,7 +35,7 @@ fn get(log: &Log<'_>, index: u64, policy: &Policy) -> Result<Outcome, LogError> 
         cause: source,
     })?;
     eprintln!(
-        "pqreg: entry {index} of {} is included in {} ({} proof hashes)",
+        "pqreg: entry {index} of {} is included in the checkpoint {}, with {} proof hashes",
         log.origin(),
         TreeHead::of(&c),
         proof.len()

@@ -153,7 +153,7 @@ fn monitor(
     // Only now, every entry up to `size` checked: a failure above keeps the positions.
     log.store().write(MONITOR_STATE, &state)?;
     eprintln!(
-        "pqreg: read entries {from}..{size} of {} (checkpoint {}), {} reported",
+        "pqreg: read entries {from}..{size} of {} up to the checkpoint {}, {} reported",
         log.origin(),
         TreeHead::of(&c),
         reports.len()

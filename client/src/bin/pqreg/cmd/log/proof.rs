@@ -113,7 +113,7 @@ pub(crate) fn run(a: &LogProofArgs) -> crate::common::Result<Outcome> {
         export_layout(&client, repo, &digest, tag.as_deref(), &sig, dir)?;
     }
     eprintln!(
-        "pqreg: entry {} of {} is included in {head}{}{}",
+        "pqreg: entry {} of the log (the signature of {}) is included in the checkpoint {head}{}{}",
         entry.log_index,
         r.with_digest(digest),
         a.out
