@@ -559,7 +559,13 @@ fn a_version_with_many_tags_pulls_under_each() {
     for t in 1..=10 {
         let o = pqreg(
             k.h(),
-            &["tag", &v1, &format!("y{t}"), "--sign-key", &k.p("signer.key")],
+            &[
+                "tag",
+                &v1,
+                &format!("y{t}"),
+                "--sign-key",
+                &k.p("signer.key"),
+            ],
         );
         assert!(o.status.success(), "{}", show(&o));
     }

@@ -344,7 +344,8 @@ pub struct LsArgs {
 pub struct TagArgs {
     /// The version to tag: host[:port]/repo[:tag][@sha256:hex]. By tag, it must verify
     /// as a pull of that tag would (bound to it, not older than the newest this client
-    /// saw or signed for it); by digest, the version named.
+    /// saw or signed for it, nor than a newer signature the registry's log holds for
+    /// it); by digest, the version named.
     pub src: String,
     /// The new tag, in the same repository.
     pub tag: String,

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::cli::CopyArgs;
 use crate::common::{
-    Outcome, connect, credential, default_policy, fail, has_log, load_policy, parse_ref, resolve,
-    signing_public, submitter,
+    Outcome, connect, count, credential, default_policy, fail, has_log, load_policy, parse_ref,
+    resolve, signing_public, submitter,
 };
 use pqreg::copy::{CopyError, CopyOptions, copy_model};
 use pqreg::exit;
@@ -115,13 +115,13 @@ pub(crate) fn run(a: &CopyArgs) -> crate::common::Result<Outcome> {
         .filter(|r| r.logged && !r.relogged)
         .count();
     eprintln!(
-        "pqreg: copied {} to {pinned}: {} blobs uploaded ({} bytes), {} mounted, {} already there; {} referrers",
+        "pqreg: copied {} to {pinned}: {} uploaded ({} bytes), {} mounted, {} already there; {}",
         src.with_digest(digest),
-        done.uploaded,
+        count(done.uploaded as u64, "blob"),
         done.uploaded_bytes,
         done.mounted,
         done.present,
-        done.referrers.len(),
+        count(done.referrers.len() as u64, "referrer"),
     );
     if unlogged > 0 {
         eprintln!(

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::cli::RecipientArgs;
 use crate::common::{
-    Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, identity_key,
-    parse_ref, passphrase, recipient_public, refuse_if_log_has_newer, resign_policy, resolve,
-    signing_keys, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, count, credential, fail, has_log,
+    identity_key, parse_ref, passphrase, recipient_public, refuse_if_log_has_newer, resign_policy,
+    resolve, signing_keys, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::SignOptions;
@@ -147,12 +147,12 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome
         RecipientChange::Remove(id) => id,
     };
     eprintln!(
-        "pqreg: {} {changed} {} {pinned}: {} recipients; {} layers reused, {} blobs uploaded ({} bytes){}",
+        "pqreg: {} {changed} {} {pinned}: {}; {} reused, {} uploaded ({} bytes){}",
         if add { "added" } else { "removed" },
         if add { "to" } else { "from" },
-        done.recipients.len(),
-        done.reused_layers,
-        st.uploaded_blobs,
+        count(done.recipients.len() as u64, "recipient"),
+        count(done.reused_layers as u64, "layer"),
+        count(st.uploaded_blobs as u64, "blob"),
         st.uploaded_bytes,
         tag.as_deref()
             .map_or_else(String::new, |t| format!("; tag {t} moved")),

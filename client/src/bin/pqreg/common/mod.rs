@@ -27,6 +27,12 @@ use pqreg::auth;
 use pqreg::exit::{self, ExitCode};
 use pqreg::reference::{self, Reference};
 
+/// `n` and the noun for it: "1 blob", "2 blobs".
+pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// What a successful command prints: text for people, JSON for machines.
 pub(crate) struct Outcome {
     pub(crate) text: String,
