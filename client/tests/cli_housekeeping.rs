@@ -275,7 +275,7 @@ fn re_signing_checks_the_log_for_a_newer_signature_of_the_tag() {
     let o = laptop.run(&["tag", &v1, "stable", "--sign-key", &signer]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), Some(16), "{err}");
-    assert!(err.contains("newer trusted signature"), "{err}");
+    assert!(err.contains("with the newer version"), "{err}");
     let o = laptop.run(&[
         "recipients",
         "add",
@@ -303,4 +303,58 @@ fn re_signing_checks_the_log_for_a_newer_signature_of_the_tag() {
     assert_eq!(put.status(), 201);
     let v = laptop.json(&["tag", &v1, "stable", "--sign-key", &signer]);
     assert_eq!(v["digest"], d_old.as_str(), "{v}");
+}
+
+/// Attack findings H1 and H4 (against the first log check, which compared log
+/// positions and trusted only the re-signing key): the laptop pushed v1, CI pushed a
+/// newer v1 with its own key (which the laptop's default policy trusts), and someone with
+/// push rights put the laptop's old version back on v1 through two `pqreg copy`s, which
+/// re-log its old statement after CI's. The signed versions decide: refused (16).
+#[test]
+fn re_signing_compares_signed_versions_not_log_order() {
+    let reg = start();
+    let laptop = Home::new();
+    let ci = Home::new();
+    for f in ["rcpt.key", "rcpt.pub"] {
+        std::fs::copy(laptop.path().join(f), ci.path().join(f)).unwrap();
+    }
+    ci.write_policy(&reg, None);
+    // The laptop trusts CI's key in its default policy (its own key signs as itself).
+    std::fs::copy(
+        laptop.path().join("signer.pub"),
+        laptop.path().join("own.pub"),
+    )
+    .unwrap();
+    std::fs::copy(
+        ci.path().join("signer.pub"),
+        laptop.path().join("signer.pub"),
+    )
+    .unwrap();
+    laptop.write_policy(&reg, None);
+    let repo = format!("{}/models/t", reg.addr);
+    let v1 = format!("{repo}:v1");
+    let d_old = laptop.push_digest(&tiny(), &v1);
+    let d_new = ci.push_digest(&variant(&ci, "v2", "second build"), &v1);
+    assert_ne!(d_old, d_new);
+
+    let own = laptop.p("own.pub");
+    let hop = format!("{}/models/hop:v1", reg.addr);
+    ci.run_ok(&[
+        "copy",
+        &format!("{repo}@{d_old}"),
+        &hop,
+        "--signer-pub",
+        &own,
+    ]);
+    ci.run_ok(&["copy", &hop, &v1, "--signer-pub", &own]);
+    assert_eq!(
+        laptop.json(&["inspect", &v1])["digest"],
+        d_old.as_str(),
+        "the tag is back on the old version"
+    );
+
+    let o = laptop.run(&["tag", &v1, "stable", "--sign-key", &laptop.p("signer.key")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), Some(16), "{err}");
+    assert!(err.contains("with the newer version"), "{err}");
 }

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::cli::RecipientArgs;
 use crate::common::{
-    Outcome, TagRead, accept_own, binding_for, connect, count, credential, fail, has_log,
-    identity_key, parse_ref, passphrase, recipient_public, refuse_if_log_has_newer, resign_policy,
-    resolve, signing_keys, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, count, credential, default_policy, fail,
+    has_log, identity_key, log_check_policy, parse_ref, passphrase, recipient_public,
+    refuse_if_log_has_newer, resign_policy, resolve, signing_keys, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::SignOptions;
@@ -20,7 +20,7 @@ use pqreg::registry_io::{RegistrySink, RegistrySource};
 use pqreg::rewrap::{RecipientChange, RewrapOptions, change_recipients};
 use pqreg::tlog::{BundleLog, LogClient};
 use pqreg::transfer::{DEFAULT_CONCURRENCY, RegistryClient};
-use pqreg::unpack::UnpackOptions;
+use pqreg::unpack::{UnpackOptions, verify_statement};
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::BUNDLE_MEDIA_TYPE;
 use pqreg_spec::bundle::referrer::bundle_algorithm;
@@ -115,16 +115,29 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome
         tag: tag.clone(),
     };
     // This machine's record of the tag knows what it pushed or pulled; the log knows
-    // what every machine of every trusted signer signed for the tag.
+    // what every machine of every trusted signer signed for the tag (the version the tag
+    // names is verified once more here for its signed version: the rewrap verifies it
+    // again before it signs).
     if let Some(t) = &by_tag {
+        let current = verify_statement(&source, &digest, &opts.verify)?;
+        let version = current
+            .signature
+            .statement
+            .binding
+            .as_ref()
+            .map_or(0, |b| b.version);
+        let fallback = if a.policy.is_some() {
+            None
+        } else {
+            default_policy(&paths)?
+        };
         refuse_if_log_has_newer(
             &r,
             t.tag(),
-            digest,
-            &policy,
+            (digest, version),
+            &log_check_policy(&policy, fallback, &r.name()),
             a.policy.as_deref(),
-            &client,
-            &|k| policy.authorize(&r.name(), k).is_ok(),
+            &source,
         )?;
     }
     let done = change_recipients(&source, &mut sink, &digest, change, &mut opts)?;

@@ -9,8 +9,9 @@ use serde_json::json;
 
 use crate::cli::TagArgs;
 use crate::common::{
-    Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, parse_ref,
-    passphrase, refuse_if_log_has_newer, resign_policy, resolve, signing_key, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, credential, default_policy, fail, has_log,
+    log_check_policy, parse_ref, passphrase, refuse_if_log_has_newer, resign_policy, resolve,
+    signing_key, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::{BlobSink as _, SignOptions, sign_statement};
@@ -62,20 +63,30 @@ pub(crate) fn run(a: &TagArgs) -> crate::common::Result<Outcome> {
         state: paths.state.clone(),
     };
     verify.log_verifier = Some(&bundle_log);
+    let verified = verify_statement(&source, &digest, &verify)?;
     // This machine's record of the tag knows what it pushed or pulled; the log knows
     // what every machine of every trusted signer signed for the tag.
     if let Some(t) = &by_tag {
+        let version = verified
+            .signature
+            .statement
+            .binding
+            .as_ref()
+            .map_or(0, |b| b.version);
+        let fallback = if a.policy.is_some() {
+            None
+        } else {
+            default_policy(&paths)?
+        };
         refuse_if_log_has_newer(
             &r,
             t.tag(),
-            digest,
-            &policy,
+            (digest, version),
+            &log_check_policy(&policy, fallback, &r.name()),
             a.policy.as_deref(),
-            &client,
-            &|k| policy.authorize(&r.name(), k).is_ok(),
+            &source,
         )?;
     }
-    let verified = verify_statement(&source, &digest, &verify)?;
     if let (Some(t), Some(b)) = (&by_tag, &verified.signature.statement.binding) {
         t.accept(b.version, digest)?;
     }

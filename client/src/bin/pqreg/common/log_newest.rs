@@ -1,36 +1,67 @@
-//! Before `tag` or `recipients` re-sign what a tag names: does the registry's log hold a
-//! newer trusted signature for that tag than the one of the version the tag names now?
-//! This client's own record of the tag ([`super::TagRead`]) knows only what this machine
-//! pushed or pulled; the log knows what every publisher's machine signed, and someone
-//! with push rights cannot remove an entry from it (spec/signing.md §7.2).
+//! Before `tag` or `recipients` re-sign what a tag names: has a trusted key signed a
+//! newer version of that tag than the one it names now? This client's own record of the
+//! tag ([`super::TagRead`]) knows only what this machine pushed or pulled. The registry's
+//! log names every manifest a trusted key signed for the tag, by any machine; the signed
+//! statements of those manifests say which version is newest (spec/signing.md §7.2).
+//!
+//! Log order proves nothing here: anyone with push rights can log an old statement again
+//! (a copy re-logs it), so the check compares signed versions, never entry positions.
+
+use std::collections::BTreeSet;
 
 use pqreg::exit;
 use pqreg::reference::Reference;
+use pqreg::registry_io::RegistrySource;
 use pqreg::tlog::LogError;
-use pqreg::transfer::{RegistryClient, TransferError};
+use pqreg::unpack::{UnpackOptions, verify_statement};
 use pqreg_spec::Digest;
-use pqreg_spec::keys::KeyId;
 use pqreg_spec::logentry::{EntryKind, LogEntry};
-use pqreg_spec::policy::Policy;
+use pqreg_spec::policy::{Policy, PolicyKey, Rule};
 
 use super::{CliError, advance, fail, repo_key, with_log_host};
 
-/// Most result pages read (100 entries each by default).
+/// Most result pages read, of [`PAGE`] entries each; a tag with more log entries than
+/// that is refused rather than checked in part.
 const MAX_PAGES: usize = 100;
+/// Entries asked for per page (the API's maximum).
+const PAGE: u32 = 1000;
 
-/// Refuses (exit 16) when the log of `r`'s registry, as `log_policy` (a policy file;
-/// `None`: the default one) configures it, holds a signature for `r`'s repository and
-/// `tag` by a key `trusted` accepts, over a manifest other than `src` that the registry
-/// still serves, logged after every such signature over `src`. Without a configured log
-/// for the registry it checks nothing and says so.
+/// The policy the log check trusts: `--policy`; else the re-signing key's own policy
+/// together with the default policy's keys and rules, so that a newer version signed by
+/// another trusted key (CI's) counts too.
+pub(crate) fn log_check_policy(resign: &Policy, default: Option<Policy>, name: &str) -> Policy {
+    let Some(mut p) = default else {
+        return resign.clone();
+    };
+    for k in &resign.keys {
+        if p.key(&k.id).is_none() {
+            p.keys.push(PolicyKey { ..k.clone() });
+        }
+        if let Some(i) = p.keys.iter().position(|x| x.id == k.id) {
+            p.rules.push(Rule {
+                repositories: vec![name.to_owned()],
+                signers: vec![i],
+                require_log: None,
+                min_algorithm: None,
+                max_age: None,
+            });
+        }
+    }
+    p
+}
+
+/// Refuses (exit 16) when the log of `r`'s registry holds a signature, by a key `policy`
+/// trusts for `r`'s repository, for `tag` over a manifest other than `src` that the
+/// registry still serves and whose signed statement for `tag` has a version above
+/// `src_version`. `log_policy`: the policy file that configures the log (`None`: the
+/// default one). Without a configured log for the registry it checks nothing and says so.
 pub(crate) fn refuse_if_log_has_newer(
     r: &Reference,
     tag: &str,
-    src: Digest,
+    (src, src_version): (Digest, u64),
     policy: &Policy,
     log_policy: Option<&std::path::Path>,
-    client: &RegistryClient,
-    trusted: &dyn Fn(&KeyId) -> bool,
+    source: &RegistrySource<'_>,
 ) -> crate::common::Result<()> {
     let host = r.registry();
     if !policy.logs.iter().any(|l| l.vouches_for(host)) {
@@ -40,17 +71,30 @@ pub(crate) fn refuse_if_log_has_newer(
         );
         return Ok(());
     }
-    let repo = r.repository();
-    let found = with_log_host(host, log_policy, |log| -> Result<_, CliError> {
+    let (repo, name) = (r.repository(), r.name());
+    let candidates = with_log_host(host, log_policy, |log| -> Result<_, CliError> {
         let (c, _) = advance(log)?;
         let size = c.checkpoint.size;
         let mut tiles = log.tiles(size);
         let key = repo_key(log, host, repo)?;
-        // (index, manifest) of the newest trusted signature over src, and over another.
-        let (mut newest_src, mut newest_other) = (None::<u64>, None::<(u64, Digest)>);
+        let mut found = BTreeSet::new();
         let mut after: Option<u64> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q = vec![("repository", repo.to_owned()), ("tag", tag.to_owned())];
+        for page_no in 0.. {
+            if page_no == MAX_PAGES {
+                return Err(fail(
+                    exit::ROLLBACK,
+                    format!(
+                        "the log holds more than {} entries for {name}:{tag}; which version is newest was not checked",
+                        MAX_PAGES * PAGE as usize
+                    ),
+                    format!("Name the version to re-sign by digest ({name}@sha256:…)."),
+                ));
+            }
+            let mut q = vec![
+                ("repository", repo.to_owned()),
+                ("tag", tag.to_owned()),
+                ("limit", PAGE.to_string()),
+            ];
             if let Some(a) = after {
                 q.push(("after", a.to_string()));
             }
@@ -85,13 +129,10 @@ pub(crate) fn refuse_if_log_has_newer(
                     .into());
                 }
                 if let EntryKind::Signature { signer, .. } = &e.kind
-                    && trusted(signer)
+                    && policy.authorize(&name, signer).is_ok()
+                    && e.manifest != src
                 {
-                    if e.manifest == src {
-                        newest_src = Some(h.index);
-                    } else {
-                        newest_other = Some((h.index, e.manifest));
-                    }
+                    found.insert(e.manifest);
                 }
             }
             match page.next {
@@ -99,30 +140,39 @@ pub(crate) fn refuse_if_log_has_newer(
                 None => break,
             }
         }
-        Ok((newest_src, newest_other))
+        Ok(found)
     })?;
-    let (newest_src, newest_other) = found;
-    let Some((index, other)) = newest_other else {
-        return Ok(());
-    };
-    if newest_src.is_some_and(|s| s > index) {
-        return Ok(());
+    // Each candidate whose statement for this tag is newer than src's: verified with
+    // src's version as the newest seen, so only a newer trusted signature passes.
+    // The candidates come from the log: their entries were just proven included, so the
+    // statements are checked without a second log proof.
+    let mut unlogged = policy.clone();
+    unlogged.require_log = false;
+    for rule in &mut unlogged.rules {
+        rule.require_log = Some(false);
     }
-    // A newer version that was deleted since is not one to fall back from.
-    match client.get_manifest(repo, &other.to_string()) {
-        Err(TransferError::NotFound { .. }) => return Ok(()),
-        Err(e) => return Err(pqreg::Error::from(e).into()),
-        Ok(_) => {}
+    let mut opts = UnpackOptions::new(name.clone(), &unlogged);
+    opts.expected.tag = Some(tag);
+    opts.expected.seen = Some((src_version, src));
+    for m in candidates {
+        match verify_statement(source, &m, &opts) {
+            Ok(v) => {
+                let newer = v.signature.statement.binding.map_or(0, |b| b.version);
+                return Err(fail(
+                    exit::ROLLBACK,
+                    format!(
+                        "{name}:{tag} names {src} (version {src_version}), but {m} is signed for that tag with the newer version {newer}: someone may have moved the tag back"
+                    ),
+                    format!(
+                        "Check which version {tag} should name; to re-sign an older one on purpose, name it by digest ({name}@sha256:…)."
+                    ),
+                ));
+            }
+            // Withdrawn since, or no newer trusted signature for this tag on it.
+            Err(e)
+                if e.exit_code() == exit::NOT_FOUND || (10..=17).contains(&e.exit_code().code) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    Err(fail(
-        exit::ROLLBACK,
-        format!(
-            "{}:{tag} names {src}, but the log holds a newer trusted signature for that tag, over {other} (entry {index}): someone may have moved the tag back",
-            r.name()
-        ),
-        format!(
-            "Check which version {tag} should name; to re-sign an older one on purpose, name it by digest ({}@sha256:…).",
-            r.name()
-        ),
-    ))
+    Ok(())
 }
