@@ -382,13 +382,22 @@ impl<'a> Log<'a> {
             let (got, data) = match self.fetch_cached(id.path(), || self.net()?.tile(&id)) {
                 Ok(d) => (id, d),
                 // The log grew since its checkpoint was read and dropped this partial
-                // tile: a wider one holds the same hashes.
+                // tile: a wider one holds the same hashes. The full tile never changes
+                // once it exists; a partial one at the newest size may be replaced again
+                // while the log keeps growing, so that is tried a few times.
                 Err(e) => {
-                    let wider = self.grown_size().and_then(|n| {
-                        TileId::at_size(id.level, id.index, n).filter(|w| w.width > id.width)
-                    });
-                    let Some(w) = wider else { return Err(e) };
-                    (w, self.fetch_cached(w.path(), || self.net()?.tile(&w))?)
+                    let full = TileId {
+                        width: pqreg_spec::tile::TILE_WIDTH,
+                        ..id
+                    };
+                    self.fetch_grown(
+                        e,
+                        id.width,
+                        full,
+                        |n| TileId::at_size(id.level, id.index, n),
+                        |w| self.fetch_cached(w.path(), || self.net()?.tile(w)),
+                        |w| w.width,
+                    )?
                 }
             };
             tiles
@@ -398,6 +407,41 @@ impl<'a> Log<'a> {
             tiles.have.insert(id);
         }
         plan.read(&tiles.set).map_err(|e| self.tiles_err(e))
+    }
+
+    /// After `first` failed to fetch a partial tile or entry bundle of `width`: the full
+    /// one (`full`), then up to three times the one at the log's newest size (`at`),
+    /// whichever is wider than `width` and is served first; else the last error.
+    fn fetch_grown<I: Copy>(
+        &self,
+        first: LogError,
+        width: u16,
+        full: I,
+        at: impl Fn(u64) -> Option<I>,
+        fetch: impl Fn(&I) -> Result<Vec<u8>, LogError>,
+        width_of: impl Fn(&I) -> u16,
+    ) -> Result<(I, Vec<u8>), LogError> {
+        let mut last = first;
+        if width < width_of(&full) {
+            match fetch(&full) {
+                Ok(d) => return Ok((full, d)),
+                Err(e) => last = e,
+            }
+        }
+        for _ in 0..3 {
+            let Some(w) = self
+                .grown_size()
+                .and_then(&at)
+                .filter(|w| width_of(w) > width)
+            else {
+                break;
+            };
+            match fetch(&w) {
+                Ok(d) => return Ok((w, d)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// The size of the log's current checkpoint, read without verifying it: it only picks
@@ -432,16 +476,18 @@ impl<'a> Log<'a> {
             Ok(d) => (id, d),
             // As for tiles: a wider bundle of a grown log holds the same entries.
             Err(e) => {
-                let wider = self.grown_size().and_then(|n| {
-                    EntryBundleId::for_entry(index, n)
-                        .map(|(w, _)| w)
-                        .filter(|w| w.width > id.width)
-                });
-                let Some(w) = wider else { return Err(e) };
-                (
-                    w,
-                    self.fetch_cached(w.path(), || self.net()?.entry_bundle(&w))?,
-                )
+                let full = EntryBundleId {
+                    width: pqreg_spec::tile::TILE_WIDTH,
+                    ..id
+                };
+                self.fetch_grown(
+                    e,
+                    id.width,
+                    full,
+                    |n| EntryBundleId::for_entry(index, n).map(|(w, _)| w),
+                    |w| self.fetch_cached(w.path(), || self.net()?.entry_bundle(w)),
+                    |w| w.width,
+                )?
             }
         };
         let entries = parse_entry_bundle(&data, id.width).map_err(|e| self.tiles_err(e))?;
