@@ -275,12 +275,11 @@ impl BlobSink for DirSink {
         let mut d = desc.clone();
         if let Some(t) = tag {
             d.annotations = Some(BTreeMap::from([(REF_NAME.to_owned(), t.to_owned())]));
-            // A tag names one manifest: drop the tag from the entry that had it.
+            // A tag names one manifest: drop the tag from the entry that had it, and the
+            // untagged entry of this manifest (pushed by digest before it was signed).
             self.index.retain(|e| {
-                e.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(REF_NAME))
-                    .is_none_or(|n| n != t)
+                let name = e.annotations.as_ref().and_then(|a| a.get(REF_NAME));
+                name.is_none_or(|n| n != t) && !(name.is_none() && e.digest == desc.digest)
             });
         } else if self.index.iter().any(|e| e.digest == desc.digest) {
             return Ok(());

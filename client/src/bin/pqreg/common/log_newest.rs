@@ -13,8 +13,9 @@ use pqreg::exit;
 use pqreg::reference::Reference;
 use pqreg::registry_io::RegistrySource;
 use pqreg::tlog::LogError;
-use pqreg::unpack::{UnpackOptions, verify_statement};
+use pqreg::unpack::{BlobSource as _, MAX_BUNDLES_TRIED, UnpackOptions, verify_statement};
 use pqreg_spec::Digest;
+use pqreg_spec::bundle::referrer::bundle_algorithm;
 use pqreg_spec::logentry::{EntryKind, LogEntry};
 use pqreg_spec::policy::{Policy, PolicyKey, Rule};
 
@@ -168,9 +169,30 @@ pub(crate) fn refuse_if_log_has_newer(
                     ),
                 ));
             }
-            // Withdrawn since, or no newer trusted signature for this tag on it.
-            Err(e)
-                if e.exit_code() == exit::NOT_FOUND || (10..=17).contains(&e.exit_code().code) => {}
+            // Withdrawn since.
+            Err(e) if e.exit_code() == exit::NOT_FOUND => {}
+            // No newer trusted signature for this tag among the bundles tried: that says
+            // so only if every bundle was tried. Anyone with push rights can add bundles
+            // (their own, or other tags', announcing this tag) that a pull tries first,
+            // to push the newer one out of those tried.
+            Err(e) if (10..=17).contains(&e.exit_code().code) => {
+                let bundles = source
+                    .referrers(&m)?
+                    .iter()
+                    .filter(|d| bundle_algorithm(d).is_some())
+                    .count();
+                if bundles > MAX_BUNDLES_TRIED {
+                    return Err(fail(
+                        exit::ROLLBACK,
+                        format!(
+                            "{m}, also signed for {name}:{tag} according to the log, has {bundles} signature bundles, more than the {MAX_BUNDLES_TRIED} checked: whether it is newer than {src} was not checked"
+                        ),
+                        format!(
+                            "Name the version to re-sign by digest ({name}@sha256:…) after checking which version {tag} should name."
+                        ),
+                    ));
+                }
+            }
             Err(e) => return Err(e.into()),
         }
     }
