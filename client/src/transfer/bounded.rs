@@ -1,4 +1,5 @@
-//! GETs whose body is read with a byte limit: manifests and referrers lists.
+//! GETs whose body is read with a byte limit: manifests, referrers lists, tags lists and
+//! catalog pages.
 //!
 //! oci-client reads these bodies whole before returning them, so a hostile registry (or
 //! anything on the path) answering with an endless body would take all of a puller's
@@ -12,13 +13,14 @@ use std::collections::HashMap;
 
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference as OciReference, RegistryOperation};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue, LINK};
 
 use super::Inner;
 use super::error::{Failure, TransferError, classify, classify_status};
 
-/// The most bytes of an error answer read (its message only goes into an error).
-const MAX_ERROR_BODY: usize = 64 << 10;
+/// The most bytes of an error answer read (its message only goes into an error); the
+/// rest is not read.
+pub(crate) const MAX_ERROR_BODY: usize = 8 << 10;
 
 /// The `Authorization` header of pull requests, per repository.
 #[derive(Default)]
@@ -29,6 +31,8 @@ pub(crate) struct Body {
     pub(crate) bytes: Vec<u8>,
     /// The `Docker-Content-Digest` header, when the registry sent one.
     pub(crate) digest_header: Option<String>,
+    /// The `Link` header (the next page of a list), when the registry sent one.
+    pub(crate) link: Option<String>,
 }
 
 /// What a bounded GET got.
@@ -112,10 +116,7 @@ impl Inner {
             if (200..300).contains(&status) {
                 return Ok(Got::Ok(read_limited(resp, limit, op, &self.host).await?));
             }
-            let body = read_limited(resp, MAX_ERROR_BODY, op, &self.host)
-                .await
-                .map(|b| String::from_utf8_lossy(&b.bytes).into_owned())
-                .unwrap_or_default();
+            let body = error_message(resp, MAX_ERROR_BODY).await;
             if status == 404 {
                 return Ok(Got::NotFound(body));
             }
@@ -147,11 +148,14 @@ async fn read_limited(
     {
         return Err(too_long(format!("Content-Length {n}")));
     }
-    let digest_header = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let digest_header = header("docker-content-digest");
+    let link = header(LINK.as_str());
     let mut bytes = Vec::with_capacity(announced.map_or(0, |n| n as usize).min(limit));
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport(op, host, e))? {
         if bytes.len() + chunk.len() > limit {
@@ -165,7 +169,25 @@ async fn read_limited(
     Ok(Body {
         bytes,
         digest_header,
+        link,
     })
+}
+
+/// The first `limit` bytes of an error answer's body, as text for an error message; the
+/// rest is never read (dropping the response closes the connection), and a body that
+/// breaks off gives what arrived.
+pub(crate) async fn error_message(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A reqwest error without an HTTP status: connection, timeout or body errors are worth

@@ -30,7 +30,10 @@
 //! - **Bounded reads.** Manifests and referrers lists are fetched with our own request
 //!   (oci-client's token flow gives the `Authorization` header) whose body is read with a
 //!   limit, 4 MiB ([`pqreg_spec::oci::MAX_MANIFEST_LEN`]): oci-client would read an
-//!   endless body whole first. Blobs are read up to their descriptor's size.
+//!   endless body whole first. Tags lists and catalog pages likewise, 1 MiB a page and
+//!   at most 65,536 names in all ([`pages`]); of an error answer (and of a DELETE's
+//!   answer) at most 8 KiB is read, for its message. Blobs are read up to their
+//!   descriptor's size.
 //!
 //! The media type of a manifest is the body's `mediaType` field (which OCI requires to
 //! equal the `Content-Type` it was pushed with), else sniffed from the structure
@@ -41,6 +44,7 @@ mod bounded;
 mod error;
 mod housekeeping;
 mod manifest;
+mod pages;
 mod retry;
 
 use std::path::{Path, PathBuf};
