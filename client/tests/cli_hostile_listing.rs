@@ -14,6 +14,8 @@
 //! - A next-page link to another host: refused, and nothing is asked of that host.
 //! - A catalog paged by opaque `Link` cursors is listed whole (before, only `last=` was
 //!   used, and the walk ended after the first page).
+//! - An endless token from the token service `pqreg login` is sent to: refused past
+//!   64 KiB, exit 1 (before, read whole with `json()` until the 30 s timeout).
 //! - An endless body on the DELETE's answer: a 202 is not read at all (exit 0), an error
 //!   answer only for its first 8 KiB (exit 1 with the registry's message). Before, the
 //!   answer was read with `text()` until reqwest's 120 s timeout.
@@ -44,6 +46,8 @@ enum Answer {
     Json(u16, String, Option<String>),
     /// A chunked answer that starts with these bytes and does not end.
     Endless(u16, &'static [u8]),
+    /// 401 with this `WWW-Authenticate` challenge.
+    Challenge(String),
 }
 
 /// A request: method and path (with the query).
@@ -73,8 +77,17 @@ fn request(r: &mut BufReader<TcpStream>) -> Option<(String, String)> {
 /// goes to `handler`. Returns its address, the most bytes one endless answer got out
 /// before the client closed the connection, and the number of requests served.
 fn hostile(handler: Arc<Handler>) -> (String, Arc<AtomicU64>, Arc<AtomicU64>) {
+    hostile_with(None, handler)
+}
+
+/// [`hostile`], whose `/v2/` answers 401 with this `WWW-Authenticate` challenge if any.
+fn hostile_with(
+    challenge: Option<String>,
+    handler: Arc<Handler>,
+) -> (String, Arc<AtomicU64>, Arc<AtomicU64>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
+    let challenge = challenge.map(|c| c.replace("{addr}", &addr));
     let most = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
     let (m, n) = (Arc::clone(&most), Arc::clone(&requests));
@@ -82,23 +95,41 @@ fn hostile(handler: Arc<Handler>) -> (String, Arc<AtomicU64>, Arc<AtomicU64>) {
         for conn in l.incoming() {
             let Ok(conn) = conn else { return };
             let (m, n, h) = (Arc::clone(&m), Arc::clone(&n), Arc::clone(&handler));
-            std::thread::spawn(move || serve(conn, &m, &n, h.as_ref()));
+            let c = challenge.clone();
+            std::thread::spawn(move || serve(conn, &m, &n, c.as_deref(), h.as_ref()));
         }
     });
     (addr, most, requests)
 }
 
-fn serve(conn: TcpStream, most: &AtomicU64, requests: &AtomicU64, handler: &Handler) {
+fn serve(
+    conn: TcpStream,
+    most: &AtomicU64,
+    requests: &AtomicU64,
+    challenge: Option<&str>,
+    handler: &Handler,
+) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     while let Some((method, path)) = request(&mut r) {
         requests.fetch_add(1, Ordering::Relaxed);
         let answer = if path == "/v2/" {
-            Answer::Json(200, "{}".into(), None)
+            match challenge {
+                Some(c) => Answer::Challenge(c.to_owned()),
+                None => Answer::Json(200, "{}".into(), None),
+            }
         } else {
             handler(&method, &path)
         };
         match answer {
+            Answer::Challenge(c) => {
+                let head = format!(
+                    "HTTP/1.1 401 X\r\nWWW-Authenticate: {c}\r\nContent-Length: 2\r\n\r\n{{}}"
+                );
+                if w.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+            }
             Answer::Json(status, body, link) => {
                 let link = link.map(|l| format!("Link: {l}\r\n")).unwrap_or_default();
                 let head = format!(
@@ -341,5 +372,43 @@ fn an_endless_delete_error_is_read_for_its_message_only() {
         &o,
         1,
         "HTTP 400: {\"errors\":[{\"code\":\"DENIED\",\"message\":\"noaaa",
+    );
+}
+
+#[test]
+fn an_endless_token_answer_to_login_is_refused() {
+    let (addr, most, _) = hostile_with(
+        Some(r#"Bearer realm="http://{addr}/token",service="hostile""#.into()),
+        Arc::new(|_: &str, path: &str| {
+            assert!(path.starts_with("/token"), "{path}");
+            Answer::Endless(200, br#"{"token":""#)
+        }),
+    );
+    let h = Home::new();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_pqreg"))
+        .args(["login", &addr, "-u", "alice", "--password-stdin"])
+        .env("HOME", h.path())
+        .env("XDG_CONFIG_HOME", h.path().join("config"))
+        .env("DOCKER_CONFIG", h.path().join("docker"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+    // `login` has its own 30 s timeout; the deadline is the test's bound.
+    let o = child.wait_with_output().unwrap();
+    let read = most.load(Ordering::Relaxed);
+    assert!(
+        read <= 32 << 20,
+        "the client read {read} bytes of the token"
+    );
+    fails_with(&o, 1, "longer than 65536 bytes");
+    assert!(
+        !h.path().join("docker/config.json").exists(),
+        "refused credentials were stored"
     );
 }
