@@ -16,6 +16,8 @@
 //!   used, and the walk ended after the first page).
 //! - An endless token from the token service `pqreg login` is sent to: refused past
 //!   64 KiB, exit 1 (before, read whole with `json()` until the 30 s timeout).
+//! - The same for `pqreg pull` and `pqreg push` (the token flow of every transfer, run
+//!   by pqreg since oci-client reads the answer whole).
 //! - An endless body on the DELETE's answer: a 202 is not read at all (exit 0), an error
 //!   answer only for its first 8 KiB (exit 1 with the registry's message). Before, the
 //!   answer was read with `text()` until reqwest's 120 s timeout.
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cli_common::Home;
+use crate::cli_common::{Home, policy, tiny};
 
 /// The most bytes the hostile server sends in one endless answer (the test's own bound,
 /// so that a client that never stops still ends).
@@ -411,4 +413,51 @@ fn an_endless_token_answer_to_login_is_refused() {
         !h.path().join("docker/config.json").exists(),
         "refused credentials were stored"
     );
+}
+
+#[test]
+fn an_endless_token_answer_to_pull_and_push_is_refused() {
+    let (addr, most, _) = hostile_with(
+        Some(r#"Bearer realm="http://{addr}/token",service="hostile""#.into()),
+        Arc::new(|_: &str, path: &str| {
+            assert!(path.starts_with("/token"), "{path}");
+            Answer::Endless(200, br#"{"token":""#)
+        }),
+    );
+    let h = Home::new();
+    let trust = h.path().join("trust.toml");
+    policy(
+        &trust,
+        &h.path().join("signer.pub"),
+        &format!("{addr}/models/*"),
+    );
+    let reference = format!("{addr}/models/m:v1");
+    let o = run_bounded(
+        &h,
+        &[
+            "pull",
+            &reference,
+            &h.p("out"),
+            "--identity",
+            &h.p("rcpt.key"),
+            "--policy",
+            trust.to_str().unwrap(),
+        ],
+    );
+    fails_with(&o, 1, "over the limit of 65536 bytes");
+    let o = run_bounded(
+        &h,
+        &[
+            "push",
+            tiny().to_str().unwrap(),
+            &reference,
+            "--recipient",
+            &h.p("rcpt.pub"),
+            "--sign-key",
+            &h.p("signer.key"),
+        ],
+    );
+    fails_with(&o, 1, "over the limit of 65536 bytes");
+    let read = most.load(Ordering::Relaxed);
+    assert!(read <= 32 << 20, "the client read {read} bytes of a token");
 }

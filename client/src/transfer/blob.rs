@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
+use oci_client::RegistryOperation;
 use oci_client::client::BlobResponse;
 use oci_client::errors::OciDistributionError;
 use pqreg_spec::Digest;
@@ -33,6 +34,8 @@ impl Inner {
         let op = format!("check blob {repo}@{digest}");
         let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
+            self.authorize(&image, RegistryOperation::Pull, false, &op)
+                .await?;
             self.oci
                 .blob_exists(&image, &d)
                 .await
@@ -52,6 +55,8 @@ impl Inner {
         let op = format!("mount blob {digest} from {from_repo} into {repo}");
         let d = digest.to_string();
         let r = retry(self.opts.retry, &op, |_| async {
+            self.authorize(&image, RegistryOperation::Push, false, &op)
+                .await?;
             match self.oci.mount_blob(&image, &source, &d).await {
                 Ok(()) => Ok(true),
                 // 202: the registry opened an upload session instead (the blob is not
@@ -163,6 +168,8 @@ impl Inner {
         let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
             let body = body().await?;
+            self.authorize(&image, RegistryOperation::Push, false, &op)
+                .await?;
             match self
                 .oci
                 .push_blob_stream(&image, body, &d, Some(size))
@@ -337,6 +344,8 @@ impl Inner {
         have: &mut u64,
     ) -> Result<(), Failure> {
         let d = digest.to_string();
+        self.authorize(image, RegistryOperation::Pull, false, op)
+            .await?;
         let resp = self
             .oci
             .pull_blob_stream_partial(image, &d.as_str(), *have, None)
