@@ -42,7 +42,7 @@ impl Inner {
     /// The `Authorization` header for pulls of `image`'s repository: the token flow's
     /// ([`super::token`]), or the stored basic credentials when the registry asks for
     /// none at `/v2/` (sent only to this registry); `fresh` fetches a new token.
-    async fn pull_authorization(
+    pub(crate) async fn pull_authorization(
         &self,
         image: &OciReference,
         op: &str,
@@ -160,7 +160,7 @@ pub(crate) async fn error_message(mut resp: reqwest::Response, limit: usize) -> 
 
 /// A reqwest error without an HTTP status: connection, timeout or body errors are worth
 /// a retry; a request that cannot even be built is final.
-fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
+pub(crate) fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
     if e.is_builder() {
         return Failure::Fatal(TransferError::BadReference(host.to_owned(), e.to_string()));
     }

@@ -1,5 +1,7 @@
-//! A hostile registry against `pqreg ls HOST` (the catalog) and `pqreg delete` (attack
-//! report F4): the threat model lets a registry refuse service, not exhaust the memory of
+//! A hostile registry against `pqreg ls HOST` (the catalog), `pqreg delete` (attack
+//! report F4), the token flow and blob downloads, that is against every answer pqreg
+//! reads that `cli_hostile_registry.rs` does not cover: the threat model lets a registry
+//! refuse service, not exhaust the memory of
 //! the client, nor keep it busy without end. The "registry" is a small HTTP server the
 //! test runs, because the attack is what it answers; every run of the real `pqreg` binary
 //! has a 1 GiB address-space limit (a client that buffers without bound dies of a failed
@@ -21,6 +23,9 @@
 //! - An endless body on the DELETE's answer: a 202 is not read at all (exit 0), an error
 //!   answer only for its first 8 KiB (exit 1 with the registry's message). Before, the
 //!   answer was read with `text()` until reqwest's 120 s timeout.
+//! - An endless 500 answer to a blob download (everything else forwarded to a real
+//!   registry holding the model): at most 8 KiB read per attempt, exit 5 after the
+//!   retries. Before, oci-client read the error answer whole.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -30,7 +35,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cli_common::{Home, policy, tiny};
+use crate::cli_common::{Home, ok, policy, tiny};
+use crate::registry_common;
 
 /// The most bytes the hostile server sends in one endless answer (the test's own bound,
 /// so that a client that never stops still ends).
@@ -460,4 +466,60 @@ fn an_endless_token_answer_to_pull_and_push_is_refused() {
     fails_with(&o, 1, "over the limit of 65536 bytes");
     let read = most.load(Ordering::Relaxed);
     assert!(read <= 32 << 20, "the client read {read} bytes of a token");
+}
+
+#[test]
+fn an_endless_error_answer_to_a_blob_download_is_read_for_its_message_only() {
+    // A real model in a real registry; the hostile one forwards manifests and referrers
+    // to it and answers every blob download with an endless 500.
+    let reg = registry_common::start();
+    let h = Home::new();
+    ok(&h.push(
+        &tiny(),
+        &format!("{}/models/m:v1", reg.addr),
+        "signer.key",
+        &[],
+    ));
+    let upstream = reg.addr.clone();
+    let (addr, most, _) = hostile(Arc::new(move |method: &str, path: &str| {
+        assert_eq!(method, "GET", "{path}");
+        if path.contains("/blobs/") {
+            return Answer::Endless(500, b"x");
+        }
+        let mut resp = ureq::get(format!("http://{upstream}{path}"))
+            .header(
+                "Accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+            )
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap();
+        Answer::Json(status, body, None)
+    }));
+    let trust = h.path().join("trust.toml");
+    policy(
+        &trust,
+        &h.path().join("signer.pub"),
+        &format!("{addr}/models/*"),
+    );
+    let o = run_bounded(
+        &h,
+        &[
+            "pull",
+            &format!("{addr}/models/m:v1"),
+            &h.p("out"),
+            "--identity",
+            &h.p("rcpt.key"),
+            "--policy",
+            trust.to_str().unwrap(),
+        ],
+    );
+    let read = most.load(Ordering::Relaxed);
+    assert!(read <= 32 << 20, "the client read {read} bytes of an error");
+    fails_with(&o, 5, "HTTP 500: xaaaa");
+    assert!(!h.path().join("out").exists(), "the pull wrote its output");
 }
