@@ -1,7 +1,7 @@
 //! A hostile OCI layout against `pqreg pull --offline` (attack report F6): whoever
 //! carries the layout to the air-gapped node may make the pull fail, not exhaust its
 //! memory or hang it. Each run of the real `pqreg` binary has a 1 GiB address-space limit
-//! and a deadline, as in `cli_hostile_listing.rs`.
+//! and a deadline, as in `cli_hostile_answers.rs`.
 //!
 //! - `index.json` a symlink to `/dev/zero`: refused as a character device, exit 1.
 //!   Before, `fs::read` read it without end (RSS +1 GB/s in the attack).
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::cli_common::{Home, policy};
-use crate::cli_hostile_listing::run_bounded;
+use crate::cli_hostile_answers::run_bounded;
 use crate::log_common::*;
 use crate::registry_common::start;
 

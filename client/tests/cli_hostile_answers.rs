@@ -1,5 +1,7 @@
-//! A hostile registry against `pqreg ls HOST` (the catalog) and `pqreg delete` (attack
-//! report F4): the threat model lets a registry refuse service, not exhaust the memory of
+//! A hostile registry against `pqreg ls HOST` (the catalog), `pqreg delete` (attack
+//! report F4), the token flow and blob downloads, that is against every answer pqreg
+//! reads that `cli_hostile_registry.rs` does not cover: the threat model lets a registry
+//! refuse service, not exhaust the memory of
 //! the client, nor keep it busy without end. The "registry" is a small HTTP server the
 //! test runs, because the attack is what it answers; every run of the real `pqreg` binary
 //! has a 1 GiB address-space limit (a client that buffers without bound dies of a failed
@@ -16,9 +18,20 @@
 //!   used, and the walk ended after the first page).
 //! - An endless token from the token service `pqreg login` is sent to: refused past
 //!   64 KiB, exit 1 (before, read whole with `json()` until the 30 s timeout).
+//! - The same for `pqreg pull` and `pqreg push` (ignored: known residual, oci-client
+//!   runs the token flow of transfers and reads the answer whole; measured 1.9 GB in
+//!   3.7 s).
 //! - An endless body on the DELETE's answer: a 202 is not read at all (exit 0), an error
 //!   answer only for its first 8 KiB (exit 1 with the registry's message). Before, the
 //!   answer was read with `text()` until reqwest's 120 s timeout.
+//! - An endless 500 answer to a blob download (everything else forwarded to a real
+//!   registry holding the model): at most 8 KiB read per attempt, exit 5 after the
+//!   retries (ignored: known residual, oci-client reads the error answer whole).
+//!
+//! The two ignored tests passed with the client running the token flow itself and
+//! downloading blobs with its own GET (commits 0682b88 and 892940c, reverted in
+//! 7f1df6d because `cli_pull_leaks::sigkill_leftovers_go_at_the_next_pull_but_not_a_running_pulls`
+//! then failed 3 runs in 8).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -28,7 +41,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cli_common::Home;
+use crate::cli_common::{Home, ok, policy, tiny};
+use crate::registry_common;
 
 /// The most bytes the hostile server sends in one endless answer (the test's own bound,
 /// so that a client that never stops still ends).
@@ -411,4 +425,109 @@ fn an_endless_token_answer_to_login_is_refused() {
         !h.path().join("docker/config.json").exists(),
         "refused credentials were stored"
     );
+}
+
+#[test]
+#[ignore = "residual: oci-client reads the token answer of transfers whole (see the module docs)"]
+fn an_endless_token_answer_to_pull_and_push_is_refused() {
+    let (addr, most, _) = hostile_with(
+        Some(r#"Bearer realm="http://{addr}/token",service="hostile""#.into()),
+        Arc::new(|_: &str, path: &str| {
+            assert!(path.starts_with("/token"), "{path}");
+            Answer::Endless(200, br#"{"token":""#)
+        }),
+    );
+    let h = Home::new();
+    let trust = h.path().join("trust.toml");
+    policy(
+        &trust,
+        &h.path().join("signer.pub"),
+        &format!("{addr}/models/*"),
+    );
+    let reference = format!("{addr}/models/m:v1");
+    let o = run_bounded(
+        &h,
+        &[
+            "pull",
+            &reference,
+            &h.p("out"),
+            "--identity",
+            &h.p("rcpt.key"),
+            "--policy",
+            trust.to_str().unwrap(),
+        ],
+    );
+    fails_with(&o, 1, "over the limit of 65536 bytes");
+    let o = run_bounded(
+        &h,
+        &[
+            "push",
+            tiny().to_str().unwrap(),
+            &reference,
+            "--recipient",
+            &h.p("rcpt.pub"),
+            "--sign-key",
+            &h.p("signer.key"),
+        ],
+    );
+    fails_with(&o, 1, "over the limit of 65536 bytes");
+    let read = most.load(Ordering::Relaxed);
+    assert!(read <= 32 << 20, "the client read {read} bytes of a token");
+}
+
+#[test]
+#[ignore = "residual: oci-client reads a blob download's error answer whole (see the module docs)"]
+fn an_endless_error_answer_to_a_blob_download_is_read_for_its_message_only() {
+    // A real model in a real registry; the hostile one forwards manifests and referrers
+    // to it and answers every blob download with an endless 500.
+    let reg = registry_common::start();
+    let h = Home::new();
+    ok(&h.push(
+        &tiny(),
+        &format!("{}/models/m:v1", reg.addr),
+        "signer.key",
+        &[],
+    ));
+    let upstream = reg.addr.clone();
+    let (addr, most, _) = hostile(Arc::new(move |method: &str, path: &str| {
+        assert_eq!(method, "GET", "{path}");
+        if path.contains("/blobs/") {
+            return Answer::Endless(500, b"x");
+        }
+        let mut resp = ureq::get(format!("http://{upstream}{path}"))
+            .header(
+                "Accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+            )
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap();
+        Answer::Json(status, body, None)
+    }));
+    let trust = h.path().join("trust.toml");
+    policy(
+        &trust,
+        &h.path().join("signer.pub"),
+        &format!("{addr}/models/*"),
+    );
+    let o = run_bounded(
+        &h,
+        &[
+            "pull",
+            &format!("{addr}/models/m:v1"),
+            &h.p("out"),
+            "--identity",
+            &h.p("rcpt.key"),
+            "--policy",
+            trust.to_str().unwrap(),
+        ],
+    );
+    let read = most.load(Ordering::Relaxed);
+    assert!(read <= 32 << 20, "the client read {read} bytes of an error");
+    fails_with(&o, 5, "HTTP 500: xaaaa");
+    assert!(!h.path().join("out").exists(), "the pull wrote its output");
 }
