@@ -16,7 +16,7 @@ pub enum LoginCheck {
 }
 
 /// The parameters of a `WWW-Authenticate` challenge: scheme and `key="value"` pairs.
-fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
+pub(crate) fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
     let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
     let mut params = Vec::new();
     let mut chars = rest.chars().peekable();

@@ -18,20 +18,14 @@
 //!   used, and the walk ended after the first page).
 //! - An endless token from the token service `pqreg login` is sent to: refused past
 //!   64 KiB, exit 1 (before, read whole with `json()` until the 30 s timeout).
-//! - The same for `pqreg pull` and `pqreg push` (ignored: known residual, oci-client
-//!   runs the token flow of transfers and reads the answer whole; measured 1.9 GB in
-//!   3.7 s).
+//! - The same for `pqreg pull` and `pqreg push` (the token flow of every transfer, run
+//!   by pqreg since oci-client reads the answer whole).
 //! - An endless body on the DELETE's answer: a 202 is not read at all (exit 0), an error
 //!   answer only for its first 8 KiB (exit 1 with the registry's message). Before, the
 //!   answer was read with `text()` until reqwest's 120 s timeout.
 //! - An endless 500 answer to a blob download (everything else forwarded to a real
 //!   registry holding the model): at most 8 KiB read per attempt, exit 5 after the
-//!   retries (ignored: known residual, oci-client reads the error answer whole).
-//!
-//! The two ignored tests passed with the client running the token flow itself and
-//! downloading blobs with its own GET (commits 0682b88 and 892940c, reverted in
-//! 7f1df6d because `cli_pull_leaks::sigkill_leftovers_go_at_the_next_pull_but_not_a_running_pulls`
-//! then failed 3 runs in 8).
+//!   retries. Before, oci-client read the error answer whole.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -428,7 +422,6 @@ fn an_endless_token_answer_to_login_is_refused() {
 }
 
 #[test]
-#[ignore = "residual: oci-client reads the token answer of transfers whole (see the module docs)"]
 fn an_endless_token_answer_to_pull_and_push_is_refused() {
     let (addr, most, _) = hostile_with(
         Some(r#"Bearer realm="http://{addr}/token",service="hostile""#.into()),
@@ -476,7 +469,6 @@ fn an_endless_token_answer_to_pull_and_push_is_refused() {
 }
 
 #[test]
-#[ignore = "residual: oci-client reads a blob download's error answer whole (see the module docs)"]
 fn an_endless_error_answer_to_a_blob_download_is_read_for_its_message_only() {
     // A real model in a real registry; the hostile one forwards manifests and referrers
     // to it and answers every blob download with an endless 500.

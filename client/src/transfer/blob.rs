@@ -3,13 +3,16 @@
 use std::path::Path;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use oci_client::client::BlobResponse;
+use oci_client::RegistryOperation;
 use oci_client::errors::OciDistributionError;
 use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
-use super::error::{Failure, TransferError, classify};
+use reqwest::header::{AUTHORIZATION, RANGE};
+
+use super::bounded::{MAX_ERROR_BODY, error_message, transport};
+use super::error::{Failure, TransferError, classify, classify_status};
 use super::retry::retry;
 use super::{Inner, PullStats, PushOutcome, partial_path};
 
@@ -33,6 +36,8 @@ impl Inner {
         let op = format!("check blob {repo}@{digest}");
         let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
+            self.authorize(&image, RegistryOperation::Pull, false, &op)
+                .await?;
             self.oci
                 .blob_exists(&image, &d)
                 .await
@@ -52,6 +57,8 @@ impl Inner {
         let op = format!("mount blob {digest} from {from_repo} into {repo}");
         let d = digest.to_string();
         let r = retry(self.opts.retry, &op, |_| async {
+            self.authorize(&image, RegistryOperation::Push, false, &op)
+                .await?;
             match self.oci.mount_blob(&image, &source, &d).await {
                 Ok(()) => Ok(true),
                 // 202: the registry opened an upload session instead (the blob is not
@@ -163,6 +170,8 @@ impl Inner {
         let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
             let body = body().await?;
+            self.authorize(&image, RegistryOperation::Push, false, &op)
+                .await?;
             match self
                 .oci
                 .push_blob_stream(&image, body, &d, Some(size))
@@ -326,7 +335,9 @@ impl Inner {
 
     /// One `GET` with `Range: bytes=<have>-`, handing what arrives to `dest`. A 200
     /// (range ignored) restarts a file from zero; a channel, whose reader already has
-    /// the first `have` bytes, skips them.
+    /// the first `have` bytes, skips them. The request is our own (oci-client would read
+    /// an error answer whole): of an answer other than 200 or 206 at most
+    /// [`MAX_ERROR_BODY`] bytes are read, for the error message.
     async fn fetch_from(
         &self,
         op: &str,
@@ -336,16 +347,29 @@ impl Inner {
         dest: &mut Dest<'_>,
         have: &mut u64,
     ) -> Result<(), Failure> {
-        let d = digest.to_string();
-        let resp = self
-            .oci
-            .pull_blob_stream_partial(image, &d.as_str(), *have, None)
-            .await
-            .map_err(|e| classify(op, &self.host, e))?;
-        let (stream, full) = match resp {
-            BlobResponse::Full(s) => (s, true),
-            BlobResponse::Partial(s) => (s, false),
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base_url(image),
+            image.repository()
+        );
+        let mut req = self
+            .http
+            .get(&url)
+            .header(RANGE, format!("bytes={}-", *have));
+        if let Some(h) = self.pull_authorization(image, op, false).await? {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+        let status = resp.status().as_u16();
+        let full = match status {
+            200 => true,
+            206 => false,
+            _ => {
+                let body = error_message(resp, MAX_ERROR_BODY).await;
+                return Err(classify_status(op, &self.host, status, body));
+            }
         };
+        let content_length = resp.content_length();
         let mut skip = 0u64;
         if full && *have > 0 {
             match dest {
@@ -362,7 +386,7 @@ impl Inner {
             }
         }
         let expected = size - *have + skip;
-        if let Some(len) = stream.content_length
+        if let Some(len) = content_length
             && len != expected
         {
             return Err(Failure::Fatal(TransferError::SizeMismatch {
@@ -371,14 +395,13 @@ impl Inner {
                 actual: len,
             }));
         }
-        let mut stream = stream.stream;
+        let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let mut chunk = match chunk {
                 Ok(c) => c,
-                // All bytes arrived: our own digest check decides (oci-client's check of
-                // a full response reports a mismatch as a stream error).
+                // All bytes arrived: our own digest check decides.
                 Err(_) if *have == size => return Ok(()),
-                Err(e) => return Err(Failure::Transient(e.to_string())),
+                Err(e) => return Err(transport(op, &self.host, e)),
             };
             if skip > 0 {
                 let k = skip.min(chunk.len() as u64);

@@ -5,26 +5,21 @@
 //! anything on the path) answering with an endless body would take all of a puller's
 //! memory before pqreg could compare the length with its limit (DESIGN.md threat model:
 //! a registry may refuse service, never exhaust a node). Here the request is our own,
-//! with oci-client's token flow for the `Authorization` header, and the body is read
-//! chunk by chunk: the read stops, and the request fails, as soon as one byte more than
-//! the limit has arrived (or a `Content-Length` announces more).
-
-use std::collections::HashMap;
+//! with the token flow of [`super::token`] for the `Authorization` header, and the body
+//! is read chunk by chunk: the read stops, and the request fails, as soon as one byte
+//! more than the limit has arrived (or a `Content-Length` announces more).
 
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference as OciReference, RegistryOperation};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue, LINK};
 
 use super::Inner;
-use super::error::{Failure, TransferError, classify, classify_status};
+use super::error::{Failure, TransferError, classify_status};
+use super::token::Grant;
 
 /// The most bytes of an error answer read (its message only goes into an error); the
 /// rest is not read.
 pub(crate) const MAX_ERROR_BODY: usize = 8 << 10;
-
-/// The `Authorization` header of pull requests, per repository.
-#[derive(Default)]
-pub(crate) struct PullAuth(tokio::sync::Mutex<HashMap<String, Option<HeaderValue>>>);
 
 /// A bounded answer: status 2xx and the body.
 pub(crate) struct Body {
@@ -44,50 +39,23 @@ pub(crate) enum Got {
 }
 
 impl Inner {
-    /// The `Authorization` header for pulls of `image`'s repository, from oci-client's
-    /// token flow (a bearer token when the registry asks for one; the stored basic
-    /// credentials otherwise, sent only to this registry), cached per repository;
-    /// `fresh` drops the cached one first.
-    async fn pull_authorization(
+    /// The `Authorization` header for pulls of `image`'s repository: the token flow's
+    /// ([`super::token`]), or the stored basic credentials when the registry asks for
+    /// none at `/v2/` (sent only to this registry); `fresh` fetches a new token.
+    pub(crate) async fn pull_authorization(
         &self,
         image: &OciReference,
         op: &str,
         fresh: bool,
     ) -> Result<Option<HeaderValue>, Failure> {
-        let repo = image.repository().to_owned();
-        let mut cache = self.pull_auth.0.lock().await;
-        if !fresh && let Some(h) = cache.get(&repo) {
-            return Ok(h.clone());
+        let grant = self
+            .authorize(image, RegistryOperation::Pull, fresh, op)
+            .await?;
+        Ok(match (grant, &self.auth) {
+            (Grant::None, RegistryAuth::Basic(u, p)) => Grant::Basic(u.clone(), p.clone()),
+            (g, _) => g,
         }
-        let token = self
-            .oci
-            .auth(image, &self.auth, RegistryOperation::Pull)
-            .await
-            .map_err(|e| classify(op, &self.host, e))?;
-        let header = match (token, &self.auth) {
-            (Some(t), _) => Some(format!("Bearer {t}")),
-            (None, RegistryAuth::Basic(u, p)) => {
-                use base64::Engine as _;
-                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                Some(format!("Basic {b64}"))
-            }
-            (None, _) => None,
-        };
-        let header = match header {
-            Some(h) => {
-                let mut v = HeaderValue::from_str(&h).map_err(|_| {
-                    Failure::Fatal(TransferError::BadResponse {
-                        op: op.to_owned(),
-                        message: "the registry's token cannot be sent in a header".into(),
-                    })
-                })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            None => None,
-        };
-        cache.insert(repo, header.clone());
-        Ok(header)
+        .header())
     }
 
     /// One attempt at `GET url` for `image` (pull scope) with these `Accept` types,
@@ -192,7 +160,7 @@ pub(crate) async fn error_message(mut resp: reqwest::Response, limit: usize) -> 
 
 /// A reqwest error without an HTTP status: connection, timeout or body errors are worth
 /// a retry; a request that cannot even be built is final.
-fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
+pub(crate) fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
     if e.is_builder() {
         return Failure::Fatal(TransferError::BadReference(host.to_owned(), e.to_string()));
     }

@@ -2,7 +2,7 @@
 //! with limits by [`super::pages`]) and manifest or tag deletion (`DELETE
 //! /v2/<name>/manifests/<reference>`, OCI distribution-spec "Deleting manifests",
 //! end-9). oci-client has no delete, so the request is sent with reqwest, carrying the
-//! bearer token oci-client obtained for a push to the repository, or the Basic credential
+//! bearer token for a push to the repository ([`super::token`]), or the Basic credential
 //! when the registry takes those. Of the DELETE's answer at most
 //! [`MAX_ERROR_BODY`] bytes are read, and only when it is an error (for its message).
 
@@ -10,9 +10,10 @@ use oci_client::RegistryOperation;
 use oci_client::secrets::RegistryAuth;
 
 use super::bounded::{MAX_ERROR_BODY, error_message};
-use super::error::{Failure, TransferError, classify, classify_status};
+use super::error::{Failure, TransferError, classify_status};
 use super::pages::List;
 use super::retry::retry;
+use super::token::Grant;
 use super::{Inner, RegistryClient};
 
 impl RegistryClient {
@@ -40,11 +41,10 @@ impl Inner {
     async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<(), TransferError> {
         let image = self.reference(repo, None, None)?;
         let op = format!("delete {repo}:{reference}");
-        let token = self
-            .oci
-            .auth(&image, &self.auth, RegistryOperation::Push)
+        let grant = self
+            .authorize(&image, RegistryOperation::Push, false, &op)
             .await
-            .map_err(|e| match classify(&op, &self.host, e) {
+            .map_err(|f| match f {
                 Failure::Fatal(f) => f,
                 Failure::Transient(message) => TransferError::Unavailable {
                     op: op.clone(),
@@ -72,10 +72,12 @@ impl Inner {
             })?;
         retry(self.opts.retry, &op, |_| async {
             let mut req = http.delete(&url);
-            req = match (&token, &self.auth) {
-                (Some(t), _) => req.bearer_auth(t),
-                (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
-                (None, _) => req,
+            req = match (&grant, &self.auth) {
+                (Grant::Bearer(t), _) => req.bearer_auth(t),
+                (Grant::Basic(u, p), _) | (Grant::None, RegistryAuth::Basic(u, p)) => {
+                    req.basic_auth(u, Some(p))
+                }
+                (Grant::None, _) => req,
             };
             let res = req
                 .send()

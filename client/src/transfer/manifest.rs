@@ -134,6 +134,8 @@ impl Inner {
         let op = format!("put manifest {}", at(repo, reference));
         let body = bytes::Bytes::copy_from_slice(bytes);
         retry(self.opts.retry, &op, |_| async {
+            self.authorize(&image, oci_client::RegistryOperation::Push, false, &op)
+                .await?;
             self.oci
                 .push_manifest_raw(&image, body.clone(), content_type.clone())
                 .await
