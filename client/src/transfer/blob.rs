@@ -9,7 +9,7 @@ use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
-use reqwest::header::{AUTHORIZATION, RANGE};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
 
 use super::bounded::{MAX_ERROR_BODY, error_message, transport};
 use super::error::{Failure, TransferError, classify, classify_status};
@@ -167,28 +167,9 @@ impl Inner {
     {
         let image = self.reference(repo, None, Some(digest))?;
         let op = format!("push blob {repo}@{digest}");
-        let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
             let body = body().await?;
-            self.authorize(&image, RegistryOperation::Push, false, &op)
-                .await?;
-            match self
-                .oci
-                .push_blob_stream(&image, body, &d, Some(size))
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(OciDistributionError::ServerError {
-                    code: 400, message, ..
-                }) if message.contains("DIGEST_INVALID") => {
-                    Err(Failure::Fatal(TransferError::DigestMismatch {
-                        what: what.to_owned(),
-                        expected: d.clone(),
-                        actual: "a different digest (computed by the registry)".into(),
-                    }))
-                }
-                Err(e) => Err(classify(&op, &self.host, e)),
-            }
+            self.upload(&image, body, digest, size, what, &op).await
         })
         .await?;
         Ok(PushOutcome::Uploaded(size))
@@ -296,6 +277,87 @@ impl Inner {
             let _ = tx.send(Err(e)).await;
         }
         stats
+    }
+
+    /// One monolithic upload (distribution-spec end-4a): `POST /v2/<name>/blobs/uploads/`
+    /// for a session, then `PUT <location>?digest=` with the body. The requests are our own
+    /// (oci-client would read an error answer whole): of an error answer at most
+    /// [`MAX_ERROR_BODY`] bytes are read. The credentials go only to this registry: a
+    /// session `Location` on another host gets none.
+    async fn upload(
+        &self,
+        image: &oci_client::Reference,
+        body: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, OciDistributionError>>,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+        op: &str,
+    ) -> Result<(), Failure> {
+        let auth = self
+            .authorization(image, RegistryOperation::Push, op, false)
+            .await?;
+        let base = self.base_url(image);
+        let mut req = self
+            .http
+            .post(format!("{base}/v2/{}/blobs/uploads/", image.repository()))
+            .header(CONTENT_LENGTH, 0);
+        if let Some(h) = &auth {
+            req = req.header(AUTHORIZATION, h.clone());
+        }
+        let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+        let status = resp.status().as_u16();
+        if status != 202 {
+            let message = error_message(resp, MAX_ERROR_BODY).await;
+            return Err(classify_status(op, &self.host, status, message));
+        }
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        drop(resp);
+        let (url, ours) = if location.starts_with('/') && !location.starts_with("//") {
+            (format!("{base}{location}"), true)
+        } else if location.starts_with("https://") || location.starts_with("http://") {
+            let ours = location
+                .get(..base.len() + 1)
+                .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{base}/")));
+            (location.clone(), ours)
+        } else {
+            return Err(Failure::Fatal(TransferError::BadResponse {
+                op: op.to_owned(),
+                message: format!("the upload session's Location {location:?} is not a URL"),
+            }));
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{url}{sep}digest={}",
+            super::manifest::percent_encode(&digest.to_string())
+        );
+        let mut req = self
+            .http
+            .put(url)
+            .header(CONTENT_LENGTH, size)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body));
+        if ours && let Some(h) = auth {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+        let status = resp.status().as_u16();
+        if status == 201 {
+            return Ok(());
+        }
+        let message = error_message(resp, MAX_ERROR_BODY).await;
+        if status == 400 && message.contains("DIGEST_INVALID") {
+            return Err(Failure::Fatal(TransferError::DigestMismatch {
+                what: what.to_owned(),
+                expected: digest.to_string(),
+                actual: "a different digest (computed by the registry)".into(),
+            }));
+        }
+        Err(classify_status(op, &self.host, status, message))
     }
 
     /// GETs with `Range: bytes=<have>-` until `have` reaches `size`, retrying transient

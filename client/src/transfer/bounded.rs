@@ -48,9 +48,19 @@ impl Inner {
         op: &str,
         fresh: bool,
     ) -> Result<Option<HeaderValue>, Failure> {
-        let grant = self
-            .authorize(image, RegistryOperation::Pull, fresh, op)
-            .await?;
+        self.authorization(image, RegistryOperation::Pull, op, fresh)
+            .await
+    }
+
+    /// [`Inner::pull_authorization`] for `action` (pull, or push).
+    pub(crate) async fn authorization(
+        &self,
+        image: &OciReference,
+        action: RegistryOperation,
+        op: &str,
+        fresh: bool,
+    ) -> Result<Option<HeaderValue>, Failure> {
+        let grant = self.authorize(image, action, fresh, op).await?;
         Ok(match (grant, &self.auth) {
             (Grant::None, RegistryAuth::Basic(u, p)) => Grant::Basic(u.clone(), p.clone()),
             (g, _) => g,

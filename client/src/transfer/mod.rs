@@ -11,9 +11,9 @@
 //!   CLI need no async code. Do not call it from inside another tokio runtime (tokio
 //!   refuses to block a runtime thread), and drop it outside one.
 //! - **Pushes stream from the file.** A blob is uploaded with one `POST` (open a session)
-//!   and one `PUT ?digest=` whose body streams from the file in 1 MiB reads
-//!   ([`oci_client::Client::push_blob_stream`] in monolithic mode): no blob is held in
-//!   memory, and the registry checks the digest. A blob the registry already has is not
+//!   and one `PUT ?digest=` whose body streams from the file in 1 MiB reads (our own
+//!   requests, monolithic mode): no blob is held in memory, and the registry checks the
+//!   digest. A blob the registry already has is not
 //!   uploaded ([`PushOutcome::Skipped`]). A retry reopens the file and starts over.
 //! - **Pulls resume and verify.** [`RegistryClient::pull_blob_to`] downloads into
 //!   `<dest>.partial`, resumes from its length with `Range: bytes=<len>-`, hashes the
@@ -35,7 +35,10 @@
 //!   endless body whole first. Tags lists and catalog pages likewise, 1 MiB a page and
 //!   at most 65,536 names in all (`pages.rs`); of an error answer (and of a DELETE's
 //!   answer) at most 8 KiB is read, for its message. Blobs are read up to their
-//!   descriptor's size.
+//!   descriptor's size; blob downloads and uploads are our own requests too, so that an
+//!   error answer to them is read only for its message. What oci-client still sends
+//!   itself: `HEAD` of blobs, cross-repository mounts and manifest pushes, whose error
+//!   answers it reads whole.
 //!
 //! The media type of a manifest is the body's `mediaType` field (which OCI requires to
 //! equal the `Content-Type` it was pushed with), else sniffed from the structure
