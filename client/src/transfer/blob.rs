@@ -55,16 +55,35 @@ impl Inner {
         let image = self.reference(repo, None, Some(digest))?;
         let source = self.reference(from_repo, None, Some(digest))?;
         let op = format!("mount blob {digest} from {from_repo} into {repo}");
-        let d = digest.to_string();
+        // Our own request (oci-client would read an error answer whole).
+        let url = format!(
+            "{}/v2/{}/blobs/uploads/?mount={}&from={}",
+            self.base_url(&image),
+            image.repository(),
+            super::manifest::percent_encode(&digest.to_string()),
+            super::manifest::percent_encode(source.repository()),
+        );
         let r = retry(self.opts.retry, &op, |_| async {
-            self.authorize(&image, RegistryOperation::Push, false, &op)
+            let auth = self
+                .authorization(&image, RegistryOperation::Push, &op, false)
                 .await?;
-            match self.oci.mount_blob(&image, &source, &d).await {
-                Ok(()) => Ok(true),
+            let mut req = self.http.post(&url).header(CONTENT_LENGTH, 0);
+            if let Some(h) = auth {
+                req = req.header(AUTHORIZATION, h);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport(&op, &self.host, e))?;
+            match resp.status().as_u16() {
+                201 => Ok(true),
                 // 202: the registry opened an upload session instead (the blob is not
                 // visible in `from_repo`). The session is left to the registry's purge.
-                Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
-                Err(e) => Err(classify(&op, &self.host, e)),
+                202 => Ok(false),
+                s => {
+                    let message = error_message(resp, MAX_ERROR_BODY).await;
+                    Err(classify_status(&op, &self.host, s, message))
+                }
             }
         })
         .await?;

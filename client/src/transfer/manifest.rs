@@ -5,8 +5,8 @@ use pqreg_spec::Digest;
 use pqreg_spec::oci::{ImageIndex, MAX_MANIFEST_LEN, media_types};
 
 use super::Inner;
-use super::bounded::Got;
-use super::error::{TransferError, classify};
+use super::bounded::{Got, MAX_ERROR_BODY, error_message, transport};
+use super::error::{Failure, TransferError, classify_status};
 use super::pages::List;
 use super::retry::retry;
 
@@ -133,14 +133,36 @@ impl Inner {
         let image = self.reference(repo, tag, by_digest.as_ref())?;
         let op = format!("put manifest {}", at(repo, reference));
         let body = bytes::Bytes::copy_from_slice(bytes);
+        let url = self.manifest_url(&image, reference);
+        // Our own request (oci-client would read an error answer whole): of an error
+        // answer at most MAX_ERROR_BODY bytes are read.
         retry(self.opts.retry, &op, |_| async {
-            self.authorize(&image, oci_client::RegistryOperation::Push, false, &op)
+            let auth = self
+                .authorization(&image, oci_client::RegistryOperation::Push, &op, false)
                 .await?;
-            self.oci
-                .push_manifest_raw(&image, body.clone(), content_type.clone())
+            let mut req = self
+                .http
+                .put(&url)
+                .header(http::header::CONTENT_TYPE, content_type.clone())
+                .body(body.clone());
+            if let Some(h) = auth {
+                req = req.header(http::header::AUTHORIZATION, h);
+            }
+            let resp = req
+                .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| classify(&op, &self.host, e))
+                .map_err(|e| transport(&op, &self.host, e))?;
+            match resp.status().as_u16() {
+                201 => Ok(()),
+                s @ 200..=299 => Err(Failure::Fatal(TransferError::BadResponse {
+                    op: op.clone(),
+                    message: format!("HTTP {s} where the protocol says 201 Created"),
+                })),
+                s => {
+                    let message = error_message(resp, MAX_ERROR_BODY).await;
+                    Err(classify_status(&op, &self.host, s, message))
+                }
+            }
         })
         .await?;
         Ok(digest)

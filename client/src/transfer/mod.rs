@@ -36,9 +36,8 @@
 //!   at most 65,536 names in all (`pages.rs`); of an error answer (and of a DELETE's
 //!   answer) at most 8 KiB is read, for its message. Blobs are read up to their
 //!   descriptor's size; blob downloads and uploads are our own requests too, so that an
-//!   error answer to them is read only for its message. What oci-client still sends
-//!   itself: `HEAD` of blobs, cross-repository mounts and manifest pushes, whose error
-//!   answers it reads whole.
+//!   error answer to them is read only for its message; so are manifest pushes and
+//!   cross-repository mounts. oci-client still sends the `HEAD` of a blob (no body).
 //!
 //! The media type of a manifest is the body's `mediaType` field (which OCI requires to
 //! equal the `Content-Type` it was pushed with), else sniffed from the structure
