@@ -16,7 +16,7 @@ pub enum LoginCheck {
 }
 
 /// The parameters of a `WWW-Authenticate` challenge: scheme and `key="value"` pairs.
-fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
+pub(crate) fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
     let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
     let mut params = Vec::new();
     let mut chars = rest.chars().peekable();
@@ -46,9 +46,28 @@ fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
     (scheme.to_ascii_lowercase(), params)
 }
 
+/// The most bytes read of an answer: a token, or an error whose message is shown. A
+/// registry (or token service) answering with more is refused, not read to the end.
+const MAX_ANSWER: usize = 64 << 10;
+
+/// `r`'s body, or `None` once it is longer than [`MAX_ANSWER`] (the rest is not read).
+async fn body(mut r: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        if out.len() + chunk.len() > MAX_ANSWER {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
+}
+
 async fn message(r: reqwest::Response) -> String {
     let status = r.status();
-    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    let body: serde_json::Value = match body(r).await {
+        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
     body["errors"][0]["message"]
         .as_str()
         .map_or_else(|| format!("HTTP {status}"), str::to_owned)
@@ -101,7 +120,16 @@ async fn check_async(host: &str, user: &str, password: &str) -> Result<LoginChec
         if !r.status().is_success() {
             return Ok(LoginCheck::Refused(message(r).await));
         }
-        let body: serde_json::Value = r.json().await?;
+        let Some(body) = body(r).await? else {
+            return Ok(LoginCheck::Refused(format!(
+                "the token service's answer is longer than {MAX_ANSWER} bytes"
+            )));
+        };
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return Ok(LoginCheck::Refused(
+                "the token service's answer is not JSON".into(),
+            ));
+        };
         let token = body["token"]
             .as_str()
             .or_else(|| body["access_token"].as_str())

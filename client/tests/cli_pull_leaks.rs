@@ -29,6 +29,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,10 @@ pub(crate) enum Rule {
     /// Forward everything.
     Pass,
     /// The first connection that carries this many bytes of answers stops forwarding and
-    /// holds the connection open (a download that hangs); then [`Rule::Pass`].
+    /// holds the connection open (a download that hangs); then [`Rule::Pass`]. Only
+    /// connections opened after the rule was set count: a connection of an earlier,
+    /// killed pull whose answer is still arriving from the registry must not take the
+    /// stall meant for the next pull (it did, 3 runs in 8, once pulls got faster).
     StallAfter(usize),
     /// The first connection that asks for `digest` carries `after` bytes of answer from
     /// then on and is closed; every later one asking for it is closed before it answers.
@@ -58,6 +62,8 @@ pub(crate) enum Rule {
 pub(crate) struct Proxy {
     pub(crate) addr: String,
     rule: Arc<Mutex<Rule>>,
+    /// Incremented by every [`Proxy::set`]; each connection keeps the value it opened at.
+    generation: Arc<AtomicU64>,
     requests: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -67,9 +73,11 @@ impl Proxy {
         let p = Proxy {
             addr: l.local_addr().unwrap().to_string(),
             rule: Arc::new(Mutex::new(Rule::Pass)),
+            generation: Arc::default(),
             requests: Arc::default(),
         };
         let (rule, all) = (Arc::clone(&p.rule), Arc::clone(&p.requests));
+        let generation = Arc::clone(&p.generation);
         let upstream = upstream.to_owned();
         std::thread::spawn(move || {
             for conn in l.incoming() {
@@ -96,14 +104,20 @@ impl Proxy {
                     let _ = u2.shutdown(Shutdown::Write);
                 });
                 let rule = Arc::clone(&rule);
-                std::thread::spawn(move || answers(down, up, &rule, &conn_log));
+                let conn = Conn {
+                    generation: Arc::clone(&generation),
+                    born: generation.load(Ordering::SeqCst),
+                };
+                std::thread::spawn(move || answers(down, up, &rule, &conn_log, &conn));
             }
         });
         p
     }
 
     pub(crate) fn set(&self, r: Rule) {
-        *self.rule.lock().unwrap() = r;
+        let mut rule = self.rule.lock().unwrap();
+        *rule = r;
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Waits (60 s at most) until a [`Rule::StallAfter`] stalled its connection.
@@ -121,8 +135,20 @@ impl Proxy {
     }
 }
 
+/// When a proxied connection was opened: the proxy's rule generation then.
+struct Conn {
+    generation: Arc<AtomicU64>,
+    born: u64,
+}
+
 /// Forwards one connection's answers from `up` to `down` under `rule`.
-fn answers(mut down: TcpStream, mut up: TcpStream, rule: &Mutex<Rule>, requests: &Mutex<Vec<u8>>) {
+fn answers(
+    mut down: TcpStream,
+    mut up: TcpStream,
+    rule: &Mutex<Rule>,
+    requests: &Mutex<Vec<u8>>,
+    conn: &Conn,
+) {
     let mut buf = vec![0u8; 64 << 10];
     let mut sent = 0usize;
     // For Rule::Cut: how many bytes this connection may carry in all.
@@ -139,7 +165,7 @@ fn answers(mut down: TcpStream, mut up: TcpStream, rule: &Mutex<Rule>, requests:
             match &mut *r {
                 Rule::Pass => {}
                 Rule::StallAfter(limit) => {
-                    if sent + k >= *limit {
+                    if conn.born == conn.generation.load(Ordering::SeqCst) && sent + k >= *limit {
                         n = *limit - sent.min(*limit);
                         stall = true;
                         *r = Rule::Pass;

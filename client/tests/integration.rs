@@ -16,6 +16,8 @@ mod cli;
 mod cli_copy;
 mod cli_crypto_attacks;
 mod cli_docker_registry;
+mod cli_hostile_answers;
+mod cli_hostile_layout;
 mod cli_hostile_registry;
 mod cli_housekeeping;
 mod cli_log;

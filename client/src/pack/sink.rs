@@ -189,7 +189,12 @@ impl DirSink {
                 .map_err(|e| io_err(&layout, e))?;
         }
         let index_path = root.join("index.json");
-        let index = match fs::read(&index_path) {
+        // An existing layout may come from anywhere: read like one being pulled from.
+        let index = match crate::unpack::read_regular(
+            &index_path,
+            crate::unpack::MAX_LAYOUT_FILE,
+            "an OCI layout's index.json",
+        ) {
             Ok(b) => {
                 ImageIndex::from_json(&b)
                     .map_err(|e| Error::Spec(e.into()))?

@@ -3,13 +3,16 @@
 use std::path::Path;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use oci_client::client::BlobResponse;
+use oci_client::RegistryOperation;
 use oci_client::errors::OciDistributionError;
 use pqreg_spec::Digest;
 use pqreg_spec::digest::Hasher;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
-use super::error::{Failure, TransferError, classify};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
+
+use super::bounded::{MAX_ERROR_BODY, error_message, transport};
+use super::error::{Failure, TransferError, classify, classify_status};
 use super::retry::retry;
 use super::{Inner, PullStats, PushOutcome, partial_path};
 
@@ -33,6 +36,8 @@ impl Inner {
         let op = format!("check blob {repo}@{digest}");
         let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
+            self.authorize(&image, RegistryOperation::Pull, false, &op)
+                .await?;
             self.oci
                 .blob_exists(&image, &d)
                 .await
@@ -50,14 +55,35 @@ impl Inner {
         let image = self.reference(repo, None, Some(digest))?;
         let source = self.reference(from_repo, None, Some(digest))?;
         let op = format!("mount blob {digest} from {from_repo} into {repo}");
-        let d = digest.to_string();
+        // Our own request (oci-client would read an error answer whole).
+        let url = format!(
+            "{}/v2/{}/blobs/uploads/?mount={}&from={}",
+            self.base_url(&image),
+            image.repository(),
+            super::manifest::percent_encode(&digest.to_string()),
+            super::manifest::percent_encode(source.repository()),
+        );
         let r = retry(self.opts.retry, &op, |_| async {
-            match self.oci.mount_blob(&image, &source, &d).await {
-                Ok(()) => Ok(true),
+            let auth = self
+                .authorization(&image, RegistryOperation::Push, &op, false)
+                .await?;
+            let mut req = self.http.post(&url).header(CONTENT_LENGTH, 0);
+            if let Some(h) = auth {
+                req = req.header(AUTHORIZATION, h);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport(&op, &self.host, e))?;
+            match resp.status().as_u16() {
+                201 => Ok(true),
                 // 202: the registry opened an upload session instead (the blob is not
                 // visible in `from_repo`). The session is left to the registry's purge.
-                Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
-                Err(e) => Err(classify(&op, &self.host, e)),
+                202 => Ok(false),
+                s => {
+                    let message = error_message(resp, MAX_ERROR_BODY).await;
+                    Err(classify_status(&op, &self.host, s, message))
+                }
             }
         })
         .await?;
@@ -160,26 +186,9 @@ impl Inner {
     {
         let image = self.reference(repo, None, Some(digest))?;
         let op = format!("push blob {repo}@{digest}");
-        let d = digest.to_string();
         retry(self.opts.retry, &op, |_| async {
             let body = body().await?;
-            match self
-                .oci
-                .push_blob_stream(&image, body, &d, Some(size))
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(OciDistributionError::ServerError {
-                    code: 400, message, ..
-                }) if message.contains("DIGEST_INVALID") => {
-                    Err(Failure::Fatal(TransferError::DigestMismatch {
-                        what: what.to_owned(),
-                        expected: d.clone(),
-                        actual: "a different digest (computed by the registry)".into(),
-                    }))
-                }
-                Err(e) => Err(classify(&op, &self.host, e)),
-            }
+            self.upload(&image, body, digest, size, what, &op).await
         })
         .await?;
         Ok(PushOutcome::Uploaded(size))
@@ -289,6 +298,87 @@ impl Inner {
         stats
     }
 
+    /// One monolithic upload (distribution-spec end-4a): `POST /v2/<name>/blobs/uploads/`
+    /// for a session, then `PUT <location>?digest=` with the body. The requests are our own
+    /// (oci-client would read an error answer whole): of an error answer at most
+    /// [`MAX_ERROR_BODY`] bytes are read. The credentials go only to this registry: a
+    /// session `Location` on another host gets none.
+    async fn upload(
+        &self,
+        image: &oci_client::Reference,
+        body: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, OciDistributionError>>,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+        op: &str,
+    ) -> Result<(), Failure> {
+        let auth = self
+            .authorization(image, RegistryOperation::Push, op, false)
+            .await?;
+        let base = self.base_url(image);
+        let mut req = self
+            .http
+            .post(format!("{base}/v2/{}/blobs/uploads/", image.repository()))
+            .header(CONTENT_LENGTH, 0);
+        if let Some(h) = &auth {
+            req = req.header(AUTHORIZATION, h.clone());
+        }
+        let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+        let status = resp.status().as_u16();
+        if status != 202 {
+            let message = error_message(resp, MAX_ERROR_BODY).await;
+            return Err(classify_status(op, &self.host, status, message));
+        }
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        drop(resp);
+        let (url, ours) = if location.starts_with('/') && !location.starts_with("//") {
+            (format!("{base}{location}"), true)
+        } else if location.starts_with("https://") || location.starts_with("http://") {
+            let ours = location
+                .get(..base.len() + 1)
+                .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{base}/")));
+            (location.clone(), ours)
+        } else {
+            return Err(Failure::Fatal(TransferError::BadResponse {
+                op: op.to_owned(),
+                message: format!("the upload session's Location {location:?} is not a URL"),
+            }));
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{url}{sep}digest={}",
+            super::manifest::percent_encode(&digest.to_string())
+        );
+        let mut req = self
+            .http
+            .put(url)
+            .header(CONTENT_LENGTH, size)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body));
+        if ours && let Some(h) = auth {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+        let status = resp.status().as_u16();
+        if status == 201 {
+            return Ok(());
+        }
+        let message = error_message(resp, MAX_ERROR_BODY).await;
+        if status == 400 && message.contains("DIGEST_INVALID") {
+            return Err(Failure::Fatal(TransferError::DigestMismatch {
+                what: what.to_owned(),
+                expected: digest.to_string(),
+                actual: "a different digest (computed by the registry)".into(),
+            }));
+        }
+        Err(classify_status(op, &self.host, status, message))
+    }
+
     /// GETs with `Range: bytes=<have>-` until `have` reaches `size`, retrying transient
     /// failures (and bodies that end early) with backoff; `downloaded` counts the bytes
     /// received.
@@ -326,7 +416,9 @@ impl Inner {
 
     /// One `GET` with `Range: bytes=<have>-`, handing what arrives to `dest`. A 200
     /// (range ignored) restarts a file from zero; a channel, whose reader already has
-    /// the first `have` bytes, skips them.
+    /// the first `have` bytes, skips them. The request is our own (oci-client would read
+    /// an error answer whole): of an answer other than 200 or 206 at most
+    /// [`MAX_ERROR_BODY`] bytes are read, for the error message.
     async fn fetch_from(
         &self,
         op: &str,
@@ -336,16 +428,29 @@ impl Inner {
         dest: &mut Dest<'_>,
         have: &mut u64,
     ) -> Result<(), Failure> {
-        let d = digest.to_string();
-        let resp = self
-            .oci
-            .pull_blob_stream_partial(image, &d.as_str(), *have, None)
-            .await
-            .map_err(|e| classify(op, &self.host, e))?;
-        let (stream, full) = match resp {
-            BlobResponse::Full(s) => (s, true),
-            BlobResponse::Partial(s) => (s, false),
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base_url(image),
+            image.repository()
+        );
+        let mut req = self
+            .http
+            .get(&url)
+            .header(RANGE, format!("bytes={}-", *have));
+        if let Some(h) = self.pull_authorization(image, op, false).await? {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let resp = req.send().await.map_err(|e| transport(op, &self.host, e))?;
+        let status = resp.status().as_u16();
+        let full = match status {
+            200 => true,
+            206 => false,
+            _ => {
+                let body = error_message(resp, MAX_ERROR_BODY).await;
+                return Err(classify_status(op, &self.host, status, body));
+            }
         };
+        let content_length = resp.content_length();
         let mut skip = 0u64;
         if full && *have > 0 {
             match dest {
@@ -362,7 +467,7 @@ impl Inner {
             }
         }
         let expected = size - *have + skip;
-        if let Some(len) = stream.content_length
+        if let Some(len) = content_length
             && len != expected
         {
             return Err(Failure::Fatal(TransferError::SizeMismatch {
@@ -371,14 +476,13 @@ impl Inner {
                 actual: len,
             }));
         }
-        let mut stream = stream.stream;
+        let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let mut chunk = match chunk {
                 Ok(c) => c,
-                // All bytes arrived: our own digest check decides (oci-client's check of
-                // a full response reports a mismatch as a stream error).
+                // All bytes arrived: our own digest check decides.
                 Err(_) if *have == size => return Ok(()),
-                Err(e) => return Err(Failure::Transient(e.to_string())),
+                Err(e) => return Err(transport(op, &self.host, e)),
             };
             if skip > 0 {
                 let k = skip.min(chunk.len() as u64);

@@ -1,34 +1,33 @@
-//! GETs whose body is read with a byte limit: manifests and referrers lists.
+//! GETs whose body is read with a byte limit: manifests, referrers lists, tags lists and
+//! catalog pages.
 //!
 //! oci-client reads these bodies whole before returning them, so a hostile registry (or
 //! anything on the path) answering with an endless body would take all of a puller's
 //! memory before pqreg could compare the length with its limit (DESIGN.md threat model:
 //! a registry may refuse service, never exhaust a node). Here the request is our own,
-//! with oci-client's token flow for the `Authorization` header, and the body is read
-//! chunk by chunk: the read stops, and the request fails, as soon as one byte more than
-//! the limit has arrived (or a `Content-Length` announces more).
-
-use std::collections::HashMap;
+//! with the token flow of [`super::token`] for the `Authorization` header, and the body
+//! is read chunk by chunk: the read stops, and the request fails, as soon as one byte
+//! more than the limit has arrived (or a `Content-Length` announces more).
 
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference as OciReference, RegistryOperation};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue, LINK};
 
 use super::Inner;
-use super::error::{Failure, TransferError, classify, classify_status};
+use super::error::{Failure, TransferError, classify_status};
+use super::token::Grant;
 
-/// The most bytes of an error answer read (its message only goes into an error).
-const MAX_ERROR_BODY: usize = 64 << 10;
-
-/// The `Authorization` header of pull requests, per repository.
-#[derive(Default)]
-pub(crate) struct PullAuth(tokio::sync::Mutex<HashMap<String, Option<HeaderValue>>>);
+/// The most bytes of an error answer read (its message only goes into an error); the
+/// rest is not read.
+pub(crate) const MAX_ERROR_BODY: usize = 8 << 10;
 
 /// A bounded answer: status 2xx and the body.
 pub(crate) struct Body {
     pub(crate) bytes: Vec<u8>,
     /// The `Docker-Content-Digest` header, when the registry sent one.
     pub(crate) digest_header: Option<String>,
+    /// The `Link` header (the next page of a list), when the registry sent one.
+    pub(crate) link: Option<String>,
 }
 
 /// What a bounded GET got.
@@ -40,50 +39,33 @@ pub(crate) enum Got {
 }
 
 impl Inner {
-    /// The `Authorization` header for pulls of `image`'s repository, from oci-client's
-    /// token flow (a bearer token when the registry asks for one; the stored basic
-    /// credentials otherwise, sent only to this registry), cached per repository;
-    /// `fresh` drops the cached one first.
-    async fn pull_authorization(
+    /// The `Authorization` header for pulls of `image`'s repository: the token flow's
+    /// ([`super::token`]), or the stored basic credentials when the registry asks for
+    /// none at `/v2/` (sent only to this registry); `fresh` fetches a new token.
+    pub(crate) async fn pull_authorization(
         &self,
         image: &OciReference,
         op: &str,
         fresh: bool,
     ) -> Result<Option<HeaderValue>, Failure> {
-        let repo = image.repository().to_owned();
-        let mut cache = self.pull_auth.0.lock().await;
-        if !fresh && let Some(h) = cache.get(&repo) {
-            return Ok(h.clone());
-        }
-        let token = self
-            .oci
-            .auth(image, &self.auth, RegistryOperation::Pull)
+        self.authorization(image, RegistryOperation::Pull, op, fresh)
             .await
-            .map_err(|e| classify(op, &self.host, e))?;
-        let header = match (token, &self.auth) {
-            (Some(t), _) => Some(format!("Bearer {t}")),
-            (None, RegistryAuth::Basic(u, p)) => {
-                use base64::Engine as _;
-                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                Some(format!("Basic {b64}"))
-            }
-            (None, _) => None,
-        };
-        let header = match header {
-            Some(h) => {
-                let mut v = HeaderValue::from_str(&h).map_err(|_| {
-                    Failure::Fatal(TransferError::BadResponse {
-                        op: op.to_owned(),
-                        message: "the registry's token cannot be sent in a header".into(),
-                    })
-                })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            None => None,
-        };
-        cache.insert(repo, header.clone());
-        Ok(header)
+    }
+
+    /// [`Inner::pull_authorization`] for `action` (pull, or push).
+    pub(crate) async fn authorization(
+        &self,
+        image: &OciReference,
+        action: RegistryOperation,
+        op: &str,
+        fresh: bool,
+    ) -> Result<Option<HeaderValue>, Failure> {
+        let grant = self.authorize(image, action, fresh, op).await?;
+        Ok(match (grant, &self.auth) {
+            (Grant::None, RegistryAuth::Basic(u, p)) => Grant::Basic(u.clone(), p.clone()),
+            (g, _) => g,
+        }
+        .header())
     }
 
     /// One attempt at `GET url` for `image` (pull scope) with these `Accept` types,
@@ -112,10 +94,7 @@ impl Inner {
             if (200..300).contains(&status) {
                 return Ok(Got::Ok(read_limited(resp, limit, op, &self.host).await?));
             }
-            let body = read_limited(resp, MAX_ERROR_BODY, op, &self.host)
-                .await
-                .map(|b| String::from_utf8_lossy(&b.bytes).into_owned())
-                .unwrap_or_default();
+            let body = error_message(resp, MAX_ERROR_BODY).await;
             if status == 404 {
                 return Ok(Got::NotFound(body));
             }
@@ -147,11 +126,14 @@ async fn read_limited(
     {
         return Err(too_long(format!("Content-Length {n}")));
     }
-    let digest_header = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let digest_header = header("docker-content-digest");
+    let link = header(LINK.as_str());
     let mut bytes = Vec::with_capacity(announced.map_or(0, |n| n as usize).min(limit));
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport(op, host, e))? {
         if bytes.len() + chunk.len() > limit {
@@ -165,12 +147,30 @@ async fn read_limited(
     Ok(Body {
         bytes,
         digest_header,
+        link,
     })
+}
+
+/// The first `limit` bytes of an error answer's body, as text for an error message; the
+/// rest is never read (dropping the response closes the connection), and a body that
+/// breaks off gives what arrived.
+pub(crate) async fn error_message(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A reqwest error without an HTTP status: connection, timeout or body errors are worth
 /// a retry; a request that cannot even be built is final.
-fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
+pub(crate) fn transport(op: &str, host: &str, e: reqwest::Error) -> Failure {
     if e.is_builder() {
         return Failure::Fatal(TransferError::BadReference(host.to_owned(), e.to_string()));
     }

@@ -1,18 +1,20 @@
-//! Listing and deleting: the registry's catalog (`GET /v2/_catalog`, all pages) and
-//! manifest or tag deletion (`DELETE /v2/<name>/manifests/<reference>`, OCI
-//! distribution-spec "Deleting manifests", end-9). oci-client has no delete, so the
-//! request is sent with reqwest, carrying the bearer token oci-client obtained for a
-//! push to the repository, or the Basic credential when the registry takes those.
+//! Listing and deleting: the registry's catalog (`GET /v2/_catalog`, all pages, walked
+//! with limits by [`super::pages`]) and manifest or tag deletion (`DELETE
+//! /v2/<name>/manifests/<reference>`, OCI distribution-spec "Deleting manifests",
+//! end-9). oci-client has no delete, so the request is sent with reqwest, carrying the
+//! bearer token for a push to the repository ([`super::token`]), or the Basic credential
+//! when the registry takes those. Of the DELETE's answer at most
+//! [`MAX_ERROR_BODY`] bytes are read, and only when it is an error (for its message).
 
 use oci_client::RegistryOperation;
 use oci_client::secrets::RegistryAuth;
 
-use super::error::{Failure, TransferError, classify};
+use super::bounded::{MAX_ERROR_BODY, error_message};
+use super::error::{Failure, TransferError, classify_status};
+use super::pages::List;
 use super::retry::retry;
+use super::token::Grant;
 use super::{Inner, RegistryClient};
-
-/// Repositories asked for per catalog page.
-const CATALOG_PAGE: usize = 1000;
 
 impl RegistryClient {
     /// Every repository of the registry, in the registry's order (all pages).
@@ -30,45 +32,19 @@ impl RegistryClient {
 
 impl Inner {
     async fn catalog(&self) -> Result<Vec<String>, TransferError> {
-        // The catalog is not per repository; oci-client still wants a reference to find
-        // the registry, so any valid name does.
-        let image = self.reference("catalog", None, None)?;
-        let op = "list the registry's repositories".to_owned();
-        let mut all: Vec<String> = Vec::new();
-        loop {
-            let last = all.last().cloned();
-            let page = retry(self.opts.retry, &op, |_| async {
-                match self
-                    .oci
-                    .catalog(&image, &self.auth, Some(CATALOG_PAGE), last.as_deref())
-                    .await
-                {
-                    Ok(p) => Ok(p.repositories),
-                    Err(e) => Err(classify(&op, &self.host, e)),
-                }
-            })
-            .await?;
-            // Names come in byte order after `last`; a page that does not advance ends
-            // the walk (and guards against a registry that ignores `last`).
-            let fresh: Vec<String> = page
-                .into_iter()
-                .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
-                .collect();
-            if fresh.is_empty() {
-                return Ok(all);
-            }
-            all.extend(fresh);
-        }
+        // The catalog is not per repository; a reference still locates the registry, so
+        // any valid name does.
+        self.list_names(List::Catalog, "catalog", "list the registry's repositories")
+            .await
     }
 
     async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<(), TransferError> {
         let image = self.reference(repo, None, None)?;
         let op = format!("delete {repo}:{reference}");
-        let token = self
-            .oci
-            .auth(&image, &self.auth, RegistryOperation::Push)
+        let grant = self
+            .authorize(&image, RegistryOperation::Push, false, &op)
             .await
-            .map_err(|e| match classify(&op, &self.host, e) {
+            .map_err(|f| match f {
                 Failure::Fatal(f) => f,
                 Failure::Transient(message) => TransferError::Unavailable {
                     op: op.clone(),
@@ -96,35 +72,25 @@ impl Inner {
             })?;
         retry(self.opts.retry, &op, |_| async {
             let mut req = http.delete(&url);
-            req = match (&token, &self.auth) {
-                (Some(t), _) => req.bearer_auth(t),
-                (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
-                (None, _) => req,
+            req = match (&grant, &self.auth) {
+                (Grant::Bearer(t), _) => req.bearer_auth(t),
+                (Grant::Basic(u, p), _) | (Grant::None, RegistryAuth::Basic(u, p)) => {
+                    req.basic_auth(u, Some(p))
+                }
+                (Grant::None, _) => req,
             };
             let res = req
                 .send()
                 .await
                 .map_err(|e| Failure::Transient(e.to_string()))?;
             let status = res.status().as_u16();
-            let body = res.text().await.unwrap_or_default();
-            let message = format!("HTTP {status}: {}", body.trim());
-            match status {
-                200..=299 => Ok(()),
-                408 | 429 | 500..=599 => Err(Failure::Transient(message)),
-                401 | 403 => Err(Failure::Fatal(TransferError::Unauthorized {
-                    op: op.clone(),
-                    host: self.host.clone(),
-                    message,
-                })),
-                404 => Err(Failure::Fatal(TransferError::NotFound {
-                    op: op.clone(),
-                    message,
-                })),
-                _ => Err(Failure::Fatal(TransferError::Refused {
-                    op: op.clone(),
-                    message,
-                })),
+            if (200..300).contains(&status) {
+                // The body says nothing we need: it is not read (a registry that keeps
+                // sending cannot grow the client).
+                return Ok(());
             }
+            let body = error_message(res, MAX_ERROR_BODY).await;
+            Err(classify_status(&op, &self.host, status, body))
         })
         .await
     }

@@ -1,11 +1,13 @@
-//! Manifests (raw bytes with their media type and digest), tags and referrers.
+//! Manifests (raw bytes with their media type and digest), tags and referrers (the tags
+//! list is walked by [`super::pages`]).
 
 use pqreg_spec::Digest;
 use pqreg_spec::oci::{ImageIndex, MAX_MANIFEST_LEN, media_types};
 
 use super::Inner;
-use super::bounded::Got;
-use super::error::{TransferError, classify};
+use super::bounded::{Got, MAX_ERROR_BODY, error_message, transport};
+use super::error::{Failure, TransferError, classify_status};
+use super::pages::List;
 use super::retry::retry;
 
 /// A manifest as fetched: the exact bytes, their media type and their digest.
@@ -26,17 +28,6 @@ const ACCEPT: [&str; 4] = [
     media_types::DOCKER_MANIFEST,
     media_types::DOCKER_MANIFEST_LIST,
 ];
-
-/// Tags asked for per page of the tags list.
-const TAGS_PAGE: usize = 1000;
-
-/// The most bytes of one page of the tags list (1000 tags of at most 128 characters, with
-/// room to spare); read with this limit, like manifests.
-const MAX_TAGS_PAGE_LEN: usize = 1 << 20;
-
-/// The most tags a repository's list may have before the walk stops with an error (a
-/// registry that pages without end cannot make the client collect without end).
-const MAX_TAGS: usize = 1 << 16;
 
 /// A tag or a `sha256:` digest.
 fn split_reference(reference: &str) -> Result<(Option<&str>, Option<Digest>), TransferError> {
@@ -142,12 +133,36 @@ impl Inner {
         let image = self.reference(repo, tag, by_digest.as_ref())?;
         let op = format!("put manifest {}", at(repo, reference));
         let body = bytes::Bytes::copy_from_slice(bytes);
+        let url = self.manifest_url(&image, reference);
+        // Our own request (oci-client would read an error answer whole): of an error
+        // answer at most MAX_ERROR_BODY bytes are read.
         retry(self.opts.retry, &op, |_| async {
-            self.oci
-                .push_manifest_raw(&image, body.clone(), content_type.clone())
+            let auth = self
+                .authorization(&image, oci_client::RegistryOperation::Push, &op, false)
+                .await?;
+            let mut req = self
+                .http
+                .put(&url)
+                .header(http::header::CONTENT_TYPE, content_type.clone())
+                .body(body.clone());
+            if let Some(h) = auth {
+                req = req.header(http::header::AUTHORIZATION, h);
+            }
+            let resp = req
+                .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| classify(&op, &self.host, e))
+                .map_err(|e| transport(&op, &self.host, e))?;
+            match resp.status().as_u16() {
+                201 => Ok(()),
+                s @ 200..=299 => Err(Failure::Fatal(TransferError::BadResponse {
+                    op: op.clone(),
+                    message: format!("HTTP {s} where the protocol says 201 Created"),
+                })),
+                s => {
+                    let message = error_message(resp, MAX_ERROR_BODY).await;
+                    Err(classify_status(&op, &self.host, s, message))
+                }
+            }
         })
         .await?;
         Ok(digest)
@@ -206,7 +221,7 @@ impl Inner {
     }
 
     /// `scheme://registry` of `image`.
-    fn base_url(&self, image: &oci_client::Reference) -> String {
+    pub(super) fn base_url(&self, image: &oci_client::Reference) -> String {
         let scheme = if self.plain_http { "http" } else { "https" };
         format!("{scheme}://{}", image.resolve_registry())
     }
@@ -222,63 +237,8 @@ impl Inner {
     }
 
     pub(crate) async fn list_tags(&self, repo: &str) -> Result<Vec<String>, TransferError> {
-        #[derive(serde::Deserialize)]
-        struct TagList {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let image = self.reference(repo, None, None)?;
-        let op = format!("list tags of {repo}");
-        let mut all: Vec<String> = Vec::new();
-        loop {
-            let last = all.last().cloned();
-            let mut url = format!(
-                "{}/v2/{}/tags/list?n={TAGS_PAGE}",
-                self.base_url(&image),
-                image.repository()
-            );
-            if let Some(l) = &last {
-                url.push_str("&last=");
-                url.push_str(&percent_encode(l));
-            }
-            let got = retry(self.opts.retry, &op, |_| async {
-                self.bounded_get(&image, &url, &["application/json"], MAX_TAGS_PAGE_LEN, &op)
-                    .await
-            })
-            .await?;
-            let body = match got {
-                Got::Ok(b) => b.bytes,
-                Got::NotFound(message) => {
-                    return Err(TransferError::NotFound {
-                        op,
-                        message: format!("HTTP 404: {}", message.trim()),
-                    });
-                }
-            };
-            let page: TagList =
-                serde_json::from_slice(&body).map_err(|e| TransferError::BadResponse {
-                    op: op.clone(),
-                    message: format!("the tags list is not valid JSON: {e}"),
-                })?;
-            // Tags come in byte order after `last`; a page that does not advance ends the
-            // walk (and guards against a registry that ignores `last`).
-            let fresh: Vec<String> = page
-                .tags
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
-                .collect();
-            if fresh.is_empty() {
-                return Ok(all);
-            }
-            all.extend(fresh);
-            if all.len() > MAX_TAGS {
-                return Err(TransferError::BadResponse {
-                    op,
-                    message: format!("the repository lists more than {MAX_TAGS} tags"),
-                });
-            }
-        }
+        self.list_names(List::Tags, repo, &format!("list tags of {repo}"))
+            .await
     }
 }
 
@@ -296,7 +256,7 @@ fn empty_index() -> ImageIndex {
 
 /// `s` with everything but RFC 3986 unreserved characters percent-encoded (a media type
 /// in a query string: `+` must not become a space).
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

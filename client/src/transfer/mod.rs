@@ -1,17 +1,19 @@
 //! Registry transfers: blobs, manifests, tags and referrers over the OCI
 //! distribution-spec v1.1, with retries, resumable pulls and parallel streams.
 //!
-//! The protocol and the Docker/OCI bearer-token flow are [`oci_client`]'s (DESIGN.md,
-//! "Dependencies"); this module adds what pqreg needs on top:
+//! The blob and manifest protocol is [`oci_client`]'s (DESIGN.md, "Dependencies"); the
+//! Docker/OCI bearer-token flow is run here (`token.rs`), because oci-client reads the
+//! token service's answer whole, and its tokens are handed to oci-client. This module
+//! adds what pqreg needs on top:
 //!
 //! - **Blocking facade.** [`RegistryClient`] owns a small tokio runtime and every method
 //!   blocks on it, so the pack/unpack pipeline (which works with `std::io::Read`) and the
 //!   CLI need no async code. Do not call it from inside another tokio runtime (tokio
 //!   refuses to block a runtime thread), and drop it outside one.
 //! - **Pushes stream from the file.** A blob is uploaded with one `POST` (open a session)
-//!   and one `PUT ?digest=` whose body streams from the file in 1 MiB reads
-//!   ([`oci_client::Client::push_blob_stream`] in monolithic mode): no blob is held in
-//!   memory, and the registry checks the digest. A blob the registry already has is not
+//!   and one `PUT ?digest=` whose body streams from the file in 1 MiB reads (our own
+//!   requests, monolithic mode): no blob is held in memory, and the registry checks the
+//!   digest. A blob the registry already has is not
 //!   uploaded ([`PushOutcome::Skipped`]). A retry reopens the file and starts over.
 //! - **Pulls resume and verify.** [`RegistryClient::pull_blob_to`] downloads into
 //!   `<dest>.partial`, resumes from its length with `Range: bytes=<len>-`, hashes the
@@ -28,9 +30,14 @@
 //!   those listed in [`TransferOptions::insecure_registries`]; HTTPS (rustls) otherwise.
 //!
 //! - **Bounded reads.** Manifests and referrers lists are fetched with our own request
-//!   (oci-client's token flow gives the `Authorization` header) whose body is read with a
+//!   (`token.rs` gives the `Authorization` header) whose body is read with a
 //!   limit, 4 MiB ([`pqreg_spec::oci::MAX_MANIFEST_LEN`]): oci-client would read an
-//!   endless body whole first. Blobs are read up to their descriptor's size.
+//!   endless body whole first. Tags lists and catalog pages likewise, 1 MiB a page and
+//!   at most 65,536 names in all (`pages.rs`); of an error answer (and of a DELETE's
+//!   answer) at most 8 KiB is read, for its message. Blobs are read up to their
+//!   descriptor's size; blob downloads and uploads are our own requests too, so that an
+//!   error answer to them is read only for its message; so are manifest pushes and
+//!   cross-repository mounts. oci-client still sends the `HEAD` of a blob (no body).
 //!
 //! The media type of a manifest is the body's `mediaType` field (which OCI requires to
 //! equal the `Content-Type` it was pushed with), else sniffed from the structure
@@ -41,7 +48,9 @@ mod bounded;
 mod error;
 mod housekeeping;
 mod manifest;
+mod pages;
 mod retry;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,8 +172,8 @@ pub(crate) struct Inner {
     pub(crate) opts: TransferOptions,
     /// Our own requests, whose bodies are read with a limit ([`bounded`]).
     pub(crate) http: reqwest::Client,
-    /// Their `Authorization` headers, per repository.
-    pub(crate) pull_auth: bounded::PullAuth,
+    /// The registry's challenge and our tokens (`token.rs`): oci-client fetches none itself.
+    pub(crate) tokens: token::Tokens,
 }
 
 impl RegistryClient {
@@ -224,8 +233,8 @@ impl RegistryClient {
             .enable_all()
             .build()
             .map_err(TransferError::Runtime)?;
-        // oci-client looks credentials up per registry; store ours once.
-        rt.block_on(oci.store_auth_if_needed(registry_host, &auth));
+        // oci-client gets the credentials with each token (token.rs), never before: with
+        // none stored it never runs the token flow itself.
         Ok(RegistryClient {
             background: Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
             rt,
@@ -236,7 +245,7 @@ impl RegistryClient {
                 plain_http,
                 opts,
                 http,
-                pull_auth: bounded::PullAuth::default(),
+                tokens: token::Tokens::default(),
             }),
         })
     }
