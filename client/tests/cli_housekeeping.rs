@@ -358,3 +358,79 @@ fn re_signing_compares_signed_versions_not_log_order() {
     assert_eq!(code(&o), Some(16), "{err}");
     assert!(err.contains("with the newer version"), "{err}");
 }
+
+/// Attack finding H8: whoever can push adds, to the newer version, eight referrers that
+/// announce tag v1 but point at that version's bundle for another tag (logged, so the
+/// registry takes them), with digests ground to be listed before the genuine v1 bundle.
+/// A check that tries at most eight bundles then finds no newer signature for v1 on it.
+/// The re-sign must not take that for "not newer": refused (16).
+#[test]
+fn re_signing_refuses_a_newer_version_whose_bundles_were_not_all_checked() {
+    use sha2::Digest as _;
+    let reg = start();
+    let ci = Home::new();
+    ci.write_policy(&reg, None);
+    let laptop = Home::new();
+    for f in ["signer.key", "signer.pub", "rcpt.key", "rcpt.pub"] {
+        std::fs::copy(ci.path().join(f), laptop.path().join(f)).unwrap();
+    }
+    laptop.write_policy(&reg, None);
+    let repo = format!("{}/models/t", reg.addr);
+    let v1 = format!("{repo}:v1");
+    let d_old = ci.push_digest(&tiny(), &v1);
+    let d_new = ci.push_digest(&variant(&ci, "v2", "second build"), &v1);
+    ci.run_ok(&["tag", &v1, "other", "--sign-key", &ci.p("signer.key")]);
+
+    let base = format!("http://{}/v2/models/t", reg.addr);
+    let refs: serde_json::Value =
+        serde_json::from_slice(&get(&format!("{base}/referrers/{d_new}"))).unwrap();
+    let by_tag = |t: &str| {
+        refs["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["annotations"]["dev.pqreg.signature.tag"] == t)
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let genuine = by_tag("v1");
+    let other: serde_json::Value =
+        serde_json::from_slice(&get(&format!("{base}/manifests/{}", by_tag("other")))).unwrap();
+    let mut forged = 0;
+    for n in 0..1_000_000u32 {
+        let mut m = other.clone();
+        m["annotations"]["dev.pqreg.signature.tag"] = "v1".into();
+        m["annotations"]["x.nonce"] = n.to_string().into();
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let d = format!("sha256:{}", hex_of(&sha2::Sha256::digest(&bytes)));
+        if d >= genuine {
+            continue;
+        }
+        let r = ureq::put(&format!("{base}/manifests/{d}"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .send(&bytes[..])
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        forged += 1;
+        if forged == 8 {
+            break;
+        }
+    }
+    assert_eq!(forged, 8);
+    let m = get(&format!("{base}/manifests/{d_old}"));
+    let put = ureq::put(&format!("{base}/manifests/v1"))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .send(&m[..])
+        .unwrap();
+    assert_eq!(put.status(), 201);
+
+    let o = laptop.run(&["tag", &v1, "stable", "--sign-key", &laptop.p("signer.key")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), Some(16), "{err}");
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -64,7 +64,7 @@ use crate::Error;
 pub use audit::{AuditReport, audit_model};
 pub(crate) use fetch::read_small;
 pub use select::FileSelection;
-pub(crate) use source::read_regular;
+pub use source::read_regular;
 pub use source::{BlobSource, DirSource, MAX_LAYOUT_FILE};
 pub use stage::remove_staging_dirs;
 

@@ -49,7 +49,13 @@ pub(crate) fn offline(
             )
         })?,
     };
-    let bytes = std::fs::read(proof).with_context(|| format!("reading {}", proof.display()))?;
+    // A regular file, read to its limit and no further (like the layout's files).
+    let bytes = pqreg::unpack::read_regular(
+        proof,
+        pqreg_spec::checkpoint::proof::MAX_PROOF_FILE_BYTES as u64,
+        "a tlog-proof file",
+    )
+    .with_context(|| format!("reading {}", proof.display()))?;
     let proof_file =
         ProofFile::parse(&bytes).map_err(|e| pqreg::Error::from(LogError::ProofFile(e)))?;
     let log = ProofLog {
