@@ -156,11 +156,29 @@ fn concurrent_submissions_proofs_tiles_restart() {
     consistency(&base, &cp0, &cp2);
     assert_eq!(root_from_tiles(&base, 257), cp2.checkpoint.root);
 
-    // The full tile is immutable; an old partial width is 404; a bad path is 404.
+    // An old partial width is served as the first hashes of the current (here full)
+    // tile: a client that read an older checkpoint asks for it while the log grows.
+    // A width above the current one, and a bad path, are 404.
     let a = agent();
     let mut r = a.get(format!("{base}/log/tile/0/000.p/5")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let old = body(&mut r);
+    let mut r = a.get(format!("{base}/log/tile/0/000")).call().unwrap();
+    assert_eq!(old[..], body(&mut r)[..5 * 32]);
+    let mut r = a.get(format!("{base}/log/tile/0/001.p/5")).call().unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(err_code(&mut r), "LOG_TILE_UNKNOWN");
+    let mut r = a
+        .get(format!("{base}/log/tile/entries/000.p/3"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        pqreg_spec::tile::parse_entry_bundle(&body(&mut r), 3)
+            .unwrap()
+            .len(),
+        3
+    );
     let r = a.get(format!("{base}/log/tile/0/0")).call().unwrap();
     assert_eq!(r.status(), 404);
     let r = a

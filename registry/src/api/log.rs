@@ -52,32 +52,60 @@ pub async fn keys(st: web::Data<AppState>) -> ApiResult<HttpResponse> {
         .body(st.log.keys().verifier_keys()))
 }
 
-/// `GET /log/tile/...`: a tile or entry bundle. A partial tile is served only at the
-/// current size's width; paths that are not canonical are 404.
+/// `GET /log/tile/...`: a tile or entry bundle. A partial one is served at the current
+/// size's width, and at any smaller width as the first entries of the current (wider or
+/// full) one: they are the same hashes and entries (spec/transparency-log.md §5), and a
+/// client that read the checkpoint just before the log grew asks for the old width.
+/// Paths that are not canonical are 404.
 pub async fn tile(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    use pqreg_spec::tile::{EntryBundleId, TileId};
     let tail = req.match_info().get("path").unwrap_or_default();
     let unknown = || ApiError::new(Code::LogTileUnknown).msg(format!("no tile {tail:?}"));
     let path = format!("tile/{tail}");
     let parsed = TilePath::parse(&path).map_err(|_| unknown())?;
     let size = st.log.head().size;
-    let (full, current) = match parsed {
-        TilePath::Hashes(id) => (
-            id.is_full(),
-            pqreg_spec::tile::TileId::at_size(id.level, id.index, size) == Some(id),
-        ),
-        TilePath::Entries(id) => (
-            id.width == 256,
-            pqreg_spec::tile::EntryBundleId::for_entry(id.index * 256, size)
-                .is_some_and(|(b, _)| b == id),
-        ),
+    // What is stored for the request (its own path, or the current wider one), and the
+    // width to cut the stored one to (`None`: whole).
+    let (full, stored, cut) = match parsed {
+        TilePath::Hashes(id) if id.is_full() => (true, path.clone(), None),
+        TilePath::Hashes(id) => {
+            let cur = TileId::at_size(id.level, id.index, size)
+                .filter(|c| c.width >= id.width)
+                .ok_or_else(unknown)?;
+            let cut = (cur.width > id.width).then_some((id.width, false));
+            (false, cur.path(), cut)
+        }
+        TilePath::Entries(id) if id.width == 256 => (true, path.clone(), None),
+        TilePath::Entries(id) => {
+            let (cur, _) = EntryBundleId::for_entry(id.index * 256, size)
+                .filter(|(c, _)| c.width >= id.width)
+                .ok_or_else(unknown)?;
+            let cut = (cur.width > id.width).then_some((id.width, true));
+            (false, cur.path(), cut)
+        }
     };
-    if !full && !current {
-        return Err(unknown());
-    }
-    let p = path.clone();
-    let data = blocking(&st, move |l| l.read_tile(&p))
+    let data = blocking(&st, move |l| l.read_tile(&stored))
         .await?
         .ok_or_else(unknown)?;
+    let data = match cut {
+        None => data,
+        Some((width, false)) => {
+            let n = usize::from(width) * 32;
+            data.get(..n).ok_or_else(unknown)?.to_vec()
+        }
+        Some((width, true)) => {
+            // Each entry is a 2-byte big-endian length and that many bytes.
+            let mut end = 0usize;
+            for _ in 0..width {
+                let len = data
+                    .get(end..end + 2)
+                    .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+                    .ok_or_else(unknown)?;
+                end += 2 + len;
+            }
+            data.get(..end).ok_or_else(unknown)?.to_vec()
+        }
+    };
     let cache = if full { IMMUTABLE } else { "no-cache" };
     Ok(response(StatusCode::OK)
         .content_type("application/octet-stream")
