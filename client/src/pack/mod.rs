@@ -466,10 +466,7 @@ pub fn pack_model(
 
     sink.put_blob_bytes(model.config(), &config_json)?;
     sink.put_blob_bytes(&index_desc, &index_layer)?;
-    // By digest first, the tag only once the signature is stored (below): a push that
-    // fails while it signs or logs leaves the tag where it was, never on an unsigned
-    // manifest.
-    sink.put_manifest(&manifest_desc, &manifest, None)?;
+    sink.put_manifest(&manifest_desc, &manifest, opts.tag.as_deref())?;
     stats.stored_bytes += (config_json.len() + index_layer.len() + manifest.len()) as u64;
 
     let model_name = opts.model_name.clone().unwrap_or_else(|| {
@@ -496,9 +493,6 @@ pub fn pack_model(
     stats.stored_bytes += signed.0.stored_bytes;
     if let Some(c) = &signed.1 {
         stats.stored_bytes += c.stored_bytes;
-    }
-    if let Some(tag) = opts.tag.as_deref() {
-        sink.put_manifest(&manifest_desc, &manifest, Some(tag))?;
     }
     Ok(PackedModel {
         manifest_digest: manifest_desc.digest,
