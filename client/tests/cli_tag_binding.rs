@@ -575,3 +575,42 @@ fn a_version_with_many_tags_pulls_under_each() {
         assert!(o.status.success(), "y{t}: {}", show(&o));
     }
 }
+
+/// Attack finding P1: `log proof REF:TAG --layout` exported the first ML-DSA bundle the
+/// registry listed, whatever tag it was signed for, so the offline pull of TAG failed
+/// with 15 for a version also tagged otherwise. It exports the bundle bound to TAG.
+#[test]
+fn a_log_proof_layout_carries_the_signature_of_its_tag() {
+    let reg = start();
+    let k = Keys::new();
+    policy(
+        &k.h().join("trust.toml"),
+        &k.h().join("signer.pub"),
+        &[&reg],
+    );
+    let v1 = format!("{}/models/tiny:v1", reg.addr);
+    push(&k, &tiny(), &v1);
+    let signer = k.p("signer.key");
+    for t in 1..=7 {
+        let o = pqreg(
+            k.h(),
+            &["tag", &v1, &format!("z{t}"), "--sign-key", &signer],
+        );
+        assert!(o.status.success(), "{}", show(&o));
+    }
+    let (proof, layout, trust) = (k.p("v1.tlog-proof"), k.p("v1-layout"), k.p("trust.toml"));
+    let o = pqreg(
+        k.h(),
+        &[
+            "log", "proof", &v1, "--out", &proof, "--layout", &layout, "--policy", &trust,
+        ],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let o = pull(
+        &k,
+        &v1,
+        "offline",
+        &["--offline", "--layout", &layout, "--proof", &proof],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+}

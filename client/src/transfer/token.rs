@@ -196,6 +196,16 @@ impl Inner {
             }
             (Challenge::Bearer { realm, service }, _) => (realm, service),
         };
+        // Credentials go to the realm as they would to the registry: never over plain
+        // HTTP when the registry itself is reached over HTTPS.
+        if !realm_allowed(self.plain_http, realm) {
+            return Err(Failure::Fatal(TransferError::BadResponse {
+                op: what.to_owned(),
+                message: format!(
+                    "the registry's token service {realm} is not HTTPS; pqreg sends credentials to it only over HTTPS"
+                ),
+            }));
+        }
         let scope = format!(
             "repository:{}:{}",
             image.repository(),
@@ -303,6 +313,15 @@ fn kept_until(token: &str, now: u64) -> Result<u64, String> {
     Ok(exp)
 }
 
+/// Whether credentials may go to the token service at `realm`: over HTTPS always, over
+/// plain HTTP only when the registry itself is plain HTTP (loopback or configured insecure).
+fn realm_allowed(registry_plain_http: bool, realm: &str) -> bool {
+    registry_plain_http
+        || realm
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +330,16 @@ mod tests {
         use base64::Engine as _;
         let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         format!("{}.{}.sig", e(r#"{"alg":"none"}"#), e(claims))
+    }
+
+    #[test]
+    fn an_https_registry_sends_credentials_only_to_an_https_realm() {
+        assert!(realm_allowed(false, "https://auth.example/token"));
+        assert!(realm_allowed(false, "HTTPS://auth.example/token"));
+        assert!(!realm_allowed(false, "http://auth.example/token"));
+        assert!(!realm_allowed(false, "ftp://auth.example/token"));
+        assert!(!realm_allowed(false, "/token"));
+        assert!(realm_allowed(true, "http://127.0.0.1:5000/token"));
     }
 
     #[test]

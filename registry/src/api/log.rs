@@ -64,36 +64,39 @@ pub async fn tile(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpRe
     let path = format!("tile/{tail}");
     let parsed = TilePath::parse(&path).map_err(|_| unknown())?;
     let size = st.log.head().size;
-    // What is stored for the request (its own path, or the current wider one), and the
-    // width to cut the stored one to (`None`: whole).
-    let (full, stored, cut) = match parsed {
-        TilePath::Hashes(id) if id.is_full() => (true, path.clone(), None),
+    // A partial width is served if the newest checkpoint's tree reaches it; it is read,
+    // in one transaction, from the full tile or the widest stored partial one, and cut
+    // to the width asked for.
+    let (full, full_path, width, entries) = match parsed {
         TilePath::Hashes(id) => {
-            let cur = TileId::at_size(id.level, id.index, size)
-                .filter(|c| c.width >= id.width)
-                .ok_or_else(unknown)?;
-            let cut = (cur.width > id.width).then_some((id.width, false));
-            (false, cur.path(), cut)
+            let reach = TileId::at_size(id.level, id.index, size).map_or(0, |c| c.width);
+            if !id.is_full() && reach < id.width {
+                return Err(unknown());
+            }
+            let f = TileId { width: 256, ..id };
+            (id.is_full(), f.path(), id.width, false)
         }
-        TilePath::Entries(id) if id.width == 256 => (true, path.clone(), None),
         TilePath::Entries(id) => {
-            let (cur, _) = EntryBundleId::for_entry(id.index * 256, size)
-                .filter(|(c, _)| c.width >= id.width)
-                .ok_or_else(unknown)?;
-            let cut = (cur.width > id.width).then_some((id.width, true));
-            (false, cur.path(), cut)
+            let reach = EntryBundleId::for_entry(id.index * 256, size).map_or(0, |(c, _)| c.width);
+            if id.width != 256 && reach < id.width {
+                return Err(unknown());
+            }
+            let f = EntryBundleId { width: 256, ..id };
+            (id.width == 256, f.path(), id.width, true)
         }
     };
-    let data = blocking(&st, move |l| l.read_tile(&stored))
-        .await?
-        .ok_or_else(unknown)?;
-    let data = match cut {
-        None => data,
-        Some((width, false)) => {
-            let n = usize::from(width) * 32;
-            data.get(..n).ok_or_else(unknown)?.to_vec()
-        }
-        Some((width, true)) => {
+    let data = if full {
+        let p = path.clone();
+        blocking(&st, move |l| l.read_tile(&p))
+            .await?
+            .ok_or_else(unknown)?
+    } else {
+        let (got, data) = blocking(&st, move |l| l.read_at_least(&full_path, width))
+            .await?
+            .ok_or_else(unknown)?;
+        if got == width {
+            data
+        } else if entries {
             // Each entry is a 2-byte big-endian length and that many bytes.
             let mut end = 0usize;
             for _ in 0..width {
@@ -104,6 +107,10 @@ pub async fn tile(req: HttpRequest, st: web::Data<AppState>) -> ApiResult<HttpRe
                 end += 2 + len;
             }
             data.get(..end).ok_or_else(unknown)?.to_vec()
+        } else {
+            data.get(..usize::from(width) * 32)
+                .ok_or_else(unknown)?
+                .to_vec()
         }
     };
     let cache = if full { IMMUTABLE } else { "no-cache" };

@@ -324,6 +324,19 @@ impl Log {
         store::read_path(&self.db, path)
     }
 
+    /// The full tile or bundle at `full` (its path without a width), else the widest
+    /// partial one of at least `min_width`, read in one transaction: a partial one the
+    /// sequencer replaces meanwhile is never missed (spec/transparency-log.md §8).
+    pub fn read_at_least(
+        &self,
+        full: &str,
+        min_width: u16,
+    ) -> Result<Option<(u16, Vec<u8>)>, LogError> {
+        let rtx = self.db.begin_read()?;
+        let t = rtx.open_table(TILES)?;
+        store::widest(&t, full, min_width)
+    }
+
     /// The entry at `index` (below the newest checkpoint's size), exactly as logged.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LogError> {
         let rtx = self.db.begin_read()?;

@@ -14,10 +14,11 @@ use pqreg::reference::Target;
 use pqreg::tlog::{LogError, TreeHead, log_id};
 use pqreg::transfer::RegistryClient;
 use pqreg_spec::Digest;
-use pqreg_spec::bundle::referrer::{ReferrerManifest, is_ml_dsa_bundle};
+use pqreg_spec::bundle::referrer::{ReferrerManifest, bundle_tag, is_ml_dsa_bundle};
 use pqreg_spec::bundle::{BUNDLE_MEDIA_TYPE, Bundle};
 use pqreg_spec::checkpoint::proof::ProofFile;
 use pqreg_spec::oci::{self, Descriptor, ImageManifest};
+use pqreg_spec::statement::Statement;
 use serde_json::json;
 
 use crate::cli::LogProofArgs;
@@ -32,17 +33,51 @@ struct Signature {
     bundle_bytes: Vec<u8>,
 }
 
+/// The ML-DSA bundle to export: for a tag, the first (of those a pull tries, §7 step 3:
+/// announcing the tag first, at most 8) whose statement is bound to that tag, so that
+/// the offline pull of that tag finds its signature; else (or by digest) the first. The
+/// choice is not a check: `verify --offline` verifies what is exported.
 fn find_signature(
     client: &RegistryClient,
     repo: &str,
     digest: &Digest,
+    tag: Option<&str>,
     tmp: &Path,
 ) -> crate::common::Result<Signature> {
     let list = client.referrers(repo, digest, Some(BUNDLE_MEDIA_TYPE))?;
-    let pq = list.manifests.iter().find(|d| is_ml_dsa_bundle(d));
-    let Some(d) = pq else {
-        return Err(pqreg::unpack::UnpackError::NoSignature(*digest).into());
-    };
+    let pq: Vec<&Descriptor> = list
+        .manifests
+        .iter()
+        .filter(|d| is_ml_dsa_bundle(d))
+        .collect();
+    let (hinted, rest): (Vec<_>, Vec<_>) = pq
+        .iter()
+        .partition(|d| tag.is_some() && bundle_tag(d) == tag);
+    let mut first = None;
+    for d in hinted
+        .into_iter()
+        .chain(rest)
+        .take(pqreg::unpack::MAX_BUNDLES_TRIED)
+    {
+        let sig = fetch_signature(client, repo, d, tmp)?;
+        let bound = Bundle::from_json(&sig.bundle_bytes)
+            .ok()
+            .and_then(|b| Statement::from_json(&b.dsse_envelope.payload).ok())
+            .and_then(|st| st.binding.and_then(|b| b.tag));
+        if tag.is_none() || bound.as_deref() == tag {
+            return Ok(sig);
+        }
+        first.get_or_insert(sig);
+    }
+    first.ok_or_else(|| pqreg::unpack::UnpackError::NoSignature(*digest).into())
+}
+
+fn fetch_signature(
+    client: &RegistryClient,
+    repo: &str,
+    d: &Descriptor,
+    tmp: &Path,
+) -> crate::common::Result<Signature> {
     let m = client.get_manifest(repo, &d.digest.to_string())?;
     if m.digest != d.digest {
         return Err(pqreg::unpack::UnpackError::BlobDigest {
@@ -80,7 +115,7 @@ pub(crate) fn run(a: &LogProofArgs) -> crate::common::Result<Outcome> {
     };
     let tmp = paths.cache.join("tmp");
     std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let sig = find_signature(&client, repo, &digest, &tmp)?;
+    let sig = find_signature(&client, repo, &digest, tag.as_deref(), &tmp)?;
     let bundle = Bundle::from_json(&sig.bundle_bytes).map_err(pqreg_spec::Error::from)?;
     let entry = bundle
         .pqreg_log_entry()
