@@ -247,13 +247,7 @@ fn tag_signs_the_version_for_the_new_tag() {
 #[test]
 fn re_signing_checks_the_log_for_a_newer_signature_of_the_tag() {
     let reg = start();
-    let ci = Home::new();
-    ci.write_policy(&reg, None);
-    let laptop = Home::new();
-    for f in ["signer.key", "signer.pub", "rcpt.key", "rcpt.pub"] {
-        std::fs::copy(ci.path().join(f), laptop.path().join(f)).unwrap();
-    }
-    laptop.write_policy(&reg, None);
+    let (ci, laptop) = two_machines(&reg);
     let repo = format!("{}/models/t", reg.addr);
     let v1 = format!("{repo}:v1");
     let d_old = ci.push_digest(&tiny(), &v1);
@@ -368,13 +362,7 @@ fn re_signing_compares_signed_versions_not_log_order() {
 fn re_signing_refuses_a_newer_version_whose_bundles_were_not_all_checked() {
     use sha2::Digest as _;
     let reg = start();
-    let ci = Home::new();
-    ci.write_policy(&reg, None);
-    let laptop = Home::new();
-    for f in ["signer.key", "signer.pub", "rcpt.key", "rcpt.pub"] {
-        std::fs::copy(ci.path().join(f), laptop.path().join(f)).unwrap();
-    }
-    laptop.write_policy(&reg, None);
+    let (ci, laptop) = two_machines(&reg);
     let repo = format!("{}/models/t", reg.addr);
     let v1 = format!("{repo}:v1");
     let d_old = ci.push_digest(&tiny(), &v1);
@@ -433,4 +421,17 @@ fn re_signing_refuses_a_newer_version_whose_bundles_were_not_all_checked() {
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One signer on two machines: CI and a laptop with the same signing and recipient keys,
+/// each with its own state and the default policy naming the registry's log.
+fn two_machines(reg: &crate::registry_common::Registry) -> (Home, Home) {
+    let ci = Home::new();
+    ci.write_policy(reg, None);
+    let laptop = Home::new();
+    for f in ["signer.key", "signer.pub", "rcpt.key", "rcpt.pub"] {
+        std::fs::copy(ci.path().join(f), laptop.path().join(f)).unwrap();
+    }
+    laptop.write_policy(reg, None);
+    (ci, laptop)
 }

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::cli::RecipientArgs;
 use crate::common::{
-    Outcome, TagRead, accept_own, binding_for, connect, count, credential, default_policy, fail,
-    has_log, identity_key, log_check_policy, parse_ref, passphrase, recipient_public,
-    refuse_if_log_has_newer, resign_policy, resolve, signing_keys, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, count, credential, fail, has_log,
+    identity_key, parse_ref, passphrase, recipient_public, refuse_if_log_has_newer, resign_policy,
+    resolve, signing_keys, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::SignOptions;
@@ -126,18 +126,14 @@ pub(crate) fn run(a: &RecipientArgs, add: bool) -> crate::common::Result<Outcome
             .binding
             .as_ref()
             .map_or(0, |b| b.version);
-        let fallback = if a.policy.is_some() {
-            None
-        } else {
-            default_policy(&paths)?
-        };
         refuse_if_log_has_newer(
             &r,
             t.tag(),
             (digest, version),
-            &log_check_policy(&policy, fallback, &r.name()),
+            &policy,
             a.policy.as_deref(),
             &source,
+            &paths,
         )?;
     }
     let done = change_recipients(&source, &mut sink, &digest, change, &mut opts)?;

@@ -9,9 +9,8 @@ use serde_json::json;
 
 use crate::cli::TagArgs;
 use crate::common::{
-    Outcome, TagRead, accept_own, binding_for, connect, credential, default_policy, fail, has_log,
-    log_check_policy, parse_ref, passphrase, refuse_if_log_has_newer, resign_policy, resolve,
-    signing_key, submitter,
+    Outcome, TagRead, accept_own, binding_for, connect, credential, fail, has_log, parse_ref,
+    passphrase, refuse_if_log_has_newer, resign_policy, resolve, signing_key, submitter,
 };
 use pqreg::exit;
 use pqreg::pack::{BlobSink as _, SignOptions, sign_statement};
@@ -73,18 +72,14 @@ pub(crate) fn run(a: &TagArgs) -> crate::common::Result<Outcome> {
             .binding
             .as_ref()
             .map_or(0, |b| b.version);
-        let fallback = if a.policy.is_some() {
-            None
-        } else {
-            default_policy(&paths)?
-        };
         refuse_if_log_has_newer(
             &r,
             t.tag(),
             (digest, version),
-            &log_check_policy(&policy, fallback, &r.name()),
+            &policy,
             a.policy.as_deref(),
             &source,
+            &paths,
         )?;
     }
     if let (Some(t), Some(b)) = (&by_tag, &verified.signature.statement.binding) {

@@ -17,9 +17,11 @@ use pqreg::unpack::{BlobSource as _, MAX_BUNDLES_TRIED, UnpackOptions, verify_st
 use pqreg_spec::Digest;
 use pqreg_spec::bundle::referrer::bundle_algorithm;
 use pqreg_spec::logentry::{EntryKind, LogEntry};
-use pqreg_spec::policy::{Policy, PolicyKey, Rule};
+use pqreg_spec::policy::{Policy, Rule};
 
-use super::{CliError, advance, fail, repo_key, with_log_host};
+use pqreg::paths::Paths;
+
+use super::{CliError, advance, default_policy, fail, repo_key, with_log_host};
 
 /// Most result pages read, of [`PAGE`] entries each; a tag with more log entries than
 /// that is refused rather than checked in part.
@@ -30,13 +32,13 @@ const PAGE: u32 = 1000;
 /// The policy the log check trusts: `--policy`; else the re-signing key's own policy
 /// together with the default policy's keys and rules, so that a newer version signed by
 /// another trusted key (CI's) counts too.
-pub(crate) fn log_check_policy(resign: &Policy, default: Option<Policy>, name: &str) -> Policy {
+fn log_check_policy(resign: &Policy, default: Option<Policy>, name: &str) -> Policy {
     let Some(mut p) = default else {
         return resign.clone();
     };
     for k in &resign.keys {
         if p.key(&k.id).is_none() {
-            p.keys.push(PolicyKey { ..k.clone() });
+            p.keys.push(k.clone());
         }
         if let Some(i) = p.keys.iter().position(|x| x.id == k.id) {
             p.rules.push(Rule {
@@ -51,19 +53,28 @@ pub(crate) fn log_check_policy(resign: &Policy, default: Option<Policy>, name: &
     p
 }
 
-/// Refuses (exit 16) when the log of `r`'s registry holds a signature, by a key `policy`
-/// trusts for `r`'s repository, for `tag` over a manifest other than `src` that the
-/// registry still serves and whose signed statement for `tag` has a version above
-/// `src_version`. `log_policy`: the policy file that configures the log (`None`: the
-/// default one). Without a configured log for the registry it checks nothing and says so.
+/// Refuses (exit 16) when the log of `r`'s registry holds a signature, by a key the log
+/// check trusts ([`log_check_policy`] of `resign`, the policy the re-signing command
+/// verified under, and of the default policy unless `policy_flag` named one) for `r`'s
+/// repository, for `tag` over a manifest other than `src` that the registry still serves
+/// and whose signed statement for `tag` has a version above `src_version`. The log is
+/// the one `policy_flag` (or the default policy) configures; without one for the
+/// registry it checks nothing and says so.
 pub(crate) fn refuse_if_log_has_newer(
     r: &Reference,
     tag: &str,
     (src, src_version): (Digest, u64),
-    policy: &Policy,
-    log_policy: Option<&std::path::Path>,
+    resign: &Policy,
+    policy_flag: Option<&std::path::Path>,
     source: &RegistrySource<'_>,
+    paths: &Paths,
 ) -> crate::common::Result<()> {
+    let fallback = match policy_flag {
+        Some(_) => None,
+        None => default_policy(paths)?,
+    };
+    let policy = &log_check_policy(resign, fallback, &r.name());
+    let log_policy = policy_flag;
     let host = r.registry();
     if !policy.logs.iter().any(|l| l.vouches_for(host)) {
         eprintln!(
